@@ -1,0 +1,96 @@
+"""User accounts (argon2-hashed passwords) and opaque API tokens (only their hash is stored)."""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError
+
+from devices.domain import Role
+from devices.registry import Conn
+
+_hasher = PasswordHasher()
+
+
+@dataclass(frozen=True, slots=True)
+class Principal:
+    """Who is calling, and what they may see."""
+
+    user_id: int
+    username: str
+    role: Role
+    site_ids: frozenset[str]
+    resident_ids: frozenset[int]
+
+
+async def create_user(conn: Conn, *, username: str, password: str, role: Role,
+                      display_name: str = "", site_ids: tuple[str, ...] = (),
+                      resident_ids: tuple[int, ...] = ()) -> int:
+    cur = await conn.execute(
+        "INSERT INTO users (username, password_hash, role, display_name) VALUES (%s, %s, %s, %s) "
+        "RETURNING user_id", (username, _hasher.hash(password), role.value, display_name),
+    )
+    row = await cur.fetchone()
+    assert row is not None
+    user_id = int(row["user_id"])
+    for site_id in site_ids:
+        await conn.execute("INSERT INTO user_sites (user_id, site_id) VALUES (%s, %s)",
+                           (user_id, site_id))
+    for resident_id in resident_ids:
+        await conn.execute("INSERT INTO family_links (user_id, resident_id) VALUES (%s, %s)",
+                           (user_id, resident_id))
+    return user_id
+
+
+def _token_hash(token: str) -> bytes:
+    return hashlib.sha256(token.encode()).digest()
+
+
+async def issue_token(conn: Conn, *, username: str, password: str, now: datetime,
+                      ttl: timedelta) -> tuple[str, datetime] | None:
+    """A new token for valid credentials, else None (same answer for unknown user and bad password)."""
+    cur = await conn.execute(
+        "SELECT user_id, password_hash FROM users WHERE username = %s AND disabled_at IS NULL",
+        (username,),
+    )
+    row = await cur.fetchone()
+    if row is None:
+        _hasher.hash(password)  # spend the same time as a real check
+        return None
+    try:
+        _hasher.verify(row["password_hash"], password)
+    except (VerificationError, InvalidHashError):
+        return None
+    token = secrets.token_urlsafe(32)
+    expires = now + ttl
+    await conn.execute(
+        "INSERT INTO api_tokens (token_hash, user_id, created_at, expires_at) VALUES (%s,%s,%s,%s)",
+        (_token_hash(token), row["user_id"], now, expires),
+    )
+    return token, expires
+
+
+async def principal_for_token(conn: Conn, *, token: str, now: datetime) -> Principal | None:
+    cur = await conn.execute(
+        "SELECT u.user_id, u.username, u.role, "
+        "  ARRAY(SELECT site_id FROM user_sites s WHERE s.user_id = u.user_id) AS site_ids, "
+        "  ARRAY(SELECT resident_id FROM family_links f WHERE f.user_id = u.user_id) AS resident_ids "
+        "FROM api_tokens t JOIN users u USING (user_id) "
+        "WHERE t.token_hash = %s AND t.revoked_at IS NULL AND t.expires_at > %s "
+        "AND u.disabled_at IS NULL",
+        (_token_hash(token), now),
+    )
+    row = await cur.fetchone()
+    if row is None:
+        return None
+    return Principal(row["user_id"], row["username"], Role(row["role"]),
+                     frozenset(row["site_ids"]), frozenset(int(r) for r in row["resident_ids"]))
+
+
+async def revoke_token(conn: Conn, *, token: str, now: datetime) -> None:
+    await conn.execute("UPDATE api_tokens SET revoked_at = %s WHERE token_hash = %s",
+                       (now, _token_hash(token)))

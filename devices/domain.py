@@ -1,0 +1,67 @@
+"""Domain vocabulary shared by every layer."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+
+class SiteKind(StrEnum):
+    NURSING_HOME = "nursing_home"
+    HOME_CARE_BED = "home_care_bed"  # 家庭养老床位: care extended into the person's own home
+
+
+class DeviceKind(StrEnum):
+    WRISTBAND = "wristband"
+    BED_MAT = "bed_mat"
+    PIR = "pir"
+    DOOR = "door"
+    SMOKE = "smoke"
+    SOS_BUTTON = "sos_button"
+    RADAR = "radar"
+    ROOM_SENSOR = "room_sensor"
+
+
+class RoomKind(StrEnum):
+    BEDROOM = "bedroom"
+    BATHROOM = "bathroom"
+    LIVING = "living"
+    KITCHEN = "kitchen"
+    CORRIDOR = "corridor"
+    ENTRANCE = "entrance"
+
+
+class CareProfile(StrEnum):
+    INDEPENDENT = "independent"
+    FRAIL = "frail"
+    DEMENTIA = "dementia"
+    BED_BOUND = "bed_bound"
+
+
+class Colour(StrEnum):
+    """The 96345 three-colour case classification."""
+
+    RED = "red"  # life safety: fall, SOS, smoke, no vital signs
+    YELLOW = "yellow"  # attention soon: long inactivity, night bed exit, device offline
+    GREEN = "green"  # service requests
+
+
+class Role(StrEnum):
+    ADMIN = "admin"
+    STAFF = "staff"
+    FAMILY = "family"
+
+
+class OrderState(StrEnum):
+    QUEUED = "queued"
+    OFFERED = "offered"
+    ACCEPTED = "accepted"
+    EN_ROUTE = "en_route"
+    ON_SITE = "on_site"
+    RESOLVED = "resolved"
+    CANCELLED = "cancelled"
+
+
+class Outcome(StrEnum):
+    EMERGENCY_HANDLED = "emergency_handled"
+    FALSE_ALARM = "false_alarm"
+    HANDLED_BY_PHONE = "handled_by_phone"

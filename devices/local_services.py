@@ -1,0 +1,210 @@
+"""Run the project's own PostgreSQL (with TimescaleDB) and Mosquitto under a local directory.
+
+Used by the main job (``scripts/run.sh``) and the test suite. Each service gets its own data
+directory, a free port on 127.0.0.1, and is stopped cleanly. PostgreSQL refuses to run as
+root, so as root its processes run as the ``postgres`` system user.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import pwd
+import shutil
+import signal
+import socket
+import subprocess
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+DB_USER = "eldercare"
+DB_NAME = "eldercare"
+
+
+def free_port(preferred: int | None = None) -> int:
+    if preferred is not None and _port_free(preferred):
+        return preferred
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _port_free(port: int) -> bool:
+    with socket.socket() as s:
+        try:
+            s.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+        return True
+
+
+def wait_for_port(port: int, *, timeout: float = 20.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        with socket.socket() as s:
+            if s.connect_ex(("127.0.0.1", port)) == 0:
+                return
+        time.sleep(0.05)
+    raise TimeoutError(f"nothing listens on 127.0.0.1:{port} after {timeout} s")
+
+
+def pg_bindir() -> Path:
+    out = subprocess.run(["pg_config", "--bindir"], check=True, capture_output=True, text=True)
+    return Path(out.stdout.strip())
+
+
+def _as_service_user() -> list[str]:
+    """Prefix for commands PostgreSQL will not run as root."""
+    if os.geteuid() != 0:
+        return []
+    return ["runuser", "-u", "postgres", "--"]
+
+
+def _chown_for_postgres(path: Path) -> None:
+    if os.geteuid() == 0:
+        pw = pwd.getpwnam("postgres")
+        os.chown(path, pw.pw_uid, pw.pw_gid)
+
+
+@dataclass(frozen=True, slots=True)
+class LocalPostgres:
+    data_dir: Path
+    port: int
+    password: str
+
+    def url(self, database: str = DB_NAME) -> str:
+        return f"postgresql://{DB_USER}:{self.password}@127.0.0.1:{self.port}/{database}"
+
+    def stop(self) -> None:
+        if (self.data_dir / "postmaster.pid").exists():
+            subprocess.run([*_as_service_user(), str(pg_bindir() / "pg_ctl"), "stop", "-D",
+                            str(self.data_dir), "-m", "fast", "-w"], check=False,
+                           capture_output=True)
+
+
+def start_postgres(base: Path, *, port: int | None = None, password: str, fast: bool = False,
+                   ) -> LocalPostgres:
+    """Create (once) and start a cluster in ``base/pg``; ``fast`` trades durability for speed
+    (tests only)."""
+    base.mkdir(parents=True, exist_ok=True)
+    data = base / "pg"
+    bindir = pg_bindir()
+    if not (data / "PG_VERSION").exists():
+        if data.exists():
+            shutil.rmtree(data)
+        data.mkdir(mode=0o700)
+        _chown_for_postgres(data)
+        pwfile = base / "pg.pw"
+        pwfile.write_text(password + "\n")
+        _chown_for_postgres(pwfile)
+        subprocess.run(
+            [*_as_service_user(), str(bindir / "initdb"), "-D", str(data), "-U", DB_USER,
+             f"--pwfile={pwfile}", "--auth=scram-sha-256", "-E", "UTF8", "--locale=C.UTF-8"],
+            check=True, capture_output=True,
+        )
+        pwfile.unlink()
+        settings = {
+            "listen_addresses": "'127.0.0.1'",
+            "unix_socket_directories": f"'{data}'",
+            "shared_preload_libraries": "'timescaledb'",
+            "timescaledb.telemetry_level": "off",
+            "max_connections": "200",
+            "shared_buffers": "256MB",
+            "log_min_messages": "warning",
+        }
+        if fast:
+            settings.update({"fsync": "off", "synchronous_commit": "off",
+                             "full_page_writes": "off"})
+        with (data / "postgresql.auto.conf").open("a") as f:
+            f.writelines(f"{k} = {v}\n" for k, v in settings.items())
+    port = free_port(port)
+    subprocess.run(
+        [*_as_service_user(), str(bindir / "pg_ctl"), "start", "-D", str(data), "-w", "-t", "60",
+         "-l", str(data / "server.log"), "-o", f"-p {port}"],
+        check=True, capture_output=True,
+    )
+    pg = LocalPostgres(data, port, password)
+    _ensure_database(pg)
+    return pg
+
+
+def _ensure_database(pg: LocalPostgres) -> None:
+    import psycopg  # noqa: PLC0415 - only this helper needs it
+
+    with psycopg.connect(pg.url("postgres"), autocommit=True) as conn:
+        exists = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (DB_NAME,)).fetchone()
+        if not exists:
+            conn.execute(f"CREATE DATABASE {DB_NAME}")
+
+
+@dataclass(frozen=True, slots=True)
+class LocalBroker:
+    conf_dir: Path
+    port: int
+    pid: int
+
+    def reload(self) -> None:
+        """Re-read the password file and ACL (after provisioning a device)."""
+        os.kill(self.pid, signal.SIGHUP)
+
+    def stop(self) -> None:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(self.pid, signal.SIGTERM)
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            try:
+                os.kill(self.pid, 0)
+            except ProcessLookupError:
+                return
+            time.sleep(0.05)
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(self.pid, signal.SIGKILL)
+
+
+def broker_config(conf_dir: Path, port: int) -> str:
+    # Stock limits (20 in flight, 1,000 queued) silently drop QoS 1 messages under load
+    # (shared/measurements.md): ingest acknowledges only after commit, so it needs a deep
+    # in-flight window and the broker must hold what arrives while a worker is away.
+    return "\n".join([
+        "per_listener_settings false",
+        f"listener {port} 127.0.0.1",
+        "allow_anonymous false",
+        f"password_file {conf_dir / 'passwd'}",
+        f"acl_file {conf_dir / 'acl'}",
+        "persistence true",
+        f"persistence_location {conf_dir}/",
+        "autosave_interval 30",
+        "max_inflight_messages 0",
+        "max_queued_messages 1000000",
+        "max_queued_bytes 0",
+        "message_size_limit 1048576",
+        f"log_dest file {conf_dir / 'mosquitto.log'}",
+        "log_type error",
+        "log_type warning",
+        "log_type notice",
+        "connection_messages true",
+        f"pid_file {conf_dir / 'mosquitto.pid'}",
+        "",
+    ])
+
+
+def start_mosquitto(conf_dir: Path, *, port: int | None = None) -> LocalBroker:
+    """Start Mosquitto with ``conf_dir/passwd`` and ``conf_dir/acl`` (which must exist)."""
+    conf_dir.mkdir(parents=True, exist_ok=True)
+    for required in ("passwd", "acl"):
+        if not (conf_dir / required).exists():
+            raise FileNotFoundError(conf_dir / required)
+    port = free_port(port)
+    conf = conf_dir / "mosquitto.conf"
+    conf.write_text(broker_config(conf_dir, port) + ("user root\n" if os.geteuid() == 0 else ""))
+    proc = subprocess.Popen(["mosquitto", "-c", str(conf)], stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL, start_new_session=True)
+    try:
+        wait_for_port(port)
+    except TimeoutError:
+        proc.kill()
+        log = conf_dir / "mosquitto.log"
+        raise RuntimeError(f"mosquitto did not start: {log.read_text()[-2000:] if log.exists() else ''}"
+                           ) from None
+    return LocalBroker(conf_dir, port, proc.pid)

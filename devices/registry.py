@@ -1,0 +1,132 @@
+"""The device registry: sites, rooms, residents, devices, and which device serves whom.
+
+Keyword-only service functions over an open connection; the caller owns the transaction.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from psycopg import AsyncConnection
+from psycopg.rows import DictRow
+from psycopg.types.json import Jsonb
+
+from devices.credentials import DeviceCredential, generate_secret, mosquitto_hash
+from devices.domain import CareProfile, DeviceKind, RoomKind, SiteKind
+
+Conn = AsyncConnection[DictRow]
+
+
+@dataclass(frozen=True, slots=True)
+class DeviceRef:
+    """What ingest needs to know about a device, cached per process."""
+
+    device_key: int
+    device_id: str
+    site_id: str
+    kind: str
+    retired: bool
+
+
+@dataclass(frozen=True, slots=True)
+class ProvisionedDevice:
+    device_key: int
+    device_id: str
+    site_id: str
+    secret: str  # the MQTT password, shown once
+
+
+async def create_site(conn: Conn, *, site_id: str, name: str, kind: SiteKind, community: str = "",
+                      address: str = "", timezone: str = "Asia/Shanghai") -> str:
+    await conn.execute(
+        "INSERT INTO sites (site_id, name, kind, community, address, timezone) "
+        "VALUES (%s, %s, %s, %s, %s, %s)",
+        (site_id, name, kind.value, community, address, timezone),
+    )
+    return site_id
+
+
+async def create_room(conn: Conn, *, site_id: str, name: str, kind: RoomKind) -> int:
+    cur = await conn.execute(
+        "INSERT INTO rooms (site_id, name, kind) VALUES (%s, %s, %s) RETURNING room_id",
+        (site_id, name, kind.value),
+    )
+    row = await cur.fetchone()
+    assert row is not None
+    return int(row["room_id"])
+
+
+async def create_resident(conn: Conn, *, site_id: str, full_name: str, room_id: int | None = None,
+                          birth_year: int | None = None,
+                          care_profile: CareProfile = CareProfile.INDEPENDENT,
+                          care_plan: dict[str, object] | None = None) -> int:
+    cur = await conn.execute(
+        "INSERT INTO residents (site_id, room_id, full_name, birth_year, care_profile, care_plan) "
+        "VALUES (%s, %s, %s, %s, %s, %s) RETURNING resident_id",
+        (site_id, room_id, full_name, birth_year, care_profile.value, Jsonb(care_plan or {})),
+    )
+    row = await cur.fetchone()
+    assert row is not None
+    return int(row["resident_id"])
+
+
+async def provision_device(conn: Conn, *, device_id: str, site_id: str, kind: DeviceKind,
+                           now: datetime, room_id: int | None = None,
+                           resident_id: int | None = None, secret: str | None = None,
+                           ) -> ProvisionedDevice:
+    """Register a device with a fresh MQTT password; the broker files must then be re-synced."""
+    secret = secret or generate_secret()
+    cur = await conn.execute(
+        "INSERT INTO devices (device_id, site_id, room_id, kind, mqtt_password_hash, registered_at)"
+        " VALUES (%s, %s, %s, %s, %s, %s) RETURNING device_key",
+        (device_id, site_id, room_id, kind.value, mosquitto_hash(secret), now),
+    )
+    row = await cur.fetchone()
+    assert row is not None
+    key = int(row["device_key"])
+    if resident_id is not None:
+        await assign_device(conn, device_key=key, resident_id=resident_id, at=now)
+    return ProvisionedDevice(key, device_id, site_id, secret)
+
+
+async def assign_device(conn: Conn, *, device_key: int, resident_id: int, at: datetime) -> None:
+    """Let the device serve ``resident_id`` from ``at`` on, closing any current assignment."""
+    await conn.execute(
+        "UPDATE device_assignments SET during = tstzrange(lower(during), %s) "
+        "WHERE device_key = %s AND upper_inf(during)", (at, device_key),
+    )
+    await conn.execute(
+        "INSERT INTO device_assignments (device_key, resident_id, during) "
+        "VALUES (%s, %s, tstzrange(%s, NULL))", (device_key, resident_id, at),
+    )
+
+
+async def retire_device(conn: Conn, *, device_id: str, at: datetime) -> None:
+    await conn.execute(
+        "UPDATE device_assignments SET during = tstzrange(lower(during), %s) "
+        "WHERE device_key = (SELECT device_key FROM devices WHERE device_id = %s) "
+        "AND upper_inf(during)", (at, device_id),
+    )
+    await conn.execute("UPDATE devices SET retired_at = %s, mqtt_password_hash = NULL "
+                       "WHERE device_id = %s", (at, device_id))
+
+
+async def device_refs(conn: Conn) -> dict[str, DeviceRef]:
+    cur = await conn.execute(
+        "SELECT device_key, device_id, site_id, kind, retired_at IS NOT NULL AS retired FROM devices"
+    )
+    return {
+        r["device_id"]: DeviceRef(r["device_key"], r["device_id"], r["site_id"], r["kind"],
+                                  r["retired"])
+        for r in await cur.fetchall()
+    }
+
+
+async def device_credentials(conn: Conn) -> list[DeviceCredential]:
+    cur = await conn.execute(
+        "SELECT site_id, device_id, mqtt_password_hash FROM devices "
+        "WHERE retired_at IS NULL AND mqtt_password_hash IS NOT NULL ORDER BY device_id"
+    )
+    return [DeviceCredential(r["site_id"], r["device_id"], r["mqtt_password_hash"])
+            for r in await cur.fetchall()]

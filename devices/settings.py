@@ -1,0 +1,62 @@
+"""One settings object for every process, read from ELDERCARE_* environment variables.
+
+Build it in ``main()`` (``Settings()``), never at import time, and pass it down.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from pathlib import Path
+
+from pydantic import Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="ELDERCARE_", extra="ignore")
+
+    # PostgreSQL with TimescaleDB (psycopg conninfo URL).
+    database_url: str = "postgresql://eldercare@127.0.0.1:5432/eldercare"
+
+    # MQTT broker.
+    mqtt_host: str = "127.0.0.1"
+    mqtt_port: int = 1883
+    mqtt_username: str = "ingest"
+    mqtt_password: SecretStr = SecretStr("")
+    mqtt_topic_root: str = "eldercare/v1"
+    mqtt_share_group: str = "ingest"
+    mqtt_client_id: str = "eldercare-ingest-1"
+    mqtt_session_expiry_s: int = 7 * 24 * 3600
+    mqtt_receive_maximum: int = 5000
+
+    # Ingest batching and input limits.
+    ingest_batch_max: int = 2000
+    ingest_batch_wait_ms: int = 20
+    ingest_queue_max: int = 20000
+    max_payload_bytes: int = 256 * 1024
+    max_future_skew_s: float = 300.0
+
+    # Alerts worker.
+    alerts_batch_max: int = 500
+    alerts_poll_interval_s: float = 1.0
+    fall_min_confidence: float = 0.5
+
+    # Dispatch: acceptance deadline by colour (seconds after the order opens).
+    accept_within_red_s: int = 60
+    accept_within_yellow_s: int = 300
+    accept_within_green_s: int = 1800
+
+    # Retention of raw telemetry (drop_chunks when no licence-managed policy is available).
+    telemetry_retention_days: int = 400
+    retention_check_interval_s: float = 3600.0
+
+    # API.
+    api_host: str = "127.0.0.1"
+    api_port: int = 8000
+    token_ttl_s: int = 12 * 3600
+
+    run_dir: Path = Field(default=Path(".run"))
+
+    @property
+    def token_ttl(self) -> timedelta:
+        return timedelta(seconds=self.token_ttl_s)

@@ -1,0 +1,234 @@
+"""The device wire protocol v1 (docs/device-protocol.md): topics, SenML packs, status, commands.
+
+Everything a device sends is parsed here once, into small frozen value objects that refuse
+bad input with a :class:`WireError` carrying a machine-readable ``reason``. Nothing past
+this module sees raw bytes.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Final
+
+import msgspec
+
+ID_RE: Final = re.compile(r"[A-Za-z0-9_-]{1,64}")
+NAME_RE: Final = re.compile(r"[A-Za-z0-9][A-Za-z0-9:./_-]{0,127}")
+TOPIC_ROOT: Final = "eldercare/v1"
+# RFC 8428 section 4.5.3: a time below 2**28 is relative to the time the pack was received.
+RELATIVE_TIME_LIMIT: Final = 2.0**28
+# Earliest plausible absolute time (2000-01-01): anything before is a device without a clock.
+EARLIEST_TIME: Final = 946_684_800.0
+
+EVENT_NAMES: Final = frozenset({"motion", "presence", "door", "sos", "fall", "smoke"})
+ACC_NAMES: Final = frozenset({"acc_x", "acc_y", "acc_z"})
+
+
+class Reason(StrEnum):
+    """Why a message was refused; stored with the raw payload in the dead-letter table."""
+
+    BAD_TOPIC = "bad_topic"
+    TOO_LARGE = "too_large"
+    BAD_JSON = "bad_json"
+    BAD_SHAPE = "bad_shape"
+    BAD_RECORD = "bad_record"
+    BAD_VALUE = "bad_value"
+    BAD_TIME = "bad_time"
+    TIME_IN_FUTURE = "time_in_future"
+    UNKNOWN_DEVICE = "unknown_device"
+    SITE_MISMATCH = "site_mismatch"
+    DEVICE_RETIRED = "device_retired"
+
+
+class WireError(ValueError):
+    def __init__(self, reason: Reason, detail: str) -> None:
+        super().__init__(f"{reason}: {detail}")
+        self.reason = reason
+        self.detail = detail
+
+
+class Channel(StrEnum):
+    TELEMETRY = "telemetry"
+    EVENT = "event"
+    STATUS = "status"
+    CMD = "cmd"
+
+
+@dataclass(frozen=True, slots=True)
+class DeviceTopic:
+    site_id: str
+    device_id: str
+    channel: Channel
+
+    def __post_init__(self) -> None:
+        for label, value in (("site_id", self.site_id), ("device_id", self.device_id)):
+            if not ID_RE.fullmatch(value):
+                raise WireError(Reason.BAD_TOPIC, f"{label} {value!r} must match [A-Za-z0-9_-]{{1,64}}")
+
+    @classmethod
+    def parse(cls, topic: str) -> DeviceTopic:
+        parts = topic.split("/")
+        if len(parts) != 5 or f"{parts[0]}/{parts[1]}" != TOPIC_ROOT:
+            raise WireError(Reason.BAD_TOPIC, f"expected {TOPIC_ROOT}/<site>/<device>/<channel>")
+        try:
+            channel = Channel(parts[4])
+        except ValueError:
+            raise WireError(Reason.BAD_TOPIC, f"unknown channel {parts[4]!r}") from None
+        return cls(parts[2], parts[3], channel)
+
+    def __str__(self) -> str:
+        return f"{TOPIC_ROOT}/{self.site_id}/{self.device_id}/{self.channel}"
+
+
+class _SenMLRecord(msgspec.Struct, forbid_unknown_fields=False, omit_defaults=True):
+    bn: str | None = None
+    bt: float | None = None
+    bu: str | None = None
+    bver: int | None = None
+    n: str | None = None
+    u: str | None = None
+    v: float | None = None
+    vb: bool | None = None
+    vs: str | None = None
+    vd: str | None = None
+    s: float | None = None
+    t: float | None = None
+    ut: float | None = None
+
+
+_pack_decoder: Final = msgspec.json.Decoder(list[_SenMLRecord])
+
+Value = float | bool | str
+
+
+@dataclass(frozen=True, slots=True)
+class Record:
+    """One resolved SenML record: full name split into base name and local name."""
+
+    name: str  # the local name, e.g. "hr" (resolved name minus the base name)
+    time: float  # seconds since the Unix epoch, UTC
+    value: Value
+    unit: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Pack:
+    base_name: str
+    records: tuple[Record, ...]
+
+
+def _check_time(when: float, *, now: float, max_future_skew: float) -> float:
+    if not math.isfinite(when):
+        raise WireError(Reason.BAD_TIME, "time is not a finite number")
+    if when < EARLIEST_TIME:
+        raise WireError(Reason.BAD_TIME, f"time {when} is before 2000-01-01")
+    if when > now + max_future_skew:
+        raise WireError(Reason.TIME_IN_FUTURE, f"time {when} is {when - now:.0f} s ahead of the server")
+    return when
+
+
+def parse_senml(
+    payload: bytes, *, now: float, max_bytes: int = 256 * 1024, max_future_skew: float = 300.0
+) -> Pack:
+    """Parse and resolve a SenML JSON pack (RFC 8428).
+
+    ``now`` is the server's receive time: relative record times are resolved against it, and
+    times further ahead of it than ``max_future_skew`` seconds are refused.
+    """
+    if len(payload) > max_bytes:
+        raise WireError(Reason.TOO_LARGE, f"{len(payload)} bytes > limit {max_bytes}")
+    try:
+        raw = _pack_decoder.decode(payload)
+    except msgspec.ValidationError as exc:
+        raise WireError(Reason.BAD_SHAPE, f"not a SenML pack: {exc}") from exc
+    except msgspec.DecodeError as exc:
+        raise WireError(Reason.BAD_JSON, str(exc)) from exc
+    if not raw:
+        raise WireError(Reason.BAD_SHAPE, "empty pack")
+    base_name = ""
+    base_time = 0.0
+    base_unit: str | None = None
+    first_base_name: str | None = None
+    records: list[Record] = []
+    for i, rec in enumerate(raw):
+        if rec.bn is not None:
+            base_name = rec.bn
+            if first_base_name is None:
+                first_base_name = rec.bn
+        if rec.bt is not None:
+            base_time = rec.bt
+        if rec.bu is not None:
+            base_unit = rec.bu
+        if rec.n is None and not base_name:
+            raise WireError(Reason.BAD_RECORD, f"record {i} has no name")
+        full = base_name + (rec.n or "")
+        # The measurement name is ``n``; a device without ``bn`` may prefix it ("dev-1:hr").
+        local = (rec.n or "").rsplit(":", 1)[-1]
+        if not local or not NAME_RE.fullmatch(local):
+            raise WireError(Reason.BAD_RECORD, f"record {i}: bad name {full!r}")
+        values = [x for x in (rec.v, rec.vb, rec.vs, rec.vd) if x is not None]
+        if rec.s is not None and not values:
+            values = [rec.s]
+        if len(values) != 1:
+            raise WireError(Reason.BAD_RECORD, f"record {i} ({local}) needs exactly one value")
+        value = values[0]
+        if isinstance(value, float) and not math.isfinite(value):
+            raise WireError(Reason.BAD_VALUE, f"record {i} ({local}) value is not finite")
+        when = base_time + (rec.t or 0.0)
+        if abs(when) < RELATIVE_TIME_LIMIT:
+            when = now + when
+        when = _check_time(when, now=now, max_future_skew=max_future_skew)
+        records.append(Record(name=local, time=when, value=value, unit=rec.u or base_unit))
+    return Pack(base_name=first_base_name or "", records=tuple(records))
+
+
+class DeviceStatus(msgspec.Struct, frozen=True, forbid_unknown_fields=False):
+    """A device's retained status, also its Last Will (``{"online": false}``)."""
+
+    online: bool
+    battery: float | None = None
+    fw: str | None = None
+    ts: float | None = None
+
+
+_status_decoder: Final = msgspec.json.Decoder(DeviceStatus)
+
+
+def parse_status(payload: bytes, *, now: float, max_future_skew: float = 300.0) -> DeviceStatus:
+    if len(payload) > 4096:
+        raise WireError(Reason.TOO_LARGE, f"status of {len(payload)} bytes > 4096")
+    try:
+        status = _status_decoder.decode(payload)
+    except msgspec.ValidationError as exc:
+        raise WireError(Reason.BAD_SHAPE, f"not a status object: {exc}") from exc
+    except msgspec.DecodeError as exc:
+        raise WireError(Reason.BAD_JSON, str(exc)) from exc
+    if status.battery is not None and not (0.0 <= status.battery <= 100.0):
+        raise WireError(Reason.BAD_VALUE, f"battery {status.battery} outside 0..100")
+    if status.ts is not None:
+        _check_time(status.ts, now=now, max_future_skew=max_future_skew)
+    return status
+
+
+class Command(msgspec.Struct, frozen=True, tag_field="type", tag=str.lower, omit_defaults=True):
+    """Base of backend -> device commands; the ``type`` field names the command."""
+
+
+class HelpComing(Command, frozen=True, tag="help_coming"):
+    alert_id: str
+    eta_s: int | None = None
+
+
+class AlertCancelled(Command, frozen=True, tag="alert_cancelled"):
+    alert_id: str
+
+
+def encode_command(cmd: Command) -> bytes:
+    return msgspec.json.encode(cmd)
+
+
+def encode_senml(records: list[dict[str, object]]) -> bytes:
+    return msgspec.json.encode(records)

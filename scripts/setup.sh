@@ -1,0 +1,79 @@
+#!/usr/bin/env bash
+# Idempotent setup for a Debian/Ubuntu machine (run as root, or with sudo available).
+# Installs what is missing: Mosquitto, PostgreSQL server + dev headers, TimescaleDB
+# (packaged if the distribution has it, else built from Debian's own source package),
+# and the project's Python virtual environment in .venv/.
+set -euo pipefail
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+PG_MAJOR="${PG_MAJOR:-}"
+SUDO=""
+[ "$(id -u)" -eq 0 ] || SUDO="sudo"
+
+log() { printf '[setup] %s\n' "$*" >&2; }
+
+apt_updated=0
+apt_install() {
+  local missing=()
+  for p in "$@"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
+  [ ${#missing[@]} -eq 0 ] && return 0
+  if [ $apt_updated -eq 0 ]; then $SUDO apt-get update -qq; apt_updated=1; fi
+  log "installing: ${missing[*]}"
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+}
+
+# 1. Services: Mosquitto and PostgreSQL (server + headers for building extensions).
+apt_install mosquitto mosquitto-clients postgresql postgresql-contrib
+if [ -z "$PG_MAJOR" ]; then
+  PG_MAJOR="$(ls /usr/lib/postgresql | sort -n | tail -1)"
+fi
+PG_BIN="/usr/lib/postgresql/$PG_MAJOR/bin"
+PKGLIBDIR="$("$PG_BIN/pg_config" --pkglibdir 2>/dev/null || echo "/usr/lib/postgresql/$PG_MAJOR/lib")"
+
+# 2. TimescaleDB for that PostgreSQL.
+have_timescaledb() { ls "$PKGLIBDIR"/timescaledb*.so >/dev/null 2>&1; }
+if ! have_timescaledb; then
+  if [ $apt_updated -eq 0 ]; then $SUDO apt-get update -qq; apt_updated=1; fi
+  for cand in "postgresql-$PG_MAJOR-timescaledb" "timescaledb-2-postgresql-$PG_MAJOR"; do
+    if apt-cache show "$cand" >/dev/null 2>&1; then
+      log "installing packaged $cand"
+      DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "$cand" >/dev/null && break
+    fi
+  done
+fi
+if ! have_timescaledb; then
+  log "no packaged TimescaleDB for PostgreSQL $PG_MAJOR: building Debian's source package (trixie)"
+  apt_install "postgresql-server-dev-$PG_MAJOR" dpkg-dev cmake gcc make libssl-dev libkrb5-dev
+  SRC_LIST=/etc/apt/sources.list.d/eldercare-trixie-src.list
+  if [ ! -f "$SRC_LIST" ]; then
+    echo "deb-src http://deb.debian.org/debian trixie main" | $SUDO tee "$SRC_LIST" >/dev/null
+    $SUDO apt-get update -qq
+  fi
+  BUILD="$ROOT/.build/timescaledb"
+  rm -rf "$BUILD"; mkdir -p "$BUILD"
+  (cd "$BUILD" && apt-get source -qq --download-only timescaledb/trixie >/dev/null 2>&1 \
+     || apt-get source -qq --download-only timescaledb >/dev/null)
+  (cd "$BUILD" && dpkg-source -x --no-check ./*.dsc src >/dev/null)
+  cd "$BUILD/src"
+  ./bootstrap -DREGRESS_CHECKS=OFF -DTAP_CHECKS=OFF -DWARNINGS_AS_ERRORS=OFF \
+    -DLINTER=OFF -DAPACHE_ONLY=ON -DPG_CONFIG="$PG_BIN/pg_config" >/dev/null
+  make -C build -j"$(nproc)" >/dev/null
+  $SUDO make -C build install >/dev/null
+  cd "$ROOT"
+  have_timescaledb || { log "TimescaleDB build did not install into $PKGLIBDIR"; exit 1; }
+  log "TimescaleDB built and installed"
+fi
+
+# 3. Python environment.
+PY="${PYTHON:-python3}"
+if [ ! -x "$ROOT/.venv/bin/python" ]; then
+  log "creating .venv"
+  "$PY" -m venv "$ROOT/.venv"
+fi
+STAMP="$ROOT/.venv/.installed-$(sha256sum "$ROOT/pyproject.toml" | cut -c1-16)"
+if [ ! -f "$STAMP" ]; then
+  log "installing Python dependencies"
+  "$ROOT/.venv/bin/pip" install -q --upgrade pip >/dev/null
+  "$ROOT/.venv/bin/pip" install -q -e "$ROOT[dev]"
+  rm -f "$ROOT"/.venv/.installed-*; touch "$STAMP"
+fi
+log "ready (PostgreSQL $PG_MAJOR at $PG_BIN, TimescaleDB in $PKGLIBDIR)"
