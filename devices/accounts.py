@@ -27,22 +27,33 @@ class Principal:
     resident_ids: frozenset[int]
 
 
-async def create_user(conn: Conn, *, username: str, password: str, role: Role,
-                      display_name: str = "", site_ids: tuple[str, ...] = (),
-                      resident_ids: tuple[int, ...] = ()) -> int:
+async def create_user(
+    conn: Conn,
+    *,
+    username: str,
+    password: str,
+    role: Role,
+    display_name: str = "",
+    site_ids: tuple[str, ...] = (),
+    resident_ids: tuple[int, ...] = (),
+) -> int:
     cur = await conn.execute(
         "INSERT INTO users (username, password_hash, role, display_name) VALUES (%s, %s, %s, %s) "
-        "RETURNING user_id", (username, _hasher.hash(password), role.value, display_name),
+        "RETURNING user_id",
+        (username, _hasher.hash(password), role.value, display_name),
     )
     row = await cur.fetchone()
     assert row is not None
     user_id = int(row["user_id"])
     for site_id in site_ids:
-        await conn.execute("INSERT INTO user_sites (user_id, site_id) VALUES (%s, %s)",
-                           (user_id, site_id))
+        await conn.execute(
+            "INSERT INTO user_sites (user_id, site_id) VALUES (%s, %s)", (user_id, site_id)
+        )
     for resident_id in resident_ids:
-        await conn.execute("INSERT INTO family_links (user_id, resident_id) VALUES (%s, %s)",
-                           (user_id, resident_id))
+        await conn.execute(
+            "INSERT INTO family_links (user_id, resident_id) VALUES (%s, %s)",
+            (user_id, resident_id),
+        )
     return user_id
 
 
@@ -50,8 +61,9 @@ def _token_hash(token: str) -> bytes:
     return hashlib.sha256(token.encode()).digest()
 
 
-async def issue_token(conn: Conn, *, username: str, password: str, now: datetime,
-                      ttl: timedelta) -> tuple[str, datetime] | None:
+async def issue_token(
+    conn: Conn, *, username: str, password: str, now: datetime, ttl: timedelta
+) -> tuple[str, datetime] | None:
     """A new token for valid credentials, else None (same answer for unknown user and bad password)."""
     cur = await conn.execute(
         "SELECT user_id, password_hash FROM users WHERE username = %s AND disabled_at IS NULL",
@@ -87,10 +99,16 @@ async def principal_for_token(conn: Conn, *, token: str, now: datetime) -> Princ
     row = await cur.fetchone()
     if row is None:
         return None
-    return Principal(row["user_id"], row["username"], Role(row["role"]),
-                     frozenset(row["site_ids"]), frozenset(int(r) for r in row["resident_ids"]))
+    return Principal(
+        row["user_id"],
+        row["username"],
+        Role(row["role"]),
+        frozenset(row["site_ids"]),
+        frozenset(int(r) for r in row["resident_ids"]),
+    )
 
 
 async def revoke_token(conn: Conn, *, token: str, now: datetime) -> None:
-    await conn.execute("UPDATE api_tokens SET revoked_at = %s WHERE token_hash = %s",
-                       (now, _token_hash(token)))
+    await conn.execute(
+        "UPDATE api_tokens SET revoked_at = %s WHERE token_hash = %s", (now, _token_hash(token))
+    )

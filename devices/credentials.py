@@ -23,8 +23,9 @@ def generate_secret() -> str:
     return secrets.token_urlsafe(18)
 
 
-def mosquitto_hash(password: str, *, salt: bytes | None = None,
-                   iterations: int = PBKDF2_ITERATIONS) -> str:
+def mosquitto_hash(
+    password: str, *, salt: bytes | None = None, iterations: int = PBKDF2_ITERATIONS
+) -> str:
     salt = salt if salt is not None else secrets.token_bytes(12)
     digest = hashlib.pbkdf2_hmac("sha512", password.encode(), salt, iterations)
     return f"$7${iterations}${base64.b64encode(salt).decode()}${base64.b64encode(digest).decode()}"
@@ -34,8 +35,9 @@ def verify_mosquitto_hash(password: str, encoded: str) -> bool:
     _, kind, iterations, salt_b64, digest_b64 = encoded.split("$")
     if kind != "7":
         raise ValueError("only $7$ (PBKDF2-SHA512) hashes are supported")
-    digest = hashlib.pbkdf2_hmac("sha512", password.encode(), base64.b64decode(salt_b64),
-                                 int(iterations))
+    digest = hashlib.pbkdf2_hmac(
+        "sha512", password.encode(), base64.b64decode(salt_b64), int(iterations)
+    )
     return hmac.compare_digest(digest, base64.b64decode(digest_b64))
 
 
@@ -58,17 +60,24 @@ class ServiceUser:
 
 def ingest_user(password_hash: str) -> ServiceUser:
     return ServiceUser(
-        "ingest", password_hash,
+        "ingest",
+        password_hash,
         read=tuple(f"{TOPIC_ROOT}/+/+/{c}" for c in ("telemetry", "event", "status")),
     )
 
 
 def backend_user(password_hash: str) -> ServiceUser:
-    return ServiceUser("backend", password_hash, read=(f"{TOPIC_ROOT}/+/+/status",),
-                       write=(f"{TOPIC_ROOT}/+/+/cmd",))
+    return ServiceUser(
+        "backend",
+        password_hash,
+        read=(f"{TOPIC_ROOT}/+/+/status",),
+        write=(f"{TOPIC_ROOT}/+/+/cmd",),
+    )
 
 
-def render_password_file(devices: Iterable[DeviceCredential], services: Iterable[ServiceUser]) -> str:
+def render_password_file(
+    devices: Iterable[DeviceCredential], services: Iterable[ServiceUser]
+) -> str:
     lines = [f"{s.username}:{s.password_hash}" for s in services]
     lines += [f"{d.device_id}:{d.password_hash}" for d in devices]
     return "\n".join(lines) + "\n"
@@ -86,6 +95,12 @@ def render_acl(devices: Iterable[DeviceCredential], services: Iterable[ServiceUs
         if not (ID_RE.fullmatch(d.site_id) and ID_RE.fullmatch(d.device_id)):
             raise ValueError(f"refusing to write an ACL for {d.site_id}/{d.device_id}")
         base = f"{TOPIC_ROOT}/{d.site_id}/{d.device_id}"
-        out += [f"user {d.device_id}", f"topic write {base}/telemetry", f"topic write {base}/event",
-                f"topic readwrite {base}/status", f"topic read {base}/cmd", ""]
+        out += [
+            f"user {d.device_id}",
+            f"topic write {base}/telemetry",
+            f"topic write {base}/event",
+            f"topic readwrite {base}/status",
+            f"topic read {base}/cmd",
+            "",
+        ]
     return "\n".join(out)

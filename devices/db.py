@@ -9,7 +9,9 @@ from psycopg_pool import AsyncConnectionPool
 AsyncPool = AsyncConnectionPool[AsyncConnection[DictRow]]
 
 
-async def open_pool(database_url: str, *, min_size: int = 1, max_size: int = 8, name: str) -> AsyncPool:
+async def open_pool(
+    database_url: str, *, min_size: int = 1, max_size: int = 8, name: str
+) -> AsyncPool:
     pool: AsyncPool = AsyncConnectionPool(
         database_url,
         min_size=min_size,

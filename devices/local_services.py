@@ -78,13 +78,29 @@ class LocalPostgres:
 
     def stop(self) -> None:
         if (self.data_dir / "postmaster.pid").exists():
-            subprocess.run([*_as_service_user(), str(pg_bindir() / "pg_ctl"), "stop", "-D",
-                            str(self.data_dir), "-m", "fast", "-w"], check=False,
-                           capture_output=True)
+            subprocess.run(
+                [
+                    *_as_service_user(),
+                    str(pg_bindir() / "pg_ctl"),
+                    "stop",
+                    "-D",
+                    str(self.data_dir),
+                    "-m",
+                    "fast",
+                    "-w",
+                ],
+                check=False,
+                capture_output=True,
+            )
 
 
-def start_postgres(base: Path, *, port: int | None = None, password: str, fast: bool = False,
-                   ) -> LocalPostgres:
+def start_postgres(
+    base: Path,
+    *,
+    port: int | None = None,
+    password: str,
+    fast: bool = False,
+) -> LocalPostgres:
     """Create (once) and start a cluster in ``base/pg``; ``fast`` trades durability for speed
     (tests only)."""
     base.mkdir(parents=True, exist_ok=True)
@@ -99,9 +115,21 @@ def start_postgres(base: Path, *, port: int | None = None, password: str, fast: 
         pwfile.write_text(password + "\n")
         _chown_for_postgres(pwfile)
         subprocess.run(
-            [*_as_service_user(), str(bindir / "initdb"), "-D", str(data), "-U", DB_USER,
-             f"--pwfile={pwfile}", "--auth=scram-sha-256", "-E", "UTF8", "--locale=C.UTF-8"],
-            check=True, capture_output=True,
+            [
+                *_as_service_user(),
+                str(bindir / "initdb"),
+                "-D",
+                str(data),
+                "-U",
+                DB_USER,
+                f"--pwfile={pwfile}",
+                "--auth=scram-sha-256",
+                "-E",
+                "UTF8",
+                "--locale=C.UTF-8",
+            ],
+            check=True,
+            capture_output=True,
         )
         pwfile.unlink()
         settings = {
@@ -114,15 +142,29 @@ def start_postgres(base: Path, *, port: int | None = None, password: str, fast: 
             "log_min_messages": "warning",
         }
         if fast:
-            settings.update({"fsync": "off", "synchronous_commit": "off",
-                             "full_page_writes": "off"})
+            settings.update(
+                {"fsync": "off", "synchronous_commit": "off", "full_page_writes": "off"}
+            )
         with (data / "postgresql.auto.conf").open("a") as f:
             f.writelines(f"{k} = {v}\n" for k, v in settings.items())
     port = free_port(port)
     subprocess.run(
-        [*_as_service_user(), str(bindir / "pg_ctl"), "start", "-D", str(data), "-w", "-t", "60",
-         "-l", str(data / "server.log"), "-o", f"-p {port}"],
-        check=True, capture_output=True,
+        [
+            *_as_service_user(),
+            str(bindir / "pg_ctl"),
+            "start",
+            "-D",
+            str(data),
+            "-w",
+            "-t",
+            "60",
+            "-l",
+            str(data / "server.log"),
+            "-o",
+            f"-p {port}",
+        ],
+        check=True,
+        capture_output=True,
     )
     pg = LocalPostgres(data, port, password)
     _ensure_database(pg)
@@ -130,7 +172,7 @@ def start_postgres(base: Path, *, port: int | None = None, password: str, fast: 
 
 
 def _ensure_database(pg: LocalPostgres) -> None:
-    import psycopg  # noqa: PLC0415 - only this helper needs it
+    import psycopg
 
     with psycopg.connect(pg.url("postgres"), autocommit=True) as conn:
         exists = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (DB_NAME,)).fetchone()
@@ -166,27 +208,29 @@ def broker_config(conf_dir: Path, port: int) -> str:
     # Stock limits (20 in flight, 1,000 queued) silently drop QoS 1 messages under load
     # (shared/measurements.md): ingest acknowledges only after commit, so it needs a deep
     # in-flight window and the broker must hold what arrives while a worker is away.
-    return "\n".join([
-        "per_listener_settings false",
-        f"listener {port} 127.0.0.1",
-        "allow_anonymous false",
-        f"password_file {conf_dir / 'passwd'}",
-        f"acl_file {conf_dir / 'acl'}",
-        "persistence true",
-        f"persistence_location {conf_dir}/",
-        "autosave_interval 30",
-        "max_inflight_messages 0",
-        "max_queued_messages 1000000",
-        "max_queued_bytes 0",
-        "message_size_limit 1048576",
-        f"log_dest file {conf_dir / 'mosquitto.log'}",
-        "log_type error",
-        "log_type warning",
-        "log_type notice",
-        "connection_messages true",
-        f"pid_file {conf_dir / 'mosquitto.pid'}",
-        "",
-    ])
+    return "\n".join(
+        [
+            "per_listener_settings false",
+            f"listener {port} 127.0.0.1",
+            "allow_anonymous false",
+            f"password_file {conf_dir / 'passwd'}",
+            f"acl_file {conf_dir / 'acl'}",
+            "persistence true",
+            f"persistence_location {conf_dir}/",
+            "autosave_interval 30",
+            "max_inflight_messages 0",
+            "max_queued_messages 1000000",
+            "max_queued_bytes 0",
+            "message_size_limit 1048576",
+            f"log_dest file {conf_dir / 'mosquitto.log'}",
+            "log_type error",
+            "log_type warning",
+            "log_type notice",
+            "connection_messages true",
+            f"pid_file {conf_dir / 'mosquitto.pid'}",
+            "",
+        ]
+    )
 
 
 def start_mosquitto(conf_dir: Path, *, port: int | None = None) -> LocalBroker:
@@ -198,13 +242,18 @@ def start_mosquitto(conf_dir: Path, *, port: int | None = None) -> LocalBroker:
     port = free_port(port)
     conf = conf_dir / "mosquitto.conf"
     conf.write_text(broker_config(conf_dir, port) + ("user root\n" if os.geteuid() == 0 else ""))
-    proc = subprocess.Popen(["mosquitto", "-c", str(conf)], stdout=subprocess.DEVNULL,
-                            stderr=subprocess.DEVNULL, start_new_session=True)
+    proc = subprocess.Popen(
+        ["mosquitto", "-c", str(conf)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
     try:
         wait_for_port(port)
     except TimeoutError:
         proc.kill()
         log = conf_dir / "mosquitto.log"
-        raise RuntimeError(f"mosquitto did not start: {log.read_text()[-2000:] if log.exists() else ''}"
-                           ) from None
+        raise RuntimeError(
+            f"mosquitto did not start: {log.read_text()[-2000:] if log.exists() else ''}"
+        ) from None
     return LocalBroker(conf_dir, port, proc.pid)

@@ -11,6 +11,7 @@ from alembic import command
 from alembic.config import Config
 
 from devices.db import sqlalchemy_url
+from devices.registry import Conn
 
 log = logging.getLogger(__name__)
 
@@ -60,12 +61,18 @@ def detect_features(conn: psycopg.Connection[tuple[object, ...]]) -> TimescaleFe
 
 
 def apply_policies(
-    conn: psycopg.Connection[tuple[object, ...]], features: TimescaleFeatures, *, retention_days: int
+    conn: psycopg.Connection[tuple[object, ...]],
+    features: TimescaleFeatures,
+    *,
+    retention_days: int,
 ) -> None:
     """With the community licence, hand retention and compression to TimescaleDB's scheduler."""
     if not features.policies:
-        log.info("TimescaleDB %s (%s): retention runs as the application's drop_chunks",
-                 features.version, features.license)
+        log.info(
+            "TimescaleDB %s (%s): retention runs as the application's drop_chunks",
+            features.version,
+            features.license,
+        )
         return
     for table in HYPERTABLES:
         conn.execute(
@@ -82,14 +89,11 @@ def apply_policies(
     conn.commit()
 
 
-def drop_old_chunks(
-    conn: psycopg.Connection[tuple[object, ...]], *, now: datetime, retention_days: int
-) -> int:
+async def drop_old_chunks(conn: Conn, *, now: datetime, retention_days: int) -> int:
     """Retention for the Apache edition: drop chunks wholly older than the horizon."""
     horizon = now - timedelta(days=retention_days)
     dropped = 0
     for table in HYPERTABLES:
-        rows = conn.execute("SELECT drop_chunks(%s, older_than => %s)", (table, horizon)).fetchall()
-        dropped += len(rows)
-    conn.commit()
+        cur = await conn.execute("SELECT drop_chunks(%s, older_than => %s)", (table, horizon))
+        dropped += len(await cur.fetchall())
     return dropped

@@ -37,8 +37,16 @@ class ProvisionedDevice:
     secret: str  # the MQTT password, shown once
 
 
-async def create_site(conn: Conn, *, site_id: str, name: str, kind: SiteKind, community: str = "",
-                      address: str = "", timezone: str = "Asia/Shanghai") -> str:
+async def create_site(
+    conn: Conn,
+    *,
+    site_id: str,
+    name: str,
+    kind: SiteKind,
+    community: str = "",
+    address: str = "",
+    timezone: str = "Asia/Shanghai",
+) -> str:
     await conn.execute(
         "INSERT INTO sites (site_id, name, kind, community, address, timezone) "
         "VALUES (%s, %s, %s, %s, %s, %s)",
@@ -57,10 +65,16 @@ async def create_room(conn: Conn, *, site_id: str, name: str, kind: RoomKind) ->
     return int(row["room_id"])
 
 
-async def create_resident(conn: Conn, *, site_id: str, full_name: str, room_id: int | None = None,
-                          birth_year: int | None = None,
-                          care_profile: CareProfile = CareProfile.INDEPENDENT,
-                          care_plan: dict[str, object] | None = None) -> int:
+async def create_resident(
+    conn: Conn,
+    *,
+    site_id: str,
+    full_name: str,
+    room_id: int | None = None,
+    birth_year: int | None = None,
+    care_profile: CareProfile = CareProfile.INDEPENDENT,
+    care_plan: dict[str, object] | None = None,
+) -> int:
     cur = await conn.execute(
         "INSERT INTO residents (site_id, room_id, full_name, birth_year, care_profile, care_plan) "
         "VALUES (%s, %s, %s, %s, %s, %s) RETURNING resident_id",
@@ -71,10 +85,17 @@ async def create_resident(conn: Conn, *, site_id: str, full_name: str, room_id: 
     return int(row["resident_id"])
 
 
-async def provision_device(conn: Conn, *, device_id: str, site_id: str, kind: DeviceKind,
-                           now: datetime, room_id: int | None = None,
-                           resident_id: int | None = None, secret: str | None = None,
-                           ) -> ProvisionedDevice:
+async def provision_device(
+    conn: Conn,
+    *,
+    device_id: str,
+    site_id: str,
+    kind: DeviceKind,
+    now: datetime,
+    room_id: int | None = None,
+    resident_id: int | None = None,
+    secret: str | None = None,
+) -> ProvisionedDevice:
     """Register a device with a fresh MQTT password; the broker files must then be re-synced."""
     secret = secret or generate_secret()
     cur = await conn.execute(
@@ -94,11 +115,13 @@ async def assign_device(conn: Conn, *, device_key: int, resident_id: int, at: da
     """Let the device serve ``resident_id`` from ``at`` on, closing any current assignment."""
     await conn.execute(
         "UPDATE device_assignments SET during = tstzrange(lower(during), %s) "
-        "WHERE device_key = %s AND upper_inf(during)", (at, device_key),
+        "WHERE device_key = %s AND upper_inf(during)",
+        (at, device_key),
     )
     await conn.execute(
         "INSERT INTO device_assignments (device_key, resident_id, during) "
-        "VALUES (%s, %s, tstzrange(%s, NULL))", (device_key, resident_id, at),
+        "VALUES (%s, %s, tstzrange(%s, NULL))",
+        (device_key, resident_id, at),
     )
 
 
@@ -106,10 +129,13 @@ async def retire_device(conn: Conn, *, device_id: str, at: datetime) -> None:
     await conn.execute(
         "UPDATE device_assignments SET during = tstzrange(lower(during), %s) "
         "WHERE device_key = (SELECT device_key FROM devices WHERE device_id = %s) "
-        "AND upper_inf(during)", (at, device_id),
+        "AND upper_inf(during)",
+        (at, device_id),
     )
-    await conn.execute("UPDATE devices SET retired_at = %s, mqtt_password_hash = NULL "
-                       "WHERE device_id = %s", (at, device_id))
+    await conn.execute(
+        "UPDATE devices SET retired_at = %s, mqtt_password_hash = NULL WHERE device_id = %s",
+        (at, device_id),
+    )
 
 
 async def device_refs(conn: Conn) -> dict[str, DeviceRef]:
@@ -117,8 +143,9 @@ async def device_refs(conn: Conn) -> dict[str, DeviceRef]:
         "SELECT device_key, device_id, site_id, kind, retired_at IS NOT NULL AS retired FROM devices"
     )
     return {
-        r["device_id"]: DeviceRef(r["device_key"], r["device_id"], r["site_id"], r["kind"],
-                                  r["retired"])
+        r["device_id"]: DeviceRef(
+            r["device_key"], r["device_id"], r["site_id"], r["kind"], r["retired"]
+        )
         for r in await cur.fetchall()
     }
 
@@ -128,5 +155,7 @@ async def device_credentials(conn: Conn) -> list[DeviceCredential]:
         "SELECT site_id, device_id, mqtt_password_hash FROM devices "
         "WHERE retired_at IS NULL AND mqtt_password_hash IS NOT NULL ORDER BY device_id"
     )
-    return [DeviceCredential(r["site_id"], r["device_id"], r["mqtt_password_hash"])
-            for r in await cur.fetchall()]
+    return [
+        DeviceCredential(r["site_id"], r["device_id"], r["mqtt_password_hash"])
+        for r in await cur.fetchall()
+    ]

@@ -66,7 +66,9 @@ class DeviceTopic:
     def __post_init__(self) -> None:
         for label, value in (("site_id", self.site_id), ("device_id", self.device_id)):
             if not ID_RE.fullmatch(value):
-                raise WireError(Reason.BAD_TOPIC, f"{label} {value!r} must match [A-Za-z0-9_-]{{1,64}}")
+                raise WireError(
+                    Reason.BAD_TOPIC, f"{label} {value!r} must match [A-Za-z0-9_-]{{1,64}}"
+                )
 
     @classmethod
     def parse(cls, topic: str) -> DeviceTopic:
@@ -112,6 +114,9 @@ class Record:
     time: float  # seconds since the Unix epoch, UTC
     value: Value
     unit: str | None = None
+    # A numeric companion of a boolean record (protocol extension: ``fall`` with ``vb`` and a
+    # confidence in ``v``).
+    num: float | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -126,7 +131,9 @@ def _check_time(when: float, *, now: float, max_future_skew: float) -> float:
     if when < EARLIEST_TIME:
         raise WireError(Reason.BAD_TIME, f"time {when} is before 2000-01-01")
     if when > now + max_future_skew:
-        raise WireError(Reason.TIME_IN_FUTURE, f"time {when} is {when - now:.0f} s ahead of the server")
+        raise WireError(
+            Reason.TIME_IN_FUTURE, f"time {when} is {when - now:.0f} s ahead of the server"
+        )
     return when
 
 
@@ -169,19 +176,23 @@ def parse_senml(
         local = (rec.n or "").rsplit(":", 1)[-1]
         if not local or not NAME_RE.fullmatch(local):
             raise WireError(Reason.BAD_RECORD, f"record {i}: bad name {full!r}")
-        values = [x for x in (rec.v, rec.vb, rec.vs, rec.vd) if x is not None]
+        num = rec.v if rec.vb is not None else None
+        values: list[Value] = [x for x in (rec.vb, rec.vs, rec.vd) if x is not None]
+        if rec.v is not None and rec.vb is None:
+            values.append(rec.v)
         if rec.s is not None and not values:
             values = [rec.s]
         if len(values) != 1:
             raise WireError(Reason.BAD_RECORD, f"record {i} ({local}) needs exactly one value")
         value = values[0]
-        if isinstance(value, float) and not math.isfinite(value):
-            raise WireError(Reason.BAD_VALUE, f"record {i} ({local}) value is not finite")
+        for x in (value, num):
+            if isinstance(x, float) and not math.isfinite(x):
+                raise WireError(Reason.BAD_VALUE, f"record {i} ({local}) value is not finite")
         when = base_time + (rec.t or 0.0)
         if abs(when) < RELATIVE_TIME_LIMIT:
             when = now + when
         when = _check_time(when, now=now, max_future_skew=max_future_skew)
-        records.append(Record(name=local, time=when, value=value, unit=rec.u or base_unit))
+        records.append(Record(name=local, time=when, value=value, unit=rec.u or base_unit, num=num))
     return Pack(base_name=first_base_name or "", records=tuple(records))
 
 

@@ -1,0 +1,1 @@
+"""MQTT ingestion into TimescaleDB: at-least-once, idempotent, bad payloads dead-lettered."""

@@ -1,0 +1,190 @@
+"""Turn one MQTT message into typed rows, or a rejection with a reason. Pure: no I/O."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from devices.registry import DeviceRef
+from devices.wire import (
+    ACC_NAMES,
+    Channel,
+    DeviceTopic,
+    Pack,
+    Reason,
+    Record,
+    WireError,
+    parse_senml,
+    parse_status,
+)
+
+DOOR_STATES = frozenset({"open", "closed"})
+BOOL_EVENTS = frozenset({"motion", "presence", "sos", "fall", "smoke"})
+
+
+@dataclass(frozen=True, slots=True)
+class RawMessage:
+    topic: str
+    payload: bytes
+    received_at: float  # server clock, seconds since the epoch
+    mid: int = 0
+    qos: int = 0
+    generation: int = 0  # which broker connection delivered it (acks never cross connections)
+
+
+@dataclass(frozen=True, slots=True)
+class Limits:
+    max_payload_bytes: int = 256 * 1024
+    max_future_skew_s: float = 300.0
+
+
+@dataclass(frozen=True, slots=True)
+class TelemetryRow:
+    time: float
+    device_key: int
+    metric: str
+    value: float
+
+
+@dataclass(frozen=True, slots=True)
+class EventRow:
+    time: float
+    device_key: int
+    name: str
+    value_bool: bool | None
+    value_num: float | None
+    value_text: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class AccWindowRow:
+    time: float  # first sample
+    device_key: int
+    t_offset: tuple[float, ...]
+    acc_x: tuple[float, ...]
+    acc_y: tuple[float, ...]
+    acc_z: tuple[float, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class StatusRow:
+    device_key: int
+    online: bool
+    battery: float | None
+    fw: str | None
+    reported_at: float
+
+
+@dataclass(frozen=True, slots=True)
+class DeadLetter:
+    topic: str
+    payload: bytes
+    reason: Reason
+    detail: str
+
+    @property
+    def digest(self) -> bytes:
+        return hashlib.sha256(self.topic.encode() + b"\0" + self.payload).digest()
+
+
+@dataclass(frozen=True, slots=True)
+class Decoded:
+    device_key: int
+    telemetry: tuple[TelemetryRow, ...] = ()
+    events: tuple[EventRow, ...] = ()
+    windows: tuple[AccWindowRow, ...] = ()
+    status: StatusRow | None = None
+    last_time: float = 0.0
+
+
+def decode(
+    msg: RawMessage, devices: Mapping[str, DeviceRef], limits: Limits
+) -> Decoded | DeadLetter:
+    try:
+        return _decode(msg, devices, limits)
+    except WireError as exc:
+        return DeadLetter(msg.topic, msg.payload, exc.reason, exc.detail)
+
+
+def _decode(msg: RawMessage, devices: Mapping[str, DeviceRef], limits: Limits) -> Decoded:
+    topic = DeviceTopic.parse(msg.topic)
+    ref = devices.get(topic.device_id)
+    if ref is None:
+        raise WireError(Reason.UNKNOWN_DEVICE, f"device {topic.device_id!r} is not registered")
+    if ref.site_id != topic.site_id:
+        raise WireError(
+            Reason.SITE_MISMATCH,
+            f"device {ref.device_id!r} belongs to site {ref.site_id!r}, not {topic.site_id!r}",
+        )
+    if ref.retired:
+        raise WireError(Reason.DEVICE_RETIRED, f"device {ref.device_id!r} is retired")
+    if topic.channel is Channel.STATUS:
+        st = parse_status(
+            msg.payload, now=msg.received_at, max_future_skew=limits.max_future_skew_s
+        )
+        at = st.ts if st.ts is not None else msg.received_at
+        row = StatusRow(ref.device_key, st.online, st.battery, st.fw, at)
+        return Decoded(ref.device_key, status=row, last_time=at if st.online else 0.0)
+    if topic.channel is Channel.CMD:
+        raise WireError(Reason.BAD_TOPIC, "cmd topics are backend -> device only")
+    pack = parse_senml(
+        msg.payload,
+        now=msg.received_at,
+        max_bytes=limits.max_payload_bytes,
+        max_future_skew=limits.max_future_skew_s,
+    )
+    return _route(pack, ref.device_key)
+
+
+def _route(pack: Pack, key: int) -> Decoded:
+    telemetry: list[TelemetryRow] = []
+    events: list[EventRow] = []
+    acc: list[Record] = []
+    for rec in pack.records:
+        if rec.name in ACC_NAMES:
+            acc.append(rec)
+        elif rec.name in BOOL_EVENTS:
+            if not isinstance(rec.value, bool):
+                raise WireError(Reason.BAD_VALUE, f"{rec.name} needs a boolean vb")
+            if rec.num is not None and not 0.0 <= rec.num <= 1.0:
+                raise WireError(Reason.BAD_VALUE, f"{rec.name} confidence {rec.num} outside 0..1")
+            events.append(EventRow(rec.time, key, rec.name, rec.value, rec.num, None))
+        elif rec.name == "door":
+            if rec.value not in DOOR_STATES:
+                raise WireError(
+                    Reason.BAD_VALUE, f"door needs vs 'open' or 'closed', not {rec.value!r}"
+                )
+            events.append(EventRow(rec.time, key, rec.name, None, None, str(rec.value)))
+        elif isinstance(rec.value, bool):
+            events.append(EventRow(rec.time, key, rec.name, rec.value, rec.num, None))
+        elif isinstance(rec.value, float | int):
+            telemetry.append(TelemetryRow(rec.time, key, rec.name, float(rec.value)))
+        else:
+            events.append(EventRow(rec.time, key, rec.name, None, None, rec.value))
+    windows = (_window(acc, key),) if acc else ()
+    last = max(r.time for r in pack.records)
+    return Decoded(key, tuple(telemetry), tuple(events), windows, None, last)
+
+
+def _window(records: list[Record], key: int) -> AccWindowRow:
+    axes: dict[str, dict[float, float]] = {"acc_x": {}, "acc_y": {}, "acc_z": {}}
+    for rec in records:
+        if isinstance(rec.value, bool) or not isinstance(rec.value, float | int):
+            raise WireError(Reason.BAD_VALUE, f"{rec.name} needs a numeric v")
+        if rec.time in axes[rec.name]:
+            raise WireError(Reason.BAD_RECORD, f"two {rec.name} samples at t={rec.time}")
+        axes[rec.name][rec.time] = float(rec.value)
+    times = sorted(axes["acc_x"])
+    for name in ("acc_y", "acc_z"):
+        if sorted(axes[name]) != times:
+            raise WireError(Reason.BAD_RECORD, "acc_x, acc_y and acc_z must share sample times")
+    start = times[0]
+    return AccWindowRow(
+        start,
+        key,
+        tuple(t - start for t in times),
+        tuple(axes["acc_x"][t] for t in times),
+        tuple(axes["acc_y"][t] for t in times),
+        tuple(axes["acc_z"][t] for t in times),
+    )

@@ -1,0 +1,170 @@
+"""The ingest worker: MQTT batches in, one transaction per batch, acknowledgements after commit."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from datetime import UTC, datetime
+
+import psycopg
+
+from devices.backoff import Backoff
+from devices.db import AsyncPool
+from devices.migrate import drop_old_chunks
+from devices.registry import DeviceRef, device_refs
+from devices.settings import Settings
+from devices.wire import Reason
+from ingest import metrics
+from ingest.decode import DeadLetter, Decoded, Limits, RawMessage, decode
+from ingest.mqtt_source import MqttSource
+from ingest.writer import Batch, WriteResult, write_batch
+
+log = logging.getLogger(__name__)
+
+
+class DeviceCache:
+    """device_id -> DeviceRef, reloaded when an unknown id shows up (at most every few seconds)."""
+
+    def __init__(self, refresh_every_s: float = 2.0) -> None:
+        self.refs: dict[str, DeviceRef] = {}
+        self._loaded_at = float("-inf")
+        self._every = refresh_every_s
+
+    async def ensure(self, pool: AsyncPool, messages: list[RawMessage], now: float) -> None:
+        unknown = any(_device_id(m.topic) not in self.refs for m in messages)
+        if unknown and now - self._loaded_at >= self._every:
+            async with pool.connection() as conn:
+                self.refs = await device_refs(conn)
+            self._loaded_at = now
+
+
+def _device_id(topic: str) -> str:
+    parts = topic.split("/")
+    return parts[3] if len(parts) > 3 else ""
+
+
+def decode_all(
+    messages: list[RawMessage], refs: dict[str, DeviceRef], limits: Limits
+) -> list[Decoded | DeadLetter]:
+    return [decode(m, refs, limits) for m in messages]
+
+
+async def store(
+    pool: AsyncPool,
+    items: list[Decoded | DeadLetter],
+    *,
+    stop: asyncio.Event,
+) -> WriteResult | None:
+    """Commit the batch, retrying while the database is unreachable; a batch the database
+    refuses for another reason is written message by message so one bad row cannot block the
+    rest. Returns None only if asked to stop before the batch was committed."""
+    backoff = Backoff()
+    while True:
+        try:
+            return await _commit(pool, items)
+        except psycopg.OperationalError as exc:
+            metrics.DB_RETRIES.inc()
+            delay = backoff.next_delay()
+            log.warning("database unavailable (%s); retrying batch in %.1f s", exc, delay)
+        except psycopg.DatabaseError:
+            log.exception("batch refused by the database; isolating messages")
+            return await _commit_one_by_one(pool, items)
+        try:
+            await asyncio.wait_for(stop.wait(), timeout=delay)
+            return None
+        except TimeoutError:
+            continue
+
+
+async def _commit(pool: AsyncPool, items: list[Decoded | DeadLetter]) -> WriteResult:
+    batch = Batch()
+    for item in items:
+        batch.add(item)
+    async with pool.connection() as conn, conn.transaction():
+        return await write_batch(conn, batch)
+
+
+async def _commit_one_by_one(pool: AsyncPool, items: list[Decoded | DeadLetter]) -> WriteResult:
+    totals = [0, 0, 0, 0, 0]
+    for item in items:
+        try:
+            res = await _commit(pool, [item])
+        except psycopg.OperationalError:
+            raise
+        except psycopg.DatabaseError as exc:
+            # Only a Decoded can fail here; keep it, with the reason, instead of losing it.
+            detail = f"database refused the rows: {exc}"
+            res = await _commit(
+                pool,
+                [
+                    DeadLetter(
+                        f"device-key/{getattr(item, 'device_key', '?')}",
+                        repr(item).encode(),
+                        Reason.BAD_VALUE,
+                        detail,
+                    )
+                ],
+            )
+        for i, v in enumerate((res.telemetry, res.events, res.windows, res.duplicates, res.dead)):
+            totals[i] += v
+    return WriteResult(*totals)
+
+
+async def consume(
+    settings: Settings, pool: AsyncPool, source: MqttSource, stop: asyncio.Event
+) -> None:
+    cache = DeviceCache()
+    limits = Limits(settings.max_payload_bytes, settings.max_future_skew_s)
+    wait_s = settings.ingest_batch_wait_ms / 1000
+    while not stop.is_set():
+        messages = await asyncio.to_thread(
+            source.take_batch, settings.ingest_batch_max, wait_s, 0.5
+        )
+        if not messages:
+            continue
+        metrics.RECEIVED.inc(len(messages))
+        await cache.ensure(pool, messages, time.monotonic())
+        items = decode_all(messages, cache.refs, limits)
+        started = time.perf_counter()
+        result = await store(pool, items, stop=stop)
+        if result is None:
+            return  # not committed, not acknowledged: the broker will deliver them again
+        source.ack(messages)
+        _record(result, items, messages, time.perf_counter() - started)
+        metrics.BACKLOG.set(source.backlog())
+
+
+def _record(
+    result: WriteResult,
+    items: list[Decoded | DeadLetter],
+    messages: list[RawMessage],
+    seconds: float,
+) -> None:
+    metrics.COMMIT_SECONDS.observe(seconds)
+    metrics.BATCH_SIZE.observe(len(messages))
+    metrics.STORED.labels("telemetry").inc(result.telemetry)
+    metrics.STORED.labels("events").inc(result.events)
+    metrics.STORED.labels("acc_windows").inc(result.windows)
+    metrics.DUPLICATES.inc(result.duplicates)
+    for item in items:
+        if isinstance(item, DeadLetter):
+            metrics.REJECTED.labels(item.reason.value).inc()
+    metrics.LAG.set(time.time() - messages[-1].received_at)
+
+
+async def retention(
+    settings: Settings, pool: AsyncPool, *, policies: bool, stop: asyncio.Event
+) -> None:
+    """With the Apache edition of TimescaleDB the application drops old chunks itself."""
+    while not policies and not stop.is_set():
+        async with pool.connection() as conn, conn.transaction():
+            dropped = await drop_old_chunks(
+                conn, now=datetime.now(UTC), retention_days=settings.telemetry_retention_days
+            )
+        if dropped:
+            log.info("retention dropped %d chunks", dropped)
+        try:
+            await asyncio.wait_for(stop.wait(), timeout=settings.retention_check_interval_s)
+        except TimeoutError:
+            continue
