@@ -23,6 +23,9 @@ class Settings(BaseSettings):
     mqtt_port: int = 1883
     mqtt_username: str = "ingest"
     mqtt_password: SecretStr = SecretStr("")
+    # Service accounts written into the broker's password file by ``devices broker-sync``.
+    broker_ingest_password: SecretStr = SecretStr("")
+    broker_backend_password: SecretStr = SecretStr("")
     mqtt_topic_root: str = "eldercare/v1"
     mqtt_share_group: str = "ingest"
     mqtt_client_id: str = "eldercare-ingest-1"

@@ -58,6 +58,11 @@ async def serve(settings: Settings, source: MqttSource) -> None:
         await pool.close()
 
 
+@app.callback()
+def _group() -> None:
+    """Subcommands of this worker."""
+
+
 @app.command()
 def run(
     client_id: Annotated[str | None, typer.Option(help="MQTT client id (one per worker)")] = None,

@@ -1,0 +1,256 @@
+"""Demo population: one nursing home with 20 residents and three home-care beds.
+
+Passwords (device MQTT secrets and demo user logins) are random per installation and
+returned to the caller, which writes them under the run directory for the simulator.
+"""
+
+from __future__ import annotations
+
+import secrets
+from dataclasses import asdict, dataclass
+from datetime import datetime
+
+from devices.accounts import create_user
+from devices.domain import CareProfile, DeviceKind, Role, RoomKind, SiteKind
+from devices.registry import (
+    Conn,
+    create_resident,
+    create_room,
+    create_site,
+    provision_device,
+)
+
+NAMES = [
+    "Wang Fang",
+    "Li Wei",
+    "Zhang Min",
+    "Liu Yang",
+    "Chen Jing",
+    "Yang Li",
+    "Zhao Lei",
+    "Huang Qiang",
+    "Zhou Xia",
+    "Wu Hua",
+    "Xu Ming",
+    "Sun Hong",
+    "Ma Lin",
+    "Zhu Ping",
+    "Hu Jun",
+    "Guo Mei",
+    "He Gang",
+    "Lin Yan",
+    "Gao Feng",
+    "Luo Qin",
+    "Zheng Hui",
+    "Liang Bo",
+    "Song Lan",
+]
+PROFILES = [CareProfile.INDEPENDENT, CareProfile.FRAIL, CareProfile.DEMENTIA, CareProfile.BED_BOUND]
+
+
+@dataclass(frozen=True, slots=True)
+class DemoDevice:
+    site_id: str
+    device_id: str
+    kind: str
+    password: str
+    resident: str | None
+    room: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class DemoUser:
+    username: str
+    password: str
+    role: str
+    scope: str
+
+
+@dataclass(slots=True)
+class DemoPopulation:
+    devices: list[DemoDevice]
+    users: list[DemoUser]
+
+    def as_json(self) -> dict[str, object]:
+        return {
+            "devices": [asdict(d) for d in self.devices],
+            "users": [asdict(u) for u in self.users],
+        }
+
+
+async def _device(
+    conn: Conn,
+    out: list[DemoDevice],
+    *,
+    device_id: str,
+    site_id: str,
+    kind: DeviceKind,
+    now: datetime,
+    room_id: int | None,
+    room: str | None,
+    resident_id: int | None = None,
+    resident: str | None = None,
+) -> None:
+    p = await provision_device(
+        conn,
+        device_id=device_id,
+        site_id=site_id,
+        kind=kind,
+        now=now,
+        room_id=room_id,
+        resident_id=resident_id,
+    )
+    out.append(DemoDevice(site_id, device_id, kind.value, p.secret, resident, room))
+
+
+async def seed_demo(
+    conn: Conn, *, now: datetime, nursing_home_residents: int = 20
+) -> DemoPopulation:
+    devices: list[DemoDevice] = []
+    await create_site(
+        conn,
+        site_id="sunrise",
+        name="Sunrise Care Home",
+        kind=SiteKind.NURSING_HOME,
+        community="pinghu-east",
+        address="1 Xinhua Road, Pinghu",
+    )
+    await _device(
+        conn,
+        devices,
+        device_id="smoke-sunrise-1",
+        site_id="sunrise",
+        kind=DeviceKind.SMOKE,
+        now=now,
+        room_id=None,
+        room=None,
+    )
+    for i in range(nursing_home_residents):
+        room_no = 101 + i // 2
+        room_name = f"room {room_no}"
+        if i % 2 == 0:
+            room_id = await create_room(
+                conn, site_id="sunrise", name=room_name, kind=RoomKind.BEDROOM
+            )
+            for kind, prefix in (
+                (DeviceKind.PIR, "pir"),
+                (DeviceKind.DOOR, "door"),
+                (DeviceKind.SOS_BUTTON, "sos"),
+            ):
+                await _device(
+                    conn,
+                    devices,
+                    device_id=f"{prefix}-r{room_no}",
+                    site_id="sunrise",
+                    kind=kind,
+                    now=now,
+                    room_id=room_id,
+                    room=room_name,
+                )
+        name = NAMES[i % len(NAMES)]
+        rid = await create_resident(
+            conn,
+            site_id="sunrise",
+            full_name=name,
+            room_id=room_id,
+            birth_year=1935 + i,
+            care_profile=PROFILES[i % len(PROFILES)],
+        )
+        for kind, prefix in ((DeviceKind.WRISTBAND, "wb"), (DeviceKind.BED_MAT, "bed")):
+            await _device(
+                conn,
+                devices,
+                device_id=f"{prefix}-s{i + 1:02d}",
+                site_id="sunrise",
+                kind=kind,
+                now=now,
+                room_id=room_id,
+                room=room_name,
+                resident_id=rid,
+                resident=name,
+            )
+    home_residents: list[int] = []
+    for n, site_id in enumerate(("home-17", "home-18", "home-19")):
+        await create_site(
+            conn,
+            site_id=site_id,
+            name=f"Home-care bed {site_id}",
+            kind=SiteKind.HOME_CARE_BED,
+            community="pinghu-west",
+        )
+        room_id = await create_room(conn, site_id=site_id, name="bedroom", kind=RoomKind.BEDROOM)
+        name = (
+            NAMES[nursing_home_residents + n]
+            if nursing_home_residents + n < len(NAMES)
+            else site_id
+        )
+        rid = await create_resident(
+            conn,
+            site_id=site_id,
+            full_name=name,
+            room_id=room_id,
+            birth_year=1940 + n,
+            care_profile=CareProfile.FRAIL,
+        )
+        home_residents.append(rid)
+        suffix = f"{42 + n:04d}"
+        for kind, prefix, personal in (
+            (DeviceKind.SOS_BUTTON, "btn", False),
+            (DeviceKind.WRISTBAND, "wb", True),
+            (DeviceKind.BED_MAT, "bed", True),
+            (DeviceKind.PIR, "pir", False),
+            (DeviceKind.DOOR, "door", False),
+            (DeviceKind.SMOKE, "smoke", False),
+        ):
+            await _device(
+                conn,
+                devices,
+                device_id=f"{prefix}-{suffix}",
+                site_id=site_id,
+                kind=kind,
+                now=now,
+                room_id=room_id,
+                room="bedroom",
+                resident_id=rid if personal else None,
+                resident=name,
+            )
+    users = [
+        await _user(conn, "admin", Role.ADMIN, "all sites"),
+        await _user(conn, "staff-sunrise", Role.STAFF, "sunrise", site_ids=("sunrise",)),
+        await _user(
+            conn,
+            "staff-homes",
+            Role.STAFF,
+            "home-17 home-18 home-19",
+            site_ids=("home-17", "home-18", "home-19"),
+        ),
+        await _user(
+            conn,
+            "family-home17",
+            Role.FAMILY,
+            "resident of home-17",
+            resident_ids=(home_residents[0],),
+        ),
+    ]
+    return DemoPopulation(devices, users)
+
+
+async def _user(
+    conn: Conn,
+    username: str,
+    role: Role,
+    scope: str,
+    *,
+    site_ids: tuple[str, ...] = (),
+    resident_ids: tuple[int, ...] = (),
+) -> DemoUser:
+    password = secrets.token_urlsafe(9)
+    await create_user(
+        conn,
+        username=username,
+        password=password,
+        role=role,
+        site_ids=site_ids,
+        resident_ids=resident_ids,
+    )
+    return DemoUser(username, password, role.value, scope)
