@@ -1,0 +1,1 @@
+"""FastAPI for care-station staff and families."""

@@ -1,0 +1,39 @@
+"""``python -m dashboard_api serve``: the HTTP API."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+import uvicorn
+
+from dashboard_api.app import create_app
+from devices.logs import setup_logging
+from devices.settings import Settings
+
+app = typer.Typer(add_completion=False, help="Dashboard API")
+
+
+@app.callback()
+def _group() -> None:
+    """Subcommands of the API."""
+
+
+@app.command()
+def serve(
+    host: Annotated[str | None, typer.Option()] = None,
+    port: Annotated[int | None, typer.Option()] = None,
+) -> None:
+    """Serve the API (OpenAPI at /docs)."""
+    settings = Settings()
+    setup_logging(process="dashboard_api")
+    uvicorn.run(
+        create_app(settings),
+        host=host or settings.api_host,
+        port=port or settings.api_port,
+        log_config=None,
+    )
+
+
+if __name__ == "__main__":
+    app()

@@ -1,0 +1,66 @@
+"""Request dependencies as ``Annotated`` aliases."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime
+from typing import Annotated
+
+from fastapi import Depends, HTTPException, Request, status
+from fastapi.security import OAuth2PasswordBearer
+
+from devices.accounts import Principal, principal_for_token
+from devices.db import AsyncPool
+from devices.domain import Role
+from devices.registry import Conn
+from devices.settings import Settings
+
+oauth2 = OAuth2PasswordBearer(tokenUrl="/api/auth/token", auto_error=False)
+
+
+def _settings(request: Request) -> Settings:
+    settings: Settings = request.app.state.settings
+    return settings
+
+
+def _pool(request: Request) -> AsyncPool:
+    pool: AsyncPool = request.app.state.pool
+    return pool
+
+
+async def _conn(pool: Annotated[AsyncPool, Depends(_pool)]) -> AsyncIterator[Conn]:
+    async with pool.connection() as conn:
+        yield conn
+
+
+def now() -> datetime:
+    return datetime.now(UTC)
+
+
+SettingsDep = Annotated[Settings, Depends(_settings)]
+ConnDep = Annotated[Conn, Depends(_conn)]
+Now = Annotated[datetime, Depends(now)]
+TokenDep = Annotated[str | None, Depends(oauth2)]
+
+
+async def _principal(conn: ConnDep, token: TokenDep, at: Now) -> Principal:
+    principal = None if token is None else await principal_for_token(conn, token=token, now=at)
+    if principal is None:
+        raise HTTPException(
+            status.HTTP_401_UNAUTHORIZED,
+            "not signed in or token expired",
+            headers={"WWW-Authenticate": "Bearer"},
+        )
+    return principal
+
+
+CurrentUser = Annotated[Principal, Depends(_principal)]
+
+
+async def _staff(principal: CurrentUser) -> Principal:
+    if principal.role not in (Role.ADMIN, Role.STAFF):
+        raise HTTPException(status.HTTP_403_FORBIDDEN, "care staff only")
+    return principal
+
+
+StaffUser = Annotated[Principal, Depends(_staff)]

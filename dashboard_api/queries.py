@@ -1,0 +1,174 @@
+"""Read services, each scoped to what the caller may see.
+
+Scope: an admin sees everything; staff see their sites; a family member sees only the
+residents linked to them. Out-of-scope rows look exactly like missing rows (404), so ids
+cannot be probed.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from psycopg import sql
+
+from devices.accounts import Principal
+from devices.domain import Colour, Role
+from devices.registry import Conn
+
+Query = sql.SQL | sql.Composed
+
+
+def scope(
+    principal: Principal, *, site_col: str, resident_col: str | None
+) -> tuple[Query, dict[str, Any]]:
+    if principal.role is Role.ADMIN:
+        return sql.SQL("TRUE"), {}
+    if principal.role is Role.STAFF:
+        return sql.SQL("{} = ANY(%(scope_sites)s)").format(sql.SQL(site_col)), {
+            "scope_sites": list(principal.site_ids)
+        }
+    if resident_col is None:
+        return sql.SQL("FALSE"), {}
+    return sql.SQL("{} = ANY(%(scope_residents)s)").format(sql.SQL(resident_col)), {
+        "scope_residents": list(principal.resident_ids)
+    }
+
+
+async def _rows(conn: Conn, query: Query, params: dict[str, Any]) -> list[dict[str, Any]]:
+    cur = await conn.execute(query, params)
+    return list(await cur.fetchall())
+
+
+async def list_sites(conn: Conn, *, principal: Principal) -> list[dict[str, Any]]:
+    where: Query
+    if principal.role is Role.FAMILY:
+        where, params = (
+            sql.SQL("site_id IN (SELECT site_id FROM residents WHERE resident_id = ANY(%(r)s))"),
+            {"r": list(principal.resident_ids)},
+        )
+    else:
+        where, params = scope(principal, site_col="site_id", resident_col=None)
+    q = sql.SQL(
+        "SELECT site_id, name, kind, community FROM sites WHERE {} ORDER BY site_id"
+    ).format(where)
+    return await _rows(conn, q, params)
+
+
+RESIDENT_SELECT = sql.SQL(
+    "SELECT r.resident_id, r.site_id, r.full_name, rm.name AS room_name, r.care_profile, "
+    "r.birth_year FROM residents r LEFT JOIN rooms rm USING (room_id) WHERE {} "
+)
+
+
+async def list_residents(
+    conn: Conn, *, principal: Principal, site_id: str | None, limit: int, offset: int
+) -> list[dict[str, Any]]:
+    where, params = scope(principal, site_col="r.site_id", resident_col="r.resident_id")
+    q = RESIDENT_SELECT.format(where) + sql.SQL(
+        "AND (%(site)s::text IS NULL OR r.site_id = %(site)s) AND r.discharged_at IS NULL "
+        "ORDER BY r.resident_id LIMIT %(limit)s OFFSET %(offset)s"
+    )
+    return await _rows(conn, q, {**params, "site": site_id, "limit": limit, "offset": offset})
+
+
+async def get_resident(
+    conn: Conn, *, principal: Principal, resident_id: int
+) -> dict[str, Any] | None:
+    where, params = scope(principal, site_col="r.site_id", resident_col="r.resident_id")
+    rows = await _rows(
+        conn,
+        RESIDENT_SELECT.format(where) + sql.SQL("AND r.resident_id = %(id)s"),
+        {**params, "id": resident_id},
+    )
+    return rows[0] if rows else None
+
+
+async def list_devices(
+    conn: Conn, *, principal: Principal, site_id: str | None, limit: int, offset: int
+) -> list[dict[str, Any]]:
+    where, params = scope(principal, site_col="d.site_id", resident_col="a.resident_id")
+    q = sql.SQL(
+        "SELECT d.device_id, d.site_id, d.kind, rm.name AS room_name, a.resident_id, s.online, "
+        "s.battery, s.last_seen_at, d.retired_at IS NOT NULL AS retired FROM devices d "
+        "LEFT JOIN rooms rm USING (room_id) LEFT JOIN device_status s USING (device_key) "
+        "LEFT JOIN device_assignments a ON a.device_key = d.device_key AND upper_inf(a.during) "
+        "WHERE {} AND (%(site)s::text IS NULL OR d.site_id = %(site)s) "
+        "ORDER BY d.device_id LIMIT %(limit)s OFFSET %(offset)s"
+    ).format(where)
+    return await _rows(conn, q, {**params, "site": site_id, "limit": limit, "offset": offset})
+
+
+async def list_alerts(
+    conn: Conn,
+    *,
+    principal: Principal,
+    site_id: str | None,
+    resident_id: int | None,
+    colour: Colour | None,
+    since: datetime | None,
+    limit: int,
+    offset: int,
+) -> list[dict[str, Any]]:
+    where, params = scope(principal, site_col="a.site_id", resident_col="a.resident_id")
+    q = sql.SQL(
+        "SELECT a.alert_id, a.site_id, a.resident_id, r.full_name AS resident_name, a.kind, "
+        "a.colour, a.occurred_at, a.raised_at, a.explanation, o.order_id, o.state AS order_state "
+        "FROM alerts a LEFT JOIN residents r USING (resident_id) "
+        "LEFT JOIN dispatch_orders o ON o.alert_id = a.alert_id "
+        "WHERE {} AND (%(site)s::text IS NULL OR a.site_id = %(site)s) "
+        "AND (%(res)s::bigint IS NULL OR a.resident_id = %(res)s) "
+        "AND (%(colour)s::text IS NULL OR a.colour = %(colour)s) "
+        "AND (%(since)s::timestamptz IS NULL OR a.raised_at >= %(since)s) "
+        "ORDER BY a.raised_at DESC, a.alert_id DESC LIMIT %(limit)s OFFSET %(offset)s"
+    ).format(where)
+    return await _rows(
+        conn,
+        q,
+        {
+            **params,
+            "site": site_id,
+            "res": resident_id,
+            "colour": colour.value if colour else None,
+            "since": since,
+            "limit": limit,
+            "offset": offset,
+        },
+    )
+
+
+ORDER_SELECT = sql.SQL(
+    "SELECT order_id, alert_id, site_id, resident_id, colour, category, state, event_at, "
+    "opened_at, accept_deadline, accepted_at, accepted_by, resolved_at, outcome, note "
+    "FROM dispatch_orders WHERE {} "
+)
+
+
+async def list_orders(
+    conn: Conn,
+    *,
+    principal: Principal,
+    site_id: str | None,
+    open_only: bool,
+    limit: int,
+    offset: int,
+) -> list[dict[str, Any]]:
+    where, params = scope(principal, site_col="site_id", resident_col=None)
+    q = ORDER_SELECT.format(where) + sql.SQL(
+        "AND (%(site)s::text IS NULL OR site_id = %(site)s) "
+        "AND (NOT %(open)s OR state NOT IN ('resolved', 'cancelled')) "
+        "ORDER BY opened_at DESC, order_id DESC LIMIT %(limit)s OFFSET %(offset)s"
+    )
+    return await _rows(
+        conn, q, {**params, "site": site_id, "open": open_only, "limit": limit, "offset": offset}
+    )
+
+
+async def get_order(conn: Conn, *, principal: Principal, order_id: int) -> dict[str, Any] | None:
+    where, params = scope(principal, site_col="site_id", resident_col=None)
+    rows = await _rows(
+        conn,
+        ORDER_SELECT.format(where) + sql.SQL("AND order_id = %(id)s"),
+        {**params, "id": order_id},
+    )
+    return rows[0] if rows else None

@@ -1,0 +1,195 @@
+"""Thin routes over the keyword-only service functions."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Form, HTTPException, Path, Query, status
+
+from alerts.dispatch import OrderError, accept_order, resolve_order
+from dashboard_api import queries
+from dashboard_api.deps import ConnDep, CurrentUser, Now, SettingsDep, StaffUser, TokenDep
+from dashboard_api.schemas import (
+    AlertOut,
+    DeviceOut,
+    MeOut,
+    OrderOut,
+    Problem,
+    ResidentOut,
+    ResolveIn,
+    SiteOut,
+    TokenOut,
+)
+from devices.accounts import issue_token, revoke_token
+from devices.domain import Colour
+
+router = APIRouter(prefix="/api")
+Limit = Annotated[int, Query(ge=1, le=500)]
+Offset = Annotated[int, Query(ge=0, le=1_000_000)]
+SiteFilter = Annotated[str | None, Query(pattern=r"^[A-Za-z0-9_-]{1,64}$")]
+NOT_FOUND: dict[int | str, dict[str, Any]] = {404: {"model": Problem}}
+CONFLICT: dict[int | str, dict[str, Any]] = {404: {"model": Problem}, 409: {"model": Problem}}
+
+
+@router.post("/auth/token", response_model=TokenOut, responses={401: {"model": Problem}})
+async def login(
+    conn: ConnDep,
+    settings: SettingsDep,
+    at: Now,
+    username: Annotated[str, Form(max_length=128)],
+    password: Annotated[str, Form(max_length=256)],
+) -> TokenOut:
+    issued = await issue_token(
+        conn, username=username, password=password, now=at, ttl=settings.token_ttl
+    )
+    if issued is None:
+        raise HTTPException(status.HTTP_401_UNAUTHORIZED, "wrong username or password")
+    await conn.commit()
+    return TokenOut(access_token=issued[0], expires_at=issued[1])
+
+
+@router.post("/auth/logout", status_code=204)
+async def logout(conn: ConnDep, user: CurrentUser, token: TokenDep, at: Now) -> None:
+    assert token is not None  # CurrentUser succeeded, so a token was given
+    await revoke_token(conn, token=token, now=at)
+    await conn.commit()
+
+
+@router.get("/me", response_model=MeOut)
+async def me(user: CurrentUser) -> MeOut:
+    return MeOut(
+        user_id=user.user_id,
+        username=user.username,
+        role=user.role,
+        site_ids=sorted(user.site_ids),
+        resident_ids=sorted(user.resident_ids),
+    )
+
+
+@router.get("/sites", response_model=list[SiteOut])
+async def sites(conn: ConnDep, user: CurrentUser) -> list[SiteOut]:
+    return [SiteOut(**r) for r in await queries.list_sites(conn, principal=user)]
+
+
+@router.get("/residents", response_model=list[ResidentOut])
+async def residents(
+    conn: ConnDep,
+    user: CurrentUser,
+    site_id: SiteFilter = None,
+    limit: Limit = 100,
+    offset: Offset = 0,
+) -> list[ResidentOut]:
+    rows = await queries.list_residents(
+        conn, principal=user, site_id=site_id, limit=limit, offset=offset
+    )
+    return [ResidentOut(**r) for r in rows]
+
+
+@router.get("/residents/{resident_id}", response_model=ResidentOut, responses=NOT_FOUND)
+async def resident(
+    conn: ConnDep, user: CurrentUser, resident_id: Annotated[int, Path(ge=1, le=2**62)]
+) -> ResidentOut:
+    row = await queries.get_resident(conn, principal=user, resident_id=resident_id)
+    if row is None:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, "no such resident")
+    return ResidentOut(**row)
+
+
+@router.get("/devices", response_model=list[DeviceOut])
+async def devices(
+    conn: ConnDep,
+    user: StaffUser,
+    site_id: SiteFilter = None,
+    limit: Limit = 100,
+    offset: Offset = 0,
+) -> list[DeviceOut]:
+    rows = await queries.list_devices(
+        conn, principal=user, site_id=site_id, limit=limit, offset=offset
+    )
+    return [DeviceOut(**r) for r in rows]
+
+
+@router.get("/alerts", response_model=list[AlertOut])
+async def alerts(
+    conn: ConnDep,
+    user: CurrentUser,
+    site_id: SiteFilter = None,
+    resident_id: Annotated[int | None, Query(ge=1, le=2**62)] = None,
+    colour: Colour | None = None,
+    since: datetime | None = None,
+    limit: Limit = 100,
+    offset: Offset = 0,
+) -> list[AlertOut]:
+    rows = await queries.list_alerts(
+        conn,
+        principal=user,
+        site_id=site_id,
+        resident_id=resident_id,
+        colour=colour,
+        since=since,
+        limit=limit,
+        offset=offset,
+    )
+    return [AlertOut(**r) for r in rows]
+
+
+@router.get("/orders", response_model=list[OrderOut])
+async def orders(
+    conn: ConnDep,
+    user: StaffUser,
+    site_id: SiteFilter = None,
+    open_only: bool = False,
+    limit: Limit = 100,
+    offset: Offset = 0,
+) -> list[OrderOut]:
+    rows = await queries.list_orders(
+        conn, principal=user, site_id=site_id, open_only=open_only, limit=limit, offset=offset
+    )
+    return [OrderOut(**r) for r in rows]
+
+
+async def _order_or_404(conn: ConnDep, user: StaffUser, order_id: int) -> OrderOut:
+    row = await queries.get_order(conn, principal=user, order_id=order_id)
+    if row is None:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, "no such order")
+    return OrderOut(**row)
+
+
+OrderId = Annotated[int, Path(ge=1, le=2**62)]
+
+
+@router.post("/orders/{order_id}/accept", response_model=OrderOut, responses=CONFLICT)
+async def accept(conn: ConnDep, user: StaffUser, at: Now, order_id: OrderId) -> OrderOut:
+    await _order_or_404(conn, user, order_id)
+    try:
+        await accept_order(
+            conn, order_id=order_id, user_id=user.user_id, username=user.username, now=at
+        )
+    except OrderError as exc:
+        await conn.rollback()
+        raise HTTPException(status.HTTP_409_CONFLICT, str(exc)) from exc
+    await conn.commit()
+    return await _order_or_404(conn, user, order_id)
+
+
+@router.post("/orders/{order_id}/resolve", response_model=OrderOut, responses=CONFLICT)
+async def resolve(
+    conn: ConnDep, user: StaffUser, at: Now, order_id: OrderId, body: ResolveIn
+) -> OrderOut:
+    await _order_or_404(conn, user, order_id)
+    try:
+        await resolve_order(
+            conn,
+            order_id=order_id,
+            user_id=user.user_id,
+            username=user.username,
+            outcome=body.outcome,
+            note=body.note,
+            now=at,
+        )
+    except OrderError as exc:
+        await conn.rollback()
+        raise HTTPException(status.HTTP_409_CONFLICT, str(exc)) from exc
+    await conn.commit()
+    return await _order_or_404(conn, user, order_id)

@@ -1,0 +1,92 @@
+"""Typed request and response models (the OpenAPI document is generated from these)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from pydantic import BaseModel, Field
+
+from devices.domain import CareProfile, Colour, OrderState, Outcome, Role, SiteKind
+
+
+class TokenOut(BaseModel):
+    access_token: str
+    token_type: str = "bearer"  # noqa: S105 - the OAuth2 token type, not a secret
+    expires_at: datetime
+
+
+class MeOut(BaseModel):
+    user_id: int
+    username: str
+    role: Role
+    site_ids: list[str]
+    resident_ids: list[int]
+
+
+class SiteOut(BaseModel):
+    site_id: str
+    name: str
+    kind: SiteKind
+    community: str
+
+
+class ResidentOut(BaseModel):
+    resident_id: int
+    site_id: str
+    full_name: str
+    room_name: str | None
+    care_profile: CareProfile
+    birth_year: int | None
+
+
+class DeviceOut(BaseModel):
+    device_id: str
+    site_id: str
+    kind: str
+    room_name: str | None
+    resident_id: int | None
+    online: bool | None
+    battery: float | None
+    last_seen_at: datetime | None
+    retired: bool
+
+
+class AlertOut(BaseModel):
+    alert_id: int
+    site_id: str
+    resident_id: int | None
+    resident_name: str | None
+    kind: str
+    colour: Colour
+    occurred_at: datetime
+    raised_at: datetime
+    explanation: str
+    order_id: int | None
+    order_state: OrderState | None
+
+
+class OrderOut(BaseModel):
+    order_id: int
+    alert_id: int | None
+    site_id: str
+    resident_id: int | None
+    colour: Colour
+    category: str
+    state: OrderState
+    event_at: datetime | None
+    opened_at: datetime
+    accept_deadline: datetime
+    accepted_at: datetime | None
+    accepted_by: int | None
+    resolved_at: datetime | None
+    outcome: Outcome | None
+    note: str
+
+
+class ResolveIn(BaseModel):
+    outcome: Outcome
+    note: str = Field(default="", max_length=2000)
+
+
+class Problem(BaseModel):
+    detail: str
