@@ -242,18 +242,18 @@ def start_mosquitto(conf_dir: Path, *, port: int | None = None) -> LocalBroker:
     port = free_port(port)
     conf = conf_dir / "mosquitto.conf"
     conf.write_text(broker_config(conf_dir, port) + ("user root\n" if os.geteuid() == 0 else ""))
-    proc = subprocess.Popen(
-        ["mosquitto", "-c", str(conf)],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        start_new_session=True,
+    pid_file = conf_dir / "mosquitto.pid"
+    pid_file.unlink(missing_ok=True)
+    started = subprocess.run(
+        ["mosquitto", "-c", str(conf), "-d"], capture_output=True, text=True, check=False
     )
     try:
+        if started.returncode != 0:
+            raise TimeoutError(started.stderr)
         wait_for_port(port)
     except TimeoutError:
-        proc.kill()
         log = conf_dir / "mosquitto.log"
-        raise RuntimeError(
-            f"mosquitto did not start: {log.read_text()[-2000:] if log.exists() else ''}"
-        ) from None
-    return LocalBroker(conf_dir, port, proc.pid)
+        detail = log.read_text()[-2000:] if log.exists() else started.stderr
+        raise RuntimeError(f"mosquitto did not start: {detail}") from None
+    pid = int(pid_file.read_text().split()[0])
+    return LocalBroker(conf_dir, port, pid)

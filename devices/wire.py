@@ -137,6 +137,14 @@ def _check_time(when: float, *, now: float, max_future_skew: float) -> float:
     return when
 
 
+def _require_json(payload: bytes) -> None:
+    """On the error path only: tell malformed JSON apart from JSON of the wrong shape."""
+    try:
+        msgspec.json.decode(payload)
+    except msgspec.DecodeError as exc:
+        raise WireError(Reason.BAD_JSON, str(exc)) from exc
+
+
 def parse_senml(
     payload: bytes, *, now: float, max_bytes: int = 256 * 1024, max_future_skew: float = 300.0
 ) -> Pack:
@@ -150,6 +158,7 @@ def parse_senml(
     try:
         raw = _pack_decoder.decode(payload)
     except msgspec.ValidationError as exc:
+        _require_json(payload)
         raise WireError(Reason.BAD_SHAPE, f"not a SenML pack: {exc}") from exc
     except msgspec.DecodeError as exc:
         raise WireError(Reason.BAD_JSON, str(exc)) from exc
@@ -214,6 +223,7 @@ def parse_status(payload: bytes, *, now: float, max_future_skew: float = 300.0) 
     try:
         status = _status_decoder.decode(payload)
     except msgspec.ValidationError as exc:
+        _require_json(payload)
         raise WireError(Reason.BAD_SHAPE, f"not a status object: {exc}") from exc
     except msgspec.DecodeError as exc:
         raise WireError(Reason.BAD_JSON, str(exc)) from exc

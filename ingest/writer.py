@@ -94,7 +94,7 @@ async def write_batch(conn: Conn, batch: Batch) -> WriteResult:
         keys = list(batch.last_seen)
         await conn.execute(
             "INSERT INTO device_status (device_key, online, reported_at, last_seen_at) "
-            "SELECT k, true, to_timestamp(t), to_timestamp(t) FROM unnest(%s::int[], %s::float8[])"
+            "SELECT k, true, '-infinity'::timestamptz, to_timestamp(t) FROM unnest(%s::int[], %s::float8[])"
             " AS u(k, t) ON CONFLICT (device_key) DO UPDATE SET last_seen_at = GREATEST("
             "device_status.last_seen_at, EXCLUDED.last_seen_at)",
             (keys, [batch.last_seen[k] for k in keys]),

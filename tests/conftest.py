@@ -1,0 +1,23 @@
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+
+from tests.services import Services, fresh_database, start_services
+
+
+@pytest.fixture(scope="session")
+def services() -> Iterator[Services]:
+    s = start_services()
+    try:
+        yield s
+    finally:
+        s.broker.stop()
+        s.pg.stop()
+
+
+@pytest.fixture
+def database_url(services: Services) -> Iterator[str]:
+    with fresh_database(services) as url:
+        yield url

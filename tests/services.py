@@ -1,0 +1,190 @@
+"""Real services for the test suite: one PostgreSQL+TimescaleDB cluster and one Mosquitto per
+test session (the project's own, on free ports), a fresh database per test."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import paho.mqtt.client as mqtt
+import psycopg
+from paho.mqtt.enums import CallbackAPIVersion
+from psycopg.rows import dict_row
+
+from devices import migrate
+from devices.broker_files import write_broker_files
+from devices.credentials import backend_user, ingest_user, mosquitto_hash, render_acl, render_password_file
+from devices.local_services import LocalBroker, LocalPostgres, start_mosquitto, start_postgres
+from devices.seed import DemoPopulation, seed_demo
+
+ROOT = Path(__file__).resolve().parent.parent
+TEMPLATE = "eldercare_template"
+
+
+@dataclass
+class Services:
+    base: Path
+    pg: LocalPostgres
+    broker: LocalBroker
+    ingest_password: str = "ingest-test-pw"
+    backend_password: str = "backend-test-pw"
+
+    def service_users(self) -> list[Any]:
+        return [ingest_user(mosquitto_hash(self.ingest_password)),
+                backend_user(mosquitto_hash(self.backend_password))]
+
+
+def start_services() -> Services:
+    base = Path(tempfile.mkdtemp(prefix="eldercare-test-"))
+    base.chmod(0o755)  # the postgres system user runs the cluster when tests run as root
+    pg = start_postgres(base, password="test-pw", fast=True)
+    broker_dir = base / "mosquitto"
+    broker_dir.mkdir()
+    svc_users = [ingest_user(mosquitto_hash("ingest-test-pw")), backend_user(mosquitto_hash("backend-test-pw"))]
+    (broker_dir / "passwd").write_text(render_password_file([], svc_users))
+    (broker_dir / "acl").write_text(render_acl([], svc_users))
+    broker = start_mosquitto(broker_dir)
+    services = Services(base, pg, broker)
+    _make_template(services)
+    return services
+
+
+def _make_template(s: Services) -> None:
+    with psycopg.connect(s.pg.url("postgres"), autocommit=True) as conn:
+        conn.execute(f"CREATE DATABASE {TEMPLATE}")
+    migrate.upgrade(s.pg.url(TEMPLATE))
+    with psycopg.connect(s.pg.url("postgres"), autocommit=True) as conn:
+        # TimescaleDB's scheduler must not hold the template open, or copies fail.
+        conn.execute(f"ALTER DATABASE {TEMPLATE} WITH ALLOW_CONNECTIONS false IS_TEMPLATE true")
+        conn.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s",
+                     (TEMPLATE,))
+
+
+@contextmanager
+def fresh_database(s: Services) -> Iterator[str]:
+    name = f"t_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(s.pg.url("postgres"), autocommit=True) as conn:
+        conn.execute(f"CREATE DATABASE {name} TEMPLATE {TEMPLATE}")
+    try:
+        yield s.pg.url(name)
+    finally:
+        with psycopg.connect(s.pg.url("postgres"), autocommit=True) as conn:
+            conn.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+
+
+def seed(s: Services, database_url: str) -> DemoPopulation:
+    """Seed the demo population and let the broker know its devices."""
+
+    async def go() -> DemoPopulation:
+        async with await psycopg.AsyncConnection.connect(database_url, row_factory=dict_row) as conn:
+            from datetime import UTC, datetime
+
+            population = await seed_demo(conn, now=datetime.now(UTC))
+            await conn.commit()
+            await write_broker_files(conn, conf_dir=s.broker.conf_dir, services=s.service_users())
+            return population
+
+    population = asyncio.run(go())
+    s.broker.reload()
+    dev = population.devices[0]
+    wait_until(lambda: can_connect(s, dev.device_id, dev.password), what="broker reload")
+    return population
+
+
+def can_connect(s: Services, username: str, password: str) -> bool:
+    client = mqtt.Client(CallbackAPIVersion.VERSION2, protocol=mqtt.MQTTv5)
+    client.username_pw_set(username, password)
+    try:
+        rc = client.connect("127.0.0.1", s.broker.port)
+        if rc != 0:
+            return False
+        client.loop(timeout=1.0)
+        return bool(client.is_connected())
+    finally:
+        client.disconnect()
+
+
+def wait_until(check: Callable[[], bool], *, timeout: float = 20.0, what: str = "condition") -> None:
+    """Poll a condition (not a fixed sleep): returns as soon as it holds."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if check():
+            return
+        time.sleep(0.05)
+    raise AssertionError(f"timed out after {timeout} s waiting for {what}")
+
+
+def worker_env(s: Services, database_url: str, *, username: str = "ingest") -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("ELDERCARE_")}
+    env.update({
+        "ELDERCARE_DATABASE_URL": database_url,
+        "ELDERCARE_MQTT_HOST": "127.0.0.1",
+        "ELDERCARE_MQTT_PORT": str(s.broker.port),
+        "ELDERCARE_MQTT_USERNAME": username,
+        "ELDERCARE_MQTT_PASSWORD": s.ingest_password if username == "ingest" else s.backend_password,
+        "ELDERCARE_MQTT_CLIENT_ID": f"ingest-{uuid.uuid4().hex[:8]}",
+        "ELDERCARE_MQTT_SHARE_GROUP": f"g{uuid.uuid4().hex[:8]}",
+        "ELDERCARE_ALERTS_POLL_INTERVAL_S": "0.2",
+    })
+    return env
+
+
+@contextmanager
+def running(module: str, env: dict[str, str], *args: str) -> Iterator[subprocess.Popen[bytes]]:
+    """Run ``python -m <module> run`` as a real process; stop it with SIGTERM."""
+    log = tempfile.NamedTemporaryFile(prefix=f"{module}-", suffix=".log", delete=False)  # noqa: SIM115
+    proc = subprocess.Popen([sys.executable, "-m", module, "run", *args], env=env, cwd=ROOT,
+                            stdout=log, stderr=subprocess.STDOUT)
+    try:
+        yield proc
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+        log.close()
+        if proc.returncode not in (0, -15):
+            print(Path(log.name).read_text()[-4000:])
+
+
+def query(database_url: str, sql: str, params: tuple[object, ...] = ()) -> list[dict[str, Any]]:
+    with psycopg.connect(database_url, row_factory=dict_row) as conn:
+        return list(conn.execute(sql, params).fetchall())  # type: ignore[arg-type]
+
+
+def device(population: DemoPopulation, device_id: str) -> Any:
+    return next(d for d in population.devices if d.device_id == device_id)
+
+
+def publish(s: Services, *, username: str, password: str, topic: str, payload: bytes | str,
+            qos: int = 1, retain: bool = False) -> int:
+    """Publish as a device over a real connection; returns the PUBACK reason code value."""
+    client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=f"pub-{uuid.uuid4().hex[:8]}",
+                         protocol=mqtt.MQTTv5)
+    client.username_pw_set(username, password)
+    acks: list[int] = []
+    client.on_publish = lambda _c, _u, _mid, reason, _p: acks.append(int(reason.value))
+    client.connect("127.0.0.1", s.broker.port)
+    client.loop_start()
+    try:
+        info = client.publish(topic, payload, qos=qos, retain=retain)
+        info.wait_for_publish(timeout=10)
+        if qos > 0:
+            wait_until(lambda: bool(acks), timeout=10, what="PUBACK")
+            return acks[0]
+        return int(info.rc)
+    finally:
+        client.disconnect()
+        client.loop_stop()
