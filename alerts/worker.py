@@ -10,7 +10,7 @@ import contextlib
 import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import psycopg
 from psycopg.types.json import Jsonb
@@ -76,13 +76,33 @@ def evaluate(
 
 
 async def persist(conn: Conn, verdict: Verdict, *, now: datetime, policy: DispatchPolicy) -> bool:
-    """Store the alert and open its order; False if the same alert exists already."""
+    """Store the alert and open its order; False if it repeats one already stored.
+
+    A repeat is the same input (idem key) or the same situation (fold key) within the
+    verdict's fold window. The advisory lock on the fold key makes two workers racing on one
+    situation take turns, so they still open one order.
+    """
+    await conn.execute("SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))", (verdict.fold_key,))
+    window = timedelta(seconds=verdict.fold_s)
     cur = await conn.execute(
-        "INSERT INTO alerts (idem_key, site_id, resident_id, device_key, kind, colour, detector,"
-        " occurred_at, raised_at, explanation, details) VALUES (%s, %s, %s, %s, %s, %s, %s, %s,"
-        " %s, %s, %s) ON CONFLICT (idem_key) DO NOTHING RETURNING alert_id",
+        "SELECT 1 FROM alerts WHERE idem_key = %s OR (fold_key = %s AND occurred_at BETWEEN %s "
+        "AND %s) LIMIT 1",
         (
             verdict.idem_key,
+            verdict.fold_key,
+            verdict.occurred_at - window,
+            verdict.occurred_at + window,
+        ),
+    )
+    if await cur.fetchone() is not None:
+        return False
+    cur = await conn.execute(
+        "INSERT INTO alerts (idem_key, fold_key, site_id, resident_id, device_key, kind, colour,"
+        " detector, occurred_at, raised_at, explanation, details) VALUES (%s, %s, %s, %s, %s, %s,"
+        " %s, %s, %s, %s, %s, %s) RETURNING alert_id",
+        (
+            verdict.idem_key,
+            verdict.fold_key,
             verdict.site_id,
             verdict.resident_id,
             verdict.device_key,
@@ -96,8 +116,7 @@ async def persist(conn: Conn, verdict: Verdict, *, now: datetime, policy: Dispat
         ),
     )
     row = await cur.fetchone()
-    if row is None:
-        return False
+    assert row is not None
     await open_order(
         conn,
         alert_id=int(row["alert_id"]),

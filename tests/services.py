@@ -23,7 +23,13 @@ from psycopg.rows import dict_row
 
 from devices import migrate
 from devices.broker_files import write_broker_files
-from devices.credentials import backend_user, ingest_user, mosquitto_hash, render_acl, render_password_file
+from devices.credentials import (
+    backend_user,
+    ingest_user,
+    mosquitto_hash,
+    render_acl,
+    render_password_file,
+)
 from devices.local_services import LocalBroker, LocalPostgres, start_mosquitto, start_postgres
 from devices.seed import DemoPopulation, seed_demo
 
@@ -40,8 +46,10 @@ class Services:
     backend_password: str = "backend-test-pw"
 
     def service_users(self) -> list[Any]:
-        return [ingest_user(mosquitto_hash(self.ingest_password)),
-                backend_user(mosquitto_hash(self.backend_password))]
+        return [
+            ingest_user(mosquitto_hash(self.ingest_password)),
+            backend_user(mosquitto_hash(self.backend_password)),
+        ]
 
 
 def start_services() -> Services:
@@ -50,7 +58,10 @@ def start_services() -> Services:
     pg = start_postgres(base, password="test-pw", fast=True)
     broker_dir = base / "mosquitto"
     broker_dir.mkdir()
-    svc_users = [ingest_user(mosquitto_hash("ingest-test-pw")), backend_user(mosquitto_hash("backend-test-pw"))]
+    svc_users = [
+        ingest_user(mosquitto_hash("ingest-test-pw")),
+        backend_user(mosquitto_hash("backend-test-pw")),
+    ]
     (broker_dir / "passwd").write_text(render_password_file([], svc_users))
     (broker_dir / "acl").write_text(render_acl([], svc_users))
     broker = start_mosquitto(broker_dir)
@@ -66,8 +77,9 @@ def _make_template(s: Services) -> None:
     with psycopg.connect(s.pg.url("postgres"), autocommit=True) as conn:
         # TimescaleDB's scheduler must not hold the template open, or copies fail.
         conn.execute(f"ALTER DATABASE {TEMPLATE} WITH ALLOW_CONNECTIONS false IS_TEMPLATE true")
-        conn.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s",
-                     (TEMPLATE,))
+        conn.execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s", (TEMPLATE,)
+        )
 
 
 @contextmanager
@@ -86,7 +98,9 @@ def seed(s: Services, database_url: str) -> DemoPopulation:
     """Seed the demo population and let the broker know its devices."""
 
     async def go() -> DemoPopulation:
-        async with await psycopg.AsyncConnection.connect(database_url, row_factory=dict_row) as conn:
+        async with await psycopg.AsyncConnection.connect(
+            database_url, row_factory=dict_row
+        ) as conn:
             from datetime import UTC, datetime
 
             population = await seed_demo(conn, now=datetime.now(UTC))
@@ -114,7 +128,9 @@ def can_connect(s: Services, username: str, password: str) -> bool:
         client.disconnect()
 
 
-def wait_until(check: Callable[[], bool], *, timeout: float = 20.0, what: str = "condition") -> None:
+def wait_until(
+    check: Callable[[], bool], *, timeout: float = 20.0, what: str = "condition"
+) -> None:
     """Poll a condition (not a fixed sleep): returns as soon as it holds."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -126,16 +142,20 @@ def wait_until(check: Callable[[], bool], *, timeout: float = 20.0, what: str = 
 
 def worker_env(s: Services, database_url: str, *, username: str = "ingest") -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("ELDERCARE_")}
-    env.update({
-        "ELDERCARE_DATABASE_URL": database_url,
-        "ELDERCARE_MQTT_HOST": "127.0.0.1",
-        "ELDERCARE_MQTT_PORT": str(s.broker.port),
-        "ELDERCARE_MQTT_USERNAME": username,
-        "ELDERCARE_MQTT_PASSWORD": s.ingest_password if username == "ingest" else s.backend_password,
-        "ELDERCARE_MQTT_CLIENT_ID": f"ingest-{uuid.uuid4().hex[:8]}",
-        "ELDERCARE_MQTT_SHARE_GROUP": f"g{uuid.uuid4().hex[:8]}",
-        "ELDERCARE_ALERTS_POLL_INTERVAL_S": "0.2",
-    })
+    env.update(
+        {
+            "ELDERCARE_DATABASE_URL": database_url,
+            "ELDERCARE_MQTT_HOST": "127.0.0.1",
+            "ELDERCARE_MQTT_PORT": str(s.broker.port),
+            "ELDERCARE_MQTT_USERNAME": username,
+            "ELDERCARE_MQTT_PASSWORD": s.ingest_password
+            if username == "ingest"
+            else s.backend_password,
+            "ELDERCARE_MQTT_CLIENT_ID": f"ingest-{uuid.uuid4().hex[:8]}",
+            "ELDERCARE_MQTT_SHARE_GROUP": f"g{uuid.uuid4().hex[:8]}",
+            "ELDERCARE_ALERTS_POLL_INTERVAL_S": "0.2",
+        }
+    )
     return env
 
 
@@ -143,8 +163,13 @@ def worker_env(s: Services, database_url: str, *, username: str = "ingest") -> d
 def running(module: str, env: dict[str, str], *args: str) -> Iterator[subprocess.Popen[bytes]]:
     """Run ``python -m <module> run`` as a real process; stop it with SIGTERM."""
     log = tempfile.NamedTemporaryFile(prefix=f"{module}-", suffix=".log", delete=False)  # noqa: SIM115
-    proc = subprocess.Popen([sys.executable, "-m", module, "run", *args], env=env, cwd=ROOT,
-                            stdout=log, stderr=subprocess.STDOUT)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", module, "run", *args],
+        env=env,
+        cwd=ROOT,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
     try:
         yield proc
     finally:
@@ -168,11 +193,20 @@ def device(population: DemoPopulation, device_id: str) -> Any:
     return next(d for d in population.devices if d.device_id == device_id)
 
 
-def publish(s: Services, *, username: str, password: str, topic: str, payload: bytes | str,
-            qos: int = 1, retain: bool = False) -> int:
+def publish(
+    s: Services,
+    *,
+    username: str,
+    password: str,
+    topic: str,
+    payload: bytes | str,
+    qos: int = 1,
+    retain: bool = False,
+) -> int:
     """Publish as a device over a real connection; returns the PUBACK reason code value."""
-    client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=f"pub-{uuid.uuid4().hex[:8]}",
-                         protocol=mqtt.MQTTv5)
+    client = mqtt.Client(
+        CallbackAPIVersion.VERSION2, client_id=f"pub-{uuid.uuid4().hex[:8]}", protocol=mqtt.MQTTv5
+    )
     client.username_pw_set(username, password)
     acks: list[int] = []
     client.on_publish = lambda _c, _u, _mid, reason, _p: acks.append(int(reason.value))

@@ -40,7 +40,9 @@ class Verdict:
     colour: Colour
     occurred_at: datetime
     site_id: str
-    idem_key: str  # the same situation always gives the same key: one alert, however many messages
+    idem_key: str  # the same input always gives the same key: a redelivered event is one alert
+    fold_key: str  # alerts with this key within ``fold_s`` of each other are one situation
+    fold_s: int
     explanation: str  # a sentence a carer can read
     resident_id: int | None = None
     device_key: int | None = None
@@ -52,11 +54,6 @@ class EventDetector(Protocol):
     def name(self) -> str: ...
 
     def evaluate(self, event: StreamEvent, *, now: datetime) -> Verdict | None: ...
-
-
-def bucket(when: datetime, seconds: int) -> int:
-    """Debounce bucket: events of one source within the same window share an idem key."""
-    return int(when.timestamp()) // seconds
 
 
 def who(event: StreamEvent) -> str:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from alerts.detectors.base import StreamEvent, Verdict, bucket, who
+from alerts.detectors.base import StreamEvent, Verdict, who
 from devices.domain import Colour
 
 
@@ -28,7 +28,9 @@ class SosDetector:
             site_id=event.site_id,
             resident_id=event.resident_id,
             device_key=event.device_key,
-            idem_key=f"sos:{source}:{bucket(event.time, self.debounce_s)}",
+            idem_key=f"sos:{event.device_key}:{event.time.timestamp()}",
+            fold_key=f"sos:{source}",
+            fold_s=self.debounce_s,
             explanation=f"SOS pressed by {who(event)} ({event.device_kind} {event.device_id}) "
             f"at {event.time:%H:%M:%S} UTC",
             details={"device_id": event.device_id},
@@ -60,7 +62,9 @@ class DeviceFallDetector:
             site_id=event.site_id,
             resident_id=event.resident_id,
             device_key=event.device_key,
-            idem_key=f"fall:{source}:{bucket(event.time, self.debounce_s)}",
+            idem_key=f"fall:{event.device_key}:{event.time.timestamp()}",
+            fold_key=f"fall:{source}",
+            fold_s=self.debounce_s,
             explanation=f"Fall detected for {who(event)} by {event.device_kind} "
             f"{event.device_id}{conf_text}",
             details={"device_id": event.device_id, "confidence": confidence},
@@ -86,7 +90,9 @@ class SmokeDetector:
             site_id=event.site_id,
             resident_id=None,
             device_key=event.device_key,
-            idem_key=f"smoke:{event.site_id}:{bucket(event.time, self.debounce_s)}",
+            idem_key=f"smoke:{event.device_key}:{event.time.timestamp()}",
+            fold_key=f"smoke:{event.site_id}",
+            fold_s=self.debounce_s,
             explanation=f"Smoke detected{where} at site {event.site_id} by {event.device_id}",
             details={"device_id": event.device_id},
         )

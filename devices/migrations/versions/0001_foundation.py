@@ -184,6 +184,7 @@ CREATE TABLE api_tokens (
 CREATE TABLE alerts (
     alert_id     bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
     idem_key     text NOT NULL UNIQUE,
+    fold_key     text NOT NULL,
     site_id      text NOT NULL REFERENCES sites,
     resident_id  bigint REFERENCES residents,
     device_key   integer REFERENCES devices,
@@ -196,6 +197,7 @@ CREATE TABLE alerts (
     details      jsonb NOT NULL DEFAULT '{{}}'
 );
 CREATE INDEX alerts_site_raised ON alerts (site_id, raised_at DESC);
+CREATE INDEX alerts_fold ON alerts (fold_key, occurred_at DESC);
 CREATE INDEX alerts_resident_raised ON alerts (resident_id, raised_at DESC);
 
 CREATE TABLE dispatch_orders (
@@ -234,9 +236,12 @@ CREATE INDEX order_transitions_order ON order_transitions (order_id, at);
 """
 
 DOWNGRADE = """
+DROP TABLE IF EXISTS telemetry;
+DROP TABLE IF EXISTS events;
+DROP TABLE IF EXISTS acc_windows;
 DROP TABLE IF EXISTS order_transitions, dispatch_orders, alerts, api_tokens, family_links,
-    user_sites, users, stream_outbox, dead_letters, acc_windows, events, telemetry,
-    device_status, device_assignments, devices, residents, rooms, sites CASCADE;
+    user_sites, users, stream_outbox, dead_letters, device_status, device_assignments, devices,
+    residents, rooms, sites CASCADE;
 """
 
 

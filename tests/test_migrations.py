@@ -1,0 +1,39 @@
+"""Migrations from an empty database, and back."""
+
+from __future__ import annotations
+
+import uuid
+
+import psycopg
+
+from devices import migrate
+from tests.services import Services, query
+
+
+def test_upgrade_from_empty_downgrade_and_upgrade_again(services: Services) -> None:
+    name = f"m_{uuid.uuid4().hex[:10]}"
+    with psycopg.connect(services.pg.url("postgres"), autocommit=True) as conn:
+        conn.execute(f"CREATE DATABASE {name}")
+    url = services.pg.url(name)
+    try:
+        migrate.upgrade(url)
+        hypertables = {
+            r["hypertable_name"]
+            for r in query(url, "SELECT hypertable_name FROM timescaledb_information.hypertables")
+        }
+        assert hypertables == {"telemetry", "events", "acc_windows"}
+        assert query(url, "SELECT version_num FROM alembic_version") == [{"version_num": "0001"}]
+        with psycopg.connect(url) as conn:
+            features = migrate.detect_features(conn)
+        assert features.license in {"apache", "timescale"}
+        migrate.downgrade(url, "base")
+        assert not query(url, "SELECT 1 FROM pg_tables WHERE tablename = 'telemetry'")
+        migrate.upgrade(url)
+        assert query(
+            url,
+            "SELECT count(*) AS n FROM pg_tables WHERE tablename IN "
+            "('sites', 'devices', 'dispatch_orders')",
+        ) == [{"n": 3}]
+    finally:
+        with psycopg.connect(services.pg.url("postgres"), autocommit=True) as conn:
+            conn.execute(f"DROP DATABASE {name} WITH (FORCE)")

@@ -1,0 +1,141 @@
+"""The boundary parser: property-based, since devices feed it anything."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from devices.wire import DeviceTopic, Reason, WireError, parse_senml, parse_status
+
+NOW = 1_795_000_000.0
+ids = st.from_regex(r"[A-Za-z0-9_-]{1,64}", fullmatch=True)
+names = st.from_regex(r"[a-z][a-z0-9_]{0,15}", fullmatch=True)
+
+
+@given(site=ids, dev=ids, channel=st.sampled_from(["telemetry", "event", "status", "cmd"]))
+def test_topic_round_trips(site: str, dev: str, channel: str) -> None:
+    topic = f"eldercare/v1/{site}/{dev}/{channel}"
+    assert str(DeviceTopic.parse(topic)) == topic
+
+
+@given(st.text(max_size=200))
+def test_any_topic_parses_or_is_refused_with_a_reason(topic: str) -> None:
+    try:
+        parsed = DeviceTopic.parse(topic)
+    except WireError as exc:
+        assert exc.reason is Reason.BAD_TOPIC
+    else:
+        assert str(parsed) == topic
+
+
+@given(st.binary(max_size=2000))
+@settings(max_examples=300)
+def test_any_bytes_parse_or_are_refused_with_a_reason(payload: bytes) -> None:
+    try:
+        pack = parse_senml(payload, now=NOW)
+    except WireError as exc:
+        assert isinstance(exc.reason, Reason)
+        assert exc.detail
+    else:
+        assert pack.records
+
+
+json_values = st.recursive(
+    st.none() | st.booleans() | st.floats(allow_nan=False) | st.integers() | st.text(max_size=10),
+    lambda inner: (
+        st.lists(inner, max_size=4)
+        | st.dictionaries(
+            st.sampled_from(["n", "v", "vb", "vs", "bn", "bt", "t", "u", "x"]), inner, max_size=5
+        )
+    ),
+    max_leaves=20,
+)
+
+
+@given(json_values)
+@settings(max_examples=300)
+def test_any_json_parses_or_is_refused_with_a_reason(doc: object) -> None:
+    try:
+        pack = parse_senml(json.dumps(doc).encode(), now=NOW)
+    except WireError as exc:
+        assert isinstance(exc.reason, Reason)
+    else:
+        for rec in pack.records:
+            assert math.isfinite(rec.time)
+            assert rec.time <= NOW + 300
+
+
+readings = st.lists(
+    st.tuples(names, st.floats(-1e6, 1e6, allow_nan=False), st.floats(0, 100)),
+    min_size=1,
+    max_size=30,
+)
+
+
+@given(dev=ids, bt=st.floats(1e9, NOW - 200), recs=readings)
+def test_valid_packs_resolve_names_times_and_values(
+    dev: str, bt: float, recs: list[tuple[str, float, float]]
+) -> None:
+    pack_json = [{"bn": f"{dev}:", "bt": bt}] + [{"n": n, "v": v, "t": t} for n, v, t in recs]
+    pack_json[0].update(pack_json.pop(1))
+    pack = parse_senml(json.dumps(pack_json).encode(), now=NOW)
+    assert [(r.name, r.value, r.time) for r in pack.records] == [(n, v, bt + t) for n, v, t in recs]
+    assert pack.base_name == f"{dev}:"
+
+
+def test_relative_times_resolve_against_receive_time() -> None:
+    pack = parse_senml(b'[{"n":"hr","v":70,"t":-5}]', now=NOW)
+    assert pack.records[0].time == NOW - 5
+
+
+@pytest.mark.parametrize(
+    ("payload", "reason"),
+    [
+        (b"{", Reason.BAD_JSON),
+        (b'{"n":"hr"}', Reason.BAD_SHAPE),
+        (b"[]", Reason.BAD_SHAPE),
+        (b'[{"n":"hr","v":"70"}]', Reason.BAD_SHAPE),
+        (b'[{"n":"hr"}]', Reason.BAD_RECORD),
+        (b'[{"n":"hr","v":1,"vs":"x"}]', Reason.BAD_RECORD),
+        (b'[{"v":1}]', Reason.BAD_RECORD),
+        (b'[{"n":"h r","v":1}]', Reason.BAD_RECORD),
+        (b'[{"n":"hr","v":1e999}]', Reason.BAD_JSON),
+        (b'[{"n":"hr","v":1,"bt":1795009999}]', Reason.TIME_IN_FUTURE),
+        (b'[{"n":"hr","v":1,"bt":600000000}]', Reason.BAD_TIME),
+    ],
+)
+def test_bad_packs_get_a_clear_reason(payload: bytes, reason: Reason) -> None:
+    with pytest.raises(WireError) as info:
+        parse_senml(payload, now=NOW)
+    assert info.value.reason is reason
+
+
+def test_oversized_payload_is_refused_before_parsing() -> None:
+    with pytest.raises(WireError) as info:
+        parse_senml(b"[" + b" " * 300_000 + b"]", now=NOW)
+    assert info.value.reason is Reason.TOO_LARGE
+
+
+def test_fall_carries_a_confidence() -> None:
+    rec = parse_senml(b'[{"n":"fall","vb":true,"v":0.9,"bt":1794999999}]', now=NOW).records[0]
+    assert (rec.value, rec.num) == (True, 0.9)
+
+
+def test_status_and_last_will() -> None:
+    assert parse_status(b'{"online": false}', now=NOW).online is False
+    st_ = parse_status(
+        b'{"online": true, "battery": 87, "fw": "1.4.2", "ts": 1795000000.0}', now=NOW
+    )
+    assert (st_.battery, st_.fw) == (87, "1.4.2")
+    for bad, reason in (
+        (b'{"battery": 5}', Reason.BAD_SHAPE),
+        (b'{"online": true, "battery": 140}', Reason.BAD_VALUE),
+        (b"nope", Reason.BAD_JSON),
+    ):
+        with pytest.raises(WireError) as info:
+            parse_status(bad, now=NOW)
+        assert info.value.reason is reason
