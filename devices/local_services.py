@@ -248,12 +248,13 @@ def start_mosquitto(conf_dir: Path, *, port: int | None = None) -> LocalBroker:
         ["mosquitto", "-c", str(conf), "-d"], capture_output=True, text=True, check=False
     )
     try:
-        if started.returncode != 0:
-            raise TimeoutError(started.stderr)
-        wait_for_port(port)
+        if started.returncode == 0:
+            wait_for_port(port)
     except TimeoutError:
+        started.returncode = 1
+    if started.returncode != 0:
         log = conf_dir / "mosquitto.log"
         detail = log.read_text()[-2000:] if log.exists() else started.stderr
-        raise RuntimeError(f"mosquitto did not start: {detail}") from None
+        raise RuntimeError(f"mosquitto did not start: {detail}")
     pid = int(pid_file.read_text().split()[0])
     return LocalBroker(conf_dir, port, pid)

@@ -28,7 +28,8 @@ def _rows(cmd: str) -> int:
     """Rows the example should produce, by the project's own decoder."""
     topic = re.search(r"-t (\S+)", cmd)
     payload = re.search(r"-m '([^']*)'", cmd)
-    assert topic and payload, cmd
+    assert topic, cmd
+    assert payload, cmd
     site, dev = topic.group(1).split("/")[2:4]
     refs = {dev: DeviceRef(1, dev, site, "any", False)}
     out = decode(RawMessage(topic.group(1), payload.group(1).encode(), time.time()), refs, Limits())
