@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from psycopg import sql
 from psycopg.types.json import Jsonb
 
 from devices.domain import Colour, OrderState, Outcome
@@ -115,29 +116,58 @@ async def _lock(conn: Conn, order_id: int) -> OrderState:
     return OrderState(row["state"])
 
 
-async def accept_order(
-    conn: Conn, *, order_id: int, user_id: int, username: str, now: datetime
+async def _transition(
+    conn: Conn,
+    *,
+    order_id: int,
+    allowed: tuple[OrderState, ...],
+    to_state: OrderState,
+    refusal: str,
+    now: datetime,
+    actor: str,
+    user_id: int | None,
+    note: str = "",
+    updates: dict[str, object] | None = None,
 ) -> None:
+    """Lock the order, check the move is allowed, apply it, keep the audit row, notify."""
     state = await _lock(conn, order_id)
-    if state not in OPEN_STATES:
-        raise OrderError(
-            f"order {order_id} is {state.value}; only queued or offered orders can be accepted"
-        )
+    if state not in allowed:
+        raise OrderError(f"order {order_id} is {state.value}; {refusal}")
+    fields = {"state": to_state.value, **(updates or {})}
+    assignments = sql.SQL(", ").join(
+        sql.SQL("{} = {}").format(sql.Identifier(k), sql.Placeholder(k)) for k in fields
+    )
     await conn.execute(
-        "UPDATE dispatch_orders SET state = 'accepted', accepted_at = %s, accepted_by = %s "
-        "WHERE order_id = %s",
-        (now, user_id, order_id),
+        sql.SQL("UPDATE dispatch_orders SET {} WHERE order_id = %(order_id)s").format(assignments),
+        {**fields, "order_id": order_id},
     )
     await _transition_log(
         conn,
         order_id=order_id,
         at=now,
         from_state=state,
-        to_state=OrderState.ACCEPTED,
-        actor=username,
+        to_state=to_state,
+        actor=actor,
         user_id=user_id,
+        note=note,
     )
     await conn.execute("SELECT pg_notify(%s, %s)", (DISPATCH_CHANNEL, str(order_id)))
+
+
+async def accept_order(
+    conn: Conn, *, order_id: int, user_id: int, username: str, now: datetime
+) -> None:
+    await _transition(
+        conn,
+        order_id=order_id,
+        allowed=OPEN_STATES,
+        to_state=OrderState.ACCEPTED,
+        refusal="only queued or offered orders can be accepted",
+        now=now,
+        actor=username,
+        user_id=user_id,
+        updates={"accepted_at": now, "accepted_by": user_id},
+    )
 
 
 async def resolve_order(
@@ -150,22 +180,15 @@ async def resolve_order(
     note: str,
     now: datetime,
 ) -> None:
-    state = await _lock(conn, order_id)
-    if state not in ACTIVE_STATES:
-        raise OrderError(f"order {order_id} is {state.value}; accept it before resolving")
-    await conn.execute(
-        "UPDATE dispatch_orders SET state = 'resolved', resolved_at = %s, outcome = %s, "
-        "note = %s WHERE order_id = %s",
-        (now, outcome.value, note, order_id),
-    )
-    await _transition_log(
+    await _transition(
         conn,
         order_id=order_id,
-        at=now,
-        from_state=state,
+        allowed=ACTIVE_STATES,
         to_state=OrderState.RESOLVED,
+        refusal="accept it before resolving",
+        now=now,
         actor=username,
         user_id=user_id,
         note=note,
+        updates={"resolved_at": now, "outcome": outcome.value, "note": note},
     )
-    await conn.execute("SELECT pg_notify(%s, %s)", (DISPATCH_CHANNEL, str(order_id)))
