@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from datetime import datetime
 from typing import Annotated, Any
 
@@ -159,13 +160,13 @@ async def _order_or_404(conn: ConnDep, user: StaffUser, order_id: int) -> OrderO
 OrderId = Annotated[int, Path(ge=1, le=2**62)]
 
 
-@router.post("/orders/{order_id}/accept", response_model=OrderOut, responses=CONFLICT)
-async def accept(conn: ConnDep, user: StaffUser, at: Now, order_id: OrderId) -> OrderOut:
+async def _apply(
+    conn: ConnDep, user: StaffUser, order_id: int, change: Callable[[], Awaitable[None]]
+) -> OrderOut:
+    """Run one order transition: 404 outside the caller's scope, 409 if the state forbids it."""
     await _order_or_404(conn, user, order_id)
     try:
-        await accept_order(
-            conn, order_id=order_id, user_id=user.user_id, username=user.username, now=at
-        )
+        await change()
     except OrderError as exc:
         await conn.rollback()
         raise HTTPException(status.HTTP_409_CONFLICT, str(exc)) from exc
@@ -173,13 +174,27 @@ async def accept(conn: ConnDep, user: StaffUser, at: Now, order_id: OrderId) -> 
     return await _order_or_404(conn, user, order_id)
 
 
+@router.post("/orders/{order_id}/accept", response_model=OrderOut, responses=CONFLICT)
+async def accept(conn: ConnDep, user: StaffUser, at: Now, order_id: OrderId) -> OrderOut:
+    return await _apply(
+        conn,
+        user,
+        order_id,
+        lambda: accept_order(
+            conn, order_id=order_id, user_id=user.user_id, username=user.username, now=at
+        ),
+    )
+
+
 @router.post("/orders/{order_id}/resolve", response_model=OrderOut, responses=CONFLICT)
 async def resolve(
     conn: ConnDep, user: StaffUser, at: Now, order_id: OrderId, body: ResolveIn
 ) -> OrderOut:
-    await _order_or_404(conn, user, order_id)
-    try:
-        await resolve_order(
+    return await _apply(
+        conn,
+        user,
+        order_id,
+        lambda: resolve_order(
             conn,
             order_id=order_id,
             user_id=user.user_id,
@@ -187,9 +202,5 @@ async def resolve(
             outcome=body.outcome,
             note=body.note,
             now=at,
-        )
-    except OrderError as exc:
-        await conn.rollback()
-        raise HTTPException(status.HTTP_409_CONFLICT, str(exc)) from exc
-    await conn.commit()
-    return await _order_or_404(conn, user, order_id)
+        ),
+    )
