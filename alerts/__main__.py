@@ -8,7 +8,8 @@ import signal
 
 import typer
 
-from alerts.detectors.registry import build_registry, route
+from alerts.checks import check_loop
+from alerts.detectors.registry import build_registry, rechecks, route
 from alerts.dispatch import DispatchPolicy
 from alerts.worker import detect_loop, listen
 from devices.db import open_pool
@@ -35,7 +36,12 @@ async def serve(settings: Settings) -> None:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
-    routes = route(build_registry(fall_min_confidence=settings.fall_min_confidence))
+    specs = build_registry(
+        fall_min_confidence=settings.fall_min_confidence,
+        fall_confirm_confidence=settings.fall_confirm_confidence,
+    )
+    routes = route(specs)
+    policy = policy_from(settings)
     try:
         async with asyncio.TaskGroup() as tg:
             tg.create_task(listen(settings.database_url, wake, stop), name="listen")
@@ -43,13 +49,24 @@ async def serve(settings: Settings) -> None:
                 detect_loop(
                     pool,
                     routes=routes,
-                    policy=policy_from(settings),
+                    policy=policy,
                     limit=settings.alerts_batch_max,
                     poll_s=settings.alerts_poll_interval_s,
                     wake=wake,
                     stop=stop,
                 ),
                 name="detect",
+            )
+            tg.create_task(
+                check_loop(
+                    pool,
+                    rechecks=rechecks(specs),
+                    policy=policy,
+                    limit=settings.alerts_batch_max,
+                    poll_s=settings.checks_poll_interval_s,
+                    stop=stop,
+                ),
+                name="checks",
             )
     finally:
         await pool.close()

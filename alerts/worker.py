@@ -15,10 +15,13 @@ from datetime import UTC, datetime, timedelta
 import psycopg
 from psycopg.types.json import Jsonb
 
-from alerts.detectors.base import EventDetector, StreamEvent, Verdict
+from alerts.detectors.base import Deferral, EventDetector, StreamEvent, Verdict
 from alerts.dispatch import DispatchPolicy, open_order
+from alerts.events_json import event_to_json
 from devices.backoff import Backoff
+from devices.careplan import CarePlan, CarePlanError, care_plan_for
 from devices.db import AsyncPool
+from devices.domain import CareProfile
 from devices.registry import Conn
 
 log = logging.getLogger(__name__)
@@ -32,9 +35,11 @@ WITH claimed AS (
     RETURNING *)
 SELECT c.id, c.kind, c.name, c.time, c.device_key, c.value_bool, c.value_num, c.value_text,
        d.device_id, d.kind AS device_kind, d.site_id, d.room_id, rm.name AS room_name,
-       r.resident_id, r.full_name AS resident_name
+       rm.kind AS room_kind, s.kind AS site_kind, s.timezone,
+       r.resident_id, r.full_name AS resident_name, plans.plans
 FROM claimed c
 JOIN devices d ON d.device_key = c.device_key
+JOIN sites s ON s.site_id = d.site_id
 LEFT JOIN rooms rm ON rm.room_id = d.room_id
 LEFT JOIN LATERAL (
     -- the resident the device served at that moment; a room device with a single resident
@@ -44,11 +49,21 @@ LEFT JOIN LATERAL (
     UNION ALL
     SELECT min(x.resident_id) FROM residents x
     WHERE x.discharged_at IS NULL AND (x.room_id = d.room_id OR (d.room_id IS NULL AND
-          x.site_id = d.site_id AND (SELECT kind FROM sites WHERE site_id = d.site_id)
-          = 'home_care_bed'))
+          x.site_id = d.site_id AND s.kind = 'home_care_bed'))
     HAVING count(*) = 1
     LIMIT 1) who ON true
 LEFT JOIN residents r ON r.resident_id = who.resident_id
+LEFT JOIN LATERAL (
+    -- the care plans of everyone the device may concern: its resident, else its room's
+    -- residents, else (a home-care bed) the home's
+    SELECT coalesce(jsonb_agg(jsonb_build_object('profile', x.care_profile,
+                                                 'plan', x.care_plan)), '[]'::jsonb) AS plans
+    FROM residents x
+    WHERE x.discharged_at IS NULL AND (
+        x.resident_id = who.resident_id
+        OR (who.resident_id IS NULL AND d.room_id IS NOT NULL AND x.room_id = d.room_id)
+        OR (who.resident_id IS NULL AND d.room_id IS NULL AND x.site_id = d.site_id
+            AND s.kind = 'home_care_bed'))) plans ON true
 ORDER BY c.id
 """
 
@@ -59,20 +74,35 @@ class Cycle:
     alerts: int
 
 
+def plans_from(raw: object) -> tuple[CarePlan, ...]:
+    """Care plans as stored; one that does not validate falls back to its profile's defaults
+    (the API refuses such plans on write, so this is only ever old or hand-edited data)."""
+    plans: list[CarePlan] = []
+    for item in raw if isinstance(raw, list) else []:
+        profile = CareProfile(item["profile"])
+        try:
+            plans.append(care_plan_for(profile, item.get("plan")))
+        except CarePlanError as exc:
+            log.warning("care plan ignored, using %s defaults: %s", profile.value, exc)
+            plans.append(care_plan_for(profile, None))
+    return tuple(plans)
+
+
 def to_event(row: Mapping[str, object]) -> StreamEvent:
-    return StreamEvent(**{k: row[k] for k in StreamEvent.__slots__})  # type: ignore[arg-type]
+    fields = {k: row[k] for k in StreamEvent.__slots__ if k != "care_plans" and k in row}
+    return StreamEvent(**fields, care_plans=plans_from(row.get("plans")))  # type: ignore[arg-type]
 
 
 def evaluate(
     events: list[StreamEvent], routes: Mapping[str, tuple[EventDetector, ...]], now: datetime
-) -> list[Verdict]:
-    verdicts: list[Verdict] = []
+) -> list[Verdict | Deferral]:
+    outcomes: list[Verdict | Deferral] = []
     for event in events:
         for detector in routes.get(event.name, ()):
-            verdict = detector.evaluate(event, now=now)
-            if verdict is not None:
-                verdicts.append(verdict)
-    return verdicts
+            outcome = detector.evaluate(event, now=now)
+            if outcome is not None:
+                outcomes.append(outcome)
+    return outcomes
 
 
 async def persist(conn: Conn, verdict: Verdict, *, now: datetime, policy: DispatchPolicy) -> bool:
@@ -131,6 +161,21 @@ async def persist(conn: Conn, verdict: Verdict, *, now: datetime, policy: Dispat
     return True
 
 
+async def defer(conn: Conn, deferral: Deferral, *, now: datetime) -> None:
+    """Keep a check for later; the same event deferred twice (a redelivery) is one check."""
+    await conn.execute(
+        "INSERT INTO detector_checks (idem_key, detector, due_at, event, created_at) "
+        "VALUES (%s, %s, %s, %s, %s) ON CONFLICT (idem_key) DO NOTHING",
+        (
+            deferral.key,
+            deferral.detector,
+            deferral.due_at,
+            Jsonb(event_to_json(deferral.event)),
+            now,
+        ),
+    )
+
+
 async def run_cycle(
     pool: AsyncPool,
     *,
@@ -143,10 +188,12 @@ async def run_cycle(
         cur = await conn.execute(CLAIM_SQL, {"limit": limit})
         events = [to_event(r) for r in await cur.fetchall()]
         raised = 0
-        for verdict in evaluate(events, routes, now):
-            if await persist(conn, verdict, now=now, policy=policy):
+        for outcome in evaluate(events, routes, now):
+            if isinstance(outcome, Deferral):
+                await defer(conn, outcome, now=now)
+            elif await persist(conn, outcome, now=now, policy=policy):
                 raised += 1
-                log.info("alert %s (%s): %s", verdict.kind, verdict.colour, verdict.explanation)
+                log.info("alert %s (%s): %s", outcome.kind, outcome.colour, outcome.explanation)
     return Cycle(len(events), raised)
 
 

@@ -42,7 +42,11 @@ class Settings(BaseSettings):
     # Alerts worker.
     alerts_batch_max: int = 500
     alerts_poll_interval_s: float = 1.0
-    fall_min_confidence: float = 0.5
+    # Device-reported falls: below min the device itself doubts it; at or above confirm the
+    # alert is raised at once; in between the resident's other sensors decide (fusion).
+    fall_min_confidence: float = 0.2
+    fall_confirm_confidence: float = 0.7
+    checks_poll_interval_s: float = 1.0
 
     # Dispatch: acceptance deadline by colour (seconds after the order opens).
     accept_within_red_s: int = 60

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from alerts.detectors.base import StreamEvent
+from alerts.detectors.base import Deferral, StreamEvent, Verdict
 from alerts.detectors.registry import build_registry, route
 from alerts.detectors.safety import DeviceFallDetector, SmokeDetector, SosDetector
 from alerts.worker import evaluate
@@ -105,13 +105,16 @@ def test_sos_is_red_and_debounced_into_one_key() -> None:
 
 
 def test_device_fall_respects_confidence() -> None:
-    det = DeviceFallDetector(min_confidence=0.5)
-    assert det.evaluate(_event("fall", num=0.3), now=NOW_DT) is None
+    det = DeviceFallDetector(min_confidence=0.2, confirm_confidence=0.7)
+    assert det.evaluate(_event("fall", num=0.1), now=NOW_DT) is None
     sure = det.evaluate(_event("fall", num=0.9), now=NOW_DT)
-    assert sure is not None
+    assert isinstance(sure, Verdict)
     assert sure.colour is Colour.RED
     assert "0.90" in sure.explanation
-    assert det.evaluate(_event("fall", num=None), now=NOW_DT) is not None
+    assert isinstance(det.evaluate(_event("fall", num=None), now=NOW_DT), Verdict)
+    unsure = det.evaluate(_event("fall", num=0.5), now=NOW_DT)
+    assert isinstance(unsure, Deferral)
+    assert unsure.due_at == _event("fall").time + timedelta(seconds=30)
 
 
 def test_smoke_is_site_wide() -> None:
@@ -122,6 +125,6 @@ def test_smoke_is_site_wide() -> None:
 
 
 def test_registry_routes_each_event_to_its_detectors() -> None:
-    routes = route(build_registry(fall_min_confidence=0.5))
-    verdicts = evaluate([_event("sos"), _event("motion"), _event("fall", num=0.8)], routes, NOW_DT)
-    assert [v.kind for v in verdicts] == ["sos", "fall"]
+    routes = route(build_registry(fall_min_confidence=0.2))
+    outcomes = evaluate([_event("sos"), _event("motion"), _event("fall", num=0.8)], routes, NOW_DT)
+    assert [v.kind for v in outcomes if isinstance(v, Verdict)] == ["sos", "fall"]

@@ -7,11 +7,14 @@ database, MQTT or the clock; the worker does all I/O around it.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Protocol
+from datetime import time as clock_time
+from typing import Protocol, runtime_checkable
+from zoneinfo import ZoneInfo
 
+from devices.careplan import CarePlan
 from devices.domain import Colour
 
 
@@ -31,6 +34,15 @@ class StreamEvent:
     room_name: str | None = None
     resident_id: int | None = None
     resident_name: str | None = None
+    room_kind: str | None = None
+    site_kind: str = "nursing_home"
+    timezone: str = "Asia/Shanghai"
+    # The care plans of everyone this device may concern: the resident it serves, or everyone
+    # in its room (a shared room), or everyone in the home (a home-care bed).
+    care_plans: tuple[CarePlan, ...] = ()
+
+    def local_time(self) -> clock_time:
+        return self.time.astimezone(ZoneInfo(self.timezone)).time()
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,11 +61,68 @@ class Verdict:
     details: Mapping[str, object] = field(default_factory=dict)
 
 
+@dataclass(frozen=True, slots=True)
+class Deferral:
+    """Look again at ``event`` at ``due_at`` with what the resident's sensors said since.
+
+    Used where one reading alone must not page staff (a low-confidence fall, a device that
+    dropped offline, a bed exit that may end with a return). The check lives in the database,
+    so a restart neither loses nor repeats it; ``key`` makes a redelivered event one check.
+    """
+
+    detector: str
+    key: str
+    due_at: datetime
+    event: StreamEvent
+
+
+@dataclass(frozen=True, slots=True)
+class Dismissed:
+    """A deferred check that ended without an alert, and why (kept for the audit)."""
+
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class ContextEvent:
+    """Something another sensor of the same resident (or room, or home) reported."""
+
+    time: datetime
+    name: str
+    device_key: int
+    device_kind: str
+    room_kind: str | None = None
+    value_bool: bool | None = None
+    value_num: float | None = None
+    value_text: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class CheckContext:
+    events: Sequence[ContextEvent]  # from shortly before the event until now, oldest first
+    device_online: bool | None = None  # the checked device's status now, if known
+
+
+Outcome = Verdict | Deferral | None
+
+
 class EventDetector(Protocol):
     @property
     def name(self) -> str: ...
 
-    def evaluate(self, event: StreamEvent, *, now: datetime) -> Verdict | None: ...
+    def evaluate(self, event: StreamEvent, *, now: datetime) -> Outcome: ...
+
+
+@runtime_checkable
+class Rechecker(Protocol):
+    """A detector whose deferrals are looked at again when due."""
+
+    @property
+    def name(self) -> str: ...
+
+    def recheck(
+        self, event: StreamEvent, context: CheckContext, *, now: datetime
+    ) -> Verdict | Dismissed: ...
 
 
 def who(event: StreamEvent) -> str:

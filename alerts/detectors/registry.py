@@ -5,7 +5,9 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from alerts.detectors.base import EventDetector
+from alerts.detectors.base import EventDetector, Rechecker
+from alerts.detectors.health import DeviceOfflineDetector
+from alerts.detectors.night import BedExitDetector, WanderingDetector
 from alerts.detectors.safety import DeviceFallDetector, SmokeDetector, SosDetector
 
 
@@ -15,11 +17,21 @@ class DetectorSpec:
     names: frozenset[str]  # stream names (event or status) this detector reads
 
 
-def build_registry(*, fall_min_confidence: float) -> tuple[DetectorSpec, ...]:
+def build_registry(
+    *, fall_min_confidence: float, fall_confirm_confidence: float = 0.7
+) -> tuple[DetectorSpec, ...]:
     return (
         DetectorSpec(SosDetector(), frozenset({"sos"})),
-        DetectorSpec(DeviceFallDetector(min_confidence=fall_min_confidence), frozenset({"fall"})),
+        DetectorSpec(
+            DeviceFallDetector(
+                min_confidence=fall_min_confidence, confirm_confidence=fall_confirm_confidence
+            ),
+            frozenset({"fall"}),
+        ),
         DetectorSpec(SmokeDetector(), frozenset({"smoke"})),
+        DetectorSpec(WanderingDetector(), frozenset({"door"})),
+        DetectorSpec(BedExitDetector(), frozenset({"presence"})),
+        DetectorSpec(DeviceOfflineDetector(), frozenset({"online"})),
     )
 
 
@@ -29,3 +41,12 @@ def route(specs: tuple[DetectorSpec, ...]) -> Mapping[str, tuple[EventDetector, 
         for name in spec.names:
             table.setdefault(name, []).append(spec.detector)
     return {k: tuple(v) for k, v in table.items()}
+
+
+def rechecks(specs: tuple[DetectorSpec, ...]) -> Mapping[str, Rechecker]:
+    """Detectors that defer, by name: the check loop asks them again when a check is due."""
+    out: dict[str, Rechecker] = {}
+    for spec in specs:
+        if isinstance(spec.detector, Rechecker):
+            out[spec.detector.name] = spec.detector
+    return out

@@ -3,9 +3,17 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
-from alerts.detectors.base import StreamEvent, Verdict, who
+from alerts.detectors.base import (
+    CheckContext,
+    ContextEvent,
+    Deferral,
+    Dismissed,
+    StreamEvent,
+    Verdict,
+    who,
+)
 from devices.domain import Colour
 
 
@@ -39,19 +47,59 @@ class SosDetector:
 
 @dataclass(frozen=True, slots=True)
 class DeviceFallDetector:
-    """A fall detected on the device (radar, wristband). Below ``min_confidence`` the device
-    alone does not page staff; with no confidence given the device's word is taken."""
+    """A fall detected on the device (radar, wristband), fused with the resident's other sensors.
+
+    With no confidence given, or at least ``confirm_confidence``, the device's word is taken and
+    the alert is raised at once: a confirmed fall is never held back. Between ``min_confidence``
+    and ``confirm_confidence`` one noisy device does not page staff alone: the report is looked
+    at again ``fusion_wait_s`` later. An SOS press confirms it; movement seen by another sensor
+    after the fall (motion, getting into bed, a door) weakens it to nothing; silence confirms it.
+    Below ``min_confidence`` the device itself says it was probably not a fall.
+    """
 
     name: str = "device_fall"
-    min_confidence: float = 0.5
+    min_confidence: float = 0.2
+    confirm_confidence: float = 0.7
+    fusion_wait_s: int = 30
+    settle_s: int = 10  # movement this soon after the impact is the fall itself
     debounce_s: int = 120
 
-    def evaluate(self, event: StreamEvent, *, now: datetime) -> Verdict | None:
+    def evaluate(self, event: StreamEvent, *, now: datetime) -> Verdict | Deferral | None:
         if event.name != "fall" or event.value_bool is not True:
             return None
         confidence = event.value_num
-        if confidence is not None and confidence < self.min_confidence:
+        if confidence is None or confidence >= self.confirm_confidence:
+            return self._verdict(event, because="")
+        if confidence < self.min_confidence:
             return None
+        return Deferral(
+            detector=self.name,
+            key=f"fall:{event.device_key}:{event.time.timestamp()}",
+            due_at=event.time + timedelta(seconds=self.fusion_wait_s),
+            event=event,
+        )
+
+    def recheck(
+        self, event: StreamEvent, context: CheckContext, *, now: datetime
+    ) -> Verdict | Dismissed:
+        sos = next((e for e in context.events if e.name == "sos" and e.value_bool), None)
+        if sos is not None:
+            return self._verdict(
+                event, because=f"; confirmed by an SOS press at {sos.time:%H:%M:%S}"
+            )
+        moved_after = event.time + timedelta(seconds=self.settle_s)
+        for seen in context.events:
+            if seen.time >= moved_after and seen.device_key != event.device_key and _movement(seen):
+                where = f" in the {seen.room_kind}" if seen.room_kind else ""
+                return Dismissed(
+                    f"fall reported with confidence {event.value_num:.2f}, but {seen.device_kind} "
+                    f"saw {seen.name}{where} at {seen.time:%H:%M:%S}"
+                )
+        quiet = int((now - event.time).total_seconds())
+        return self._verdict(event, because=f"; no movement from other sensors for {quiet} s after")
+
+    def _verdict(self, event: StreamEvent, *, because: str) -> Verdict:
+        confidence = event.value_num
         source = event.resident_id if event.resident_id is not None else f"d{event.device_key}"
         conf_text = f", confidence {confidence:.2f}" if confidence is not None else ""
         return Verdict(
@@ -66,9 +114,18 @@ class DeviceFallDetector:
             fold_key=f"fall:{source}",
             fold_s=self.debounce_s,
             explanation=f"Fall detected for {who(event)} by {event.device_kind} "
-            f"{event.device_id}{conf_text}",
+            f"{event.device_id}{conf_text}{because}",
             details={"device_id": event.device_id, "confidence": confidence},
         )
+
+
+def _movement(seen: ContextEvent) -> bool:
+    if seen.name == "motion":
+        return seen.value_bool is True
+    if seen.name == "presence":
+        # lying in bed after a reported fall means the person got up and into bed
+        return seen.value_bool is True and seen.device_kind == "bed_mat"
+    return seen.name == "door"
 
 
 @dataclass(frozen=True, slots=True)

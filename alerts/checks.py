@@ -1,0 +1,156 @@
+"""Deferred checks: detector timers kept in the database.
+
+A detector that must not decide on one reading returns a :class:`Deferral`; the worker stores
+it in ``detector_checks``. This loop claims due checks with ``FOR UPDATE SKIP LOCKED`` (two
+workers never take one check; a crash before commit leaves it due), gathers what the
+resident's other sensors reported since, asks the detector again, and stores the alert or the
+reason it was dismissed, in the same transaction.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+import psycopg
+
+from alerts.detectors.base import CheckContext, ContextEvent, Dismissed, Rechecker, StreamEvent
+from alerts.dispatch import DispatchPolicy
+from alerts.events_json import event_from_json
+from alerts.worker import persist
+from devices.backoff import Backoff
+from devices.db import AsyncPool
+from devices.registry import Conn
+
+log = logging.getLogger(__name__)
+
+LOOKBACK = timedelta(minutes=2)
+
+CLAIM_DUE = """
+SELECT check_id, detector, event FROM detector_checks
+WHERE done_at IS NULL AND due_at <= %(now)s
+ORDER BY due_at LIMIT %(limit)s FOR UPDATE SKIP LOCKED
+"""
+
+# The devices whose events tell about the same person: the checked device, the resident's
+# assigned devices, the devices of the resident's room, and in a home-care bed the whole home.
+# With no resident known, the checked device and its room.
+DEVICES_OF = """
+SELECT coalesce(array_agg(DISTINCT k), '{}') AS keys FROM (
+    SELECT %(device_key)s::integer AS k
+    UNION ALL
+    SELECT a.device_key FROM device_assignments a
+    WHERE a.resident_id = %(rid)s AND a.during && tstzrange(%(since)s, %(until)s)
+    UNION ALL
+    SELECT d.device_key FROM devices d JOIN residents r ON r.room_id = d.room_id
+    WHERE r.resident_id = %(rid)s
+    UNION ALL
+    SELECT d.device_key FROM devices d JOIN residents r ON r.site_id = d.site_id
+    JOIN sites s ON s.site_id = d.site_id
+    WHERE r.resident_id = %(rid)s AND s.kind = 'home_care_bed'
+    UNION ALL
+    SELECT d.device_key FROM devices d
+    WHERE %(rid)s::bigint IS NULL AND d.room_id = %(room_id)s) x
+"""
+
+CONTEXT_SQL = """
+SELECT e.time, e.name, e.device_key, d.kind AS device_kind, rm.kind AS room_kind,
+       e.value_bool, e.value_num, e.value_text
+FROM events e
+JOIN devices d ON d.device_key = e.device_key
+LEFT JOIN rooms rm ON rm.room_id = d.room_id
+WHERE e.device_key = ANY(%(keys)s) AND e.time >= %(since)s AND e.time <= %(until)s
+ORDER BY e.time
+"""
+
+
+@dataclass(frozen=True, slots=True)
+class CheckCycle:
+    checked: int
+    raised: int
+
+
+async def load_context(conn: Conn, event: StreamEvent, *, now: datetime) -> CheckContext:
+    since = event.time - LOOKBACK
+    params = {
+        "device_key": event.device_key,
+        "rid": event.resident_id,
+        "room_id": event.room_id,
+        "since": since,
+        "until": now,
+    }
+    cur = await conn.execute(DEVICES_OF, params)
+    row = await cur.fetchone()
+    keys = list(row["keys"]) if row is not None else [event.device_key]
+    cur = await conn.execute(CONTEXT_SQL, {"keys": keys, "since": since, "until": now})
+    events = [ContextEvent(**r) for r in await cur.fetchall()]
+    cur = await conn.execute(
+        "SELECT online FROM device_status WHERE device_key = %s", (event.device_key,)
+    )
+    status = await cur.fetchone()
+    return CheckContext(events=events, device_online=None if status is None else status["online"])
+
+
+async def run_checks(
+    pool: AsyncPool,
+    *,
+    rechecks: Mapping[str, Rechecker],
+    policy: DispatchPolicy,
+    limit: int,
+    now: datetime,
+) -> CheckCycle:
+    async with pool.connection() as conn, conn.transaction():
+        cur = await conn.execute(CLAIM_DUE, {"now": now, "limit": limit})
+        due = await cur.fetchall()
+        raised = 0
+        for row in due:
+            detector = rechecks.get(row["detector"])
+            if detector is None:
+                outcome = f"dismissed: detector {row['detector']} is not running"
+            else:
+                event = event_from_json(row["event"])
+                context = await load_context(conn, event, now=now)
+                result = detector.recheck(event, context, now=now)
+                if isinstance(result, Dismissed):
+                    outcome = f"dismissed: {result.reason}"
+                elif await persist(conn, result, now=now, policy=policy):
+                    raised += 1
+                    outcome = "raised"
+                    log.info("alert %s (%s): %s", result.kind, result.colour, result.explanation)
+                else:
+                    outcome = "folded into an earlier alert"
+            await conn.execute(
+                "UPDATE detector_checks SET done_at = %s, outcome = %s WHERE check_id = %s",
+                (now, outcome, row["check_id"]),
+            )
+    return CheckCycle(len(due), raised)
+
+
+async def check_loop(
+    pool: AsyncPool,
+    *,
+    rechecks: Mapping[str, Rechecker],
+    policy: DispatchPolicy,
+    limit: int,
+    poll_s: float,
+    stop: asyncio.Event,
+) -> None:
+    backoff = Backoff()
+    while not stop.is_set():
+        try:
+            cycle = await run_checks(
+                pool, rechecks=rechecks, policy=policy, limit=limit, now=datetime.now(UTC)
+            )
+            backoff.reset()
+        except psycopg.OperationalError as exc:
+            delay = backoff.next_delay()
+            log.warning("database unavailable (%s); retrying in %.1f s", exc, delay)
+            await asyncio.sleep(delay)
+            continue
+        if cycle.checked < limit:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), timeout=poll_s)

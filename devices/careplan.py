@@ -1,0 +1,82 @@
+"""A resident's care plan: what to watch for and the ranges that are normal for this person.
+
+Stored as JSON on the resident (``residents.care_plan``); anything left out takes the default of
+the resident's care profile, so a plan of ``{}`` is always valid. Parsed once where it leaves
+the database; detectors only see the typed, frozen :class:`CarePlan`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import time
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from devices.domain import CareProfile
+
+
+class Range(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    low: float
+    high: float
+
+    @model_validator(mode="after")
+    def _ordered(self) -> Range:
+        if not self.low < self.high:
+            raise ValueError(f"range low {self.low} must be below high {self.high}")
+        return self
+
+    def contains(self, value: float) -> bool:
+        return self.low <= value <= self.high
+
+
+class CarePlan(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    # Night hours in the site's local time (the window may wrap past midnight).
+    night_start: time = time(22, 0)
+    night_end: time = time(6, 0)
+    # Dementia care: a door opened at night is a wandering alert.
+    wandering_watch: bool = False
+    # Out of bed at night and not back within ``bed_exit_return_s`` is an alert.
+    bed_exit_watch: bool = False
+    bed_exit_return_s: int = Field(default=20 * 60, ge=60, le=6 * 3600)
+    # Vital-sign ranges normal for this person; a reading outside for ``vitals_sustained_s``
+    # opens an alert, which clears only once readings are back inside by ``vitals_margin``.
+    hr: Range = Range(low=45, high=120)
+    spo2: Range = Range(low=90, high=100)
+    rr: Range = Range(low=8, high=26)
+    vitals_sustained_s: int = Field(default=120, ge=0, le=3600)
+    vitals_margin: float = Field(default=0.05, ge=0, le=0.5)
+
+    def vital_range(self, metric: str) -> Range | None:
+        ranges: Mapping[str, Range] = {"hr": self.hr, "spo2": self.spo2, "rr": self.rr}
+        return ranges.get(metric)
+
+    def is_night(self, local: time) -> bool:
+        start, end = self.night_start, self.night_end
+        if start <= end:
+            return start <= local < end
+        return local >= start or local < end
+
+
+PROFILE_DEFAULTS: Mapping[CareProfile, Mapping[str, object]] = {
+    CareProfile.INDEPENDENT: {},
+    CareProfile.FRAIL: {"bed_exit_watch": True},
+    CareProfile.DEMENTIA: {"wandering_watch": True, "bed_exit_watch": True},
+    CareProfile.BED_BOUND: {"bed_exit_watch": True, "bed_exit_return_s": 5 * 60},
+}
+
+
+class CarePlanError(ValueError):
+    """A stored care plan that does not validate (named field and why)."""
+
+
+def care_plan_for(profile: CareProfile, stored: Mapping[str, object] | None) -> CarePlan:
+    """The plan in force: the profile's defaults, overridden by what the plan states."""
+    merged = {**PROFILE_DEFAULTS[profile], **(stored or {})}
+    try:
+        return CarePlan.model_validate(merged)
+    except ValidationError as exc:
+        raise CarePlanError(f"invalid care plan: {exc}") from exc
