@@ -9,8 +9,11 @@ import signal
 import typer
 
 from alerts.checks import check_loop
+from alerts.detectors.devicehealth import DeviceHealthDetector
 from alerts.detectors.registry import build_registry, rechecks, route
+from alerts.detectors.vitals import VitalsDetector
 from alerts.dispatch import DispatchPolicy
+from alerts.periodic import periodic_loop
 from alerts.worker import detect_loop, listen
 from devices.db import open_pool
 from devices.domain import Colour
@@ -67,6 +70,17 @@ async def serve(settings: Settings) -> None:
                     stop=stop,
                 ),
                 name="checks",
+            )
+            tg.create_task(
+                periodic_loop(
+                    pool,
+                    vitals=VitalsDetector(),
+                    health=DeviceHealthDetector(low_battery=settings.low_battery_percent),
+                    policy=policy,
+                    every_s=settings.periodic_interval_s,
+                    stop=stop,
+                ),
+                name="periodic",
             )
     finally:
         await pool.close()

@@ -47,6 +47,9 @@ class Settings(BaseSettings):
     fall_min_confidence: float = 0.2
     fall_confirm_confidence: float = 0.7
     checks_poll_interval_s: float = 1.0
+    # Timer-driven detectors (vital signs, device health) run this often.
+    periodic_interval_s: float = 15.0
+    low_battery_percent: float = 15.0
 
     # Dispatch: acceptance deadline by colour (seconds after the order opens).
     accept_within_red_s: int = 60

@@ -4,7 +4,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests.services import Services, fresh_database, start_services
+from tests.services import Services, clear_retained, fresh_database, start_services
 
 
 @pytest.fixture(scope="session")
@@ -21,3 +21,4 @@ def services() -> Iterator[Services]:
 def database_url(services: Services) -> Iterator[str]:
     with fresh_database(services) as url:
         yield url
+    clear_retained(services)

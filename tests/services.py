@@ -24,6 +24,7 @@ from psycopg.rows import dict_row
 from devices import migrate
 from devices.broker_files import write_broker_files
 from devices.credentials import (
+    ServiceUser,
     backend_user,
     ingest_user,
     mosquitto_hash,
@@ -49,7 +50,45 @@ class Services:
         return [
             ingest_user(mosquitto_hash(self.ingest_password)),
             backend_user(mosquitto_hash(self.backend_password)),
+            janitor_user(),
         ]
+
+
+JANITOR_PASSWORD = "janitor-test-pw"
+
+
+def janitor_user() -> ServiceUser:
+    """A test-only broker account that may clear retained messages between tests (the demo
+    devices have the same ids in every test, so a retained status would leak into the next)."""
+    return ServiceUser(
+        "janitor", mosquitto_hash(JANITOR_PASSWORD), read=("eldercare/#",), write=("eldercare/#",)
+    )
+
+
+def clear_retained(s: Services) -> int:
+    """Remove every retained message under ``eldercare/``; returns how many there were."""
+    client = mqtt.Client(
+        CallbackAPIVersion.VERSION2,
+        client_id=f"janitor-{uuid.uuid4().hex[:8]}",
+        protocol=mqtt.MQTTv5,
+    )
+    client.username_pw_set("janitor", JANITOR_PASSWORD)
+    topics: set[str] = set()
+    subscribed: list[bool] = []
+    client.on_message = lambda _c, _u, msg: topics.add(msg.topic) if msg.retain else None
+    client.on_subscribe = lambda *_a: subscribed.append(True)
+    client.connect("127.0.0.1", s.broker.port)
+    client.loop_start()
+    try:
+        client.subscribe("eldercare/#", qos=1)
+        wait_until(lambda: bool(subscribed), timeout=10, what="janitor SUBACK")
+        time.sleep(0.1)  # retained messages follow the SUBACK at once; loopback is fast
+        for topic in sorted(topics):
+            client.publish(topic, b"", qos=1, retain=True).wait_for_publish(timeout=10)
+        return len(topics)
+    finally:
+        client.disconnect()
+        client.loop_stop()
 
 
 def start_services() -> Services:
@@ -61,6 +100,7 @@ def start_services() -> Services:
     svc_users = [
         ingest_user(mosquitto_hash("ingest-test-pw")),
         backend_user(mosquitto_hash("backend-test-pw")),
+        janitor_user(),
     ]
     (broker_dir / "passwd").write_text(render_password_file([], svc_users))
     (broker_dir / "acl").write_text(render_acl([], svc_users))
