@@ -22,7 +22,7 @@ def test_upgrade_from_empty_downgrade_and_upgrade_again(services: Services) -> N
             for r in query(url, "SELECT hypertable_name FROM timescaledb_information.hypertables")
         }
         assert hypertables == {"telemetry", "events", "acc_windows"}
-        assert query(url, "SELECT version_num FROM alembic_version") == [{"version_num": "0001"}]
+        assert query(url, "SELECT version_num FROM alembic_version") == [{"version_num": "0002"}]
         with psycopg.connect(url) as conn:
             features = migrate.detect_features(conn)
         assert features.license in {"apache", "timescale"}
