@@ -128,3 +128,16 @@ class ResolveIn(BaseModel):
 
 class Problem(BaseModel):
     detail: str
+
+
+class FiguresOut(BaseModel):
+    group: str
+    orders: int
+    accepted: int
+    resolved: int
+    percentiles: dict[str, dict[str, float | None]]
+    accepted_within_60s: float | None
+    accepted_within_300s: float | None
+    false_alarm_rate: float | None
+    top_cases: list[tuple[str, int]]
+    score: float | None
