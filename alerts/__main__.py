@@ -1,4 +1,5 @@
-"""``python -m alerts run``: the detectors and the dispatch queue's worker."""
+"""``python -m alerts run``: the detectors, the escalation loop and the device-command
+publisher of the dispatch queue."""
 
 from __future__ import annotations
 
@@ -9,33 +10,35 @@ import signal
 import typer
 
 from alerts.checks import check_loop
+from alerts.commands import command_publisher
 from alerts.detectors.devicehealth import DeviceHealthDetector
 from alerts.detectors.registry import build_registry, rechecks, route
 from alerts.detectors.vitals import VitalsDetector
-from alerts.dispatch import DispatchPolicy
+from alerts.dispatch import COMMANDS_CHANNEL, DISPATCH_CHANNEL
+from alerts.escalation import escalation_loop
 from alerts.periodic import periodic_loop
-from alerts.worker import detect_loop, listen
+from alerts.policy import EscalationPolicy, default_policy
+from alerts.worker import OUTBOX_CHANNEL, detect_loop, listen
 from devices.db import open_pool
-from devices.domain import Colour
 from devices.logs import setup_logging
 from devices.settings import Settings
 
 app = typer.Typer(add_completion=False, help="Detectors and dispatch worker")
 
 
-def policy_from(settings: Settings) -> DispatchPolicy:
-    return DispatchPolicy(
-        {
-            Colour.RED: settings.accept_within_red_s,
-            Colour.YELLOW: settings.accept_within_yellow_s,
-            Colour.GREEN: settings.accept_within_green_s,
-        }
+def policy_from(settings: Settings) -> EscalationPolicy:
+    """The policy of sites without their own (``escalation_policies``)."""
+    return default_policy(
+        red_s=settings.accept_within_red_s,
+        yellow_s=settings.accept_within_yellow_s,
+        green_s=settings.accept_within_green_s,
     )
 
 
 async def serve(settings: Settings) -> None:
-    pool = await open_pool(settings.database_url, name="alerts", max_size=4)
-    stop, wake = asyncio.Event(), asyncio.Event()
+    pool = await open_pool(settings.database_url, name="alerts", max_size=6)
+    stop = asyncio.Event()
+    wake, escalate, commands = asyncio.Event(), asyncio.Event(), asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
@@ -45,9 +48,10 @@ async def serve(settings: Settings) -> None:
     )
     routes = route(specs)
     policy = policy_from(settings)
+    wakes = {OUTBOX_CHANNEL: wake, DISPATCH_CHANNEL: escalate, COMMANDS_CHANNEL: commands}
     try:
         async with asyncio.TaskGroup() as tg:
-            tg.create_task(listen(settings.database_url, wake, stop), name="listen")
+            tg.create_task(listen(settings.database_url, wakes, stop), name="listen")
             tg.create_task(
                 detect_loop(
                     pool,
@@ -57,8 +61,28 @@ async def serve(settings: Settings) -> None:
                     poll_s=settings.alerts_poll_interval_s,
                     wake=wake,
                     stop=stop,
+                    opened=escalate,
                 ),
                 name="detect",
+            )
+            tg.create_task(
+                escalation_loop(
+                    pool, wake=escalate, stop=stop, poll_s=settings.alerts_poll_interval_s
+                ),
+                name="escalation_loop",
+            )
+            tg.create_task(
+                command_publisher(
+                    pool,
+                    host=settings.mqtt_host,
+                    port=settings.mqtt_port,
+                    username="backend",
+                    password=settings.broker_backend_password.get_secret_value(),
+                    wake=commands,
+                    stop=stop,
+                    poll_s=settings.alerts_poll_interval_s,
+                ),
+                name="command_publisher",
             )
             tg.create_task(
                 check_loop(
@@ -93,7 +117,7 @@ def _group() -> None:
 
 @app.command()
 def run() -> None:
-    """Run the detectors on the live stream and open dispatch orders."""
+    """Run the detectors on the live stream, escalate dispatch orders, publish commands."""
     settings = Settings()
     setup_logging(process="alerts")
     with contextlib.suppress(KeyboardInterrupt):

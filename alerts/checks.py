@@ -19,8 +19,8 @@ from datetime import UTC, datetime, timedelta
 import psycopg
 
 from alerts.detectors.base import CheckContext, ContextEvent, Dismissed, Rechecker, StreamEvent
-from alerts.dispatch import DispatchPolicy
 from alerts.events_json import event_from_json
+from alerts.policy import EscalationPolicy
 from alerts.worker import persist
 from devices.backoff import Backoff
 from devices.db import AsyncPool
@@ -99,7 +99,7 @@ async def run_checks(
     pool: AsyncPool,
     *,
     rechecks: Mapping[str, Rechecker],
-    policy: DispatchPolicy,
+    policy: EscalationPolicy,
     limit: int,
     now: datetime,
 ) -> CheckCycle:
@@ -134,7 +134,7 @@ async def check_loop(
     pool: AsyncPool,
     *,
     rechecks: Mapping[str, Rechecker],
-    policy: DispatchPolicy,
+    policy: EscalationPolicy,
     limit: int,
     poll_s: float,
     stop: asyncio.Event,

@@ -1,36 +1,80 @@
-"""The dispatch queue: orders opened from alerts, accepted and resolved by responders.
+"""The dispatch queue: orders opened from incidents or by hotline operators, offered to
+responders by the escalation loop (``alerts.escalation``), then accepted, en route, on site,
+resolved -- or cancelled.
 
 Every transition is timestamped and kept in ``order_transitions`` with who made it. The
-policy in force when an order opens is copied onto it, so later edits do not change it.
+site's escalation policy in force when an order opens is copied onto it, so later edits do
+not change it. Side effects for the outside world (device commands) are written to an outbox
+in the same transaction and published after commit.
 """
 
 from __future__ import annotations
 
+import logging
+import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 from psycopg import sql
 from psycopg.types.json import Jsonb
 
-from devices.domain import Colour, OrderState, Outcome
+from alerts.policy import EscalationPolicy, PolicyError, parse_policy, to_builtins
+from devices.domain import Colour, OrderKind, OrderState, Outcome, ServiceCategory
 from devices.registry import Conn
+from devices.wire import TOPIC_ROOT, AlertCancelled, Command, HelpComing, encode_command
+
+log = logging.getLogger(__name__)
 
 DISPATCH_CHANNEL = "dispatch"
+COMMANDS_CHANNEL = "device_commands"
 
 OPEN_STATES = (OrderState.QUEUED, OrderState.OFFERED)
 ACTIVE_STATES = (OrderState.ACCEPTED, OrderState.EN_ROUTE, OrderState.ON_SITE)
-
-
-@dataclass(frozen=True, slots=True)
-class DispatchPolicy:
-    accept_within_s: dict[Colour, int]
-
-    def for_colour(self, colour: Colour) -> dict[str, object]:
-        return {"colour": colour.value, "accept_within_s": self.accept_within_s[colour]}
+# Devices a resident can see or hear: they get ``help_coming`` / ``alert_cancelled``.
+FEEDBACK_KINDS = ("sos_button", "wristband")
 
 
 class OrderError(Exception):
     """A transition the order's current state does not allow (or an unknown order)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Actor:
+    """Who makes a transition; ``holder_only``: they may move only orders they accepted."""
+
+    name: str
+    user_id: int | None = None
+    holder_only: bool = False
+
+
+SYSTEM = Actor("system")
+
+
+async def site_policy(conn: Conn, site_id: str, default: EscalationPolicy) -> EscalationPolicy:
+    cur = await conn.execute(
+        "SELECT policy FROM escalation_policies WHERE site_id = %s", (site_id,)
+    )
+    row = await cur.fetchone()
+    if row is None:
+        return default
+    try:
+        return parse_policy(row["policy"])
+    except PolicyError as exc:
+        log.warning(
+            "site %s has an invalid escalation policy (%s); using the default", site_id, exc
+        )
+        return default
+
+
+async def set_site_policy(conn: Conn, *, site_id: str, policy: object, now: datetime) -> None:
+    """Validate and store a site's policy (raises PolicyError); running orders keep theirs."""
+    parsed = parse_policy(policy)
+    await conn.execute(
+        "INSERT INTO escalation_policies (site_id, policy, updated_at) VALUES (%s, %s, %s) "
+        "ON CONFLICT (site_id) DO UPDATE SET policy = EXCLUDED.policy, updated_at = %s",
+        (site_id, Jsonb(to_builtins(parsed)), now, now),
+    )
 
 
 async def open_order(
@@ -43,17 +87,24 @@ async def open_order(
     category: str,
     event_at: datetime | None,
     now: datetime,
-    policy: DispatchPolicy,
-    actor: str = "system",
+    policy: EscalationPolicy,
+    incident_id: int | None = None,
+    kind: OrderKind = OrderKind.ALERT,
+    actor: Actor = SYSTEM,
+    note: str = "",
 ) -> int:
-    copied = policy.for_colour(colour)
-    deadline = now + timedelta(seconds=int(str(copied["accept_within_s"])))
+    """Open an order; its first escalation step is due at once."""
+    copied = (await site_policy(conn, site_id, policy)).for_colour(colour)
+    deadline = now + timedelta(seconds=copied.accept_within_s)
     cur = await conn.execute(
-        "INSERT INTO dispatch_orders (alert_id, site_id, resident_id, colour, category, state, "
-        "event_at, opened_at, accept_deadline, policy) "
-        "VALUES (%s, %s, %s, %s, %s, 'queued', %s, %s, %s, %s) RETURNING order_id",
+        "INSERT INTO dispatch_orders (alert_id, incident_id, kind, site_id, resident_id, colour,"
+        " category, state, event_at, opened_at, accept_deadline, policy, created_by, note,"
+        " step_due_at, run_token) VALUES (%s, %s, %s, %s, %s, %s, %s, 'queued', %s, %s, %s, %s,"
+        " %s, %s, %s, %s) RETURNING order_id",
         (
             alert_id,
+            incident_id,
+            kind.value,
             site_id,
             resident_id,
             colour.value,
@@ -61,34 +112,30 @@ async def open_order(
             event_at,
             now,
             deadline,
-            Jsonb(copied),
+            Jsonb(to_builtins(copied)),
+            actor.user_id,
+            note,
+            now,
+            uuid.uuid4(),
         ),
     )
     row = await cur.fetchone()
     assert row is not None
     order_id = int(row["order_id"])
-    await _transition_log(
-        conn,
-        order_id=order_id,
-        at=now,
-        from_state=None,
-        to_state=OrderState.QUEUED,
-        actor=actor,
-        user_id=None,
+    await log_transition(
+        conn, order_id=order_id, at=now, from_state=None, to_state=OrderState.QUEUED, actor=actor
     )
-    await conn.execute("SELECT pg_notify(%s, %s)", (DISPATCH_CHANNEL, str(order_id)))
     return order_id
 
 
-async def _transition_log(
+async def log_transition(
     conn: Conn,
     *,
     order_id: int,
     at: datetime,
     from_state: OrderState | None,
     to_state: OrderState,
-    actor: str,
-    user_id: int | None,
+    actor: Actor,
     note: str = "",
 ) -> None:
     await conn.execute(
@@ -99,21 +146,26 @@ async def _transition_log(
             at,
             from_state.value if from_state else None,
             to_state.value,
-            actor,
-            user_id,
+            actor.name,
+            actor.user_id,
             note,
         ),
     )
+    await conn.execute(
+        "SELECT pg_notify(%s, %s)", (DISPATCH_CHANNEL, f"{order_id}:{to_state.value}")
+    )
 
 
-async def _lock(conn: Conn, order_id: int) -> OrderState:
+async def _lock(conn: Conn, order_id: int) -> dict[str, Any]:
     cur = await conn.execute(
-        "SELECT state FROM dispatch_orders WHERE order_id = %s FOR UPDATE", (order_id,)
+        "SELECT state, accepted_by, alert_id, kind FROM dispatch_orders WHERE order_id = %s "
+        "FOR UPDATE",
+        (order_id,),
     )
     row = await cur.fetchone()
     if row is None:
         raise OrderError(f"order {order_id} does not exist")
-    return OrderState(row["state"])
+    return dict(row)
 
 
 async def _transition(
@@ -124,15 +176,17 @@ async def _transition(
     to_state: OrderState,
     refusal: str,
     now: datetime,
-    actor: str,
-    user_id: int | None,
+    actor: Actor,
     note: str = "",
     updates: dict[str, object] | None = None,
-) -> None:
+) -> dict[str, Any]:
     """Lock the order, check the move is allowed, apply it, keep the audit row, notify."""
-    state = await _lock(conn, order_id)
+    row = await _lock(conn, order_id)
+    state = OrderState(row["state"])
     if state not in allowed:
         raise OrderError(f"order {order_id} is {state.value}; {refusal}")
+    if actor.holder_only and state in ACTIVE_STATES and row["accepted_by"] != actor.user_id:
+        raise OrderError(f"order {order_id} was accepted by someone else")
     fields = {"state": to_state.value, **(updates or {})}
     assignments = sql.SQL(", ").join(
         sql.SQL("{} = {}").format(sql.Identifier(k), sql.Placeholder(k)) for k in fields
@@ -141,44 +195,92 @@ async def _transition(
         sql.SQL("UPDATE dispatch_orders SET {} WHERE order_id = %(order_id)s").format(assignments),
         {**fields, "order_id": order_id},
     )
-    await _transition_log(
+    await log_transition(
         conn,
         order_id=order_id,
         at=now,
         from_state=state,
         to_state=to_state,
         actor=actor,
-        user_id=user_id,
         note=note,
     )
-    await conn.execute("SELECT pg_notify(%s, %s)", (DISPATCH_CHANNEL, str(order_id)))
+    return row
 
 
-async def accept_order(
-    conn: Conn, *, order_id: int, user_id: int, username: str, now: datetime
-) -> None:
-    await _transition(
+async def queue_command(conn: Conn, *, order_id: int, cmd: Command, now: datetime) -> int:
+    """Write ``cmd`` to the outbox for every feedback device of the order's resident (the
+    device that raised the alert, and the resident's own button or wristband)."""
+    cur = await conn.execute(
+        "INSERT INTO device_commands (device_key, topic, payload, order_id, created_at) "
+        "SELECT d.device_key, %(root)s || '/' || d.site_id || '/' || d.device_id || '/cmd', "
+        "%(payload)s, o.order_id, %(now)s FROM dispatch_orders o JOIN devices d ON "
+        "d.device_key = (SELECT device_key FROM alerts a WHERE a.alert_id = o.alert_id) OR "
+        "d.device_key IN (SELECT device_key FROM device_assignments x WHERE "
+        "x.resident_id = o.resident_id AND upper_inf(x.during)) "
+        "WHERE o.order_id = %(order)s AND d.retired_at IS NULL AND d.kind = ANY(%(kinds)s)",
+        {
+            "root": TOPIC_ROOT,
+            "payload": encode_command(cmd),
+            "now": now,
+            "order": order_id,
+            "kinds": list(FEEDBACK_KINDS),
+        },
+    )
+    if cur.rowcount:
+        await conn.execute("SELECT pg_notify(%s, '')", (COMMANDS_CHANNEL,))
+    return cur.rowcount
+
+
+async def accept_order(conn: Conn, *, order_id: int, actor: Actor, now: datetime) -> None:
+    row = await _transition(
         conn,
         order_id=order_id,
         allowed=OPEN_STATES,
         to_state=OrderState.ACCEPTED,
         refusal="only queued or offered orders can be accepted",
         now=now,
-        actor=username,
-        user_id=user_id,
-        updates={"accepted_at": now, "accepted_by": user_id},
+        actor=actor,
+        updates={
+            "accepted_at": now,
+            "accepted_by": actor.user_id,
+            "step_due_at": None,
+            "run_token": None,
+        },
+    )
+    if row["kind"] == OrderKind.ALERT and row["alert_id"] is not None:
+        await queue_command(
+            conn, order_id=order_id, cmd=HelpComing(alert_id=str(row["alert_id"])), now=now
+        )
+
+
+async def start_route(conn: Conn, *, order_id: int, actor: Actor, now: datetime) -> None:
+    await _transition(
+        conn,
+        order_id=order_id,
+        allowed=(OrderState.ACCEPTED,),
+        to_state=OrderState.EN_ROUTE,
+        refusal="only an accepted order can go en route",
+        now=now,
+        actor=actor,
+        updates={"en_route_at": now},
+    )
+
+
+async def arrive(conn: Conn, *, order_id: int, actor: Actor, now: datetime) -> None:
+    await _transition(
+        conn,
+        order_id=order_id,
+        allowed=(OrderState.ACCEPTED, OrderState.EN_ROUTE),
+        to_state=OrderState.ON_SITE,
+        refusal="accept it before arriving",
+        now=now,
+        actor=actor,
+        updates={"on_site_at": now},
     )
 
 
 async def resolve_order(
-    conn: Conn,
-    *,
-    order_id: int,
-    user_id: int,
-    username: str,
-    outcome: Outcome,
-    note: str,
-    now: datetime,
+    conn: Conn, *, order_id: int, actor: Actor, outcome: Outcome, note: str, now: datetime
 ) -> None:
     await _transition(
         conn,
@@ -187,8 +289,65 @@ async def resolve_order(
         to_state=OrderState.RESOLVED,
         refusal="accept it before resolving",
         now=now,
-        actor=username,
-        user_id=user_id,
+        actor=actor,
         note=note,
         updates={"resolved_at": now, "outcome": outcome.value, "note": note},
+    )
+
+
+async def cancel_order(
+    conn: Conn, *, order_id: int, actor: Actor, note: str, now: datetime
+) -> None:
+    row = await _transition(
+        conn,
+        order_id=order_id,
+        allowed=OPEN_STATES + ACTIVE_STATES,
+        to_state=OrderState.CANCELLED,
+        refusal="it is already closed",
+        now=now,
+        actor=actor,
+        note=note,
+        updates={"cancelled_at": now, "note": note, "step_due_at": None, "run_token": None},
+    )
+    if row["kind"] == OrderKind.ALERT and row["alert_id"] is not None:
+        await queue_command(
+            conn, order_id=order_id, cmd=AlertCancelled(alert_id=str(row["alert_id"])), now=now
+        )
+
+
+async def create_service_order(
+    conn: Conn,
+    *,
+    site_id: str,
+    resident_id: int | None,
+    category: ServiceCategory,
+    note: str,
+    actor: Actor,
+    now: datetime,
+    policy: EscalationPolicy,
+    colour: Colour = Colour.GREEN,
+) -> int:
+    """A hotline operator's order (meal, cleaning, bathing, escort...): same queue, the
+    deadlines of its colour (green unless the operator says otherwise)."""
+    if resident_id is not None:
+        cur = await conn.execute(
+            "SELECT 1 FROM residents WHERE resident_id = %s AND site_id = %s "
+            "AND discharged_at IS NULL",
+            (resident_id, site_id),
+        )
+        if await cur.fetchone() is None:
+            raise OrderError(f"resident {resident_id} does not live at site {site_id}")
+    return await open_order(
+        conn,
+        alert_id=None,
+        site_id=site_id,
+        resident_id=resident_id,
+        colour=colour,
+        category=category.value,
+        event_at=None,
+        now=now,
+        policy=policy,
+        kind=OrderKind.SERVICE,
+        actor=actor,
+        note=note,
     )

@@ -19,7 +19,7 @@ from psycopg.types.json import Jsonb
 from alerts.detectors.base import Verdict
 from alerts.detectors.devicehealth import DeviceHealth, DeviceHealthDetector
 from alerts.detectors.vitals import VitalsDetector, VitalsState, VitalsWindow
-from alerts.dispatch import DispatchPolicy
+from alerts.policy import EscalationPolicy
 from alerts.worker import persist, plans_from
 from devices.backoff import Backoff
 from devices.db import AsyncPool
@@ -61,7 +61,7 @@ class PeriodicCycle:
 
 
 async def _raise(
-    conn: Conn, verdicts: list[Verdict], *, now: datetime, policy: DispatchPolicy
+    conn: Conn, verdicts: list[Verdict], *, now: datetime, policy: EscalationPolicy
 ) -> int:
     raised = 0
     for verdict in verdicts:
@@ -72,7 +72,7 @@ async def _raise(
 
 
 async def vitals_cycle(
-    conn: Conn, detector: VitalsDetector, *, now: datetime, policy: DispatchPolicy
+    conn: Conn, detector: VitalsDetector, *, now: datetime, policy: EscalationPolicy
 ) -> PeriodicCycle:
     cur = await conn.execute(
         VITALS_SQL, {"metrics": list(VITALS), "since": now - VITALS_LOOKBACK, "now": now}
@@ -109,7 +109,7 @@ async def vitals_cycle(
 
 
 async def health_cycle(
-    conn: Conn, detector: DeviceHealthDetector, *, now: datetime, policy: DispatchPolicy
+    conn: Conn, detector: DeviceHealthDetector, *, now: datetime, policy: EscalationPolicy
 ) -> PeriodicCycle:
     cur = await conn.execute(HEALTH_SQL, {"now": now})
     rows = await cur.fetchall()
@@ -124,7 +124,7 @@ async def run_periodic(
     *,
     vitals: VitalsDetector,
     health: DeviceHealthDetector,
-    policy: DispatchPolicy,
+    policy: EscalationPolicy,
     now: datetime,
 ) -> PeriodicCycle:
     # One transaction at a time per detector family; an advisory lock keeps two workers from
@@ -144,7 +144,7 @@ async def periodic_loop(
     *,
     vitals: VitalsDetector,
     health: DeviceHealthDetector,
-    policy: DispatchPolicy,
+    policy: EscalationPolicy,
     every_s: float,
     stop: asyncio.Event,
 ) -> None:

@@ -13,11 +13,13 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 import psycopg
+from psycopg import sql
 from psycopg.types.json import Jsonb
 
 from alerts.detectors.base import Deferral, EventDetector, StreamEvent, Verdict
-from alerts.dispatch import DispatchPolicy, open_order
+from alerts.dispatch import open_order
 from alerts.events_json import event_to_json
+from alerts.policy import EscalationPolicy
 from devices.backoff import Backoff
 from devices.careplan import CarePlan, CarePlanError, care_plan_for
 from devices.db import AsyncPool
@@ -105,31 +107,77 @@ def evaluate(
     return outcomes
 
 
-async def persist(conn: Conn, verdict: Verdict, *, now: datetime, policy: DispatchPolicy) -> bool:
-    """Store the alert and open its order; False if it repeats one already stored.
+async def persist(conn: Conn, verdict: Verdict, *, now: datetime, policy: EscalationPolicy) -> bool:
+    """Store the alert and fold it into its incident; True if it opened a new incident (and
+    its order), False if it joined an open one or repeats an alert already stored.
 
-    A repeat is the same input (idem key) or the same situation (fold key) within the
-    verdict's fold window. The advisory lock on the fold key makes two workers racing on one
-    situation take turns, so they still open one order.
+    A repeat is the same input (idem key): not stored again. The same situation (fold key)
+    within the verdict's fold window of an incident whose order is still open joins that
+    incident. The advisory lock on the fold key makes two workers racing on one situation
+    take turns (the second sees the first's committed incident), so they still open one
+    incident and one order; the incident key is unique as a second line of defence.
     """
     await conn.execute("SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))", (verdict.fold_key,))
-    window = timedelta(seconds=verdict.fold_s)
-    cur = await conn.execute(
-        "SELECT 1 FROM alerts WHERE idem_key = %s OR (fold_key = %s AND occurred_at BETWEEN %s "
-        "AND %s) LIMIT 1",
-        (
-            verdict.idem_key,
-            verdict.fold_key,
-            verdict.occurred_at - window,
-            verdict.occurred_at + window,
-        ),
-    )
+    cur = await conn.execute("SELECT 1 FROM alerts WHERE idem_key = %s", (verdict.idem_key,))
     if await cur.fetchone() is not None:
         return False
+    window = timedelta(seconds=verdict.fold_s)
+    cur = await conn.execute(
+        "SELECT i.incident_id FROM incidents i "
+        "LEFT JOIN dispatch_orders o ON o.incident_id = i.incident_id "
+        "WHERE i.fold_key = %s AND i.last_at >= %s AND i.first_at <= %s "
+        "AND (o.state IS NULL OR o.state NOT IN ('resolved', 'cancelled')) "
+        "ORDER BY i.last_at DESC LIMIT 1",
+        (verdict.fold_key, verdict.occurred_at - window, verdict.occurred_at + window),
+    )
+    joined = await cur.fetchone()
+    if joined is not None:
+        incident_id = int(joined["incident_id"])
+        await conn.execute(
+            "UPDATE incidents SET alert_count = alert_count + 1, last_at = greatest(last_at, %s),"
+            " first_at = least(first_at, %s) WHERE incident_id = %s",
+            (verdict.occurred_at, verdict.occurred_at, incident_id),
+        )
+        await _store_alert(conn, verdict, now=now, incident_id=incident_id)
+        return False
+    cur = await conn.execute(
+        "INSERT INTO incidents (incident_key, fold_key, site_id, resident_id, cause, colour, "
+        "first_at, last_at) VALUES (%s, %s, %s, %s, %s, %s, %s, %s) RETURNING incident_id",
+        (
+            f"{verdict.fold_key}@{verdict.occurred_at.isoformat()}",
+            verdict.fold_key,
+            verdict.site_id,
+            verdict.resident_id,
+            verdict.kind,
+            verdict.colour.value,
+            verdict.occurred_at,
+            verdict.occurred_at,
+        ),
+    )
+    row = await cur.fetchone()
+    assert row is not None
+    incident_id = int(row["incident_id"])
+    alert_id = await _store_alert(conn, verdict, now=now, incident_id=incident_id)
+    await open_order(
+        conn,
+        alert_id=alert_id,
+        incident_id=incident_id,
+        site_id=verdict.site_id,
+        resident_id=verdict.resident_id,
+        colour=verdict.colour,
+        category=verdict.kind,
+        event_at=verdict.occurred_at,
+        now=now,
+        policy=policy,
+    )
+    return True
+
+
+async def _store_alert(conn: Conn, verdict: Verdict, *, now: datetime, incident_id: int) -> int:
     cur = await conn.execute(
         "INSERT INTO alerts (idem_key, fold_key, site_id, resident_id, device_key, kind, colour,"
-        " detector, occurred_at, raised_at, explanation, details) VALUES (%s, %s, %s, %s, %s, %s,"
-        " %s, %s, %s, %s, %s, %s) RETURNING alert_id",
+        " detector, occurred_at, raised_at, explanation, details, incident_id) VALUES (%s, %s,"
+        " %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s) RETURNING alert_id",
         (
             verdict.idem_key,
             verdict.fold_key,
@@ -143,22 +191,12 @@ async def persist(conn: Conn, verdict: Verdict, *, now: datetime, policy: Dispat
             now,
             verdict.explanation,
             Jsonb(dict(verdict.details)),
+            incident_id,
         ),
     )
     row = await cur.fetchone()
     assert row is not None
-    await open_order(
-        conn,
-        alert_id=int(row["alert_id"]),
-        site_id=verdict.site_id,
-        resident_id=verdict.resident_id,
-        colour=verdict.colour,
-        category=verdict.kind,
-        event_at=verdict.occurred_at,
-        now=now,
-        policy=policy,
-    )
-    return True
+    return int(row["alert_id"])
 
 
 async def defer(conn: Conn, deferral: Deferral, *, now: datetime) -> None:
@@ -180,7 +218,7 @@ async def run_cycle(
     pool: AsyncPool,
     *,
     routes: Mapping[str, tuple[EventDetector, ...]],
-    policy: DispatchPolicy,
+    policy: EscalationPolicy,
     limit: int,
     now: datetime,
 ) -> Cycle:
@@ -197,18 +235,23 @@ async def run_cycle(
     return Cycle(len(events), raised)
 
 
-async def listen(database_url: str, wake: asyncio.Event, stop: asyncio.Event) -> None:
-    """Wake the detector loop on every NOTIFY from ingest; reconnect with backoff."""
+async def listen(
+    database_url: str, wakes: Mapping[str, asyncio.Event], stop: asyncio.Event
+) -> None:
+    """Set ``wakes[channel]`` on every NOTIFY on that channel (and once on every (re)connect,
+    to catch up); reconnect with backoff."""
     backoff = Backoff()
     while not stop.is_set():
         try:
             async with await psycopg.AsyncConnection.connect(database_url, autocommit=True) as c:
-                await c.execute(f"LISTEN {OUTBOX_CHANNEL}")
+                for channel in wakes:
+                    await c.execute(sql.SQL("LISTEN {}").format(sql.Identifier(channel)))
                 backoff.reset()
-                wake.set()
+                for event in wakes.values():
+                    event.set()
                 while not stop.is_set():
-                    async for _ in c.notifies(timeout=1.0):
-                        wake.set()
+                    async for note in c.notifies(timeout=1.0):
+                        wakes[note.channel].set()
         except psycopg.OperationalError as exc:
             delay = backoff.next_delay()
             log.warning("LISTEN connection lost (%s); retrying in %.1f s", exc, delay)
@@ -219,12 +262,15 @@ async def detect_loop(
     pool: AsyncPool,
     *,
     routes: Mapping[str, tuple[EventDetector, ...]],
-    policy: DispatchPolicy,
+    policy: EscalationPolicy,
     limit: int,
     poll_s: float,
     wake: asyncio.Event,
     stop: asyncio.Event,
+    opened: asyncio.Event | None = None,
 ) -> None:
+    """Run detector cycles; ``opened`` is set when a cycle opened orders (the escalation
+    loop in this process offers them at once, without waiting for a NOTIFY)."""
     backoff = Backoff()
     while not stop.is_set():
         try:
@@ -237,6 +283,8 @@ async def detect_loop(
             log.warning("database unavailable (%s); retrying in %.1f s", exc, delay)
             await asyncio.sleep(delay)
             continue
+        if cycle.alerts and opened is not None:
+            opened.set()
         if cycle.claimed >= limit:
             continue  # more waiting
         wake.clear()

@@ -7,6 +7,8 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
+from dashboard_api.figures import router as figures_router
+from dashboard_api.orders import router as orders_router
 from dashboard_api.routes import router
 from devices.db import open_pool
 from devices.settings import Settings
@@ -30,6 +32,8 @@ def create_app(settings: Settings) -> FastAPI:
     )
     app.state.settings = settings
     app.include_router(router)
+    app.include_router(orders_router)
+    app.include_router(figures_router)
 
     @app.get("/healthz", include_in_schema=False)
     async def healthz() -> dict[str, str]:

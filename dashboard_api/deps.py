@@ -64,3 +64,12 @@ async def _staff(principal: CurrentUser) -> Principal:
 
 
 StaffUser = Annotated[Principal, Depends(_staff)]
+
+
+async def _order_user(principal: CurrentUser) -> Principal:
+    if principal.role not in (Role.ADMIN, Role.STAFF, Role.RESPONDER):
+        raise HTTPException(status.HTTP_403_FORBIDDEN, "care staff and responders only")
+    return principal
+
+
+OrderUser = Annotated[Principal, Depends(_order_user)]

@@ -13,7 +13,7 @@ from typing import Any
 from psycopg import sql
 
 from devices.accounts import Principal
-from devices.domain import Colour, Role
+from devices.domain import Colour, OrderKind, OrderState, Role
 from devices.registry import Conn
 
 Query = sql.SQL | sql.Composed
@@ -137,10 +137,22 @@ async def list_alerts(
     )
 
 
+def order_scope(principal: Principal) -> tuple[Query, dict[str, Any]]:
+    """Admin: all; staff: their sites; a responder: orders offered to them or that they
+    accepted; family: none."""
+    if principal.role is Role.RESPONDER:
+        return sql.SQL(
+            "(accepted_by = %(scope_user)s OR order_id IN (SELECT f.order_id FROM order_offers f "
+            "JOIN responders r USING (responder_id) WHERE r.user_id = %(scope_user)s))"
+        ), {"scope_user": principal.user_id}
+    return scope(principal, site_col="site_id", resident_col=None)
+
+
 ORDER_SELECT = sql.SQL(
-    "SELECT order_id, alert_id, site_id, resident_id, colour, category, state, event_at, "
-    "opened_at, accept_deadline, accepted_at, accepted_by, resolved_at, outcome, note "
-    "FROM dispatch_orders WHERE {} "
+    "SELECT order_id, alert_id, incident_id, kind, site_id, resident_id, colour, category, "
+    "state, event_at, opened_at, accept_deadline, offered_to, offered_at, step_due_at, "
+    "accepted_at, accepted_by, en_route_at, on_site_at, resolved_at, cancelled_at, outcome, "
+    "note FROM dispatch_orders WHERE {} "
 )
 
 
@@ -150,25 +162,59 @@ async def list_orders(
     principal: Principal,
     site_id: str | None,
     open_only: bool,
+    state: OrderState | None = None,
+    colour: Colour | None = None,
+    kind: OrderKind | None = None,
+    offered_to_me: bool = False,
     limit: int,
     offset: int,
 ) -> list[dict[str, Any]]:
-    where, params = scope(principal, site_col="site_id", resident_col=None)
+    where, params = order_scope(principal)
     q = ORDER_SELECT.format(where) + sql.SQL(
         "AND (%(site)s::text IS NULL OR site_id = %(site)s) "
         "AND (NOT %(open)s OR state NOT IN ('resolved', 'cancelled')) "
+        "AND (%(state)s::text IS NULL OR state = %(state)s) "
+        "AND (%(colour)s::text IS NULL OR colour = %(colour)s) "
+        "AND (%(kind)s::text IS NULL OR kind = %(kind)s) "
+        "AND (NOT %(mine)s OR offered_to IN "
+        "     (SELECT responder_id FROM responders WHERE user_id = %(me)s)) "
         "ORDER BY opened_at DESC, order_id DESC LIMIT %(limit)s OFFSET %(offset)s"
     )
     return await _rows(
-        conn, q, {**params, "site": site_id, "open": open_only, "limit": limit, "offset": offset}
+        conn,
+        q,
+        {
+            **params,
+            "site": site_id,
+            "open": open_only,
+            "state": state.value if state else None,
+            "colour": colour.value if colour else None,
+            "kind": kind.value if kind else None,
+            "mine": offered_to_me,
+            "me": principal.user_id,
+            "limit": limit,
+            "offset": offset,
+        },
     )
 
 
 async def get_order(conn: Conn, *, principal: Principal, order_id: int) -> dict[str, Any] | None:
-    where, params = scope(principal, site_col="site_id", resident_col=None)
+    where, params = order_scope(principal)
     rows = await _rows(
         conn,
         ORDER_SELECT.format(where) + sql.SQL("AND order_id = %(id)s"),
         {**params, "id": order_id},
     )
     return rows[0] if rows else None
+
+
+async def order_trail(conn: Conn, *, order_id: int) -> list[dict[str, Any]]:
+    """The audit trail of an order the caller may see (check with get_order first)."""
+    return await _rows(
+        conn,
+        sql.SQL(
+            "SELECT at, from_state, to_state, actor, user_id, note FROM order_transitions "
+            "WHERE order_id = %(id)s ORDER BY id"
+        ),
+        {"id": order_id},
+    )

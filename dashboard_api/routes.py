@@ -2,23 +2,19 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
 from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Form, HTTPException, Path, Query, status
 
-from alerts.dispatch import OrderError, accept_order, resolve_order
 from dashboard_api import queries
 from dashboard_api.deps import ConnDep, CurrentUser, Now, SettingsDep, StaffUser, TokenDep
 from dashboard_api.schemas import (
     AlertOut,
     DeviceOut,
     MeOut,
-    OrderOut,
     Problem,
     ResidentOut,
-    ResolveIn,
     SiteOut,
     TokenOut,
 )
@@ -30,7 +26,6 @@ Limit = Annotated[int, Query(ge=1, le=500)]
 Offset = Annotated[int, Query(ge=0, le=1_000_000)]
 SiteFilter = Annotated[str | None, Query(pattern=r"^[A-Za-z0-9_-]{1,64}$")]
 NOT_FOUND: dict[int | str, dict[str, Any]] = {404: {"model": Problem}}
-CONFLICT: dict[int | str, dict[str, Any]] = {404: {"model": Problem}, 409: {"model": Problem}}
 
 
 @router.post("/auth/token", response_model=TokenOut, responses={401: {"model": Problem}})
@@ -133,74 +128,3 @@ async def alerts(
         offset=offset,
     )
     return [AlertOut(**r) for r in rows]
-
-
-@router.get("/orders", response_model=list[OrderOut])
-async def orders(
-    conn: ConnDep,
-    user: StaffUser,
-    site_id: SiteFilter = None,
-    open_only: bool = False,
-    limit: Limit = 100,
-    offset: Offset = 0,
-) -> list[OrderOut]:
-    rows = await queries.list_orders(
-        conn, principal=user, site_id=site_id, open_only=open_only, limit=limit, offset=offset
-    )
-    return [OrderOut(**r) for r in rows]
-
-
-async def _order_or_404(conn: ConnDep, user: StaffUser, order_id: int) -> OrderOut:
-    row = await queries.get_order(conn, principal=user, order_id=order_id)
-    if row is None:
-        raise HTTPException(status.HTTP_404_NOT_FOUND, "no such order")
-    return OrderOut(**row)
-
-
-OrderId = Annotated[int, Path(ge=1, le=2**62)]
-
-
-async def _apply(
-    conn: ConnDep, user: StaffUser, order_id: int, change: Callable[[], Awaitable[None]]
-) -> OrderOut:
-    """Run one order transition: 404 outside the caller's scope, 409 if the state forbids it."""
-    await _order_or_404(conn, user, order_id)
-    try:
-        await change()
-    except OrderError as exc:
-        await conn.rollback()
-        raise HTTPException(status.HTTP_409_CONFLICT, str(exc)) from exc
-    await conn.commit()
-    return await _order_or_404(conn, user, order_id)
-
-
-@router.post("/orders/{order_id}/accept", response_model=OrderOut, responses=CONFLICT)
-async def accept(conn: ConnDep, user: StaffUser, at: Now, order_id: OrderId) -> OrderOut:
-    return await _apply(
-        conn,
-        user,
-        order_id,
-        lambda: accept_order(
-            conn, order_id=order_id, user_id=user.user_id, username=user.username, now=at
-        ),
-    )
-
-
-@router.post("/orders/{order_id}/resolve", response_model=OrderOut, responses=CONFLICT)
-async def resolve(
-    conn: ConnDep, user: StaffUser, at: Now, order_id: OrderId, body: ResolveIn
-) -> OrderOut:
-    return await _apply(
-        conn,
-        user,
-        order_id,
-        lambda: resolve_order(
-            conn,
-            order_id=order_id,
-            user_id=user.user_id,
-            username=user.username,
-            outcome=body.outcome,
-            note=body.note,
-            now=at,
-        ),
-    )

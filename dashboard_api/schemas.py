@@ -6,7 +6,16 @@ from datetime import datetime
 
 from pydantic import BaseModel, Field
 
-from devices.domain import CareProfile, Colour, OrderState, Outcome, Role, SiteKind
+from devices.domain import (
+    CareProfile,
+    Colour,
+    OrderKind,
+    OrderState,
+    Outcome,
+    Role,
+    ServiceCategory,
+    SiteKind,
+)
 
 
 class TokenOut(BaseModel):
@@ -68,6 +77,8 @@ class AlertOut(BaseModel):
 class OrderOut(BaseModel):
     order_id: int
     alert_id: int | None
+    incident_id: int | None
+    kind: OrderKind
     site_id: str
     resident_id: int | None
     colour: Colour
@@ -76,11 +87,38 @@ class OrderOut(BaseModel):
     event_at: datetime | None
     opened_at: datetime
     accept_deadline: datetime
+    offered_to: int | None
+    offered_at: datetime | None
+    step_due_at: datetime | None
     accepted_at: datetime | None
     accepted_by: int | None
+    en_route_at: datetime | None
+    on_site_at: datetime | None
     resolved_at: datetime | None
+    cancelled_at: datetime | None
     outcome: Outcome | None
     note: str
+
+
+class TransitionOut(BaseModel):
+    at: datetime
+    from_state: OrderState | None
+    to_state: OrderState
+    actor: str
+    user_id: int | None
+    note: str
+
+
+class ServiceOrderIn(BaseModel):
+    site_id: str = Field(pattern=r"^[A-Za-z0-9_-]{1,64}$")
+    resident_id: int | None = Field(default=None, ge=1, le=2**62)
+    category: ServiceCategory
+    colour: Colour = Colour.GREEN
+    note: str = Field(default="", max_length=2000)
+
+
+class CancelIn(BaseModel):
+    reason: str = Field(min_length=1, max_length=2000)
 
 
 class ResolveIn(BaseModel):
@@ -90,3 +128,16 @@ class ResolveIn(BaseModel):
 
 class Problem(BaseModel):
     detail: str
+
+
+class FiguresOut(BaseModel):
+    group: str
+    orders: int
+    accepted: int
+    resolved: int
+    percentiles: dict[str, dict[str, float | None]]
+    accepted_within_60s: float | None
+    accepted_within_300s: float | None
+    false_alarm_rate: float | None
+    top_cases: list[tuple[str, int]]
+    score: float | None

@@ -49,6 +49,7 @@ class Role(StrEnum):
     ADMIN = "admin"
     STAFF = "staff"
     FAMILY = "family"
+    RESPONDER = "responder"  # a home-care provider: sees only the orders offered to them
 
 
 class OrderState(StrEnum):
@@ -65,3 +66,23 @@ class Outcome(StrEnum):
     EMERGENCY_HANDLED = "emergency_handled"
     FALSE_ALARM = "false_alarm"
     HANDLED_BY_PHONE = "handled_by_phone"
+
+
+class OrderKind(StrEnum):
+    ALERT = "alert"  # opened by a detector's alert (an incident)
+    SERVICE = "service"  # created by a hotline operator
+
+
+class ServiceCategory(StrEnum):
+    """The home-service categories dispatched by the hotline (Tianning's ten)."""
+
+    MEAL = "meal"
+    CLEANING = "cleaning"
+    BATHING = "bathing"
+    ESCORT = "escort"
+    SHOPPING = "shopping"
+    LAUNDRY = "laundry"
+    HAIRCUT = "haircut"
+    REPAIR = "repair"
+    MEDICAL_ESCORT = "medical_escort"
+    COMPANIONSHIP = "companionship"

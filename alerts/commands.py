@@ -1,0 +1,79 @@
+"""Device commands: the outbox written with an order's transition is published to each
+device's ``cmd`` topic at QoS 1 after commit, and marked sent once the broker acknowledged.
+
+Delivery is at least once: a crash between the PUBACK and the commit publishes the command
+again, which a device takes as the same command (``alert_id`` identifies it).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from datetime import UTC, datetime
+
+import aiomqtt
+import psycopg
+
+from devices.backoff import Backoff
+from devices.db import AsyncPool
+from devices.registry import Conn
+
+log = logging.getLogger(__name__)
+
+CLAIM_SQL = (
+    "SELECT id, topic, payload FROM device_commands WHERE sent_at IS NULL "
+    "ORDER BY id LIMIT %(limit)s FOR UPDATE SKIP LOCKED"
+)
+
+
+async def publish_pending(
+    conn: Conn, client: aiomqtt.Client, *, now: datetime, limit: int = 100
+) -> int:
+    """Publish unsent commands and mark them sent, in one transaction."""
+    async with conn.transaction():
+        cur = await conn.execute(CLAIM_SQL, {"limit": limit})
+        rows = await cur.fetchall()
+        for row in rows:
+            await client.publish(row["topic"], bytes(row["payload"]), qos=1, timeout=10)
+        if rows:
+            await conn.execute(
+                "UPDATE device_commands SET sent_at = %s, attempts = attempts + 1 "
+                "WHERE id = ANY(%s)",
+                (now, [r["id"] for r in rows]),
+            )
+    return len(rows)
+
+
+async def command_publisher(
+    pool: AsyncPool,
+    *,
+    host: str,
+    port: int,
+    username: str,
+    password: str,
+    wake: asyncio.Event,
+    stop: asyncio.Event,
+    poll_s: float,
+) -> None:
+    """Keep one broker connection; publish whenever woken (NOTIFY) or every ``poll_s``."""
+    backoff = Backoff()
+    while not stop.is_set():
+        try:
+            async with aiomqtt.Client(
+                host, port, username=username, password=password, identifier=None
+            ) as client:
+                backoff.reset()
+                while not stop.is_set():
+                    wake.clear()
+                    async with pool.connection() as conn:
+                        sent = await publish_pending(conn, client, now=datetime.now(UTC))
+                    if sent:
+                        log.info("published %d device command(s)", sent)
+                        continue
+                    with contextlib.suppress(TimeoutError):
+                        await asyncio.wait_for(wake.wait(), timeout=poll_s)
+        except (aiomqtt.MqttError, psycopg.OperationalError) as exc:
+            delay = backoff.next_delay()
+            log.warning("command publisher: %s; retrying in %.1f s", exc, delay)
+            await asyncio.sleep(delay)

@@ -1,0 +1,40 @@
+"""Time-to-help figures for staff and admins, scoped to their sites."""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+from datetime import datetime, timedelta
+from typing import Annotated
+
+from fastapi import APIRouter, HTTPException, Query, status
+
+from alerts.timetohelp import GroupBy, order_times, summarise
+from dashboard_api.deps import ConnDep, Now, StaffUser
+from dashboard_api.queries import scope
+from dashboard_api.schemas import FiguresOut, Problem
+
+router = APIRouter(prefix="/api/figures", tags=["figures"])
+
+
+@router.get("/time-to-help", response_model=list[FiguresOut], responses={422: {"model": Problem}})
+async def time_to_help(
+    conn: ConnDep,
+    user: StaffUser,
+    at: Now,
+    by: GroupBy = GroupBy.SITE,
+    since: datetime | None = None,
+    until: datetime | None = None,
+    site_id: Annotated[str | None, Query(pattern=r"^[A-Za-z0-9_-]{1,64}$")] = None,
+) -> list[FiguresOut]:
+    """Per site, provider or community: stage percentiles (seconds), the share accepted
+    within 60 s and 5 min, the false-alarm rate, the most frequent case types and the
+    provider score (definitions: docs/dispatch.md). Default period: the last 30 days."""
+    until = until or at
+    since = since or until - timedelta(days=30)
+    if since >= until:
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_ENTITY, "since must be before until")
+    where, params = scope(user, site_col="o.site_id", resident_col=None)
+    rows = await order_times(
+        conn, where=where, params=params, since=since, until=until, site_id=site_id
+    )
+    return [FiguresOut(**asdict(f)) for f in summarise(rows, by=by)]

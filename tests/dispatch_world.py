@@ -1,0 +1,107 @@
+"""Helpers for dispatch tests: responders with shifts, alerts raised at a given time, and
+running async service functions against a test database."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime, timedelta
+from typing import TypeVar
+
+import psycopg
+from psycopg.rows import dict_row
+
+from alerts.__main__ import policy_from
+from alerts.detectors.safety import SosDetector
+from alerts.worker import persist, to_event
+from devices.accounts import create_user
+from devices.domain import Role
+from devices.registry import Conn
+from devices.settings import Settings
+
+T = TypeVar("T")
+T0 = datetime(2026, 11, 23, 8, 0, tzinfo=UTC)
+POLICY = policy_from(Settings())
+
+
+def arun(database_url: str, fn: Callable[[Conn], Awaitable[T]]) -> T:
+    """Run ``fn(conn)`` on a fresh connection and commit."""
+
+    async def go() -> T:
+        async with await psycopg.AsyncConnection.connect(
+            database_url, row_factory=dict_row
+        ) as conn:
+            result = await fn(conn)
+            await conn.commit()
+            return result
+
+    return asyncio.run(go())
+
+
+def add_responder(
+    database_url: str,
+    name: str,
+    *,
+    kind: str = "staff",
+    level: int = 1,
+    site_id: str | None = None,
+    community: str | None = None,
+    on_duty: tuple[datetime, datetime] | None = (T0 - timedelta(hours=1), T0 + timedelta(hours=8)),
+    lat: float | None = None,
+    lon: float | None = None,
+    login: tuple[str, Role] | None = None,
+) -> int:
+    """A responder (with a login when ``login`` names a user and role; password = name)."""
+
+    async def go(conn: Conn) -> int:
+        user_id = None
+        if login is not None:
+            sites = (site_id,) if login[1] is Role.STAFF and site_id else ()
+            user_id = await create_user(
+                conn, username=login[0], password=name, role=login[1], site_ids=sites
+            )
+        cur = await conn.execute(
+            "INSERT INTO responders (user_id, name, kind, level, site_id, community, lat, lon) "
+            "VALUES (%s, %s, %s, %s, %s, %s, %s, %s) RETURNING responder_id",
+            (user_id, name, kind, level, site_id, community, lat, lon),
+        )
+        row = await cur.fetchone()
+        assert row is not None
+        if on_duty is not None:
+            await conn.execute(
+                "INSERT INTO shifts (responder_id, during) VALUES (%s, tstzrange(%s, %s))",
+                (row["responder_id"], *on_duty),
+            )
+        return int(row["responder_id"])
+
+    return arun(database_url, go)
+
+
+EVENT_SQL = (
+    "SELECT 'event' AS kind, 'sos' AS name, %s::timestamptz AS time, d.device_key, d.device_id,"
+    " d.kind AS device_kind, d.site_id, true AS value_bool, NULL::float8 AS value_num,"
+    " NULL AS value_text, d.room_id, NULL AS room_name, COALESCE(a.resident_id, (SELECT"
+    " min(x.resident_id) FROM residents x WHERE x.room_id = d.room_id HAVING count(*) = 1))"
+    " AS resident_id, NULL AS resident_name FROM devices d LEFT JOIN device_assignments a"
+    " USING (device_key) WHERE device_id = %s"
+)
+
+
+def raise_sos(database_url: str, device_id: str, *, at: datetime, delay_s: float = 1.0) -> int:
+    """An SOS pressed at ``at``, stored ``delay_s`` later the way the alerts worker does;
+    returns the order id."""
+
+    async def go(conn: Conn) -> int:
+        cur = await conn.execute(EVENT_SQL, (at, device_id))
+        row = await cur.fetchone()
+        assert row is not None
+        now = at + timedelta(seconds=delay_s)
+        verdict = SosDetector().evaluate(to_event(row), now=now)
+        assert verdict is not None
+        assert await persist(conn, verdict, now=now, policy=POLICY)
+        cur = await conn.execute("SELECT max(order_id) AS id FROM dispatch_orders")
+        order = await cur.fetchone()
+        assert order is not None
+        return int(order["id"])
+
+    return arun(database_url, go)
