@@ -76,7 +76,7 @@ function svg(tag, attrs) { const e = document.createElementNS(SVGNS, tag); for (
 // A chart of one or more series over time: bars for counts/durations, lines for rates.
 // series: [{values:[number|null], kind:"bar"|"line", colour, label}], labels: [string]
 function chart(title, labels, series, opts = {}) {
-  const W = 600, H = opts.height || 140, L = 34, B = 18, T = 16;
+  const W = 420, H = opts.height || 130, L = 30, B = 16, T = 16;
   const all = series.flatMap((s) => s.values).filter((v) => v !== null && v !== undefined);
   const max = opts.max || Math.max(1, ...all) * 1.1, min = opts.min !== undefined ? opts.min : 0;
   const n = Math.max(1, labels.length), bw = (W - L) / n;
@@ -86,9 +86,9 @@ function chart(title, labels, series, opts = {}) {
   root.firstChild.textContent = title;
   for (const frac of [0, 0.5, 1]) {
     const v = min + (max - min) * frac, t = svg("text", { x: 2, y: y(v) + 3 });
-    t.textContent = v >= 100 ? Math.round(v) : v.toFixed(v < 10 ? 1 : 0); root.append(t);
+    t.textContent = v >= 10 ? Math.round(v) : v.toFixed(1); root.append(t);
   }
-  const step = Math.ceil(n / 8);
+  const step = Math.ceil(n / 7);
   labels.forEach((lab, i) => { if (i % step === 0) { const t = svg("text", { x: L + i * bw + 1, y: H - 4 }); t.textContent = lab; root.append(t); } });
   for (const s of series) {
     if (s.kind === "bar") {

@@ -18,7 +18,7 @@ async function loadNow() {
 }
 
 async function loadWeek() {
-  const end = new Date(), start = new Date(end - 7 * 86400e3);
+  const end = new Date(), start = new Date(Date.UTC(end.getUTCFullYear(), end.getUTCMonth(), end.getUTCDate() - 6));
   const t = await api(`/api/residents/${rid}/timeline?bucket=day&start=${start.toISOString()}&end=${end.toISOString()}`);
   const labels = t.points.map((p) => new Date(p.start).toLocaleDateString([], { weekday: "short" }));
   document.getElementById("week").replaceChildren(

@@ -76,7 +76,7 @@ async function loadDevices() {
   box.replaceChildren(el("table", {}, el("thead", {}, el("tr", {}, ...["Device", "Where", "Status", "Battery", "Last seen"].map((h) => el("th", {}, h)))),
     el("tbody", {}, ...ds.map((d) => el("tr", {},
       el("td", {}, d.device_id, el("div", { class: "muted" }, d.kind)),
-      el("td", {}, d.resident_name || d.room_name || d.site_id),
+      el("td", {}, d.resident_name || [d.room_name, d.site_id].filter(Boolean).join(" · ")),
       el("td", { class: d.online !== true || d.stale ? "bad" : "" }, d.online === null ? "never seen" : !d.online ? "offline" : d.stale ? "silent" : "online"),
       el("td", { class: d.low_battery ? "bad" : "" }, d.battery === null ? "—" : Math.round(d.battery) + " %"),
       el("td", {}, fmtAgo(d.last_seen_at)))))));
