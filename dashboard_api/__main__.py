@@ -32,6 +32,7 @@ def serve(
         host=host or settings.api_host,
         port=port or settings.api_port,
         log_config=None,
+        timeout_graceful_shutdown=3,  # open event streams never finish on their own
     )
 
 

@@ -1,12 +1,16 @@
-"""The FastAPI application factory; the pool opens with the app and closes with it."""
+"""The FastAPI application factory; the pool and the live LISTEN task open with the app and
+close with it."""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
+from dashboard_api import live, pages, timeline
 from dashboard_api.figures import router as figures_router
 from dashboard_api.orders import router as orders_router
 from dashboard_api.routes import router
@@ -18,9 +22,14 @@ def create_app(settings: Settings) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         app.state.pool = await open_pool(settings.database_url, name="api", max_size=10)
+        hub = app.state.hub = live.Hub(settings.database_url)
+        listener = asyncio.create_task(hub.run(), name="live-listen")
         try:
             yield
         finally:
+            listener.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await listener
             await app.state.pool.close()
 
     app = FastAPI(
@@ -28,12 +37,17 @@ def create_app(settings: Settings) -> FastAPI:
         version="0.1.0",
         lifespan=lifespan,
         description="Live alerts, dispatch orders and residents for care-station "
-        "staff; their own relative for families. Sign in at /api/auth/token.",
+        "staff; their own relative for families. Sign in at /api/auth/token. "
+        "Pages: /login, /station (care staff), /family.",
     )
     app.state.settings = settings
     app.include_router(router)
     app.include_router(orders_router)
     app.include_router(figures_router)
+    app.include_router(timeline.router)
+    app.include_router(live.router)
+    app.include_router(pages.router)
+    app.mount("/static", pages.static_files, name="static")
 
     @app.get("/healthz", include_in_schema=False)
     async def healthz() -> dict[str, str]:

@@ -39,6 +39,7 @@ def now() -> datetime:
 
 SettingsDep = Annotated[Settings, Depends(_settings)]
 ConnDep = Annotated[Conn, Depends(_conn)]
+PoolDep = Annotated[AsyncPool, Depends(_pool)]  # for long responses that must not hold a conn
 Now = Annotated[datetime, Depends(now)]
 TokenDep = Annotated[str | None, Depends(oauth2)]
 

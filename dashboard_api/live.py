@@ -1,0 +1,197 @@
+"""Live push: order and alert changes as Server-Sent Events.
+
+One LISTEN connection per API process (channel ``dispatch``, payload ``<order id>:<state>``, sent by every
+order transition in the same transaction). Each notification is looked up once and fanned out
+to the connected principals whose scope covers the order's site or resident.
+
+A browser's EventSource cannot send an Authorization header, so it first trades its bearer
+token for a single-use ticket (``POST /api/live/ticket``, valid for 30 s) and opens
+``/api/live?ticket=...``. Tickets live in this process's memory only.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import secrets
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Annotated, Any
+
+import psycopg
+from fastapi import APIRouter, Depends, HTTPException, Query, Request, status
+from fastapi.responses import StreamingResponse
+from psycopg.rows import dict_row
+
+from alerts.dispatch import DISPATCH_CHANNEL
+from dashboard_api.deps import ConnDep, Now, PoolDep, TokenDep, oauth2
+from dashboard_api.schemas import Problem
+from dashboard_api.view_models import TicketOut
+from devices.accounts import Principal, principal_for_token
+from devices.backoff import Backoff
+from devices.domain import Role
+
+log = logging.getLogger(__name__)
+
+TICKET_TTL = timedelta(seconds=30)
+KEEPALIVE_S = 15.0
+ORDER_SQL = (
+    "SELECT o.order_id, o.alert_id, o.site_id, o.resident_id, o.colour, o.category, o.state, "
+    "o.opened_at, o.accepted_at, o.resolved_at, o.outcome, a.kind, a.explanation, "
+    "r.full_name AS resident_name FROM dispatch_orders o "
+    "LEFT JOIN alerts a USING (alert_id) LEFT JOIN residents r ON r.resident_id = o.resident_id "
+    "WHERE o.order_id = %s"
+)
+
+
+def may_see(principal: Principal, site_id: str, resident_id: int | None) -> bool:
+    if principal.role is Role.ADMIN:
+        return True
+    if principal.role is Role.STAFF:
+        return site_id in principal.site_ids
+    return resident_id is not None and resident_id in principal.resident_ids
+
+
+@dataclass(slots=True, eq=False)  # hashed by identity
+class Subscriber:
+    principal: Principal
+    queue: asyncio.Queue[dict[str, Any]] = field(default_factory=lambda: asyncio.Queue(256))
+
+
+@dataclass(slots=True)
+class Hub:
+    database_url: str
+    subscribers: set[Subscriber] = field(default_factory=set)
+    tickets: dict[str, tuple[str, datetime]] = field(default_factory=dict)
+    ready: asyncio.Event = field(default_factory=asyncio.Event)
+
+    def issue_ticket(self, token: str, now: datetime) -> tuple[str, datetime]:
+        self.tickets = {k: v for k, v in self.tickets.items() if v[1] > now}
+        ticket = secrets.token_urlsafe(24)
+        expires = now + TICKET_TTL
+        self.tickets[ticket] = (token, expires)
+        return ticket, expires
+
+    def redeem(self, ticket: str, now: datetime) -> str | None:
+        entry = self.tickets.pop(ticket, None)
+        return entry[0] if entry and entry[1] > now else None
+
+    def publish(self, row: dict[str, Any]) -> None:
+        event = {"type": "order", **{k: _plain(v) for k, v in row.items()}}
+        for sub in list(self.subscribers):
+            if may_see(sub.principal, row["site_id"], row["resident_id"]):
+                with contextlib.suppress(asyncio.QueueFull):  # a stuck client misses events
+                    sub.queue.put_nowait(event)
+
+    async def run(self) -> None:
+        """LISTEN until cancelled; reconnect with backoff."""
+        backoff = Backoff()
+        while True:
+            try:
+                async with await psycopg.AsyncConnection.connect(
+                    self.database_url, autocommit=True, row_factory=dict_row
+                ) as conn:
+                    await conn.execute(f"LISTEN {DISPATCH_CHANNEL}")
+                    backoff.reset()
+                    self.ready.set()
+                    while True:
+                        # The generator holds the connection's lock: leave it to look the
+                        # order up; psycopg keeps what arrives meanwhile in its backlog.
+                        payloads = [
+                            n.payload async for n in conn.notifies(timeout=30.0, stop_after=1)
+                        ]
+                        for payload in payloads:
+                            await self._relay(conn, payload)
+            except psycopg.OperationalError as exc:
+                self.ready.clear()
+                delay = backoff.next_delay()
+                log.warning("live LISTEN lost (%s); retrying in %.1f s", exc, delay)
+                await asyncio.sleep(delay)
+
+    async def _relay(self, conn: psycopg.AsyncConnection[dict[str, Any]], payload: str) -> None:
+        order_id = payload.split(":", 1)[0]  # "<order id>:<new state>"
+        if not order_id.isdigit():
+            return
+        cur = await conn.execute(ORDER_SQL, (int(order_id),))
+        row = await cur.fetchone()
+        if row is not None:
+            self.publish(row)
+
+
+def _plain(v: Any) -> Any:
+    return v.isoformat() if isinstance(v, datetime) else v
+
+
+def _hub(request: Request) -> Hub:
+    hub: Hub = request.app.state.hub
+    return hub
+
+
+HubDep = Annotated[Hub, Depends(_hub)]
+router = APIRouter(prefix="/api")
+
+
+@router.post(
+    "/live/ticket", response_model=TicketOut, responses={401: {"model": Problem}}, tags=["live"]
+)
+async def ticket(conn: ConnDep, hub: HubDep, token: TokenDep, at: Now) -> TicketOut:
+    """A single-use ticket (30 s) for opening the event stream from a browser."""
+    if token is None or await principal_for_token(conn, token=token, now=at) is None:
+        raise HTTPException(status.HTTP_401_UNAUTHORIZED, "not signed in or token expired")
+    value, expires = hub.issue_ticket(token, at)
+    return TicketOut(ticket=value, expires_at=expires)
+
+
+@router.get(
+    "/live",
+    responses={
+        200: {"content": {"text/event-stream": {}}, "description": "event stream"},
+        401: {"model": Problem},
+    },
+    response_class=StreamingResponse,
+    tags=["live"],
+)
+async def live(
+    request: Request,
+    pool: PoolDep,
+    hub: HubDep,
+    at: Now,
+    token: Annotated[str | None, Depends(oauth2)],
+    ticket: Annotated[str | None, Query(max_length=64)] = None,
+) -> StreamingResponse:
+    """Server-Sent Events: ``order`` events (new alerts open orders; every state change)."""
+    bearer = token or (hub.redeem(ticket, at) if ticket else None)
+    principal = None
+    if bearer is not None:
+        async with pool.connection() as conn:  # not held while the stream is open
+            principal = await principal_for_token(conn, token=bearer, now=at)
+    if principal is None:
+        raise HTTPException(
+            status.HTTP_401_UNAUTHORIZED,
+            "not signed in, token expired or ticket used",
+            headers={"WWW-Authenticate": "Bearer"},
+        )
+    sub = Subscriber(principal)
+    hub.subscribers.add(sub)
+    return StreamingResponse(
+        _stream(request, hub, sub),
+        media_type="text/event-stream",
+        headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"},
+    )
+
+
+async def _stream(request: Request, hub: Hub, sub: Subscriber) -> AsyncIterator[str]:
+    try:
+        yield "retry: 2000\nevent: hello\ndata: {}\n\n"
+        while not await request.is_disconnected():
+            try:
+                event = await asyncio.wait_for(sub.queue.get(), timeout=KEEPALIVE_S)
+            except TimeoutError:
+                yield ": keepalive\n\n"
+                continue
+            yield f"event: {event['type']}\ndata: {json.dumps(event)}\n\n"
+    finally:
+        hub.subscribers.discard(sub)

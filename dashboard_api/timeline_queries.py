@@ -1,0 +1,202 @@
+"""Read services for the pages: resident timelines (``time_bucket``), status now, device
+health, today's figures and one alert with how it was handled. Scoped like ``queries``."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Any
+
+from psycopg import sql
+
+from dashboard_api.queries import _rows, get_resident, scope
+from devices.accounts import Principal
+from devices.registry import Conn
+
+# The resident's own devices over a range, and the unassigned devices of their room.
+MINE = (
+    "mine AS (SELECT device_key FROM device_assignments WHERE resident_id = %(rid)s "
+    "AND during && tstzrange(%(start)s, %(end)s)), "
+    "room AS (SELECT d.device_key FROM devices d JOIN residents r ON r.room_id = d.room_id "
+    "WHERE r.resident_id = %(rid)s AND NOT EXISTS (SELECT 1 FROM device_assignments a "
+    "WHERE a.device_key = d.device_key AND upper_inf(a.during))), "
+    "beds AS (SELECT m.device_key FROM mine m JOIN devices d USING (device_key) "
+    "WHERE d.kind = 'bed_mat') "
+)
+
+TIMELINE_SQL = (
+    "WITH b AS (SELECT g AS bstart, g + %(bucket)s AS bend FROM generate_series("
+    "time_bucket(%(bucket)s, %(start)s::timestamptz), %(end)s::timestamptz - interval '1 us', "
+    "%(bucket)s) g), "
+    + MINE
+    + ", motion AS (SELECT time_bucket(%(bucket)s, time) AS bstart, count(*) AS n FROM events "
+    "WHERE device_key IN (SELECT device_key FROM mine UNION SELECT device_key FROM room) "
+    "AND name = 'motion' AND time >= %(start)s AND time < %(end)s GROUP BY 1), "
+    "vitals AS (SELECT time_bucket(%(bucket)s, time) AS bstart, "
+    "avg(value) FILTER (WHERE metric = 'hr') AS hr_avg, "
+    "min(value) FILTER (WHERE metric = 'hr') AS hr_min, "
+    "max(value) FILTER (WHERE metric = 'hr') AS hr_max, "
+    "avg(value) FILTER (WHERE metric = 'rr') AS rr_avg FROM telemetry "
+    "WHERE device_key IN (SELECT device_key FROM mine) AND metric IN ('hr', 'rr') "
+    "AND time >= %(start)s AND time < %(end)s GROUP BY 1), "
+    "pres_raw AS ((SELECT time, value_bool FROM events WHERE device_key IN "
+    "(SELECT device_key FROM beds) AND name = 'presence' AND time < %(start)s "
+    "ORDER BY time DESC LIMIT 1) UNION ALL (SELECT time, value_bool FROM events "
+    "WHERE device_key IN (SELECT device_key FROM beds) AND name = 'presence' "
+    "AND time >= %(start)s AND time < %(end)s)), "
+    "pres AS (SELECT time, value_bool, lead(time) OVER (ORDER BY time) AS next_t FROM pres_raw), "
+    "inbed AS (SELECT time AS s, COALESCE(next_t, LEAST(%(end)s, %(now)s)) AS e FROM pres "
+    "WHERE value_bool) "
+    "SELECT b.bstart AS start, COALESCE(m.n, 0) AS motion_events, "
+    "COALESCE((SELECT sum(extract(epoch FROM LEAST(i.e, b.bend) - GREATEST(i.s, b.bstart))) "
+    "FROM inbed i WHERE i.s < b.bend AND i.e > b.bstart), 0) / 60.0 AS in_bed_minutes, "
+    "v.hr_avg, v.hr_min, v.hr_max, v.rr_avg "
+    "FROM b LEFT JOIN motion m USING (bstart) LEFT JOIN vitals v USING (bstart) ORDER BY b.bstart"
+)
+
+
+async def timeline(
+    conn: Conn,
+    *,
+    principal: Principal,
+    resident_id: int,
+    start: datetime,
+    end: datetime,
+    bucket: timedelta,
+    now: datetime,
+) -> list[dict[str, Any]] | None:
+    """Buckets from ``start`` to ``end``; None if the resident is not in the caller's scope."""
+    if await get_resident(conn, principal=principal, resident_id=resident_id) is None:
+        return None
+    params = {"rid": resident_id, "start": start, "end": end, "bucket": bucket, "now": now}
+    return await _rows(conn, sql.SQL(TIMELINE_SQL), params)
+
+
+STATUS_SQL = (
+    "WITH " + MINE + ", "
+    "last_presence AS (SELECT time, value_bool FROM events WHERE device_key IN "
+    "(SELECT device_key FROM beds) AND name = 'presence' ORDER BY time DESC LIMIT 1), "
+    "devs AS (SELECT s.online, s.battery FROM device_status s WHERE s.device_key IN "
+    "(SELECT device_key FROM mine UNION SELECT device_key FROM room)) "
+    "SELECT (SELECT max(time) FROM events WHERE name = 'motion' AND time > %(now)s - "
+    "interval '30 days' AND device_key IN (SELECT device_key FROM mine UNION "
+    "SELECT device_key FROM room)) AS last_motion_at, "
+    "(SELECT value_bool FROM last_presence) AS in_bed, "
+    "(SELECT time FROM last_presence WHERE value_bool) AS in_bed_since, "
+    "hr.value AS hr, hr.time AS hr_at, rr.value AS rr, rr.time AS rr_at, "
+    "(SELECT count(*) FROM mine) + (SELECT count(*) FROM room) AS devices, "
+    "(SELECT count(*) FROM devs WHERE NOT online) AS devices_offline, "
+    "(SELECT count(*) FROM devs WHERE battery < %(low)s) AS devices_low_battery, "
+    "(SELECT count(*) FROM dispatch_orders o WHERE o.resident_id = %(rid)s "
+    "AND o.state NOT IN ('resolved', 'cancelled')) AS open_alerts "
+    "FROM (SELECT 1) one "
+    "LEFT JOIN LATERAL (SELECT value, time FROM telemetry WHERE metric = 'hr' AND device_key IN "
+    "(SELECT device_key FROM mine) ORDER BY time DESC LIMIT 1) hr ON true "
+    "LEFT JOIN LATERAL (SELECT value, time FROM telemetry WHERE metric = 'rr' AND device_key IN "
+    "(SELECT device_key FROM mine) ORDER BY time DESC LIMIT 1) rr ON true"
+)
+
+LOW_BATTERY = 20.0
+
+
+async def resident_status(
+    conn: Conn, *, principal: Principal, resident_id: int, now: datetime
+) -> dict[str, Any] | None:
+    resident = await get_resident(conn, principal=principal, resident_id=resident_id)
+    if resident is None:
+        return None
+    params = {"rid": resident_id, "start": now, "end": None, "now": now, "low": LOW_BATTERY}
+    rows = await _rows(conn, sql.SQL(STATUS_SQL), params)
+    return {**resident, **rows[0]}
+
+
+async def device_health(
+    conn: Conn,
+    *,
+    principal: Principal,
+    site_id: str | None,
+    problems_only: bool,
+    stale_after: timedelta,
+    now: datetime,
+    limit: int,
+    offset: int,
+) -> list[dict[str, Any]]:
+    where, params = scope(principal, site_col="d.site_id", resident_col="a.resident_id")
+    q = sql.SQL(
+        "SELECT * FROM (SELECT d.device_id, d.site_id, d.kind, rm.name AS room_name, "
+        "a.resident_id, r.full_name AS resident_name, s.online, s.battery, s.last_seen_at, "
+        "COALESCE(s.last_seen_at, s.reported_at) IS NULL "
+        "OR COALESCE(s.last_seen_at, s.reported_at) < %(stale)s AS stale, "
+        "COALESCE(s.battery < %(low)s, false) AS low_battery FROM devices d "
+        "LEFT JOIN rooms rm USING (room_id) LEFT JOIN device_status s USING (device_key) "
+        "LEFT JOIN device_assignments a ON a.device_key = d.device_key AND upper_inf(a.during) "
+        "LEFT JOIN residents r ON r.resident_id = a.resident_id "
+        "WHERE {} AND d.retired_at IS NULL AND (%(site)s::text IS NULL OR d.site_id = %(site)s)"
+        ") x WHERE (NOT %(problems)s OR stale OR low_battery OR online IS NOT TRUE) "
+        "ORDER BY (online IS NOT TRUE OR stale OR low_battery) DESC, device_id "
+        "LIMIT %(limit)s OFFSET %(offset)s"
+    ).format(where)
+    rows = await _rows(
+        conn,
+        q,
+        {
+            **params,
+            "site": site_id,
+            "stale": now - stale_after,
+            "low": LOW_BATTERY,
+            "problems": problems_only,
+            "limit": limit,
+            "offset": offset,
+        },
+    )
+    for r in rows:
+        r["problem"] = bool(r["stale"] or r["low_battery"] or r["online"] is not True)
+    return rows
+
+
+async def today(conn: Conn, *, principal: Principal, day_start: datetime, now: datetime) -> Any:
+    where, params = scope(principal, site_col="site_id", resident_col=None)
+    q = sql.SQL(
+        "SELECT count(*) FILTER (WHERE opened_at >= %(day)s) AS opened, "
+        "count(*) FILTER (WHERE opened_at >= %(day)s AND colour = 'red') AS opened_red, "
+        "count(*) FILTER (WHERE accepted_at >= %(day)s) AS accepted, "
+        "count(*) FILTER (WHERE resolved_at >= %(day)s) AS resolved, "
+        "count(*) FILTER (WHERE state NOT IN ('resolved', 'cancelled')) AS open_now, "
+        "count(*) FILTER (WHERE state IN ('queued', 'offered') AND accept_deadline < %(now)s) "
+        "AS overdue_now, "
+        "percentile_cont(0.5) WITHIN GROUP (ORDER BY extract(epoch FROM accepted_at - "
+        "COALESCE(event_at, opened_at))) FILTER (WHERE opened_at >= %(day)s "
+        "AND accepted_at IS NOT NULL) AS median_accept_s, "
+        "max(extract(epoch FROM accepted_at - COALESCE(event_at, opened_at))) "
+        "FILTER (WHERE opened_at >= %(day)s) AS max_accept_s "
+        "FROM dispatch_orders WHERE {} AND (opened_at >= %(day)s "
+        "OR state NOT IN ('resolved', 'cancelled'))"
+    ).format(where)
+    rows = await _rows(conn, q, {**params, "day": day_start, "now": now})
+    return {"day_start": day_start, **rows[0]}
+
+
+async def alert_detail(conn: Conn, *, principal: Principal, alert_id: int) -> Any:
+    where, params = scope(principal, site_col="a.site_id", resident_col="a.resident_id")
+    q = sql.SQL(
+        "SELECT a.alert_id, a.site_id, a.resident_id, r.full_name AS resident_name, a.kind, "
+        "a.colour, a.occurred_at, a.raised_at, a.explanation, o.order_id, o.state AS order_state,"
+        " o.accepted_at, o.resolved_at, o.outcome, o.note, extract(epoch FROM o.accepted_at - "
+        "COALESCE(o.event_at, o.opened_at))::float8 AS seconds_to_accept "
+        "FROM alerts a LEFT JOIN residents r USING (resident_id) "
+        "LEFT JOIN dispatch_orders o ON o.alert_id = a.alert_id "
+        "WHERE {} AND a.alert_id = %(id)s"
+    ).format(where)
+    rows = await _rows(conn, q, {**params, "id": alert_id})
+    if not rows:
+        return None
+    steps: list[dict[str, Any]] = []
+    if rows[0]["order_id"] is not None:
+        steps = await _rows(
+            conn,
+            sql.SQL(
+                "SELECT at, to_state AS state, actor AS by FROM order_transitions "
+                "WHERE order_id = %(o)s ORDER BY at, id"
+            ),
+            {"o": rows[0]["order_id"]},
+        )
+    return {**rows[0], "steps": steps}

@@ -1,0 +1,114 @@
+"""Live push over a real HTTP connection: an SOS reaches the right dashboards within a
+second, and nobody outside the order's scope hears of it."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import httpx2 as httpx
+import pytest
+
+from devices.seed import DemoPopulation
+from tests.live_server import serve
+from tests.services import Services, seed
+from tests.test_api import _raise_sos
+
+
+@pytest.fixture
+def server(services: Services, database_url: str) -> Iterator[tuple[str, DemoPopulation, str]]:
+    pop = seed(services, database_url)
+    with serve(database_url) as base:
+        yield base, pop, database_url
+
+
+def token(base: str, pop: DemoPopulation, username: str) -> str:
+    user = next(u for u in pop.users if u.username == username)
+    r = httpx.post(f"{base}/api/auth/token", data={"username": username, "password": user.password})
+    assert r.status_code == 200, r.text
+    return str(r.json()["access_token"])
+
+
+class Listener:
+    """One open event stream; order events land in a queue with their arrival time."""
+
+    def __init__(self, client: httpx.AsyncClient, url: str, headers: dict[str, str]) -> None:
+        self.events: asyncio.Queue[tuple[float, dict[str, Any]]] = asyncio.Queue()
+        self.status: asyncio.Future[int] = asyncio.get_running_loop().create_future()
+        self.task = asyncio.create_task(self._read(client, url, headers))
+
+    async def _read(self, client: httpx.AsyncClient, url: str, headers: dict[str, str]) -> None:
+        async with client.stream("GET", url, headers=headers) as r:
+            self.status.set_result(r.status_code)
+            name = ""
+            async for line in r.aiter_lines():
+                if line.startswith("event: "):
+                    name = line[7:]
+                elif line.startswith("data: ") and name == "order":
+                    self.events.put_nowait((time.monotonic(), json.loads(line[6:])))
+
+    async def orders(self, within: float) -> list[tuple[float, dict[str, Any]]]:
+        out: list[tuple[float, dict[str, Any]]] = []
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(within):
+                out.append(await self.events.get())
+                while True:
+                    out.append(await asyncio.wait_for(self.events.get(), 0.2))
+        return out
+
+
+async def _scenario(base: str, pop: DemoPopulation, url: str) -> None:
+    bearer = {"Authorization": f"Bearer {token(base, pop, 'staff-homes')}"}
+    async with httpx.AsyncClient(timeout=httpx.Timeout(5.0, read=None)) as client:
+        ticket = (await client.post(f"{base}/api/live/ticket", headers=bearer)).json()["ticket"]
+        listeners = {
+            "staff-homes": Listener(client, f"{base}/api/live?ticket={ticket}", {}),
+            **{
+                name: Listener(
+                    client,
+                    f"{base}/api/live",
+                    {"Authorization": f"Bearer {token(base, pop, name)}"},
+                )
+                for name in ("family-home17", "staff-sunrise")
+            },
+        }
+        try:
+            assert [await lst.status for lst in listeners.values()] == [200, 200, 200]
+            # a ticket is single-use; no credentials, no stream
+            assert (await client.get(f"{base}/api/live?ticket={ticket}")).status_code == 401
+            assert (await client.get(f"{base}/api/live")).status_code == 401
+            await asyncio.sleep(0.2)  # the streams have registered once "hello" went out
+            sent = time.monotonic()
+            await asyncio.to_thread(_raise_sos, url, "btn-0042")  # home-17
+            got = await listeners["staff-homes"].orders(within=3.0)
+            assert got, "no event"
+            at, ev = got[0]
+            assert at - sent < 1.0, f"took {at - sent:.3f} s"
+            assert (ev["site_id"], ev["state"], ev["colour"], ev["kind"]) == (
+                "home-17",
+                "queued",
+                "red",
+                "sos",
+            )
+            family = await listeners["family-home17"].orders(within=1.0)
+            assert [e["order_id"] for _, e in family] == [ev["order_id"]]
+            assert await listeners["staff-sunrise"].orders(within=0.5) == []
+            # an order change is pushed too
+            r = await client.post(f"{base}/api/orders/{ev['order_id']}/accept", headers=bearer)
+            assert r.status_code == 200
+            change = await listeners["family-home17"].orders(within=2.0)
+            assert [e["state"] for _, e in change] == ["accepted"]
+        finally:
+            for lst in listeners.values():
+                lst.task.cancel()
+            await asyncio.gather(*(lst.task for lst in listeners.values()), return_exceptions=True)
+
+
+def test_sos_is_pushed_within_a_second_to_those_in_scope(
+    server: tuple[str, DemoPopulation, str],
+) -> None:
+    asyncio.run(_scenario(*server))
