@@ -41,6 +41,12 @@ class Reason(StrEnum):
     UNKNOWN_DEVICE = "unknown_device"
     SITE_MISMATCH = "site_mismatch"
     DEVICE_RETIRED = "device_retired"
+    # Ingest-side checks (docs/ingest.md): a name prefixed with another device's id, a relative
+    # time (RFC 8428 resolves it against the receive time, so a redelivered copy could not be
+    # recognised as the same reading), and messages dropped by the per-device rate limit.
+    NAME_MISMATCH = "name_mismatch"
+    RELATIVE_TIME = "relative_time"
+    RATE_LIMITED = "rate_limited"
 
 
 class WireError(ValueError):
@@ -123,6 +129,9 @@ class Record:
 class Pack:
     base_name: str
     records: tuple[Record, ...]
+    relative_time: bool = False  # some record's time was relative (resolved against ``now``)
+    # Device ids named by resolved record names ("wb-1:hr" -> "wb-1"); empty if unprefixed.
+    name_prefixes: frozenset[str] = frozenset()
 
 
 def _check_time(when: float, *, now: float, max_future_skew: float) -> float:
@@ -169,6 +178,8 @@ def parse_senml(
     base_unit: str | None = None
     first_base_name: str | None = None
     records: list[Record] = []
+    relative = False
+    prefixes: set[str] = set()
     for i, rec in enumerate(raw):
         if rec.bn is not None:
             base_name = rec.bn
@@ -183,6 +194,8 @@ def parse_senml(
         full = base_name + (rec.n or "")
         # The measurement name is ``n``; a device without ``bn`` may prefix it ("dev-1:hr").
         local = (rec.n or "").rsplit(":", 1)[-1]
+        if ":" in full:
+            prefixes.add(full.split(":", 1)[0])
         if not local or not NAME_RE.fullmatch(local):
             raise WireError(Reason.BAD_RECORD, f"record {i}: bad name {full!r}")
         num = rec.v if rec.vb is not None else None
@@ -200,9 +213,10 @@ def parse_senml(
         when = base_time + (rec.t or 0.0)
         if abs(when) < RELATIVE_TIME_LIMIT:
             when = now + when
+            relative = True
         when = _check_time(when, now=now, max_future_skew=max_future_skew)
         records.append(Record(name=local, time=when, value=value, unit=rec.u or base_unit, num=num))
-    return Pack(base_name=first_base_name or "", records=tuple(records))
+    return Pack(first_base_name or "", tuple(records), relative, frozenset(prefixes))
 
 
 class DeviceStatus(msgspec.Struct, frozen=True, forbid_unknown_fields=False):

@@ -37,6 +37,7 @@ class RawMessage:
 class Limits:
     max_payload_bytes: int = 256 * 1024
     max_future_skew_s: float = 300.0
+    late_after_s: float = 60.0  # older than this on arrival: counted as late, still stored
 
 
 @dataclass(frozen=True, slots=True)
@@ -134,7 +135,20 @@ def _decode(msg: RawMessage, devices: Mapping[str, DeviceRef], limits: Limits) -
         max_bytes=limits.max_payload_bytes,
         max_future_skew=limits.max_future_skew_s,
     )
-    return _route(pack, ref.device_key)
+    decoded = _route(pack, ref.device_key)  # value errors first: they say more
+    if pack.relative_time:
+        raise WireError(
+            Reason.RELATIVE_TIME,
+            "a record time is relative (no bt): a redelivered copy could not be told from a new"
+            " reading; send absolute times (bt)",
+        )
+    others = pack.name_prefixes - {topic.device_id}
+    if others:
+        raise WireError(
+            Reason.NAME_MISMATCH,
+            f"names are prefixed with {sorted(others)!r}, not the topic's {topic.device_id!r}",
+        )
+    return decoded
 
 
 def _route(pack: Pack, key: int) -> Decoded:
