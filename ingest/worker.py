@@ -169,9 +169,12 @@ def _record(
     metrics.STORED.labels("events").inc(result.events)
     metrics.STORED.labels("acc_windows").inc(result.windows)
     metrics.DUPLICATES.inc(result.duplicates)
+    committed = time.time()
     for item in items:
         if isinstance(item, DeadLetter):
             metrics.REJECTED.labels(item.reason.value).inc()
+        elif 0 < committed - item.first_time < 60:
+            metrics.READING_TO_COMMIT.observe(committed - item.first_time)
     # Consumer lag: how long the oldest message of the batch waited from arrival to commit.
     metrics.LAG.set(time.time() - messages[0].received_at)
 
