@@ -24,6 +24,7 @@ from psycopg.rows import dict_row
 from devices import migrate
 from devices.broker_files import write_broker_files
 from devices.credentials import (
+    ServiceUser,
     backend_user,
     ingest_user,
     mosquitto_hash,
@@ -34,6 +35,14 @@ from devices.local_services import LocalBroker, LocalPostgres, start_mosquitto, 
 from devices.seed import DemoPopulation, seed_demo
 
 ROOT = Path(__file__).resolve().parent.parent
+LOAD_USER = ("loadgen", "load-test-pw")
+
+
+def load_user() -> ServiceUser:
+    """The load publisher's account (tests only): it speaks for every load-fleet device."""
+    return ServiceUser(LOAD_USER[0], mosquitto_hash(LOAD_USER[1]), write=("eldercare/v1/#",))
+
+
 TEMPLATE = "eldercare_template"
 
 
@@ -49,6 +58,7 @@ class Services:
         return [
             ingest_user(mosquitto_hash(self.ingest_password)),
             backend_user(mosquitto_hash(self.backend_password)),
+            load_user(),
         ]
 
 
@@ -61,6 +71,7 @@ def start_services() -> Services:
     svc_users = [
         ingest_user(mosquitto_hash("ingest-test-pw")),
         backend_user(mosquitto_hash("backend-test-pw")),
+        load_user(),
     ]
     (broker_dir / "passwd").write_text(render_password_file([], svc_users))
     (broker_dir / "acl").write_text(render_acl([], svc_users))
@@ -180,7 +191,7 @@ def running(module: str, env: dict[str, str], *args: str) -> Iterator[subprocess
             proc.kill()
             proc.wait()
         log.close()
-        if proc.returncode not in (0, -15):
+        if proc.returncode not in (0, -15) or os.environ.get("SHOW_WORKER_LOG"):
             print(Path(log.name).read_text()[-4000:])
 
 
