@@ -32,6 +32,9 @@ def free_port(preferred: int | None = None) -> int:
 
 def _port_free(port: int) -> bool:
     with socket.socket() as s:
+        # As the servers themselves do: a port whose old connections linger in TIME_WAIT is
+        # free to listen on again (a restarted broker keeps its port).
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             s.bind(("127.0.0.1", port))
         except OSError:

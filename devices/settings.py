@@ -38,6 +38,11 @@ class Settings(BaseSettings):
     ingest_queue_max: int = 20000
     max_payload_bytes: int = 256 * 1024
     max_future_skew_s: float = 300.0
+    # Per-device rate limit (token bucket): messages/s on average and burst; 0 = off.
+    ingest_device_rate: float = 50.0
+    ingest_device_burst: float = 500.0
+    # A reading this much older than its arrival is counted as late (stored all the same).
+    ingest_late_after_s: float = 60.0
 
     # Alerts worker.
     alerts_batch_max: int = 500

@@ -41,6 +41,12 @@ class Reason(StrEnum):
     UNKNOWN_DEVICE = "unknown_device"
     SITE_MISMATCH = "site_mismatch"
     DEVICE_RETIRED = "device_retired"
+    # Ingest-side checks (docs/ingest.md): a name prefixed with another device's id, a relative
+    # time (RFC 8428 resolves it against the receive time, so a redelivered copy could not be
+    # recognised as the same reading), and messages dropped by the per-device rate limit.
+    NAME_MISMATCH = "name_mismatch"
+    RELATIVE_TIME = "relative_time"
+    RATE_LIMITED = "rate_limited"
 
 
 class WireError(ValueError):
@@ -123,6 +129,9 @@ class Record:
 class Pack:
     base_name: str
     records: tuple[Record, ...]
+    relative_time: bool = False  # some record's time was relative (resolved against ``now``)
+    # Device ids named by resolved record names ("wb-1:hr" -> "wb-1"); empty if unprefixed.
+    name_prefixes: frozenset[str] = frozenset()
 
 
 def _check_time(when: float, *, now: float, max_future_skew: float) -> float:
@@ -145,14 +154,25 @@ def _require_json(payload: bytes) -> None:
         raise WireError(Reason.BAD_JSON, str(exc)) from exc
 
 
-def parse_senml(
-    payload: bytes, *, now: float, max_bytes: int = 256 * 1024, max_future_skew: float = 300.0
-) -> Pack:
-    """Parse and resolve a SenML JSON pack (RFC 8428).
+_LOCAL_NAMES: dict[str, str | None] = {}
 
-    ``now`` is the server's receive time: relative record times are resolved against it, and
-    times further ahead of it than ``max_future_skew`` seconds are refused.
-    """
+
+def _local_name(n: str) -> str | None:
+    """The measurement part of ``n`` if valid, else None (memoised: devices repeat names)."""
+    try:
+        return _LOCAL_NAMES[n]
+    except KeyError:
+        pass
+    local: str | None = n.rsplit(":", 1)[-1]
+    if not local or not NAME_RE.fullmatch(local):
+        local = None
+    if len(_LOCAL_NAMES) > 10_000:
+        _LOCAL_NAMES.clear()
+    _LOCAL_NAMES[n] = local
+    return local
+
+
+def _decode_pack(payload: bytes, max_bytes: int) -> list[_SenMLRecord]:
     if len(payload) > max_bytes:
         raise WireError(Reason.TOO_LARGE, f"{len(payload)} bytes > limit {max_bytes}")
     try:
@@ -164,11 +184,89 @@ def parse_senml(
         raise WireError(Reason.BAD_JSON, str(exc)) from exc
     if not raw:
         raise WireError(Reason.BAD_SHAPE, "empty pack")
+    return raw
+
+
+@dataclass(frozen=True, slots=True)
+class AccWindow:
+    """One raw accelerometer window: ``start`` + ``t_offset[i]`` is sample ``i``'s time."""
+
+    base_name: str
+    start: float
+    t_offset: list[float]
+    acc_x: list[float]
+    acc_y: list[float]
+    acc_z: list[float]
+
+
+_ACC_AXES: Final = ("acc_x", "acc_y", "acc_z")
+
+
+def parse_acc_window(
+    payload: bytes, *, now: float, max_bytes: int = 256 * 1024, max_future_skew: float = 300.0
+) -> AccWindow | None:
+    """Fast path for the commonest large pack: one window of ``acc_x/y/z`` samples with an
+    absolute ``bt`` on the first record and only ``n``, ``v``, ``t`` after it. Returns None for
+    anything else (including every malformed pack), which then takes :func:`parse_senml`, so
+    the refusal reasons stay the same."""
+    raw = _decode_pack(payload, max_bytes)
+    first = raw[0]
+    bt = first.bt
+    if bt is None or abs(bt) < RELATIVE_TIME_LIMIT or first.bu is not None:
+        return None
+    axes: dict[str, dict[float, float]] = {"acc_x": {}, "acc_y": {}, "acc_z": {}}
+    for rec in raw:
+        axis = axes.get(rec.n) if rec.n is not None else None
+        v = rec.v
+        if (
+            axis is None
+            or v is None
+            or (rec is not first and (rec.bn is not None or rec.bt is not None))
+            or rec.vb is not None
+            or rec.vs is not None
+            or rec.vd is not None
+        ):
+            return None
+        t = rec.t or 0.0
+        if t in axis:
+            return None
+        axis[t] = v
+    times = sorted(axes["acc_x"])
+    if not times or any(
+        len(axes[a]) != len(times) or sorted(axes[a]) != times for a in _ACC_AXES[1:]
+    ):
+        return None
+    start = bt + times[0]
+    _check_time(start, now=now, max_future_skew=max_future_skew)
+    _check_time(bt + times[-1], now=now, max_future_skew=max_future_skew)
+    x, y, z = (axes[a] for a in _ACC_AXES)
+    return AccWindow(
+        first.bn or "",
+        start,
+        [t - times[0] for t in times],
+        [x[t] for t in times],
+        [y[t] for t in times],
+        [z[t] for t in times],
+    )
+
+
+def parse_senml(
+    payload: bytes, *, now: float, max_bytes: int = 256 * 1024, max_future_skew: float = 300.0
+) -> Pack:
+    """Parse and resolve a SenML JSON pack (RFC 8428).
+
+    ``now`` is the server's receive time: relative record times are resolved against it, and
+    times further ahead of it than ``max_future_skew`` seconds are refused.
+    """
+    raw = _decode_pack(payload, max_bytes)
     base_name = ""
     base_time = 0.0
     base_unit: str | None = None
     first_base_name: str | None = None
     records: list[Record] = []
+    relative = False
+    prefixes: set[str] = set()
+    latest = now + max_future_skew
     for i, rec in enumerate(raw):
         if rec.bn is not None:
             base_name = rec.bn
@@ -178,31 +276,41 @@ def parse_senml(
             base_time = rec.bt
         if rec.bu is not None:
             base_unit = rec.bu
-        if rec.n is None and not base_name:
+        n = rec.n or ""
+        if not n and not base_name:
             raise WireError(Reason.BAD_RECORD, f"record {i} has no name")
-        full = base_name + (rec.n or "")
         # The measurement name is ``n``; a device without ``bn`` may prefix it ("dev-1:hr").
-        local = (rec.n or "").rsplit(":", 1)[-1]
-        if not local or not NAME_RE.fullmatch(local):
-            raise WireError(Reason.BAD_RECORD, f"record {i}: bad name {full!r}")
-        num = rec.v if rec.vb is not None else None
-        values: list[Value] = [x for x in (rec.vb, rec.vs, rec.vd) if x is not None]
-        if rec.v is not None and rec.vb is None:
-            values.append(rec.v)
-        if rec.s is not None and not values:
-            values = [rec.s]
-        if len(values) != 1:
-            raise WireError(Reason.BAD_RECORD, f"record {i} ({local}) needs exactly one value")
-        value = values[0]
+        local = _local_name(n)
+        if local is None or ":" in base_name or ":" in n:
+            full = base_name + n
+            if local is None:
+                raise WireError(Reason.BAD_RECORD, f"record {i}: bad name {full!r}")
+            prefixes.add(full.split(":", 1)[0])
+        value: Value
+        num = None
+        if rec.vb is None and rec.vs is None and rec.vd is None and rec.v is not None:
+            value = rec.v
+        else:
+            num = rec.v if rec.vb is not None else None
+            values: list[Value] = [x for x in (rec.vb, rec.vs, rec.vd) if x is not None]
+            if rec.v is not None and rec.vb is None:
+                values.append(rec.v)
+            if rec.s is not None and not values:
+                values = [rec.s]
+            if len(values) != 1:
+                raise WireError(Reason.BAD_RECORD, f"record {i} ({local}) needs exactly one value")
+            value = values[0]
         for x in (value, num):
             if isinstance(x, float) and not math.isfinite(x):
                 raise WireError(Reason.BAD_VALUE, f"record {i} ({local}) value is not finite")
         when = base_time + (rec.t or 0.0)
         if abs(when) < RELATIVE_TIME_LIMIT:
             when = now + when
-        when = _check_time(when, now=now, max_future_skew=max_future_skew)
-        records.append(Record(name=local, time=when, value=value, unit=rec.u or base_unit, num=num))
-    return Pack(base_name=first_base_name or "", records=tuple(records))
+            relative = True
+        if not EARLIEST_TIME <= when <= latest:  # also catches NaN
+            _check_time(when, now=now, max_future_skew=max_future_skew)
+        records.append(Record(local, when, value, rec.u or base_unit, num))
+    return Pack(first_base_name or "", tuple(records), relative, frozenset(prefixes))
 
 
 class DeviceStatus(msgspec.Struct, frozen=True, forbid_unknown_fields=False):

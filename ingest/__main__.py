@@ -34,6 +34,7 @@ def source_config(settings: Settings, client_id: str | None) -> SourceConfig:
         share_group=settings.mqtt_share_group or None,
         session_expiry_s=settings.mqtt_session_expiry_s,
         receive_maximum=settings.mqtt_receive_maximum,
+        queue_max=max(settings.ingest_queue_max, settings.mqtt_receive_maximum),
     )
 
 

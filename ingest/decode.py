@@ -9,12 +9,14 @@ from dataclasses import dataclass
 from devices.registry import DeviceRef
 from devices.wire import (
     ACC_NAMES,
+    AccWindow,
     Channel,
     DeviceTopic,
     Pack,
     Reason,
     Record,
     WireError,
+    parse_acc_window,
     parse_senml,
     parse_status,
 )
@@ -37,6 +39,7 @@ class RawMessage:
 class Limits:
     max_payload_bytes: int = 256 * 1024
     max_future_skew_s: float = 300.0
+    late_after_s: float = 60.0  # older than this on arrival: counted as late, still stored
 
 
 @dataclass(frozen=True, slots=True)
@@ -96,6 +99,7 @@ class Decoded:
     windows: tuple[AccWindowRow, ...] = ()
     status: StatusRow | None = None
     last_time: float = 0.0
+    first_time: float = 0.0  # the pack's earliest reading (its publish time, for a live device)
 
 
 def decode(
@@ -128,13 +132,48 @@ def _decode(msg: RawMessage, devices: Mapping[str, DeviceRef], limits: Limits) -
         return Decoded(ref.device_key, status=row, last_time=at if st.online else 0.0)
     if topic.channel is Channel.CMD:
         raise WireError(Reason.BAD_TOPIC, "cmd topics are backend -> device only")
+    if topic.channel is Channel.TELEMETRY and b'"acc_' in msg.payload:
+        win = parse_acc_window(
+            msg.payload,
+            now=msg.received_at,
+            max_bytes=limits.max_payload_bytes,
+            max_future_skew=limits.max_future_skew_s,
+        )
+        if win is not None:
+            return _acc_only(win, topic.device_id, ref.device_key)
     pack = parse_senml(
         msg.payload,
         now=msg.received_at,
         max_bytes=limits.max_payload_bytes,
         max_future_skew=limits.max_future_skew_s,
     )
-    return _route(pack, ref.device_key)
+    decoded = _route(pack, ref.device_key)  # value errors first: they say more
+    if pack.relative_time:
+        raise WireError(
+            Reason.RELATIVE_TIME,
+            "a record time is relative (no bt): a redelivered copy could not be told from a new"
+            " reading; send absolute times (bt)",
+        )
+    others = pack.name_prefixes - {topic.device_id}
+    if others:
+        raise WireError(
+            Reason.NAME_MISMATCH,
+            f"names are prefixed with {sorted(others)!r}, not the topic's {topic.device_id!r}",
+        )
+    return decoded
+
+
+def _acc_only(win: AccWindow, device_id: str, key: int) -> Decoded:
+    if ":" in win.base_name and win.base_name.split(":", 1)[0] != device_id:
+        raise WireError(
+            Reason.NAME_MISMATCH, f"base name {win.base_name!r} is not the topic's {device_id!r}"
+        )
+    row = AccWindowRow(
+        win.start, key, tuple(win.t_offset), tuple(win.acc_x), tuple(win.acc_y), tuple(win.acc_z)
+    )
+    return Decoded(
+        key, windows=(row,), last_time=win.start + win.t_offset[-1], first_time=win.start
+    )
 
 
 def _route(pack: Pack, key: int) -> Decoded:
@@ -163,8 +202,8 @@ def _route(pack: Pack, key: int) -> Decoded:
         else:
             events.append(EventRow(rec.time, key, rec.name, None, None, rec.value))
     windows = (_window(acc, key),) if acc else ()
-    last = max(r.time for r in pack.records)
-    return Decoded(key, tuple(telemetry), tuple(events), windows, None, last)
+    times = [r.time for r in pack.records]
+    return Decoded(key, tuple(telemetry), tuple(events), windows, None, max(times), min(times))
 
 
 def _window(records: list[Record], key: int) -> AccWindowRow:

@@ -41,6 +41,7 @@ class SourceConfig:
     session_expiry_s: int = 7 * 24 * 3600
     receive_maximum: int = 5000
     keepalive_s: int = 30
+    queue_max: int = 20000  # bounded hand-over between the MQTT thread and the writer
 
     def filters(self) -> list[str]:
         plain = [f"{self.topic_root}/+/+/{c}" for c in CHANNELS]
@@ -52,7 +53,7 @@ class SourceConfig:
 class MqttSource:
     def __init__(self, cfg: SourceConfig) -> None:
         self.cfg = cfg
-        self._queue: queue.Queue[RawMessage] = queue.Queue(maxsize=cfg.receive_maximum * 2)
+        self._queue: queue.Queue[RawMessage] = queue.Queue(maxsize=cfg.queue_max)
         self._generation = 0
         self._lock = threading.Lock()
         self.connected = threading.Event()

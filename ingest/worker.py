@@ -18,6 +18,7 @@ from devices.wire import Reason
 from ingest import metrics
 from ingest.decode import DeadLetter, Decoded, Limits, RawMessage, decode
 from ingest.mqtt_source import MqttSource
+from ingest.ratelimit import TokenBuckets
 from ingest.writer import Batch, WriteResult, write_batch
 
 log = logging.getLogger(__name__)
@@ -45,9 +46,27 @@ def _device_id(topic: str) -> str:
 
 
 def decode_all(
-    messages: list[RawMessage], refs: dict[str, DeviceRef], limits: Limits
+    messages: list[RawMessage],
+    refs: dict[str, DeviceRef],
+    limits: Limits,
+    buckets: TokenBuckets | None = None,
+    now: float = 0.0,
 ) -> list[Decoded | DeadLetter]:
-    return [decode(m, refs, limits) for m in messages]
+    """Decode every message the rate limit lets through (dropped ones are only counted)."""
+    out: list[Decoded | DeadLetter] = []
+    dropped = late = 0
+    for m in messages:
+        if buckets is not None and not buckets.allow(_device_id(m.topic), now):
+            dropped += 1
+            continue
+        item = decode(m, refs, limits)
+        if isinstance(item, Decoded) and 0 < item.last_time < m.received_at - limits.late_after_s:
+            late += 1  # stored all the same: a device that was offline sends its backlog
+        out.append(item)
+    metrics.LATE.inc(late)
+    if dropped:
+        metrics.REJECTED.labels(Reason.RATE_LIMITED.value).inc(dropped)
+    return out
 
 
 async def store(
@@ -115,7 +134,10 @@ async def consume(
     settings: Settings, pool: AsyncPool, source: MqttSource, stop: asyncio.Event
 ) -> None:
     cache = DeviceCache()
-    limits = Limits(settings.max_payload_bytes, settings.max_future_skew_s)
+    limits = Limits(
+        settings.max_payload_bytes, settings.max_future_skew_s, settings.ingest_late_after_s
+    )
+    buckets = TokenBuckets(settings.ingest_device_rate, settings.ingest_device_burst)
     wait_s = settings.ingest_batch_wait_ms / 1000
     while not stop.is_set():
         messages = await asyncio.to_thread(
@@ -125,9 +147,9 @@ async def consume(
             continue
         metrics.RECEIVED.inc(len(messages))
         await cache.ensure(pool, messages, time.monotonic())
-        items = decode_all(messages, cache.refs, limits)
+        items = decode_all(messages, cache.refs, limits, buckets, time.monotonic())
         started = time.perf_counter()
-        result = await store(pool, items, stop=stop)
+        result = await store(pool, items, stop=stop) if items else WriteResult(0, 0, 0, 0, 0)
         if result is None:
             return  # not committed, not acknowledged: the broker will deliver them again
         source.ack(messages)
@@ -147,10 +169,14 @@ def _record(
     metrics.STORED.labels("events").inc(result.events)
     metrics.STORED.labels("acc_windows").inc(result.windows)
     metrics.DUPLICATES.inc(result.duplicates)
+    committed = time.time()
     for item in items:
         if isinstance(item, DeadLetter):
             metrics.REJECTED.labels(item.reason.value).inc()
-    metrics.LAG.set(time.time() - messages[-1].received_at)
+        elif 0 < committed - item.first_time < 60:
+            metrics.READING_TO_COMMIT.observe(committed - item.first_time)
+    # Consumer lag: how long the oldest message of the batch waited from arrival to commit.
+    metrics.LAG.set(time.time() - messages[0].received_at)
 
 
 async def retention(

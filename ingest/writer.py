@@ -7,7 +7,7 @@ broker redelivers after a crash is stored once. Events that were really new are 
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
 from devices.registry import Conn
@@ -51,43 +51,101 @@ class WriteResult:
     dead: int
 
 
-def _cols(rows: Sequence[object], *names: str) -> list[list[object]]:
-    return [[getattr(r, n) for r in rows] for n in names]
+# Staging tables, one set per connection: rows arrive by binary COPY (the fastest way into
+# PostgreSQL), then one INSERT ... SELECT ... ON CONFLICT DO NOTHING per table moves them into
+# the hypertables. The unique keys make that idempotent across batches and across workers.
+STAGING = """
+CREATE TEMP TABLE IF NOT EXISTS s_telemetry (t float8, k int4, m text, v float8)
+  ON COMMIT DELETE ROWS;
+CREATE TEMP TABLE IF NOT EXISTS s_events (t float8, k int4, n text, b bool, v float8, s text)
+  ON COMMIT DELETE ROWS;
+CREATE TEMP TABLE IF NOT EXISTS s_windows (t float8, k int4, o float4[], x float4[],
+  y float4[], z float4[]) ON COMMIT DELETE ROWS;
+"""
+_COLS = {
+    "s_telemetry": "tkmv",
+    "s_events": "tknbvs",
+    "s_windows": "tkoxyz",
+}
+_TYPES = {
+    "s_telemetry": ["float8", "int4", "text", "float8"],
+    "s_events": ["float8", "int4", "text", "bool", "float8", "text"],
+    "s_windows": ["float8", "int4", "float4[]", "float4[]", "float4[]", "float4[]"],
+}
+
+
+async def _copy(conn: Conn, table: str, rows: Iterable[Sequence[object]]) -> None:
+    cols = ", ".join(_COLS[table])
+    async with (
+        conn.cursor() as cur,
+        cur.copy(f"COPY {table} ({cols}) FROM STDIN (FORMAT BINARY)") as copy,
+    ):
+        copy.set_types(_TYPES[table])
+        for row in rows:
+            await copy.write_row(row)
 
 
 async def write_batch(conn: Conn, batch: Batch) -> WriteResult:
     """Insert the batch; the caller commits (and only then acknowledges the messages)."""
     tel = ev = win = 0
+    if batch.telemetry or batch.events or batch.windows:
+        await conn.execute(STAGING)
     if batch.telemetry:
+        await _copy(
+            conn,
+            "s_telemetry",
+            ((r.time, r.device_key, r.metric, r.value) for r in batch.telemetry),
+        )
         cur = await conn.execute(
             "INSERT INTO telemetry (time, device_key, metric, value) "
-            "SELECT to_timestamp(t), k, m, v FROM unnest(%s::float8[], %s::int[], %s::text[], "
-            "%s::float8[]) AS u(t, k, m, v) ON CONFLICT DO NOTHING",
-            _cols(batch.telemetry, "time", "device_key", "metric", "value"),
+            "SELECT to_timestamp(t), k, m, v FROM s_telemetry ON CONFLICT DO NOTHING"
         )
         tel = cur.rowcount
     if batch.events:
+        await _copy(
+            conn,
+            "s_events",
+            (
+                (r.time, r.device_key, r.name, r.value_bool, r.value_num, r.value_text)
+                for r in batch.events
+            ),
+        )
         cur = await conn.execute(
             "WITH new AS ("
             " INSERT INTO events (time, device_key, name, value_bool, value_num, value_text)"
-            " SELECT to_timestamp(t), k, n, b, v, s FROM unnest(%s::float8[], %s::int[],"
-            " %s::text[], %s::bool[], %s::float8[], %s::text[]) AS u(t, k, n, b, v, s)"
+            " SELECT to_timestamp(t), k, n, b, v, s FROM s_events"
             " ON CONFLICT DO NOTHING RETURNING *)"
             " INSERT INTO stream_outbox (kind, device_key, time, name, value_bool, value_num,"
             " value_text) SELECT 'event', device_key, time, name, value_bool, value_num, value_text"
-            " FROM new",
-            _cols(
-                batch.events, "time", "device_key", "name", "value_bool", "value_num", "value_text"
-            ),
+            " FROM new"
         )
         ev = cur.rowcount
-    for w in batch.windows:
-        cur = await conn.execute(
-            "INSERT INTO acc_windows (time, device_key, t_offset, acc_x, acc_y, acc_z) "
-            "VALUES (to_timestamp(%s), %s, %s, %s, %s, %s) ON CONFLICT DO NOTHING",
-            (w.time, w.device_key, list(w.t_offset), list(w.acc_x), list(w.acc_y), list(w.acc_z)),
+    if batch.windows:
+        await _copy(
+            conn,
+            "s_windows",
+            (
+                (
+                    w.time,
+                    w.device_key,
+                    list(w.t_offset),
+                    list(w.acc_x),
+                    list(w.acc_y),
+                    list(w.acc_z),
+                )
+                for w in batch.windows
+            ),
         )
-        win += cur.rowcount
+        # Every newly stored window is announced to the live fall detector (kind 'acc').
+        cur = await conn.execute(
+            "WITH new AS ("
+            " INSERT INTO acc_windows (time, device_key, t_offset, acc_x, acc_y, acc_z)"
+            " SELECT to_timestamp(t), k, o, x, y, z FROM s_windows"
+            " ON CONFLICT DO NOTHING RETURNING time, device_key)"
+            " INSERT INTO stream_outbox (kind, device_key, time, name)"
+            " SELECT 'acc', device_key, time, 'acc' FROM new"
+        )
+        win = cur.rowcount
     for st in sorted(batch.statuses, key=lambda s: s.reported_at):
         await _upsert_status(conn, st)
     if batch.last_seen:
@@ -99,17 +157,27 @@ async def write_batch(conn: Conn, batch: Batch) -> WriteResult:
             "device_status.last_seen_at, EXCLUDED.last_seen_at)",
             (keys, [batch.last_seen[k] for k in keys]),
         )
-    for d in batch.dead:
-        await conn.execute(
-            "INSERT INTO dead_letters (digest, topic, payload, reason, detail) "
-            "VALUES (%s, %s, %s, %s, %s) ON CONFLICT (digest) DO UPDATE SET "
-            "times_seen = dead_letters.times_seen + 1, last_seen_at = now()",
-            (d.digest, d.topic, d.payload, d.reason.value, d.detail),
-        )
-    if ev:
+    if batch.dead:
+        await _dead_letters(conn, batch.dead)
+    if ev or win:
         await conn.execute(f"NOTIFY {OUTBOX_CHANNEL}")
     stored = len(batch.telemetry) + len(batch.events) + len(batch.windows)
     return WriteResult(tel, ev, win, stored - tel - ev - win, len(batch.dead))
+
+
+async def _dead_letters(conn: Conn, dead: Sequence[DeadLetter]) -> None:
+    # One row per distinct message (digest); a repeat only counts up. Sorted by digest so two
+    # workers never wait on each other's rows in opposite orders.
+    async with conn.cursor() as cur:
+        await cur.executemany(
+            "INSERT INTO dead_letters (digest, topic, payload, reason, detail) "
+            "VALUES (%s, %s, %s, %s, %s) ON CONFLICT (digest) DO UPDATE SET "
+            "times_seen = dead_letters.times_seen + 1, last_seen_at = now()",
+            [
+                (d.digest, d.topic, d.payload, d.reason.value, d.detail)
+                for d in sorted(dead, key=lambda d: d.digest)
+            ],
+        )
 
 
 async def _upsert_status(conn: Conn, st: StatusRow) -> None:

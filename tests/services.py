@@ -35,6 +35,14 @@ from devices.local_services import LocalBroker, LocalPostgres, start_mosquitto, 
 from devices.seed import DemoPopulation, seed_demo
 
 ROOT = Path(__file__).resolve().parent.parent
+LOAD_USER = ("loadgen", "load-test-pw")
+
+
+def load_user() -> ServiceUser:
+    """The load publisher's account (tests only): it speaks for every load-fleet device."""
+    return ServiceUser(LOAD_USER[0], mosquitto_hash(LOAD_USER[1]), write=("eldercare/v1/#",))
+
+
 TEMPLATE = "eldercare_template"
 
 
@@ -51,6 +59,7 @@ class Services:
             ingest_user(mosquitto_hash(self.ingest_password)),
             backend_user(mosquitto_hash(self.backend_password)),
             janitor_user(),
+            load_user(),
         ]
 
 
@@ -101,6 +110,7 @@ def start_services() -> Services:
         ingest_user(mosquitto_hash("ingest-test-pw")),
         backend_user(mosquitto_hash("backend-test-pw")),
         janitor_user(),
+        load_user(),
     ]
     (broker_dir / "passwd").write_text(render_password_file([], svc_users))
     (broker_dir / "acl").write_text(render_acl([], svc_users))
@@ -220,7 +230,7 @@ def running(module: str, env: dict[str, str], *args: str) -> Iterator[subprocess
             proc.kill()
             proc.wait()
         log.close()
-        if proc.returncode not in (0, -15):
+        if proc.returncode not in (0, -15) or os.environ.get("SHOW_WORKER_LOG"):
             print(Path(log.name).read_text()[-4000:])
 
 

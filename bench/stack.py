@@ -1,0 +1,129 @@
+"""The benchmark's own services: PostgreSQL+TimescaleDB, Mosquitto, a provisioned load fleet."""
+
+from __future__ import annotations
+
+import os
+import urllib.request
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import psycopg
+from prometheus_client.parser import text_string_to_metric_families
+
+from devices import migrate
+from devices.credentials import ServiceUser, ingest_user, mosquitto_hash, render_acl
+from devices.credentials import render_password_file as render_passwords
+from devices.local_services import (
+    LocalBroker,
+    LocalPostgres,
+    free_port,
+    start_mosquitto,
+    start_postgres,
+)
+from simulators.load import device_ids
+
+LATENCY_METRIC = "ingest_reading_to_commit_seconds"
+
+
+@dataclass
+class BenchStack:
+    base: Path
+    pg: LocalPostgres
+    broker: LocalBroker
+    ingest_password: str = "bench-ingest"
+    load_password: str = "bench-load"
+    metrics_ports: list[int] = field(default_factory=list)
+
+    @property
+    def url(self) -> str:
+        return self.pg.url()
+
+    def worker_env(self, *, client_id: str, group: str) -> dict[str, str]:
+        env = {k: v for k, v in os.environ.items() if not k.startswith("ELDERCARE_")}
+        env.update(
+            {
+                "ELDERCARE_DATABASE_URL": self.url,
+                "ELDERCARE_MQTT_HOST": "127.0.0.1",
+                "ELDERCARE_MQTT_PORT": str(self.broker.port),
+                "ELDERCARE_MQTT_USERNAME": "ingest",
+                "ELDERCARE_MQTT_PASSWORD": self.ingest_password,
+                "ELDERCARE_MQTT_CLIENT_ID": client_id,
+                "ELDERCARE_MQTT_SHARE_GROUP": group,
+                # A bench worker's session ends with it: an old group must not keep queueing.
+                "ELDERCARE_MQTT_SESSION_EXPIRY_S": "0",
+            }
+        )
+        return env
+
+    def stop(self) -> None:
+        self.broker.stop()
+        self.pg.stop()
+
+
+def start_stack(base: Path, *, devices: int, sites: int) -> BenchStack:
+    pg = start_postgres(base, password="bench-pw", fast=False)
+    migrate.upgrade(pg.url())
+    conf = base / "mosquitto"
+    conf.mkdir()
+    users = [
+        ingest_user(mosquitto_hash("bench-ingest")),
+        # The load publisher speaks for every load device (bench only; a real device may
+        # publish only under its own topics).
+        ServiceUser("loadgen", mosquitto_hash("bench-load"), write=("eldercare/v1/#",)),
+    ]
+    (conf / "passwd").write_text(render_passwords([], users))
+    (conf / "acl").write_text(render_acl([], users))
+    broker = start_mosquitto(conf)
+    stack = BenchStack(base, pg, broker, metrics_ports=[free_port(), free_port()])
+    provision(stack.url, devices=devices, sites=sites)
+    return stack
+
+
+def provision(url: str, *, devices: int, sites: int) -> None:
+    fleet = device_ids(devices, sites)
+    with psycopg.connect(url) as conn:
+        site_ids = sorted({s for s, _ in fleet})
+        with conn.cursor() as cur:
+            cur.executemany(
+                "INSERT INTO sites (site_id, name, kind) VALUES (%s, %s, 'nursing_home')",
+                [(s, s) for s in site_ids],
+            )
+            cur.executemany(
+                "INSERT INTO devices (device_id, site_id, kind) VALUES (%s, %s, 'wristband')",
+                [(d, s) for s, d in fleet],
+            )
+
+
+@dataclass(frozen=True, slots=True)
+class Histogram:
+    buckets: dict[float, float]  # upper bound -> cumulative count
+
+    def quantile(self, q: float, before: Histogram | None = None) -> float:
+        """Linear interpolation inside the bucket, over the observations since ``before``."""
+        bounds = sorted(self.buckets)
+        cum = [self.buckets[b] - (before.buckets.get(b, 0.0) if before else 0.0) for b in bounds]
+        total = cum[-1]
+        if total <= 0:
+            return float("nan")
+        target = q * total
+        lo_bound, lo_cum = 0.0, 0.0
+        for b, c in zip(bounds, cum, strict=True):
+            if c >= target:
+                if b == float("inf"):
+                    return lo_bound
+                frac = (target - lo_cum) / (c - lo_cum) if c > lo_cum else 1.0
+                return lo_bound + frac * (b - lo_bound)
+            lo_bound, lo_cum = b, c
+        return bounds[-1]
+
+
+def worker_metrics(port: int) -> Histogram:
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as resp:
+        text = resp.read().decode()
+    buckets: dict[float, float] = {}
+    for fam in text_string_to_metric_families(text):
+        if fam.name == LATENCY_METRIC:
+            for s in fam.samples:
+                if s.name.endswith("_bucket"):
+                    buckets[float(s.labels["le"])] = s.value
+    return Histogram(buckets)
