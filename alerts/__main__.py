@@ -9,7 +9,9 @@ import signal
 import typer
 
 from alerts.detectors.registry import build_registry, route
-from alerts.dispatch import DispatchPolicy
+from alerts.dispatch import DISPATCH_CHANNEL, DispatchPolicy
+from alerts.notify.wiring import config_from, open_channels
+from alerts.notify.worker import notify_loop
 from alerts.worker import detect_loop, listen
 from devices.db import open_pool
 from devices.domain import Colour
@@ -31,13 +33,13 @@ def policy_from(settings: Settings) -> DispatchPolicy:
 
 async def serve(settings: Settings) -> None:
     pool = await open_pool(settings.database_url, name="alerts", max_size=4)
-    stop, wake = asyncio.Event(), asyncio.Event()
+    stop, wake, order_changed = asyncio.Event(), asyncio.Event(), asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
     routes = route(build_registry(fall_min_confidence=settings.fall_min_confidence))
     try:
-        async with asyncio.TaskGroup() as tg:
+        async with open_channels(settings) as channels, asyncio.TaskGroup() as tg:
             tg.create_task(listen(settings.database_url, wake, stop), name="listen")
             tg.create_task(
                 detect_loop(
@@ -50,6 +52,21 @@ async def serve(settings: Settings) -> None:
                     stop=stop,
                 ),
                 name="detect",
+            )
+            tg.create_task(
+                listen(settings.database_url, order_changed, stop, DISPATCH_CHANNEL),
+                name="listen-dispatch",
+            )
+            tg.create_task(
+                notify_loop(
+                    pool,
+                    channels=channels,
+                    config=config_from(settings),
+                    poll_s=settings.notify_poll_interval_s,
+                    wake=order_changed,
+                    stop=stop,
+                ),
+                name="notify",
             )
     finally:
         await pool.close()

@@ -150,13 +150,15 @@ async def run_cycle(
     return Cycle(len(events), raised)
 
 
-async def listen(database_url: str, wake: asyncio.Event, stop: asyncio.Event) -> None:
-    """Wake the detector loop on every NOTIFY from ingest; reconnect with backoff."""
+async def listen(
+    database_url: str, wake: asyncio.Event, stop: asyncio.Event, channel: str = OUTBOX_CHANNEL
+) -> None:
+    """Wake a loop on every NOTIFY on ``channel`` (ingest's by default); reconnect with backoff."""
     backoff = Backoff()
     while not stop.is_set():
         try:
             async with await psycopg.AsyncConnection.connect(database_url, autocommit=True) as c:
-                await c.execute(f"LISTEN {OUTBOX_CHANNEL}")
+                await c.execute(f"LISTEN {channel}")
                 backoff.reset()
                 wake.set()
                 while not stop.is_set():
