@@ -32,7 +32,7 @@ from devices.registry import Conn
 
 router = APIRouter(prefix="/api/notifications", tags=["notifications"])
 NOT_FOUND: dict[int | str, dict[str, Any]] = {404: {"model": Problem}}
-EMAIL = re.compile(r"^[^@\s]{1,64}@[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)+$")
+EMAIL = re.compile(r"^[^@\s\x00-\x1f\x7f]{1,64}@[A-Za-z0-9-]{1,63}(\.[A-Za-z0-9-]{1,63})+$")
 PHONE = re.compile(r"^\+?[0-9]{6,20}$")
 URL = TypeAdapter(HttpUrl)
 UserId = Annotated[int, Path(ge=1, le=2**62)]

@@ -48,12 +48,18 @@ ORDERS_SQL = (
     "WHERE n.idem_key = 'order:' || t.id || ':' || f.user_id) ORDER BY t.id LIMIT %(limit)s"
 )
 SUMMARY_SQL = (
-    "SELECT f.user_id, f.resident_id, r.full_name, "
+    "SELECT * FROM (SELECT f.user_id, f.resident_id, r.full_name, "
     + PREFS_COLUMNS
-    + " FROM family_links f JOIN users u ON u.user_id = f.user_id AND u.disabled_at IS NULL "
+    + ", (%(now)s AT TIME ZONE COALESCE(p.timezone, %(tz)s)) AS local_now"
+    " FROM family_links f JOIN users u ON u.user_id = f.user_id AND u.disabled_at IS NULL "
     "JOIN notification_prefs p ON p.user_id = f.user_id "
     "JOIN residents r ON r.resident_id = f.resident_id "
-    "WHERE p.daily_summary AND r.discharged_at IS NULL ORDER BY f.user_id, f.resident_id"
+    "WHERE p.daily_summary AND r.discharged_at IS NULL) x "
+    # due today and not yet queued (the same key the Python side builds)
+    "WHERE extract(hour FROM local_now) >= %(hour)s AND NOT EXISTS (SELECT 1 FROM "
+    "notification_outbox n WHERE n.idem_key = 'summary:' || x.resident_id || ':' || "
+    "to_char(local_now, 'YYYY-MM-DD') || ':' || x.user_id) "
+    "ORDER BY user_id, resident_id LIMIT %(limit)s"
 )
 
 
@@ -214,7 +220,10 @@ async def enqueue_order_changes(conn: Conn, *, now: datetime, config: NotifyConf
 
 
 async def enqueue_summaries(conn: Conn, *, now: datetime, config: NotifyConfig) -> int:
-    cur = await conn.execute(SUMMARY_SQL)
+    cur = await conn.execute(
+        SUMMARY_SQL,
+        {"now": now, "tz": config.timezone, "hour": config.summary_hour, "limit": config.batch},
+    )
     added = 0
     for row in await cur.fetchall():
         prefs = prefs_from_row(row, config.timezone)
@@ -222,9 +231,6 @@ async def enqueue_summaries(conn: Conn, *, now: datetime, config: NotifyConfig) 
         if day is None:
             continue
         key = f"summary:{row['resident_id']}:{day.isoformat()}:{row['user_id']}"
-        seen = await conn.execute("SELECT 1 FROM notification_outbox WHERE idem_key = %s", (key,))
-        if await seen.fetchone() is not None:
-            continue
         start, end = summary_window(day, hour=config.summary_hour, tz=prefs.timezone)
         facts = await gather(conn, resident_id=row["resident_id"], start=start, end=end)
         message = render_summary(

@@ -36,6 +36,7 @@ log = logging.getLogger(__name__)
 @dataclass(frozen=True, slots=True)
 class Cycle:
     enqueued: int
+    claimed: int
     delivered: int
     failed_attempts: int
     gave_up: int
@@ -160,6 +161,7 @@ async def run_cycle(
     )
     return Cycle(
         enqueued,
+        len(due),
         results.count("delivered"),
         results.count("retry") + results.count("failed"),
         results.count("failed"),
@@ -188,8 +190,8 @@ async def notify_loop(
             continue
         if cycle.delivered or cycle.failed_attempts:
             log.info("notifications: %s", cycle)
-        if cycle.enqueued >= config.batch:
-            continue
+        if cycle.enqueued >= config.batch or cycle.claimed >= config.batch:
+            continue  # more waiting
         wake.clear()
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(wake.wait(), timeout=poll_s)

@@ -74,9 +74,14 @@ CREATE TABLE notification_attempts (
     duration_ms  integer NOT NULL
 );
 CREATE INDEX notification_attempts_outbox ON notification_attempts (outbox_id, at);
+
+-- The notify worker scans recent alerts and order changes every cycle.
+CREATE INDEX notify_alerts_raised ON alerts (raised_at);
+CREATE INDEX notify_order_transitions_at ON order_transitions (at);
 """
 
 DOWNGRADE = """
+DROP INDEX IF EXISTS notify_alerts_raised, notify_order_transitions_at;
 DROP TABLE IF EXISTS notification_attempts, notification_outbox, notification_prefs;
 """
 
