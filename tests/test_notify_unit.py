@@ -179,3 +179,21 @@ def test_signature_is_hmac_sha256_over_timestamp_and_body() -> None:
     expected = hmac.new(b"k", b'1700000000.{"a":1}', hashlib.sha256).hexdigest()
     assert sig == f"sha256={expected}"
     assert sign("other", 1700000000, b'{"a":1}') != sig
+
+
+def test_the_documented_webhook_check_accepts_our_signature() -> None:
+    """The verification snippet in docs/notifications.md, run as written."""
+    import re
+    import time as clock
+    from pathlib import Path
+
+    doc = (Path(__file__).parent.parent / "docs" / "notifications.md").read_text()
+    [code] = [b for b in re.findall(r"```python\n(.*?)```", doc, re.S) if "def verify" in b]
+    scope: dict[str, object] = {}
+    exec(code, scope)  # noqa: S102 - our own documentation
+    verify = scope["verify"]
+    body, ts = b'{"type": "alert"}', int(clock.time())
+    headers = {"X-Eldercare-Timestamp": str(ts), "X-Eldercare-Signature": sign("s3", ts, body)}
+    assert verify("s3", headers, body)  # type: ignore[operator]
+    assert not verify("other", headers, body)  # type: ignore[operator]
+    assert not verify("s3", headers, body + b" ")  # type: ignore[operator]
