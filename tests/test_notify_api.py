@@ -80,6 +80,10 @@ def test_family_sets_their_own_preferences_and_sees_their_deliveries(world: Worl
         (me, "delivered", "webhook")
     ]
     assert history[0]["attempt_log"][0]["receipt"].startswith("HTTP 200")
+    homes, sunrise = _login(client, pop, "staff-homes"), _login(client, pop, "staff-sunrise")
+    seen = client.get(f"/api/notifications/deliveries?user_id={me}", headers=homes).json()
+    assert [h["id"] for h in seen] == [history[0]["id"]]  # staff of the relative's site
+    assert client.get("/api/notifications/deliveries", headers=sunrise).json() == []
 
 
 @pytest.mark.parametrize(

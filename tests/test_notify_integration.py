@@ -269,59 +269,6 @@ def test_a_redelivered_alert_notifies_once(services: Services, database_url: str
     assert len(outbox(database_url)) == 1
 
 
-def test_daily_summary_from_a_known_day(services: Services, database_url: str) -> None:
-    seed(services, database_url)
-    user_id, _resident_id, _ = family(database_url)
-    keys = {
-        r["device_id"]: r["device_key"]
-        for r in query(database_url, "SELECT device_id, device_key FROM devices")
-    }
-    # A day well after the seed (device assignments start then): 08:05 local, 20 days on.
-    day = (datetime.now(SH) + timedelta(days=20)).date()
-    summary_at = datetime.combine(day, time(8, 5), tzinfo=SH)
-    morning = datetime.combine(day, time(8), tzinfo=SH)
-    rows: list[tuple[datetime, int, str, bool]] = [
-        (morning - timedelta(hours=9, minutes=30), keys["bed-0042"], "presence", True),
-        (morning - timedelta(hours=2, minutes=30), keys["bed-0042"], "presence", False),
-        (morning - timedelta(hours=1), keys["bed-0042"], "presence", True),  # a nap: 1 h more
-    ]
-    for d in range(15):  # day 0 (the summary's day): 96 triggers; 14 days before: 100 each
-        for i in range(96 if d == 0 else 100):
-            at = morning - timedelta(days=d, hours=20) + timedelta(seconds=37 * i)
-            rows.append((at, keys["pir-0042"], "motion", True))
-    with psycopg_conn(database_url) as conn:
-        conn.cursor().executemany(
-            "INSERT INTO events (time, device_key, name, value_bool) VALUES (%s, %s, %s, %s)", rows
-        )
-    settings = settings_for(database_url)
-    with http_sink() as sink:
-
-        async def go(pool: AsyncPool) -> None:
-            await set_prefs(
-                pool,
-                user_id,
-                daily_summary=True,
-                channels=[{"kind": "webhook", "address": sink.url}],
-            )
-            await cycle(pool, settings, summary_at.astimezone(UTC) - timedelta(hours=1))
-            assert not sink.received  # before the summary hour
-            await cycle(pool, settings, summary_at.astimezone(UTC))
-            await cycle(pool, settings, summary_at.astimezone(UTC) + timedelta(hours=2))
-
-        run(database_url, go)
-    [hook] = sink.received  # once per day, however many cycles
-    body = hook.json()
-    assert body["type"] == "summary"
-    assert body["text"] == f"{body['resident_name']}: in bed 8.0 h, active as usual, no alerts."
-    assert body["motion"] == 96
-
-
-def psycopg_conn(url: str) -> Any:
-    import psycopg
-
-    return psycopg.connect(url)
-
-
 def test_sink_and_mailbox_are_real_servers() -> None:
     """The test servers themselves answer over real sockets (guards the fixtures above)."""
     import smtplib

@@ -80,7 +80,7 @@ class WebhookChannel:
         }
         try:
             response = await self.client.post(out.address, content=body, headers=headers)
-        except httpx2.HTTPError as exc:
+        except (httpx2.HTTPError, httpx2.InvalidURL) as exc:
             raise DeliveryFailed(f"{type(exc).__name__}: {exc}") from exc
         if not response.is_success:
             raise DeliveryFailed(_status_receipt(response))
@@ -132,7 +132,7 @@ class EmailChannel:
             return await asyncio.to_thread(_smtp_send, self.config, message, out.address)
         except smtplib.SMTPResponseException as exc:
             raise DeliveryFailed(f"SMTP {exc.smtp_code} {exc.smtp_error!r}") from exc
-        except (smtplib.SMTPException, OSError) as exc:
+        except (smtplib.SMTPException, OSError, UnicodeError) as exc:
             raise DeliveryFailed(f"{type(exc).__name__}: {exc}") from exc
 
 
@@ -159,7 +159,10 @@ class SmsGatewayChannel:
             "time": str(out.payload.get("local_time", "")),
         }
         escaped = {k: json.dumps(v, ensure_ascii=False)[1:-1] for k, v in values.items()}
-        return string.Template(self.body_template).substitute(escaped).encode()
+        try:
+            return string.Template(self.body_template).substitute(escaped).encode()
+        except (KeyError, ValueError) as exc:
+            raise DeliveryFailed(f"bad ELDERCARE_SMS_GATEWAY_BODY template: {exc!r}") from exc
 
     async def send(self, out: Outgoing) -> str:
         if not self.url:
@@ -167,9 +170,10 @@ class SmsGatewayChannel:
         headers = {"Content-Type": "application/json; charset=utf-8"}
         if self.auth_header:
             headers["Authorization"] = self.auth_header
+        body = self.render(out)
         try:
-            response = await self.client.post(self.url, content=self.render(out), headers=headers)
-        except httpx2.HTTPError as exc:
+            response = await self.client.post(self.url, content=body, headers=headers)
+        except (httpx2.HTTPError, httpx2.InvalidURL) as exc:
             raise DeliveryFailed(f"{type(exc).__name__}: {exc}") from exc
         if not response.is_success:
             raise DeliveryFailed(_status_receipt(response))

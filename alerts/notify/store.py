@@ -7,7 +7,6 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from psycopg import sql
 from psycopg.types.json import Jsonb
 
 from alerts.notify import messages
@@ -259,54 +258,3 @@ async def enqueue_summaries(conn: Conn, *, now: datetime, config: NotifyConfig) 
             now=now,
         )
     return added
-
-
-CLAIM_SQL = """
-WITH due AS (
-    SELECT id FROM notification_outbox
-    WHERE state = 'pending' AND next_attempt_at <= %(now)s
-    ORDER BY next_attempt_at LIMIT %(limit)s FOR UPDATE SKIP LOCKED)
-UPDATE notification_outbox n SET next_attempt_at = %(lease)s
-FROM due WHERE n.id = due.id
-RETURNING n.id, n.user_id, n.subject, n.body, n.payload, n.channel_index,
-    n.channel_attempts, n.attempts,
-    (SELECT channels FROM notification_prefs p WHERE p.user_id = n.user_id) AS channels,
-    (SELECT webhook_secret FROM notification_prefs p WHERE p.user_id = n.user_id) AS secret
-"""
-
-
-async def claim_due(conn: Conn, *, now: datetime, config: NotifyConfig) -> list[dict[str, Any]]:
-    """Lease due rows (SKIP LOCKED: workers never take the same row); a worker that dies
-    mid-send leaves the row to be retried when the lease runs out."""
-    cur = await conn.execute(
-        CLAIM_SQL, {"now": now, "limit": config.batch, "lease": now + config.lease}
-    )
-    return list(await cur.fetchall())
-
-
-async def record_attempt(
-    conn: Conn,
-    *,
-    outbox_id: int,
-    now: datetime,
-    channel: str,
-    address: str,
-    ok: bool,
-    receipt: str,
-    duration_ms: int,
-) -> None:
-    await conn.execute(
-        "INSERT INTO notification_attempts (outbox_id, at, channel, address, ok, receipt, "
-        "duration_ms) VALUES (%s, %s, %s, %s, %s, %s, %s)",
-        (outbox_id, now, channel, address, ok, receipt, duration_ms),
-    )
-
-
-async def update_row(conn: Conn, *, outbox_id: int, fields: Mapping[str, object]) -> None:
-    sets = sql.SQL(", ").join(
-        sql.SQL("{} = {}").format(sql.Identifier(k), sql.Placeholder(k)) for k in fields
-    )
-    await conn.execute(
-        sql.SQL("UPDATE notification_outbox SET {} WHERE id = %(outbox_id)s").format(sets),
-        {**fields, "outbox_id": outbox_id},
-    )

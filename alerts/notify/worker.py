@@ -17,15 +17,13 @@ from typing import Any
 import psycopg
 
 from alerts.notify.channels import Channel, DeliveryFailed, Outgoing
+from alerts.notify.outbox import claim_due, record_attempt, update_row
 from alerts.notify.policy import ChannelKind, GiveUp, after_failure
 from alerts.notify.store import (
     NotifyConfig,
-    claim_due,
     enqueue_alerts,
     enqueue_order_changes,
     enqueue_summaries,
-    record_attempt,
-    update_row,
 )
 from devices.backoff import Backoff
 from devices.db import AsyncPool
@@ -76,7 +74,7 @@ async def _deliver_one(
             timestamp=int(now.timestamp()),
         )
         started = time.monotonic()
-        channel = channels.get(ChannelKind(kind))
+        channel = next((c for k, c in channels.items() if k.value == kind), None)
         if channel is None:
             receipt = f"channel {kind} is not enabled on this installation"
         else:
