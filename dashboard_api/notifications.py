@@ -32,7 +32,7 @@ from devices.registry import Conn
 
 router = APIRouter(prefix="/api/notifications", tags=["notifications"])
 NOT_FOUND: dict[int | str, dict[str, Any]] = {404: {"model": Problem}}
-EMAIL = re.compile(r"^[^@\s\x00-\x1f\x7f]{1,64}@[A-Za-z0-9-]{1,63}(\.[A-Za-z0-9-]{1,63})+$")
+EMAIL = re.compile(r"^[\x21-\x3f\x41-\x7e]{1,64}@[A-Za-z0-9-]{1,63}(\.[A-Za-z0-9-]{1,63})+$")
 PHONE = re.compile(r"^\+?[0-9]{6,20}$")
 URL = TypeAdapter(HttpUrl)
 UserId = Annotated[int, Path(ge=1, le=2**62)]
@@ -44,6 +44,8 @@ class ChannelIn(BaseModel):
 
     @model_validator(mode="after")
     def _address_fits_kind(self) -> ChannelIn:
+        if not (self.address.isascii() and self.address.isprintable()):
+            raise ValueError("addresses are printable ASCII (use punycode for IDN hosts)")
         if self.kind is ChannelKind.WEBHOOK:
             try:
                 URL.validate_python(self.address)

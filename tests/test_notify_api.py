@@ -93,6 +93,8 @@ def test_family_sets_their_own_preferences_and_sees_their_deliveries(world: Worl
         {"channels": [{"kind": "email", "address": "not-an-address"}]},
         {"channels": [{"kind": "webhook", "address": "ftp://example.cn/x"}]},
         {"channels": [{"kind": "pigeon", "address": "roof"}]},
+        {"channels": [{"kind": "email", "address": "李@example.cn"}]},
+        {"channels": [{"kind": "webhook", "address": "http://example.cn/\u0000"}]},
         {"quiet_start": "22:00"},
         {"quiet_start": "22:00+08:00", "quiet_end": "07:00"},
         {"timezone": "Mars/Olympus"},
