@@ -16,6 +16,8 @@ from alerts.detectors.registry import build_registry, rechecks, route
 from alerts.detectors.vitals import VitalsDetector
 from alerts.dispatch import COMMANDS_CHANNEL, DISPATCH_CHANNEL
 from alerts.escalation import escalation_loop
+from alerts.notify.wiring import config_from, open_channels
+from alerts.notify.worker import notify_loop
 from alerts.periodic import periodic_loop
 from alerts.policy import EscalationPolicy, default_policy
 from alerts.worker import OUTBOX_CHANNEL, detect_loop, listen
@@ -36,9 +38,10 @@ def policy_from(settings: Settings) -> EscalationPolicy:
 
 
 async def serve(settings: Settings) -> None:
-    pool = await open_pool(settings.database_url, name="alerts", max_size=6)
+    pool = await open_pool(settings.database_url, name="alerts", max_size=8)
     stop = asyncio.Event()
     wake, escalate, commands = asyncio.Event(), asyncio.Event(), asyncio.Event()
+    order_changed = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
@@ -48,9 +51,13 @@ async def serve(settings: Settings) -> None:
     )
     routes = route(specs)
     policy = policy_from(settings)
-    wakes = {OUTBOX_CHANNEL: wake, DISPATCH_CHANNEL: escalate, COMMANDS_CHANNEL: commands}
+    wakes = {
+        OUTBOX_CHANNEL: (wake,),
+        DISPATCH_CHANNEL: (escalate, order_changed),
+        COMMANDS_CHANNEL: (commands,),
+    }
     try:
-        async with asyncio.TaskGroup() as tg:
+        async with open_channels(settings) as channels, asyncio.TaskGroup() as tg:
             tg.create_task(listen(settings.database_url, wakes, stop), name="listen")
             tg.create_task(
                 detect_loop(
@@ -105,6 +112,17 @@ async def serve(settings: Settings) -> None:
                     stop=stop,
                 ),
                 name="periodic",
+            )
+            tg.create_task(
+                notify_loop(
+                    pool,
+                    channels=channels,
+                    config=config_from(settings),
+                    poll_s=settings.notify_poll_interval_s,
+                    wake=order_changed,
+                    stop=stop,
+                ),
+                name="notify",
             )
     finally:
         await pool.close()

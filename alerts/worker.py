@@ -236,10 +236,10 @@ async def run_cycle(
 
 
 async def listen(
-    database_url: str, wakes: Mapping[str, asyncio.Event], stop: asyncio.Event
+    database_url: str, wakes: Mapping[str, tuple[asyncio.Event, ...]], stop: asyncio.Event
 ) -> None:
-    """Set ``wakes[channel]`` on every NOTIFY on that channel (and once on every (re)connect,
-    to catch up); reconnect with backoff."""
+    """Set the events of ``wakes[channel]`` on every NOTIFY on that channel (and once on every
+    (re)connect, to catch up); reconnect with backoff. One connection for all channels."""
     backoff = Backoff()
     while not stop.is_set():
         try:
@@ -247,11 +247,13 @@ async def listen(
                 for channel in wakes:
                     await c.execute(sql.SQL("LISTEN {}").format(sql.Identifier(channel)))
                 backoff.reset()
-                for event in wakes.values():
-                    event.set()
+                for events in wakes.values():
+                    for event in events:
+                        event.set()
                 while not stop.is_set():
                     async for note in c.notifies(timeout=1.0):
-                        wakes[note.channel].set()
+                        for event in wakes[note.channel]:
+                            event.set()
         except psycopg.OperationalError as exc:
             delay = backoff.next_delay()
             log.warning("LISTEN connection lost (%s); retrying in %.1f s", exc, delay)

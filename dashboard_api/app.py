@@ -12,6 +12,7 @@ from fastapi import FastAPI
 
 from dashboard_api import live, pages, timeline
 from dashboard_api.figures import router as figures_router
+from dashboard_api.notifications import router as notifications_router
 from dashboard_api.orders import router as orders_router
 from dashboard_api.routes import router
 from devices.db import open_pool
@@ -48,6 +49,7 @@ def create_app(settings: Settings) -> FastAPI:
     app.include_router(live.router)
     app.include_router(pages.router)
     app.mount("/static", pages.static_files, name="static")
+    app.include_router(notifications_router)
 
     @app.get("/healthz", include_in_schema=False)
     async def healthz() -> dict[str, str]:

@@ -61,6 +61,31 @@ class Settings(BaseSettings):
     accept_within_yellow_s: int = 300
     accept_within_green_s: int = 1800
 
+    # Family notifications (alerts/notify): worker pacing, retries, summary, channels.
+    notify_poll_interval_s: float = 1.0
+    notify_batch_max: int = 50
+    notify_lookback_s: int = 24 * 3600  # alerts/order changes older than this are not sent
+    notify_max_attempts: int = 3  # failed attempts on one channel before the next channel
+    notify_backoff_initial_s: float = 30.0
+    notify_backoff_max_s: float = 1800.0
+    notify_lease_s: float = 120.0  # a claimed row is retried after this if the worker dies
+    notify_timezone: str = "Asia/Shanghai"
+    notify_summary_hour: int = Field(default=8, ge=0, le=23)
+    webhook_timeout_s: float = 10.0
+    smtp_host: str = "127.0.0.1"
+    smtp_port: int = 25
+    smtp_starttls: bool = False
+    smtp_username: str = ""
+    smtp_password: SecretStr = SecretStr("")
+    smtp_from: str = "eldercare@localhost"
+    smtp_timeout_s: float = 10.0
+    # A generic HTTP SMS gateway: POST to the URL with the JSON body template filled in
+    # ($to, $text, $resident, $event, $time); the receipt is the response's id field.
+    sms_gateway_url: str = ""
+    sms_gateway_body: str = '{"to": "$to", "text": "$text"}'
+    sms_gateway_auth_header: SecretStr = SecretStr("")  # sent as Authorization when set
+    sms_gateway_id_field: str = "message_id"
+
     # Retention of raw telemetry (drop_chunks when no licence-managed policy is available).
     telemetry_retention_days: int = 400
     retention_check_interval_s: float = 3600.0

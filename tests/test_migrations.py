@@ -36,8 +36,8 @@ def test_upgrade_from_empty_downgrade_and_upgrade_again(services: Services) -> N
         assert query(
             url,
             "SELECT count(*) AS n FROM pg_tables WHERE tablename IN "
-            "('sites', 'devices', 'dispatch_orders')",
-        ) == [{"n": 3}]
+            "('sites', 'devices', 'dispatch_orders', 'notification_outbox')",
+        ) == [{"n": 4}]
     finally:
         with psycopg.connect(services.pg.url("postgres"), autocommit=True) as conn:
             conn.execute(f"DROP DATABASE {name} WITH (FORCE)")

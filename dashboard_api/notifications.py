@@ -1,0 +1,217 @@
+"""Family notification settings and delivery history (thin routes over alerts.notify.service).
+
+A family member reads and sets their own preferences and sees their own deliveries; staff
+and admins may look (not change) for family members of residents in their sites.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime, time
+from typing import Annotated, Any, Literal
+from zoneinfo import available_timezones
+
+from fastapi import APIRouter, HTTPException, Path, Query, status
+from pydantic import (
+    BaseModel,
+    Field,
+    HttpUrl,
+    TypeAdapter,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+
+from alerts.notify import service
+from alerts.notify.policy import ChannelKind, Source
+from dashboard_api.deps import ConnDep, CurrentUser, Now
+from dashboard_api.schemas import Problem
+from devices.accounts import Principal
+from devices.domain import Colour, Role
+from devices.registry import Conn
+
+router = APIRouter(prefix="/api/notifications", tags=["notifications"])
+NOT_FOUND: dict[int | str, dict[str, Any]] = {404: {"model": Problem}}
+EMAIL = re.compile(r"^[\x21-\x3f\x41-\x7e]{1,64}@[A-Za-z0-9-]{1,63}(\.[A-Za-z0-9-]{1,63})+$")
+PHONE = re.compile(r"^\+?[0-9]{6,20}$")
+URL = TypeAdapter(HttpUrl)
+UserId = Annotated[int, Path(ge=1, le=2**62)]
+
+
+class ChannelIn(BaseModel):
+    kind: ChannelKind
+    address: str = Field(min_length=3, max_length=500)
+
+    @model_validator(mode="after")
+    def _address_fits_kind(self) -> ChannelIn:
+        if not (self.address.isascii() and self.address.isprintable()):
+            raise ValueError("addresses are printable ASCII (use punycode for IDN hosts)")
+        if self.kind is ChannelKind.WEBHOOK:
+            try:
+                URL.validate_python(self.address)
+            except ValidationError as exc:
+                raise ValueError("a webhook address is an http(s) URL") from exc
+        elif self.kind is ChannelKind.EMAIL and not EMAIL.match(self.address):
+            raise ValueError("not an e-mail address")
+        elif self.kind is ChannelKind.SMS and not PHONE.match(self.address):
+            raise ValueError("a phone number is digits with an optional leading +")
+        return self
+
+
+class PrefsIn(BaseModel):
+    colours: list[Colour] = Field(default=[Colour.RED, Colour.YELLOW], max_length=3)
+    kinds: list[Annotated[str, Field(pattern=r"^[a-z_]{1,32}$")]] | None = Field(
+        default=None, max_length=32, description="alert kinds to hear about; null: all"
+    )
+    order_updates: bool = True
+    daily_summary: bool = True
+    channels: list[ChannelIn] = Field(
+        default=[], max_length=5, description="tried in order; the next one after failures"
+    )
+    quiet_start: time | None = Field(default=None, description="local time; red ignores it")
+    quiet_end: time | None = None
+    timezone: str | None = Field(default=None, max_length=64)
+    language: Literal["en", "zh"] = "en"
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, v: str | None) -> str | None:
+        if v is not None and v not in available_timezones():
+            raise ValueError("unknown IANA time zone")
+        return v
+
+    @field_validator("quiet_start", "quiet_end")
+    @classmethod
+    def _naive(cls, v: time | None) -> time | None:
+        if v is not None and v.tzinfo is not None:
+            raise ValueError("give a local time without an offset; set timezone instead")
+        return v
+
+    @model_validator(mode="after")
+    def _both_or_neither(self) -> PrefsIn:
+        if (self.quiet_start is None) != (self.quiet_end is None):
+            raise ValueError("quiet_start and quiet_end go together")
+        return self
+
+
+class ChannelOut(BaseModel):
+    kind: ChannelKind
+    address: str
+
+
+class PrefsOut(BaseModel):
+    user_id: int
+    configured: bool
+    colours: list[Colour]
+    kinds: list[str] | None
+    order_updates: bool
+    daily_summary: bool
+    channels: list[ChannelOut]
+    quiet_start: time | None
+    quiet_end: time | None
+    timezone: str | None
+    language: str
+    webhook_secret: str | None = Field(description="HMAC key; shown to the member only")
+    updated_at: datetime | None
+
+
+class AttemptOut(BaseModel):
+    at: datetime
+    channel: str
+    address: str
+    ok: bool
+    receipt: str
+    duration_ms: int
+
+
+class DeliveryOut(BaseModel):
+    id: int
+    user_id: int
+    resident_id: int | None
+    source: Source
+    alert_id: int | None
+    order_id: int | None
+    colour: Colour
+    subject: str
+    body: str
+    created_at: datetime
+    not_before: datetime
+    state: Literal["pending", "delivered", "failed", "skipped"]
+    reason: str
+    attempts: int
+    delivered_at: datetime | None
+    delivered_via: str | None
+    attempt_log: list[AttemptOut]
+
+
+def _out(user_id: int, row: dict[str, Any] | None, *, own: bool) -> PrefsOut:
+    if row is None:
+        defaults = PrefsIn()
+        return PrefsOut(
+            user_id=user_id,
+            configured=False,
+            webhook_secret=None,
+            updated_at=None,
+            **defaults.model_dump(exclude={"channels"}),
+            channels=[],
+        )
+    return PrefsOut(
+        **{**row, "webhook_secret": row["webhook_secret"] if own else None}, configured=True
+    )
+
+
+async def _visible(conn: Conn, user: Principal, user_id: int) -> None:
+    if not await service.may_view(conn, principal=user, user_id=user_id):
+        raise HTTPException(status.HTTP_404_NOT_FOUND, "no such family member")
+
+
+@router.get("/preferences", response_model=PrefsOut, responses={403: {"model": Problem}})
+async def my_preferences(conn: ConnDep, user: CurrentUser) -> PrefsOut:
+    if user.role is not Role.FAMILY:
+        raise HTTPException(status.HTTP_403_FORBIDDEN, "family members only")
+    return _out(user.user_id, await service.get_prefs(conn, user_id=user.user_id), own=True)
+
+
+@router.put("/preferences", response_model=PrefsOut, responses={403: {"model": Problem}})
+async def set_my_preferences(conn: ConnDep, user: CurrentUser, at: Now, body: PrefsIn) -> PrefsOut:
+    if user.role is not Role.FAMILY:
+        raise HTTPException(status.HTTP_403_FORBIDDEN, "family members only")
+    row = await service.save_prefs(
+        conn,
+        user_id=user.user_id,
+        colours=sorted({c.value for c in body.colours}),
+        kinds=None if body.kinds is None else sorted(set(body.kinds)),
+        order_updates=body.order_updates,
+        daily_summary=body.daily_summary,
+        channels=[{"kind": c.kind.value, "address": c.address} for c in body.channels],
+        quiet_start=body.quiet_start,
+        quiet_end=body.quiet_end,
+        timezone=body.timezone,
+        language=body.language,
+        now=at,
+    )
+    await conn.commit()
+    return _out(user.user_id, row, own=True)
+
+
+@router.get("/users/{user_id}/preferences", response_model=PrefsOut, responses=NOT_FOUND)
+async def member_preferences(conn: ConnDep, user: CurrentUser, user_id: UserId) -> PrefsOut:
+    await _visible(conn, user, user_id)
+    row = await service.get_prefs(conn, user_id=user_id)
+    return _out(user_id, row, own=user.user_id == user_id)
+
+
+@router.get("/deliveries", response_model=list[DeliveryOut], responses=NOT_FOUND)
+async def deliveries(
+    conn: ConnDep,
+    user: CurrentUser,
+    user_id: Annotated[int | None, Query(ge=1, le=2**62)] = None,
+    limit: Annotated[int, Query(ge=1, le=500)] = 50,
+    offset: Annotated[int, Query(ge=0, le=1_000_000)] = 0,
+) -> list[DeliveryOut]:
+    if user_id is not None:
+        await _visible(conn, user, user_id)
+    rows = await service.list_deliveries(
+        conn, principal=user, user_id=user_id, limit=limit, offset=offset
+    )
+    return [DeliveryOut(**r) for r in rows]
