@@ -8,8 +8,9 @@ import signal
 
 import typer
 
-from alerts.detectors.registry import build_registry, route
+from alerts.detectors.registry import build_registry, build_window_registry, route
 from alerts.dispatch import DispatchPolicy
+from alerts.fall.model import load as load_fall_model
 from alerts.worker import detect_loop, listen
 from devices.db import open_pool
 from devices.domain import Colour
@@ -30,6 +31,7 @@ def policy_from(settings: Settings) -> DispatchPolicy:
 
 
 async def serve(settings: Settings) -> None:
+    fall_model = load_fall_model()  # once, before anything runs: a bad model refuses to start
     pool = await open_pool(settings.database_url, name="alerts", max_size=4)
     stop, wake = asyncio.Event(), asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -48,6 +50,7 @@ async def serve(settings: Settings) -> None:
                     poll_s=settings.alerts_poll_interval_s,
                     wake=wake,
                     stop=stop,
+                    window_detectors=build_window_registry(fall_model=fall_model),
                 ),
                 name="detect",
             )

@@ -15,6 +15,7 @@ from datetime import UTC, datetime, timedelta
 import psycopg
 from psycopg.types.json import Jsonb
 
+from alerts.acc_stream import WindowDetector, acc_verdicts
 from alerts.detectors.base import EventDetector, StreamEvent, Verdict
 from alerts.dispatch import DispatchPolicy, open_order
 from devices.backoff import Backoff
@@ -138,12 +139,16 @@ async def run_cycle(
     policy: DispatchPolicy,
     limit: int,
     now: datetime,
+    window_detectors: tuple[WindowDetector, ...] = (),
 ) -> Cycle:
     async with pool.connection() as conn, conn.transaction():
         cur = await conn.execute(CLAIM_SQL, {"limit": limit})
         events = [to_event(r) for r in await cur.fetchall()]
+        acc = [e for e in events if e.kind == "acc"]
+        verdicts = evaluate([e for e in events if e.kind != "acc"], routes, now)
+        verdicts += await acc_verdicts(conn, acc, window_detectors, now)
         raised = 0
-        for verdict in evaluate(events, routes, now):
+        for verdict in verdicts:
             if await persist(conn, verdict, now=now, policy=policy):
                 raised += 1
                 log.info("alert %s (%s): %s", verdict.kind, verdict.colour, verdict.explanation)
@@ -177,12 +182,18 @@ async def detect_loop(
     poll_s: float,
     wake: asyncio.Event,
     stop: asyncio.Event,
+    window_detectors: tuple[WindowDetector, ...] = (),
 ) -> None:
     backoff = Backoff()
     while not stop.is_set():
         try:
             cycle = await run_cycle(
-                pool, routes=routes, policy=policy, limit=limit, now=datetime.now(UTC)
+                pool,
+                routes=routes,
+                policy=policy,
+                limit=limit,
+                now=datetime.now(UTC),
+                window_detectors=window_detectors,
             )
             backoff.reset()
         except psycopg.OperationalError as exc:

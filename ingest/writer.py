@@ -82,9 +82,11 @@ async def write_batch(conn: Conn, batch: Batch) -> WriteResult:
         )
         ev = cur.rowcount
     for w in batch.windows:
-        cur = await conn.execute(
-            "INSERT INTO acc_windows (time, device_key, t_offset, acc_x, acc_y, acc_z) "
-            "VALUES (to_timestamp(%s), %s, %s, %s, %s, %s) ON CONFLICT DO NOTHING",
+        cur = await conn.execute(  # a new window also goes to the detectors (outbox 'acc')
+            "WITH new AS (INSERT INTO acc_windows (time, device_key, t_offset, acc_x, acc_y, acc_z)"
+            " VALUES (to_timestamp(%s), %s, %s, %s, %s, %s) ON CONFLICT DO NOTHING"
+            " RETURNING time, device_key) INSERT INTO stream_outbox (kind, device_key, time, name)"
+            " SELECT 'acc', device_key, time, 'acc' FROM new",
             (w.time, w.device_key, list(w.t_offset), list(w.acc_x), list(w.acc_y), list(w.acc_z)),
         )
         win += cur.rowcount
@@ -106,7 +108,7 @@ async def write_batch(conn: Conn, batch: Batch) -> WriteResult:
             "times_seen = dead_letters.times_seen + 1, last_seen_at = now()",
             (d.digest, d.topic, d.payload, d.reason.value, d.detail),
         )
-    if ev:
+    if ev or win:
         await conn.execute(f"NOTIFY {OUTBOX_CHANNEL}")
     stored = len(batch.telemetry) + len(batch.events) + len(batch.windows)
     return WriteResult(tel, ev, win, stored - tel - ev - win, len(batch.dead))

@@ -5,8 +5,11 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+from alerts.acc_stream import WindowDetector
 from alerts.detectors.base import EventDetector
 from alerts.detectors.safety import DeviceFallDetector, SmokeDetector, SosDetector
+from alerts.fall.detector import AccFallDetector
+from alerts.fall.model import FallModel
 
 
 @dataclass(frozen=True, slots=True)
@@ -21,6 +24,11 @@ def build_registry(*, fall_min_confidence: float) -> tuple[DetectorSpec, ...]:
         DetectorSpec(DeviceFallDetector(min_confidence=fall_min_confidence), frozenset({"fall"})),
         DetectorSpec(SmokeDetector(), frozenset({"smoke"})),
     )
+
+
+def build_window_registry(*, fall_model: FallModel) -> tuple[WindowDetector, ...]:
+    """Detectors fed the last seconds of a device's raw accelerometer ('acc' outbox rows)."""
+    return (AccFallDetector(fall_model),)
 
 
 def route(specs: tuple[DetectorSpec, ...]) -> Mapping[str, tuple[EventDetector, ...]]:
