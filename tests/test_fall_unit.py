@@ -168,3 +168,40 @@ def test_detector_waits_for_enough_history() -> None:
     fold = window(F.resample(fixture("sisfall_F01_SA01_R01_cut.txt"), 200.0)[:325], 50.0, None)
     verdict = detector.evaluate(fold, now=T0)
     assert verdict is None or verdict.fold_key == "fall:d3"
+
+
+def test_packs_of_the_last_seconds_become_one_uniform_window() -> None:
+    from alerts.acc_stream import assemble
+    from alerts.detectors.base import StreamEvent
+
+    event = StreamEvent(
+        kind="acc",
+        name="acc",
+        time=T0 + timedelta(seconds=2),
+        device_key=3,
+        device_id="wb-0042",
+        device_kind="wristband",
+        site_id="home-17",
+        resident_id=7,
+        resident_name="Wang Fang",
+    )
+    offsets = [i / 50 for i in range(50)]
+    packs = [
+        {
+            "t0": T0.timestamp() + s,
+            "t_offset": offsets,
+            "acc_x": [float(s)] * 50,
+            "acc_y": [0.0] * 50,
+            "acc_z": [9.8] * 50,
+        }
+        for s in (0, 1, 2)
+    ]
+    window = assemble(event, packs)
+    assert window is not None
+    assert window.rate_hz == 50.0
+    assert window.start == T0
+    assert len(window.acc_x) == 150
+    assert window.acc_x[0] == 0.0
+    assert window.acc_x[-1] == 2.0
+    assert (window.resident_id, window.device_kind) == (7, "wristband")
+    assert assemble(event, []) is None
