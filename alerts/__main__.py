@@ -10,6 +10,7 @@ import typer
 
 from alerts.detectors.registry import build_registry, build_window_registry, route
 from alerts.dispatch import DispatchPolicy
+from alerts.fall.model import ModelError
 from alerts.fall.model import load as load_fall_model
 from alerts.worker import detect_loop, listen
 from devices.db import open_pool
@@ -68,8 +69,12 @@ def run() -> None:
     """Run the detectors on the live stream and open dispatch orders."""
     settings = Settings()
     setup_logging(process="alerts")
-    with contextlib.suppress(KeyboardInterrupt):
-        asyncio.run(serve(settings))
+    try:
+        with contextlib.suppress(KeyboardInterrupt):
+            asyncio.run(serve(settings))
+    except ModelError as exc:  # refuse to start on a model that does not match its card
+        typer.echo(f"alerts: {exc}", err=True)
+        raise typer.Exit(2) from exc
 
 
 if __name__ == "__main__":
