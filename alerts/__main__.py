@@ -12,10 +12,12 @@ import typer
 from alerts.checks import check_loop
 from alerts.commands import command_publisher
 from alerts.detectors.devicehealth import DeviceHealthDetector
-from alerts.detectors.registry import build_registry, rechecks, route
+from alerts.detectors.registry import build_registry, build_window_registry, rechecks, route
 from alerts.detectors.vitals import VitalsDetector
 from alerts.dispatch import COMMANDS_CHANNEL, DISPATCH_CHANNEL
 from alerts.escalation import escalation_loop
+from alerts.fall.model import ModelError
+from alerts.fall.model import load as load_fall_model
 from alerts.notify.wiring import config_from, open_channels
 from alerts.notify.worker import notify_loop
 from alerts.periodic import periodic_loop
@@ -38,6 +40,7 @@ def policy_from(settings: Settings) -> EscalationPolicy:
 
 
 async def serve(settings: Settings) -> None:
+    fall_model = load_fall_model()  # once, before anything runs: a bad model refuses to start
     pool = await open_pool(settings.database_url, name="alerts", max_size=8)
     stop = asyncio.Event()
     wake, escalate, commands = asyncio.Event(), asyncio.Event(), asyncio.Event()
@@ -69,6 +72,7 @@ async def serve(settings: Settings) -> None:
                     wake=wake,
                     stop=stop,
                     opened=escalate,
+                    window_detectors=build_window_registry(fall_model=fall_model),
                 ),
                 name="detect",
             )
@@ -138,8 +142,12 @@ def run() -> None:
     """Run the detectors on the live stream, escalate dispatch orders, publish commands."""
     settings = Settings()
     setup_logging(process="alerts")
-    with contextlib.suppress(KeyboardInterrupt):
-        asyncio.run(serve(settings))
+    try:
+        with contextlib.suppress(KeyboardInterrupt):
+            asyncio.run(serve(settings))
+    except ModelError as exc:  # refuse to start on a model that does not match its card
+        typer.echo(f"alerts: {exc}", err=True)
+        raise typer.Exit(2) from exc
 
 
 if __name__ == "__main__":

@@ -16,6 +16,7 @@ import psycopg
 from psycopg import sql
 from psycopg.types.json import Jsonb
 
+from alerts.acc_stream import WindowDetector, acc_verdicts
 from alerts.detectors.base import Deferral, EventDetector, StreamEvent, Verdict
 from alerts.dispatch import open_order
 from alerts.events_json import event_to_json
@@ -221,12 +222,16 @@ async def run_cycle(
     policy: EscalationPolicy,
     limit: int,
     now: datetime,
+    window_detectors: tuple[WindowDetector, ...] = (),
 ) -> Cycle:
     async with pool.connection() as conn, conn.transaction():
         cur = await conn.execute(CLAIM_SQL, {"limit": limit})
         events = [to_event(r) for r in await cur.fetchall()]
+        acc = [e for e in events if e.kind == "acc"]
         raised = 0
-        for outcome in evaluate(events, routes, now):
+        outcomes = evaluate([e for e in events if e.kind != "acc"], routes, now)
+        outcomes += await acc_verdicts(conn, acc, window_detectors, now)
+        for outcome in outcomes:
             if isinstance(outcome, Deferral):
                 await defer(conn, outcome, now=now)
             elif await persist(conn, outcome, now=now, policy=policy):
@@ -270,6 +275,7 @@ async def detect_loop(
     wake: asyncio.Event,
     stop: asyncio.Event,
     opened: asyncio.Event | None = None,
+    window_detectors: tuple[WindowDetector, ...] = (),
 ) -> None:
     """Run detector cycles; ``opened`` is set when a cycle opened orders (the escalation
     loop in this process offers them at once, without waiting for a NOTIFY)."""
@@ -277,7 +283,12 @@ async def detect_loop(
     while not stop.is_set():
         try:
             cycle = await run_cycle(
-                pool, routes=routes, policy=policy, limit=limit, now=datetime.now(UTC)
+                pool,
+                routes=routes,
+                policy=policy,
+                limit=limit,
+                now=datetime.now(UTC),
+                window_detectors=window_detectors,
             )
             backoff.reset()
         except psycopg.OperationalError as exc:

@@ -5,10 +5,13 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+from alerts.acc_stream import WindowDetector
 from alerts.detectors.base import EventDetector, Rechecker
 from alerts.detectors.health import DeviceOfflineDetector
 from alerts.detectors.night import BedExitDetector, WanderingDetector
 from alerts.detectors.safety import DeviceFallDetector, SmokeDetector, SosDetector
+from alerts.fall.detector import AccFallDetector
+from alerts.fall.model import FallModel
 
 
 @dataclass(frozen=True, slots=True)
@@ -33,6 +36,11 @@ def build_registry(
         DetectorSpec(BedExitDetector(), frozenset({"presence"})),
         DetectorSpec(DeviceOfflineDetector(), frozenset({"online"})),
     )
+
+
+def build_window_registry(*, fall_model: FallModel) -> tuple[WindowDetector, ...]:
+    """Detectors fed the last seconds of a device's raw accelerometer ('acc' outbox rows)."""
+    return (AccFallDetector(fall_model),)
 
 
 def route(specs: tuple[DetectorSpec, ...]) -> Mapping[str, tuple[EventDetector, ...]]:

@@ -1,0 +1,1 @@
+"""Fall detection from raw accelerometer windows, trained on SisFall. Pure: no DB, MQTT or clock."""

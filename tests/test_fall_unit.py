@@ -1,0 +1,207 @@
+"""Fall detection, pure parts: resampling, windows, features, the model card, the verdict."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import shutil
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from alerts.fall import features as F
+from alerts.fall import model as M
+from alerts.fall.detector import AccFallDetector, AccWindow
+from alerts.fall.sisfall import COUNT_TO_MS2, parse_counts
+from devices.domain import Colour
+
+FIXTURES = Path(__file__).parent / "fixtures"
+T0 = datetime(2026, 11, 23, 8, 0, tzinfo=UTC)
+
+
+def fixture(name: str) -> np.ndarray:
+    """A cut of a SisFall recording (200 Hz ADXL345 counts) in m/s2."""
+    return np.loadtxt(FIXTURES / name, delimiter=",", comments="#") * COUNT_TO_MS2
+
+
+def window(samples: np.ndarray, rate: float, resident_id: int | None = 7) -> AccWindow:
+    return AccWindow(
+        device_key=3,
+        device_id="wb-0042",
+        site_id="home-17",
+        start=T0,
+        rate_hz=rate,
+        acc_x=samples[:, 0],
+        acc_y=samples[:, 1],
+        acc_z=samples[:, 2],
+        resident_id=resident_id,
+        resident_name="Wang Fang",
+        room_name="bedroom",
+    )
+
+
+def test_parse_counts_reads_the_original_format() -> None:
+    text = b"  -9,-257, -25,  84, 247,  27,-120,-987,  63;\r\n  -3,-263, -23,  99, 258,  35,-110,-1016,  68;\r\n"
+    assert parse_counts(text).tolist() == [[-9, -257, -25], [-3, -263, -23]]
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    rate=st.one_of(st.sampled_from([25.0, 50.0, 100.0, 200.0]), st.floats(5.0, 400.0)),
+    n=st.integers(0, 700),
+    level=st.floats(-150.0, 150.0),
+)
+def test_resample_any_rate_and_length(rate: float, n: int, level: float) -> None:
+    x = np.full((n, 3), level)
+    out = F.resample(x, rate)
+    assert out.shape[1] == 3
+    assert np.all(np.isfinite(out))
+    assert abs(len(out) - n * F.RATE_HZ / rate) <= 2
+    if n >= 2:  # a constant signal stays constant (no ringing at the edges)
+        assert np.allclose(out, level, atol=0.01 * max(1.0, abs(level)))
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    n=st.integers(0, 2 * F.N),
+    seed=st.integers(0, 2**16),
+    constant=st.booleans(),
+)
+def test_windows_and_features_never_crash(n: int, seed: int, constant: bool) -> None:
+    rng = np.random.default_rng(seed)
+    x = np.full((n, 3), 3.0) if constant else rng.normal(0, 20, size=(n, 3))
+    w = F.windows(x)
+    expected = 0 if n < F.N else 1 + (n - F.N) // F.STEP
+    assert w.shape == (expected, F.N, 3)
+    feats = F.features(w)
+    assert feats.shape == (expected, len(F.FEATURES))
+    assert np.all(np.isfinite(feats))
+
+
+def test_to_uniform_recovers_the_rate_of_jittered_samples() -> None:
+    t = np.arange(100) / 25.0 + np.random.default_rng(1).normal(0, 0.001, 100)
+    rate, grid = F.to_uniform(t, np.ones((100, 3)))
+    assert rate == pytest.approx(25.0, rel=0.01)
+    assert len(grid) == pytest.approx(100, abs=2)
+    with pytest.raises(ValueError, match="share one time"):
+        F.to_uniform(np.zeros(5), np.ones((5, 3)))
+
+
+def test_features_see_the_impact_of_a_real_fall() -> None:
+    feats, impact = F.recording_features(fixture("sisfall_F01_SA01_R01_cut.txt"), 200.0)
+    row = dict(zip(F.FEATURES, feats.max(axis=0), strict=True))
+    assert row["peak_g"] > 3.0
+    assert 3.0 < impact.max() < 5.0  # the impact is at 4 s in the cut
+
+
+def test_card_mismatch_refuses(tmp_path: Path) -> None:
+    card = json.loads((M.MODEL_DIR / M.CARD_FILE).read_text())
+    sha = card["model_sha256"]
+    M.check_card(card, model_sha256=sha, sklearn_version=card["sklearn_version"])
+    with pytest.raises(M.ModelError, match="sha256"):
+        M.check_card(card, model_sha256="0" * 64, sklearn_version=card["sklearn_version"])
+    with pytest.raises(M.ModelError, match=r"scikit-learn 9\.9"):
+        M.check_card(
+            {**card, "sklearn_version": "9.9.0"}, model_sha256=sha, sklearn_version="1.9.1"
+        )
+    with pytest.raises(M.ModelError, match="rate_hz"):
+        M.check_card(
+            {**card, "rate_hz": 25.0}, model_sha256=sha, sklearn_version=card["sklearn_version"]
+        )
+    shutil.copytree(M.MODEL_DIR, tmp_path / "m")
+    with (tmp_path / "m" / M.MODEL_FILE).open("ab") as f:
+        f.write(b"tampered")
+    with pytest.raises(M.ModelError, match="does not match its card"):
+        M.load(tmp_path / "m")
+    with pytest.raises(M.ModelError, match="cannot read"):
+        M.load(tmp_path / "missing")
+
+
+def test_shipped_model_matches_its_card() -> None:
+    card = json.loads((M.MODEL_DIR / M.CARD_FILE).read_text())
+    blob = (M.MODEL_DIR / M.MODEL_FILE).read_bytes()
+    assert hashlib.sha256(blob).hexdigest() == card["model_sha256"]
+    assert len(blob) < 2_000_000
+    assert card["features"] == list(F.FEATURES)
+    model = M.load()
+    assert 0.0 < model.threshold < 1.0
+
+
+@pytest.mark.parametrize("rate", [200.0, 100.0, 50.0])
+def test_detector_turns_a_real_fall_red(rate: float) -> None:
+    detector = AccFallDetector(M.load())
+    samples = F.resample(fixture("sisfall_F01_SA01_R01_cut.txt"), 200.0)  # now 50 Hz
+    if rate != 50.0:
+        samples = F.resample(samples, 50.0 * 50.0 / rate)  # inverse ratio: back up to `rate`
+    impact_s = 4.0
+    # The live detector sees the last 6 s: feed it up to 2.5 s after the impact.
+    live = samples[: int((impact_s + 2.5) * rate)]
+    verdict = detector.evaluate(window(live, rate), now=T0 + timedelta(seconds=7))
+    assert verdict is not None
+    assert (verdict.kind, verdict.colour, verdict.detector) == ("fall", Colour.RED, "acc_fall")
+    assert verdict.fold_key == "fall:7"
+    assert abs((verdict.occurred_at - T0).total_seconds() - impact_s) <= 0.3
+    assert verdict.idem_key == f"acc_fall:3:{verdict.occurred_at.timestamp():.1f}"
+    assert "Wang Fang" in verdict.explanation
+    assert "confidence" in verdict.explanation
+    again = detector.evaluate(window(live, rate), now=T0 + timedelta(seconds=30))
+    assert again is not None
+    assert again.idem_key == verdict.idem_key
+
+
+@pytest.mark.parametrize("name", ["sisfall_D01_SA01_R01_cut.txt", "sisfall_D07_SA01_R01_cut.txt"])
+def test_detector_ignores_walking_and_sitting(name: str) -> None:
+    detector = AccFallDetector(M.load())
+    samples = fixture(name)
+    for end in range(F.N * 4, len(samples) + 1, 200):
+        assert detector.evaluate(window(samples[:end], 200.0), now=T0) is None
+
+
+def test_detector_waits_for_enough_history() -> None:
+    detector = AccFallDetector(M.load())
+    short = F.resample(fixture("sisfall_F01_SA01_R01_cut.txt"), 200.0)[: F.N - 1]
+    assert detector.evaluate(window(short, 50.0), now=T0) is None
+    fold = window(F.resample(fixture("sisfall_F01_SA01_R01_cut.txt"), 200.0)[:325], 50.0, None)
+    verdict = detector.evaluate(fold, now=T0)
+    assert verdict is None or verdict.fold_key == "fall:d3"
+
+
+def test_packs_of_the_last_seconds_become_one_uniform_window() -> None:
+    from alerts.acc_stream import assemble
+    from alerts.detectors.base import StreamEvent
+
+    event = StreamEvent(
+        kind="acc",
+        name="acc",
+        time=T0 + timedelta(seconds=2),
+        device_key=3,
+        device_id="wb-0042",
+        device_kind="wristband",
+        site_id="home-17",
+        resident_id=7,
+        resident_name="Wang Fang",
+    )
+    offsets = [i / 50 for i in range(50)]
+    packs = [
+        {
+            "t0": T0.timestamp() + s,
+            "t_offset": offsets,
+            "acc_x": [float(s)] * 50,
+            "acc_y": [0.0] * 50,
+            "acc_z": [9.8] * 50,
+        }
+        for s in (0, 1, 2)
+    ]
+    window = assemble(event, packs)
+    assert window is not None
+    assert window.rate_hz == 50.0
+    assert window.start == T0
+    assert len(window.acc_x) == 150
+    assert window.acc_x[0] == 0.0
+    assert window.acc_x[-1] == 2.0
+    assert (window.resident_id, window.device_kind) == (7, "wristband")
+    assert assemble(event, []) is None
