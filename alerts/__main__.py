@@ -35,7 +35,9 @@ async def serve(settings: Settings) -> None:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
-    routes = route(build_registry(fall_min_confidence=settings.fall_min_confidence))
+    disabled = {n.strip() for n in settings.disabled_detectors.split(",") if n.strip()}
+    specs = build_registry(fall_min_confidence=settings.fall_min_confidence)
+    routes = route(tuple(s for s in specs if s.detector.name not in disabled))
     try:
         async with asyncio.TaskGroup() as tg:
             tg.create_task(listen(settings.database_url, wake, stop), name="listen")

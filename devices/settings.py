@@ -43,6 +43,9 @@ class Settings(BaseSettings):
     alerts_batch_max: int = 500
     alerts_poll_interval_s: float = 1.0
     fall_min_confidence: float = 0.5
+    # Detectors to leave out of the registry by name (e.g. "smoke"), comma-separated: for
+    # showing that the conformance run catches a broken backend.
+    disabled_detectors: str = ""
 
     # Dispatch: acceptance deadline by colour (seconds after the order opens).
     accept_within_red_s: int = 60

@@ -1,0 +1,119 @@
+"""The conformance run end to end: real broker, database, ingest, alerts worker and API; the
+scenario is played over MQTT and scored through the public HTTP API only."""
+
+from __future__ import annotations
+
+import json
+import socket
+import subprocess
+import sys
+import tempfile
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import pytest
+
+from devices.seed import DemoPopulation
+from tests.services import ROOT, Services, running, seed, wait_until, worker_env
+from tests.test_ingest_integration import wait_for_ingest
+
+SCENARIO = ROOT / "simulators" / "scenarios" / "smoke-sos-fall.toml"
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _up(url: str) -> bool:
+    try:
+        with urllib.request.urlopen(url + "/openapi.json", timeout=2):  # noqa: S310
+            return True
+    except (urllib.error.URLError, ConnectionError, TimeoutError):
+        return False
+
+
+@contextmanager
+def api_server(env: dict[str, str]) -> Iterator[str]:
+    port = _free_port()
+    log = tempfile.NamedTemporaryFile(prefix="api-", suffix=".log", delete=False)  # noqa: SIM115
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "dashboard_api", "serve", "--port", str(port)],
+        env=env,
+        cwd=ROOT,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        wait_until(lambda: _up(url), timeout=30, what="API up")
+        yield url
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+        log.close()
+
+
+def _conform(services: Services, pop: DemoPopulation, url: str, tmp: Path) -> tuple[int, str]:
+    creds = tmp / "devices.json"
+    creds.write_text(json.dumps(pop.as_json()))
+    admin = next(u for u in pop.users if u.username == "admin")
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "simulators",
+            "conform",
+            str(SCENARIO),
+            "--api",
+            url,
+            "--user",
+            "admin",
+            "--password",
+            admin.password,
+            "--devices",
+            str(creds),
+            "--port",
+            str(services.broker.port),
+            "--truth",
+            str(tmp / "truth.jsonl"),
+        ],
+        cwd=ROOT,
+        env={**worker_env(services, "postgresql://unused"), "PYTHONPATH": str(ROOT)},
+        capture_output=True,
+        text=True,
+        timeout=180,
+        check=False,
+    )
+    print(result.stdout, result.stderr[-3000:])
+    return result.returncode, result.stdout
+
+
+@pytest.mark.integration
+@pytest.mark.parametrize("disabled", ["", "smoke"])
+def test_conformance_run_scores_the_backend(
+    services: Services, database_url: str, tmp_path: Path, disabled: str
+) -> None:
+    pop = seed(services, database_url)
+    env = worker_env(services, database_url) | {"ELDERCARE_DISABLED_DETECTORS": disabled}
+    with running("ingest", env), running("alerts", env), api_server(env) as url:
+        wait_for_ingest(services, database_url, pop)
+        code, out = _conform(services, pop, url, tmp_path)
+    truth = [json.loads(x) for x in (tmp_path / "truth.jsonl").read_text().splitlines()]
+    assert [t["what"] for t in truth] == ["sos", "fall", "smoke"]
+    assert all(t["wall_at"] > 0 and t["deadline_wall"] > t["wall_at"] for t in truth)
+    if not disabled:
+        assert code == 0, out
+        assert "result: PASS: 3/3 incidents ok, 0 missed, 0 false alarms" in out
+        assert "order 1 accepted" in out
+    else:
+        assert code == 1, out
+        missed = [line for line in out.splitlines() if "MISSED" in line]
+        assert len(missed) == 1, out
+        assert "#3 smoke" in missed[0]
+        assert "(home-17, smoke-0042)" in missed[0]
+        assert "result: FAIL" in out
