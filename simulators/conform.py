@@ -8,7 +8,7 @@ import logging
 import random
 import time
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from simulators import calibration, sisfall
@@ -26,6 +26,7 @@ from simulators.timeline import Effects, Msg, Truth, assign_seq, routine_msgs, t
 
 log = logging.getLogger("simulators.conform")
 POLL_S = 0.5
+FOLD_LOOKBACK_S = 900.0  # longer than any detector's fold window (smoke: 600 s)
 
 
 def cast(scenario: Scenario, creds: list[DeviceCreds]) -> list[Resident]:
@@ -83,6 +84,7 @@ def build(
         rng=rng,
         acc_all=scenario.acc_streaming == "all",
     )
+    msgs = [m for m in msgs if m.at <= end]  # incidents may outlast the run: cut them off
     assign_seq(msgs)
     devices = involved(scenario, residents)
     return apply_faults(msgs, scenario.fault, devices=devices, start=start, rng=rng)
@@ -95,6 +97,7 @@ class Watch:
     alerts: list[Alert]
     accepted: dict[int, Order]
     accept_errors: dict[int, str]
+    earlier: list[Alert]  # raised before the run: may have absorbed (folded) an incident
 
 
 async def _watch(
@@ -107,11 +110,14 @@ async def _watch(
     played: asyncio.Event,
     settle_s: float,
 ) -> Watch:
-    seen = Watch([], {}, {})
+    seen = Watch([], {}, {}, [])
     settled_at: float | None = None
+    lookback = since - timedelta(seconds=FOLD_LOOKBACK_S)
     while True:
-        alerts = await asyncio.to_thread(api.alerts, since=since)
-        seen.alerts = [a for a in alerts if not sites or a.site_id in sites]
+        alerts = await asyncio.to_thread(api.alerts, since=lookback)
+        alerts = [a for a in alerts if not sites or a.site_id in sites]
+        seen.alerts = [a for a in alerts if a.raised_at >= since]
+        seen.earlier = [a for a in alerts if a.raised_at < since]
         for t in truths:
             if not t.accept or t.id in seen.accepted or t.id in seen.accept_errors:
                 continue
@@ -184,8 +190,10 @@ async def run(
             )
             stats = await player.play(msgs, clock)
             played.set()
+            log.info("played; watching the API until every incident is settled")
     finally:
         player.close()
+        log.info("devices disconnected")
     seen = watcher.result()
     verdicts, false_alarms = judge(
         planned,
@@ -194,6 +202,15 @@ async def run(
         accepted=seen.accepted,
         accept_errors=seen.accept_errors,
     )
+    for v in verdicts:
+        t = v.truth
+        if v.alert is None and t.expect_colour is not None:
+            prior = [a for a in seen.earlier if a.site_id == t.site_id and a.kind in t.expect_kind]
+            if prior:
+                v.problems.append(
+                    f"(alert {prior[0].alert_id} of this kind was raised before the run and may "
+                    "have absorbed it in its fold window: use a fresh database or wait)"
+                )
     lines, ok = scorecard(
         scenario.name, verdicts, false_alarms, max_false=scenario.max_false_alarms
     )

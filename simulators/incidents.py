@@ -89,8 +89,9 @@ def _fall(inc: Incident, r: Resident | None, t: float, ctx: Ctx) -> Built:
 def _smoke(inc: Incident, r: Resident | None, t: float, ctx: Ctx) -> Built:
     dev = ctx.creds.get(inc.device or "") or _needs(r, DeviceKind.SMOKE, inc.what)
     msgs = [_event(dev.device_id, t, [{"n": "smoke", "vb": True}])]
-    clear = t + max(60.0, inc.duration_s)
-    msgs.append(_event(dev.device_id, clear, [{"n": "smoke", "vb": False}]))
+    if inc.duration_s > 0:  # the smoke clears
+        clear = t + inc.duration_s
+        msgs.append(_event(dev.device_id, clear, [{"n": "smoke", "vb": False}]))
     return msgs, dev, t
 
 
