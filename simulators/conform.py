@@ -145,6 +145,16 @@ async def _watch(
         await asyncio.sleep(POLL_S)
 
 
+def _absorbed_by(t: Truth, earlier: list[Alert]) -> Alert | None:
+    """An alert raised before the run that the backend may have folded this incident into."""
+    for a in earlier:
+        same_who = not (t.resident and a.resident_name and a.resident_name != t.resident)
+        near = abs(a.occurred_at.timestamp() - t.sim_start) <= FOLD_LOOKBACK_S
+        if a.site_id == t.site_id and a.kind in t.expect_kind and same_who and near:
+            return a
+    return None
+
+
 async def run(
     scenario: Scenario,
     creds_list: list[DeviceCreds],
@@ -203,14 +213,12 @@ async def run(
         accept_errors=seen.accept_errors,
     )
     for v in verdicts:
-        t = v.truth
-        if v.alert is None and t.expect_colour is not None:
-            prior = [a for a in seen.earlier if a.site_id == t.site_id and a.kind in t.expect_kind]
-            if prior:
-                v.problems.append(
-                    f"(alert {prior[0].alert_id} of this kind was raised before the run and may "
-                    "have absorbed it in its fold window: use a fresh database or wait)"
-                )
+        missed = v.alert is None and v.truth.expect_colour is not None
+        if missed and (prior := _absorbed_by(v.truth, seen.earlier)):
+            v.problems.append(
+                f"alert {prior.alert_id} of this kind, raised before the run, may have "
+                "absorbed it in its fold window: use a fresh database or wait"
+            )
     lines, ok = scorecard(
         scenario.name, verdicts, false_alarms, max_false=scenario.max_false_alarms
     )

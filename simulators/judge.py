@@ -68,7 +68,8 @@ def judge(
             verdicts.append(v)  # a control: any alert it draws stays a false alarm
             continue
         if alert is None:
-            v.problems.append(f"no {t.expect_colour} {'/'.join(t.expect_kind)} alert")
+            kinds = "/".join(t.expect_kind)
+            v.problems.append(f"no {t.expect_colour} {kinds} alert within {t.max_delay_s:g} s")
             verdicts.append(v)
             continue
         explained.add(alert.alert_id)
@@ -121,10 +122,7 @@ def scorecard(
             )
         else:
             needs = f" [needs detector: {t.needs}]" if t.needs else ""
-            lines.append(
-                f"  MISSED {label} at {_at(t.sim_at)}: {'; '.join(v.problems)}"
-                f" within {t.max_delay_s:g} s{needs}"
-            )
+            lines.append(f"  MISSED {label} at {_at(t.sim_at)}: {'; '.join(v.problems)}{needs}")
     for a in false_alarms:
         lines.append(
             f"  FALSE ALARM alert {a.alert_id}: {a.colour} {a.kind} at {a.site_id} "
