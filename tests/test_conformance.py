@@ -3,11 +3,13 @@ scenario is played over MQTT and scored through the public HTTP API only."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import socket
 import subprocess
 import sys
 import tempfile
+import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
@@ -17,7 +19,13 @@ from pathlib import Path
 import pytest
 
 from devices.seed import DemoPopulation
-from tests.services import ROOT, Services, running, seed, wait_until, worker_env
+from simulators import devices as packs
+from simulators.clock import SimClock
+from simulators.fleet import DeviceCreds
+from simulators.player import Player
+from simulators.session import Broker
+from simulators.timeline import Msg, Op
+from tests.services import ROOT, Services, device, query, running, seed, wait_until, worker_env
 from tests.test_ingest_integration import wait_for_ingest
 
 SCENARIO = ROOT / "simulators" / "scenarios" / "smoke-sos-fall.toml"
@@ -117,3 +125,55 @@ def test_conformance_run_scores_the_backend(
         assert "#3 smoke" in missed[0]
         assert "(home-17, smoke-0042)" in missed[0]
         assert "result: FAIL" in out
+
+
+@pytest.mark.integration
+def test_a_dropped_device_fires_its_last_will_and_bursts_its_backlog_on_reconnect(
+    services: Services, database_url: str
+) -> None:
+    pop = seed(services, database_url)
+    d = device(pop, "pir-0042")
+    creds = DeviceCreds(d.site_id, d.device_id, d.kind, d.password, d.resident, d.room)
+    status_sql = (
+        "SELECT s.online FROM device_status s JOIN devices USING (device_key) WHERE device_id = %s"
+    )
+
+    def online() -> bool | None:
+        rows = query(database_url, status_sql, ("pir-0042",))
+        return bool(rows[0]["online"]) if rows else None
+
+    with running("ingest", worker_env(services, database_url)):
+        wait_for_ingest(services, database_url, pop)
+        player = Player(
+            {"pir-0042": creds},
+            broker=Broker("127.0.0.1", services.broker.port),
+            on_truth=lambda t: None,
+        )
+
+        async def go() -> None:
+            await player.connect(["pir-0042"], None)
+            clock = SimClock(start=time.time(), wall0=time.time())
+            t = clock.start
+            motion = [
+                Msg(
+                    t + 1.0 + i * 0.1,
+                    "pir-0042",
+                    pack=packs.make_pack(
+                        "pir-0042", t + 1.0 + i * 0.1, [{"n": "motion", "vb": True}]
+                    ),
+                )
+                for i in range(5)
+            ]
+            await player.play([Msg(t + 0.5, "pir-0042", op=Op.DROP), *motion], clock)
+
+        asyncio.run(go())
+        wait_until(lambda: online() is False, what="the Last Will stored as offline")
+        assert player.stats.buffered == 5
+        assert not query(database_url, "SELECT 1 FROM events WHERE name = 'motion'")
+        asyncio.run(player.connect(["pir-0042"], None))
+        wait_until(
+            lambda: len(query(database_url, "SELECT 1 FROM events WHERE name = 'motion'")) == 5,
+            what="the backlog sent in a burst on reconnect",
+        )
+        assert online() is True
+        player.close()
