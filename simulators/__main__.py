@@ -40,16 +40,7 @@ def demo(
 ) -> None:
     """Connect every device of the file and publish telemetry, events and incidents."""
     logging.basicConfig(level=log_level.upper(), format="%(asctime)s %(levelname)s %(message)s")
-    try:
-        fleet = load_devices(devices)
-    except (
-        OSError,
-        ValueError,
-        msgspec.DecodeError,
-    ) as exc:  # bad ids raise WireError, a ValueError
-        raise typer.BadParameter(f"{devices}: {exc}", param_hint="--devices") from exc
-    if not fleet:
-        raise typer.BadParameter(f"{devices} lists no devices", param_hint="--devices")
+    fleet = _fleet(devices)
     broker = Broker(host=host, port=port)
     asyncio.run(
         run_demo(
@@ -63,10 +54,19 @@ def demo(
     )
 
 
+class _User(msgspec.Struct):
+    username: str
+    password: str
+
+
+class _UsersFile(msgspec.Struct):
+    users: list[_User] = msgspec.field(default_factory=list)
+
+
 def _fleet(devices: Path) -> list[DeviceCreds]:
     try:
         fleet = load_devices(devices)
-    except (OSError, ValueError, msgspec.DecodeError) as exc:
+    except (OSError, ValueError, msgspec.DecodeError) as exc:  # bad ids: WireError, a ValueError
         raise typer.BadParameter(f"{devices}: {exc}", param_hint="--devices") from exc
     if not fleet:
         raise typer.BadParameter(f"{devices} lists no devices", param_hint="--devices")
@@ -106,8 +106,8 @@ def conform(
         plan = msgspec.structs.replace(plan, speed=speed)
     fleet = _fleet(devices)
     if password is None:
-        raw = msgspec.json.decode(devices.read_bytes(), type=dict[str, list[dict[str, str]]])
-        password = next((u["password"] for u in raw.get("users", []) if u["username"] == user), "")
+        users = msgspec.json.decode(devices.read_bytes(), type=_UsersFile).users
+        password = next((u.password for u in users if u.username == user), "")
     client = Api(api)
     try:
         client.login(user, password)

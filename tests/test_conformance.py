@@ -69,7 +69,6 @@ def api_server(env: dict[str, str]) -> Iterator[str]:
 def _conform(services: Services, pop: DemoPopulation, url: str, tmp: Path) -> tuple[int, str]:
     creds = tmp / "devices.json"
     creds.write_text(json.dumps(pop.as_json()))
-    admin = next(u for u in pop.users if u.username == "admin")
     result = subprocess.run(
         [
             sys.executable,
@@ -81,8 +80,6 @@ def _conform(services: Services, pop: DemoPopulation, url: str, tmp: Path) -> tu
             url,
             "--user",
             "admin",
-            "--password",
-            admin.password,
             "--devices",
             str(creds),
             "--port",
