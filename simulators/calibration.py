@@ -13,6 +13,7 @@ day is ``start % 86400 // 3600``) in place and writes a compact parameter file,
   cupboard and door contacts counts once, as one motion report of our PIR would;
 * quiet spells while awake at home: the gaps between consecutive events outside
   ``go-to-bed`` and ``leave-house``, kept as 21 quantiles (a renewal process samples them);
+* movement in bed: the gaps between events inside a ``go-to-bed`` interval, 21 quantiles;
 * for the comparison plot: the share of the day's firings in each hour and a histogram of
   quiet spells (gaps >= 1 min) over all firings.
 """
@@ -115,6 +116,7 @@ class Calibration(msgspec.Struct, frozen=True):
     outing_start_h: Stat
     outing_min_quantiles: list[float]
     awake_gap_s_quantiles: list[float]
+    asleep_gap_s_quantiles: list[float]
     real_hour_share: list[float]
     real_spell_share: list[float]
 
@@ -145,6 +147,7 @@ class _Acc:
     outing_start_h: list[float]
     outing_min: list[float]
     awake_gaps: list[float]
+    asleep_gaps: list[float]
     all_gaps: list[float]
     shares: list[list[float]]
     days: float = 0.0
@@ -177,12 +180,16 @@ def _house(acc: _Acc, data_dir: Path, house: str) -> None:
     for a, b in itertools.pairwise(times):
         gap = b - a
         acc.all_gaps.append(gap)
-        if gap < MAX_GAP_S and not _inside(a, sleeps) and not _inside(a, outs):
+        if gap >= MAX_GAP_S or _inside(a, outs):
+            continue
+        if _inside(a, sleeps) and _inside(b, sleeps):
+            acc.asleep_gaps.append(gap)
+        elif not _inside(a, sleeps):
             acc.awake_gaps.append(gap)
 
 
 def calibrate(data_dir: Path) -> Calibration:
-    acc = _Acc([], [], [], [], [], [], [], [], [], [], [])
+    acc = _Acc([], [], [], [], [], [], [], [], [], [], [], [])
     for house in HOUSES:
         _house(acc, data_dir, house)
     share = [round(statistics.fmean(s[h] for s in acc.shares), 4) for h in range(24)]
@@ -199,6 +206,7 @@ def calibrate(data_dir: Path) -> Calibration:
         outing_start_h=_stats(acc.outing_start_h),
         outing_min_quantiles=quantiles(acc.outing_min),
         awake_gap_s_quantiles=quantiles(acc.awake_gaps),
+        asleep_gap_s_quantiles=quantiles(acc.asleep_gaps),
         real_hour_share=share,
         real_spell_share=[round(x, 4) for x in spell_histogram(acc.all_gaps)],
     )

@@ -158,13 +158,22 @@ def day_plan(
         at = day_start + _normal(rng, stat) * HOUR
         if not _inside(at, asleep + away) and law.ambient:
             _burst(out, at, rng, rng.randint(2, 4))
-    # Ambient movement while awake at home: a renewal process on the calibrated quiet spells.
-    if law.ambient:
-        t = max(day_start, last_night.wake_at)
-        while t < min(day_end, tonight.bed_at):
-            t += law.gap_scale * sample_quantiles(rng, calib.awake_gap_s_quantiles[:-1])
-            if t < tonight.bed_at and not _inside(t, away):
-                out.append(RoutineEvent(t, DeviceKind.PIR, "motion", True))
+    # Ambient movement while awake at home: a renewal process on the calibrated quiet spells
+    # (for the bed-bound, movement in bed, on the gaps measured at night).
+    gaps = calib.awake_gap_s_quantiles if law.ambient else calib.asleep_gap_s_quantiles
+    t = max(day_start, last_night.wake_at)
+    while t < min(day_end, tonight.bed_at):
+        t += law.gap_scale * sample_quantiles(rng, gaps[:-1])
+        if t < tonight.bed_at and not _inside(t, away):
+            out.append(RoutineEvent(t, DeviceKind.PIR, "motion", True))
+    # Turning in bed and getting up briefly at night: the calibrated gaps between night events.
+    for n in (last_night, tonight):
+        t = max(day_start, n.bed_at)
+        while True:
+            t += law.gap_scale * sample_quantiles(rng, calib.asleep_gap_s_quantiles[:-1])
+            if t >= min(day_end, n.wake_at):
+                break
+            out.append(RoutineEvent(t, DeviceKind.PIR, "motion", True))
     kept = [e for e in out if day_start <= e.at < day_end]
     kept.sort()
     return DayPlan(kept, [last_night, tonight])

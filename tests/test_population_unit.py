@@ -81,10 +81,12 @@ def test_a_day_of_routine_stays_in_the_day_and_sleeps_at_night(profile: CareProf
     ]
     assert events == sorted(events)
     assert all(MIDNIGHT <= e.at < MIDNIGHT + 10 * DAY for e in events)
-    hours = [((e.at - MIDNIGHT) % DAY) / 3600 for e in events if e.name == "motion"]
-    night = sum(1 for h in hours if 2 <= h < 5)
-    day = sum(1 for h in hours if 10 <= h < 13)
-    assert day > night  # more moving about late morning than in the small hours
+    in_bed = [
+        ((e.at - MIDNIGHT) % DAY) / 3600 for e in events if e.value is True and e.name == "presence"
+    ]
+    assert len(in_bed) >= 9  # to bed every night (and back after night toilet visits)
+    assert all(h >= 20 or h < 11 for h in in_bed)  # never into bed in the afternoon
+    assert sum(1 for e in events if e.name == "motion") > 10 * 50  # moving every day
 
 
 def test_independent_residents_go_out_and_bed_bound_ones_do_not() -> None:
