@@ -220,6 +220,10 @@ async def run(
                 "absorbed it in its fold window: use a fresh database or wait"
             )
     lines, ok = scorecard(
-        scenario.name, verdicts, false_alarms, max_false=scenario.max_false_alarms
+        scenario.name,
+        verdicts,
+        false_alarms,
+        max_false=scenario.max_false_alarms,
+        tolerate=frozenset(scenario.tolerate_kinds),
     )
     return lines, ok, stats

@@ -100,7 +100,12 @@ def _at(ts: float) -> str:
 
 
 def scorecard(
-    name: str, verdicts: list[Verdict], false_alarms: list[Alert], *, max_false: int
+    name: str,
+    verdicts: list[Verdict],
+    false_alarms: list[Alert],
+    *,
+    max_false: int,
+    tolerate: frozenset[str] = frozenset(),
 ) -> tuple[list[str], bool]:
     lines = [f"scenario {name}: {len(verdicts)} incidents"]
     for v in verdicts:
@@ -123,6 +128,12 @@ def scorecard(
         else:
             needs = f" [needs detector: {t.needs}]" if t.needs else ""
             lines.append(f"  MISSED {label} at {_at(t.sim_at)}: {'; '.join(v.problems)}{needs}")
+    tolerated = [a for a in false_alarms if a.kind in tolerate]
+    false_alarms = [a for a in false_alarms if a.kind not in tolerate]
+    for a in tolerated:
+        lines.append(
+            f"  tolerated alert {a.alert_id}: {a.colour} {a.kind} at {a.site_id}: {a.explanation}"
+        )
     for a in false_alarms:
         lines.append(
             f"  FALSE ALARM alert {a.alert_id}: {a.colour} {a.kind} at {a.site_id} "

@@ -76,6 +76,9 @@ class Scenario(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     routine: bool = True  # play daily routines (motion, door, bed presence)
     seed: int = 1
     max_false_alarms: int = 0
+    # Alert kinds the faults are expected to cause (technical tickets such as "device_offline"
+    # or "low_battery"): listed, not counted as false alarms.
+    tolerate_kinds: list[str] = msgspec.field(default_factory=list)
     settle_s: float = 5.0  # wall seconds to keep watching for false alarms after the end
     incident: list[Incident] = msgspec.field(default_factory=list)
     fault: list[Fault] = msgspec.field(default_factory=list)
