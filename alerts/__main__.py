@@ -52,6 +52,8 @@ async def serve(settings: Settings) -> None:
         fall_min_confidence=settings.fall_min_confidence,
         fall_confirm_confidence=settings.fall_confirm_confidence,
     )
+    disabled = {n.strip() for n in settings.disabled_detectors.split(",") if n.strip()}
+    specs = tuple(s for s in specs if s.detector.name not in disabled)
     routes = route(specs)
     policy = policy_from(settings)
     wakes = {

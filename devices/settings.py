@@ -55,6 +55,9 @@ class Settings(BaseSettings):
     # Timer-driven detectors (vital signs, device health) run this often.
     periodic_interval_s: float = 15.0
     low_battery_percent: float = 15.0
+    # Detectors to leave out of the registry by name (e.g. "smoke"), comma-separated: for
+    # showing that the conformance run catches a broken backend.
+    disabled_detectors: str = ""
 
     # Dispatch: acceptance deadline by colour (seconds after the order opens).
     accept_within_red_s: int = 60

@@ -31,7 +31,8 @@ start ingest $PY -m ingest run --metrics-port 9101
 start alerts $PY -m alerts run
 start api $PY -m dashboard_api serve
 sleep 2  # let ingest subscribe before the devices start talking
-start simulator $PY -m simulators demo --devices "$RUN/demo-devices.json"
+# ELDERCARE_DEMO_SIMULATOR=0 leaves the devices to a conformance run (scripts/conform.sh).
+[ "${ELDERCARE_DEMO_SIMULATOR:-1}" = 0 ] || start simulator $PY -m simulators demo --devices "$RUN/demo-devices.json"
 
 cat <<TXT
 

@@ -10,8 +10,9 @@ from typing import Annotated
 import msgspec
 import typer
 
+from simulators import calibration, sisfall
 from simulators.demo import run_demo
-from simulators.fleet import load_devices
+from simulators.fleet import DeviceCreds, load_devices
 from simulators.load_run import LoadSpec, result_json, run_load
 from simulators.session import Broker
 
@@ -40,16 +41,7 @@ def demo(
 ) -> None:
     """Connect every device of the file and publish telemetry, events and incidents."""
     logging.basicConfig(level=log_level.upper(), format="%(asctime)s %(levelname)s %(message)s")
-    try:
-        fleet = load_devices(devices)
-    except (
-        OSError,
-        ValueError,
-        msgspec.DecodeError,
-    ) as exc:  # bad ids raise WireError, a ValueError
-        raise typer.BadParameter(f"{devices}: {exc}", param_hint="--devices") from exc
-    if not fleet:
-        raise typer.BadParameter(f"{devices} lists no devices", param_hint="--devices")
+    fleet = _fleet(devices)
     broker = Broker(host=host, port=port)
     asyncio.run(
         run_demo(
@@ -100,6 +92,132 @@ def load(
         acc,
     )
     print(result_json(run_load(spec)))
+
+
+class _User(msgspec.Struct):
+    username: str
+    password: str
+
+
+class _UsersFile(msgspec.Struct):
+    users: list[_User] = msgspec.field(default_factory=list)
+
+
+def _fleet(devices: Path) -> list[DeviceCreds]:
+    try:
+        fleet = load_devices(devices)
+    except (OSError, ValueError, msgspec.DecodeError) as exc:  # bad ids: WireError, a ValueError
+        raise typer.BadParameter(f"{devices}: {exc}", param_hint="--devices") from exc
+    if not fleet:
+        raise typer.BadParameter(f"{devices} lists no devices", param_hint="--devices")
+    return fleet
+
+
+@app.command()
+def conform(
+    scenario: Annotated[Path, typer.Argument(help="Scenario TOML file, or a bundled name.")],
+    api: Annotated[str, typer.Option(help="Base URL of the dashboard API.")] = (
+        "http://127.0.0.1:8000"
+    ),
+    user: Annotated[str, typer.Option(help="API user (staff or admin) to read and accept as.")] = (
+        "admin"
+    ),
+    password: Annotated[str | None, typer.Option(help="Default: from the --devices file.")] = None,
+    devices: Annotated[Path, typer.Option()] = Path(".run/demo-devices.json"),
+    host: Annotated[str, typer.Option(envvar="ELDERCARE_MQTT_HOST")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(envvar="ELDERCARE_MQTT_PORT")] = 1883,
+    truth: Annotated[Path, typer.Option(help="Ground-truth JSONL written during the run.")] = (
+        Path(".run/ground-truth.jsonl")
+    ),
+    speed: Annotated[float | None, typer.Option(help="Override the scenario's speed.")] = None,
+    log_level: Annotated[str, typer.Option()] = "WARNING",
+) -> None:
+    """Play a scenario against a running backend and score it through the public API."""
+    from simulators import scenario as scenarios
+    from simulators.api import Api, ApiError
+    from simulators.conform import run as run_conformance
+
+    logging.basicConfig(level=log_level.upper(), format="%(asctime)s %(levelname)s %(message)s")
+    try:
+        plan = scenarios.load(scenario)
+    except (OSError, ValueError, msgspec.ValidationError) as exc:
+        raise typer.BadParameter(f"{scenario}: {exc}", param_hint="SCENARIO") from exc
+    if speed is not None:
+        plan = msgspec.structs.replace(plan, speed=speed)
+    fleet = _fleet(devices)
+    if password is None:
+        users = msgspec.json.decode(devices.read_bytes(), type=_UsersFile).users
+        password = next((u.password for u in users if u.username == user), "")
+    client = Api(api)
+    try:
+        client.login(user, password)
+        lines, ok, stats = asyncio.run(
+            run_conformance(
+                plan, fleet, broker=Broker(host=host, port=port), api=client, truth_path=truth
+            )
+        )
+    except ApiError as exc:
+        typer.echo(f"conform: API error: {exc}", err=True)
+        raise typer.Exit(2) from exc
+    typer.echo("\n".join(lines))
+    typer.echo(
+        f"(sent {stats.sent} messages, {stats.buffered} buffered offline, "
+        f"{stats.dropped} drop-outs, worst lag {stats.late_s:.2f} s; ground truth in {truth})"
+    )
+    raise typer.Exit(0 if ok else 1)
+
+
+@app.command()
+def population(
+    devices: Annotated[Path, typer.Option()] = Path(".run/demo-devices.json"),
+    scenario: Annotated[Path | None, typer.Option(help="Apply a scenario's profiles.")] = None,
+) -> None:
+    """Show the simulated residents: care profile and the devices each one has."""
+    from simulators import scenario as scenarios
+    from simulators.population import build_population
+
+    profiles = scenarios.load(scenario).residents if scenario else {}
+    for r in build_population(_fleet(devices), profiles=profiles):
+        kit = ", ".join(f"{k}={d.device_id}" for k, d in sorted(r.devices.items()))
+        typer.echo(f"{r.site_id:<8} {r.name:<12} {r.profile:<12} {r.room or '-':<9} {kit}")
+
+
+@app.command()
+def calibrate(
+    data: Annotated[Path, typer.Option(help="Directory of houseA..C .sensors/.activities.")] = (
+        Path("../shared/data/smarthome-kasteren/tl_format_houses_A-E")
+    ),
+    out: Annotated[Path, typer.Option()] = calibration.DEFAULT_OUT,
+) -> None:
+    """Calibrate daily routines on the van Kasteren home logs (read in place)."""
+    calibration.write(calibration.calibrate(data), out)
+    typer.echo(f"wrote {out}")
+
+
+@app.command()
+def falls(
+    archive: Annotated[Path, typer.Option(help="SisFall_dataset.tar.xz (read in place).")] = (
+        Path("../shared/data/sisfall/SisFall_dataset.tar.xz")
+    ),
+    out: Annotated[Path, typer.Option()] = sisfall.DEFAULT_OUT,
+) -> None:
+    """Cut real fall traces (ADXL345, m/s2, 50 Hz) from SisFall into a small fixture."""
+    traces = sisfall.extract(archive)
+    sisfall.write(traces, out)
+    typer.echo(f"wrote {len(traces.traces)} fall traces to {out}")
+
+
+@app.command()
+def plot(
+    out: Annotated[Path, typer.Option()] = Path("docs/routine-statistics.png"),
+    days: Annotated[int, typer.Option(min=1)] = 60,
+    seed: Annotated[int, typer.Option()] = 1,
+) -> None:
+    """Plot simulated routine statistics beside the real logs' (needs matplotlib)."""
+    from simulators.plot import plot_routines
+
+    plot_routines(out, days=days, seed=seed)
+    typer.echo(f"wrote {out}")
 
 
 if __name__ == "__main__":

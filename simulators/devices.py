@@ -49,6 +49,11 @@ def _pack(device_id: str, bt: float, records: Sequence[Rec], seq: int | None) ->
     return out
 
 
+def make_pack(device_id: str, bt: float, records: Sequence[Rec], seq: int | None = None) -> Pack:
+    """A pack of the given records at base time ``bt`` (the public form of ``_pack``)."""
+    return _pack(device_id, bt, records, seq)
+
+
 def _daily(now: float, *, mean: float, amplitude: float, peak_hour: float) -> float:
     hour = (now / 3600.0 + UTC_OFFSET_H) % 24.0
     return mean + amplitude * math.cos(2 * math.pi * (hour - peak_hour) / 24.0)

@@ -1,0 +1,82 @@
+"""A small client of the public dashboard API (stdlib only): sign in, list alerts and orders,
+accept an order. Blocking; the conformance run calls it from a worker thread."""
+
+from __future__ import annotations
+
+import urllib.error
+import urllib.parse
+import urllib.request
+from datetime import datetime
+
+import msgspec
+
+
+class ApiError(RuntimeError):
+    pass
+
+
+class Alert(msgspec.Struct, frozen=True):
+    alert_id: int
+    site_id: str
+    resident_id: int | None
+    resident_name: str | None
+    kind: str
+    colour: str
+    occurred_at: datetime
+    raised_at: datetime
+    explanation: str
+    order_id: int | None
+    order_state: str | None
+
+
+class Order(msgspec.Struct, frozen=True):
+    order_id: int
+    alert_id: int | None
+    site_id: str
+    state: str
+    opened_at: datetime
+    accept_deadline: datetime
+    accepted_at: datetime | None
+
+
+class _Token(msgspec.Struct):
+    access_token: str
+
+
+class Api:
+    def __init__(self, base_url: str, *, timeout: float = 10.0) -> None:
+        self.base = base_url.rstrip("/")
+        self.timeout = timeout
+        self.token: str | None = None
+
+    def _call(self, method: str, path: str, *, form: dict[str, str] | None = None) -> bytes:
+        data = urllib.parse.urlencode(form).encode() if form is not None else None
+        req = urllib.request.Request(self.base + path, data=data, method=method)  # noqa: S310
+        if self.token:
+            req.add_header("Authorization", f"Bearer {self.token}")
+        try:
+            with urllib.request.urlopen(req, timeout=self.timeout) as resp:  # noqa: S310
+                body: bytes = resp.read()
+        except urllib.error.HTTPError as exc:
+            detail = exc.read()[:300].decode("utf-8", "replace")
+            raise ApiError(f"{method} {path}: HTTP {exc.code} {detail}") from exc
+        except (urllib.error.URLError, TimeoutError) as exc:
+            raise ApiError(f"{method} {path}: {exc}") from exc
+        return body
+
+    def login(self, username: str, password: str) -> None:
+        out = self._call(
+            "POST", "/api/auth/token", form={"username": username, "password": password}
+        )
+        self.token = msgspec.json.decode(out, type=_Token).access_token
+
+    def alerts(self, *, since: datetime) -> list[Alert]:
+        query = urllib.parse.urlencode({"since": since.isoformat(), "limit": 500})
+        return msgspec.json.decode(self._call("GET", f"/api/alerts?{query}"), type=list[Alert])
+
+    def orders(self) -> list[Order]:
+        return msgspec.json.decode(self._call("GET", "/api/orders?limit=500"), type=list[Order])
+
+    def accept(self, order_id: int) -> Order:
+        body = self._call("POST", f"/api/orders/{order_id}/accept", form={})
+        return msgspec.json.decode(body, type=Order)
