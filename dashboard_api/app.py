@@ -12,6 +12,8 @@ from fastapi import FastAPI
 
 from dashboard_api import live, pages, timeline
 from dashboard_api.routes import router
+from dashboard_api.security import SecurityHeaders
+from dashboard_api.throttle import LoginThrottle
 from devices.db import open_pool
 from devices.settings import Settings
 
@@ -39,6 +41,8 @@ def create_app(settings: Settings) -> FastAPI:
         "Pages: /login, /station (care staff), /family.",
     )
     app.state.settings = settings
+    app.state.login_throttle = LoginThrottle()
+    app.add_middleware(SecurityHeaders)
     app.include_router(router)
     app.include_router(timeline.router)
     app.include_router(live.router)

@@ -155,3 +155,33 @@ def test_health_today_and_how_an_alert_was_handled(
         ("resolved", "staff-homes"),
     ]
     assert client.get(f"/api/alerts/{order['alert_id']}", headers=sunrise).status_code == 404
+
+
+def test_sign_in_is_throttled_and_pages_carry_security_headers(
+    world: tuple[TestClient, DemoPopulation, str],
+) -> None:
+    client, pop, _ = world
+    for _ in range(5):
+        r = client.post("/api/auth/token", data={"username": "staff-homes", "password": "x"})
+        assert r.status_code == 401
+    r = client.post("/api/auth/token", data={"username": "staff-homes", "password": "x"})
+    assert r.status_code == 429
+    assert int(r.headers["Retry-After"]) > 0
+    right = next(u for u in pop.users if u.username == "staff-homes").password
+    assert (
+        client.post(
+            "/api/auth/token", data={"username": "staff-homes", "password": right}
+        ).status_code
+        == 429
+    )
+    assert (
+        client.post("/api/auth/token", data={"username": "admin", "password": "x"}).status_code
+        == 401
+    )
+    page = client.get("/station")
+    assert page.status_code == 200
+    assert "script-src 'self'" in page.headers["Content-Security-Policy"]
+    assert page.headers["X-Frame-Options"] == "DENY"
+    assert "<script>" not in page.text  # no inline scripts: the CSP would block them
+    for name in ("login", "family"):
+        assert "<script>" not in client.get(f"/{name}").text
