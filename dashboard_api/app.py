@@ -22,7 +22,7 @@ def create_app(settings: Settings) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         app.state.pool = await open_pool(settings.database_url, name="api", max_size=10)
-        hub = app.state.hub = live.Hub(settings.database_url)
+        hub = app.state.hub = live.Hub(settings.database_url, keepalive_s=settings.live_keepalive_s)
         listener = asyncio.create_task(hub.run(), name="live-listen")
         try:
             yield
