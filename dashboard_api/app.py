@@ -15,6 +15,8 @@ from dashboard_api.figures import router as figures_router
 from dashboard_api.notifications import router as notifications_router
 from dashboard_api.orders import router as orders_router
 from dashboard_api.routes import router
+from dashboard_api.security import SecurityHeaders
+from dashboard_api.throttle import LoginThrottle
 from devices.db import open_pool
 from devices.settings import Settings
 
@@ -23,7 +25,7 @@ def create_app(settings: Settings) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         app.state.pool = await open_pool(settings.database_url, name="api", max_size=10)
-        hub = app.state.hub = live.Hub(settings.database_url)
+        hub = app.state.hub = live.Hub(settings.database_url, keepalive_s=settings.live_keepalive_s)
         listener = asyncio.create_task(hub.run(), name="live-listen")
         try:
             yield
@@ -42,6 +44,8 @@ def create_app(settings: Settings) -> FastAPI:
         "Pages: /login, /station (care staff), /family.",
     )
     app.state.settings = settings
+    app.state.login_throttle = LoginThrottle()
+    app.add_middleware(SecurityHeaders)
     app.include_router(router)
     app.include_router(orders_router)
     app.include_router(figures_router)

@@ -18,7 +18,7 @@ import logging
 import secrets
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any
 
 import psycopg
@@ -32,6 +32,7 @@ from dashboard_api.schemas import Problem
 from dashboard_api.view_models import TicketOut
 from devices.accounts import Principal, principal_for_token
 from devices.backoff import Backoff
+from devices.db import AsyncPool
 from devices.domain import Role
 
 log = logging.getLogger(__name__)
@@ -67,6 +68,7 @@ class Hub:
     subscribers: set[Subscriber] = field(default_factory=set)
     tickets: dict[str, tuple[str, datetime]] = field(default_factory=dict)
     ready: asyncio.Event = field(default_factory=asyncio.Event)
+    keepalive_s: float = KEEPALIVE_S
 
     def issue_ticket(self, token: str, now: datetime) -> tuple[str, datetime]:
         self.tickets = {k: v for k, v in self.tickets.items() if v[1] > now}
@@ -174,22 +176,31 @@ async def live(
             "not signed in, token expired or ticket used",
             headers={"WWW-Authenticate": "Bearer"},
         )
+    assert bearer is not None  # a principal was found for it
     sub = Subscriber(principal)
     hub.subscribers.add(sub)
     return StreamingResponse(
-        _stream(request, hub, sub),
+        _stream(request, hub, sub, pool=pool, bearer=bearer),
         media_type="text/event-stream",
         headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"},
     )
 
 
-async def _stream(request: Request, hub: Hub, sub: Subscriber) -> AsyncIterator[str]:
+async def _stream(
+    request: Request, hub: Hub, sub: Subscriber, *, pool: AsyncPool, bearer: str
+) -> AsyncIterator[str]:
     try:
         yield "retry: 2000\nevent: hello\ndata: {}\n\n"
         while not await request.is_disconnected():
             try:
-                event = await asyncio.wait_for(sub.queue.get(), timeout=KEEPALIVE_S)
+                event = await asyncio.wait_for(sub.queue.get(), timeout=hub.keepalive_s)
             except TimeoutError:
+                # Between events, check the token still holds: logout or expiry ends it.
+                async with pool.connection() as conn:
+                    still = await principal_for_token(conn, token=bearer, now=datetime.now(UTC))
+                if still is None:
+                    yield "event: signed-out\ndata: {}\n\n"
+                    return
                 yield ": keepalive\n\n"
                 continue
             yield f"event: {event['type']}\ndata: {json.dumps(event)}\n\n"

@@ -8,7 +8,15 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Form, HTTPException, Path, Query, status
 
 from dashboard_api import queries
-from dashboard_api.deps import ConnDep, CurrentUser, Now, SettingsDep, StaffUser, TokenDep
+from dashboard_api.deps import (
+    ConnDep,
+    CurrentUser,
+    Now,
+    SettingsDep,
+    StaffUser,
+    ThrottleDep,
+    TokenDep,
+)
 from dashboard_api.schemas import (
     AlertOut,
     DeviceOut,
@@ -28,19 +36,32 @@ SiteFilter = Annotated[str | None, Query(pattern=r"^[A-Za-z0-9_-]{1,64}$")]
 NOT_FOUND: dict[int | str, dict[str, Any]] = {404: {"model": Problem}}
 
 
-@router.post("/auth/token", response_model=TokenOut, responses={401: {"model": Problem}})
+@router.post(
+    "/auth/token",
+    response_model=TokenOut,
+    responses={401: {"model": Problem}, 429: {"model": Problem}},
+)
 async def login(
     conn: ConnDep,
     settings: SettingsDep,
+    throttle: ThrottleDep,
     at: Now,
     username: Annotated[str, Form(max_length=128)],
     password: Annotated[str, Form(max_length=256)],
 ) -> TokenOut:
+    if (wait := throttle.retry_after(username, at)) is not None:
+        raise HTTPException(
+            status.HTTP_429_TOO_MANY_REQUESTS,
+            "too many wrong passwords; try again later",
+            headers={"Retry-After": str(int(wait))},
+        )
     issued = await issue_token(
         conn, username=username, password=password, now=at, ttl=settings.token_ttl
     )
     if issued is None:
+        throttle.failed(username, at)
         raise HTTPException(status.HTTP_401_UNAUTHORIZED, "wrong username or password")
+    throttle.succeeded(username)
     await conn.commit()
     return TokenOut(access_token=issued[0], expires_at=issued[1])
 

@@ -10,6 +10,7 @@ from typing import Annotated, Any
 from zoneinfo import ZoneInfo, available_timezones
 
 from fastapi import APIRouter, HTTPException, Path, Query, status
+from fastapi.exceptions import RequestValidationError
 
 from dashboard_api import timeline_queries as tq
 from dashboard_api.deps import ConnDep, CurrentUser, Now, StaffUser
@@ -25,7 +26,6 @@ from dashboard_api.view_models import (
 
 router = APIRouter(prefix="/api")
 NOT_FOUND: dict[int | str, dict[str, Any]] = {404: {"model": Problem}}
-BAD: dict[int | str, dict[str, Any]] = {404: {"model": Problem}, 422: {"model": Problem}}
 Id = Annotated[int, Path(ge=1, le=2**62)]
 SiteFilter = Annotated[str | None, Query(pattern=r"^[A-Za-z0-9_-]{1,64}$")]
 EARLIEST = datetime(2000, 1, 1, tzinfo=UTC)
@@ -65,11 +65,12 @@ def _utc(t: datetime) -> datetime:
     return t.replace(tzinfo=UTC) if t.tzinfo is None else t
 
 
-def _bad(detail: str) -> HTTPException:
-    return HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, detail)
+def _bad(field: str, detail: str) -> RequestValidationError:
+    """A 422 shaped like FastAPI's own validation errors (one documented schema for 422)."""
+    return RequestValidationError([{"type": "value_error", "loc": ("query", field), "msg": detail}])
 
 
-@router.get("/residents/{resident_id}/timeline", response_model=TimelineOut, responses=BAD)
+@router.get("/residents/{resident_id}/timeline", response_model=TimelineOut, responses=NOT_FOUND)
 async def resident_timeline(
     conn: ConnDep,
     user: CurrentUser,
@@ -85,12 +86,12 @@ async def resident_timeline(
     stop = _utc(end) if end else at
     begin = _utc(start) if start else stop - timedelta(days=1)
     if not (EARLIEST <= begin < stop <= LATEST):
-        raise _bad("need 2000-01-01 <= start < end <= 2200-01-01")
+        raise _bad("start", "need 2000-01-01 <= start < end <= 2200-01-01")
     if stop - begin > MAX_RANGE:
-        raise _bad("range longer than 400 days")
+        raise _bad("start", "range longer than 400 days")
     width = BUCKETS[bucket] if bucket else pick_bucket(stop - begin)
     if (stop - begin) / width > MAX_POINTS:
-        raise _bad(f"more than {MAX_POINTS} buckets: choose a wider bucket")
+        raise _bad("bucket", f"more than {MAX_POINTS} buckets: choose a wider bucket")
     rows = await tq.timeline(
         conn, principal=user, resident_id=resident_id, start=begin, end=stop, bucket=width, now=at
     )
@@ -143,7 +144,7 @@ async def device_health(
     return [DeviceHealthOut(**r) for r in rows]
 
 
-@router.get("/stats/today", response_model=TodayOut, responses={422: {"model": Problem}})
+@router.get("/stats/today", response_model=TodayOut)
 async def stats_today(
     conn: ConnDep,
     user: StaffUser,
@@ -153,7 +154,7 @@ async def stats_today(
     """Today's orders (since local midnight in ``tz``) and the median time from event to
     acceptance."""
     if tz not in _zones():
-        raise _bad(f"unknown time zone {tz!r}")
+        raise _bad("tz", f"unknown time zone {tz!r}")
     zone = ZoneInfo(tz)
     local = at.astimezone(zone)
     day_start = local.replace(hour=0, minute=0, second=0, microsecond=0).astimezone(UTC)

@@ -13,38 +13,38 @@ from devices.accounts import Principal
 from devices.registry import Conn
 
 # The resident's own devices over a range, and the unassigned devices of their room.
-MINE = (
-    "mine AS (SELECT device_key FROM device_assignments WHERE resident_id = %(rid)s "
-    "AND during && tstzrange(%(start)s, %(end)s)), "
-    "room AS (SELECT d.device_key FROM devices d JOIN residents r ON r.room_id = d.room_id "
+# Looked up first so the hypertable queries below filter on literal key arrays (index scans).
+KEYS_SQL = (
+    "SELECT ARRAY(SELECT a.device_key FROM device_assignments a WHERE a.resident_id = %(rid)s "
+    "AND a.during && tstzrange(%(start)s, %(end)s)) AS mine, "
+    "ARRAY(SELECT a.device_key FROM device_assignments a JOIN devices d USING (device_key) "
+    "WHERE a.resident_id = %(rid)s AND a.during && tstzrange(%(start)s, %(end)s) "
+    "AND d.kind = 'bed_mat') AS beds, "
+    "ARRAY(SELECT d.device_key FROM devices d JOIN residents r ON r.room_id = d.room_id "
     "WHERE r.resident_id = %(rid)s AND NOT EXISTS (SELECT 1 FROM device_assignments a "
-    "WHERE a.device_key = d.device_key AND upper_inf(a.during))), "
-    "beds AS (SELECT m.device_key FROM mine m JOIN devices d USING (device_key) "
-    "WHERE d.kind = 'bed_mat') "
+    "WHERE a.device_key = d.device_key AND upper_inf(a.during))) AS room"
 )
 
 TIMELINE_SQL = (
     "WITH b AS (SELECT g AS bstart, g + %(bucket)s AS bend FROM generate_series("
     "time_bucket(%(bucket)s, %(start)s::timestamptz), %(end)s::timestamptz - interval '1 us', "
     "%(bucket)s) g), "
-    + MINE
-    + ", motion AS (SELECT time_bucket(%(bucket)s, time) AS bstart, count(*) AS n FROM events "
-    "WHERE device_key IN (SELECT device_key FROM mine UNION SELECT device_key FROM room) "
+    "motion AS (SELECT time_bucket(%(bucket)s, time) AS bstart, count(*) AS n FROM events "
+    "WHERE device_key = ANY(%(mine)s::int[] || %(room)s::int[]) "
     "AND name = 'motion' AND time >= %(start)s AND time < %(end)s GROUP BY 1), "
     "vitals AS (SELECT time_bucket(%(bucket)s, time) AS bstart, "
     "avg(value) FILTER (WHERE metric = 'hr') AS hr_avg, "
     "min(value) FILTER (WHERE metric = 'hr') AS hr_min, "
     "max(value) FILTER (WHERE metric = 'hr') AS hr_max, "
     "avg(value) FILTER (WHERE metric = 'rr') AS rr_avg FROM telemetry "
-    "WHERE device_key IN (SELECT device_key FROM mine) AND metric IN ('hr', 'rr') "
+    "WHERE device_key = ANY(%(mine)s::int[]) AND metric IN ('hr', 'rr') "
     "AND time >= %(start)s AND time < %(end)s GROUP BY 1), "
-    "pres_raw AS ((SELECT time, value_bool FROM events WHERE device_key IN "
-    "(SELECT device_key FROM beds) AND name = 'presence' AND time < %(start)s "
-    "ORDER BY time DESC LIMIT 1) UNION ALL (SELECT time, value_bool FROM events "
-    "WHERE device_key IN (SELECT device_key FROM beds) AND name = 'presence' "
-    "AND time >= %(start)s AND time < %(end)s)), "
-    "pres AS (SELECT time, value_bool, lead(time) OVER (ORDER BY time) AS next_t FROM pres_raw), "
-    "inbed AS (SELECT time AS s, COALESCE(next_t, LEAST(%(end)s, %(now)s)) AS e FROM pres "
+    "pres_raw AS ((SELECT time, value_bool FROM events WHERE device_key = ANY(%(beds)s::int[]) "
+    "AND name = 'presence' AND time < %(start)s ORDER BY time DESC LIMIT 1) UNION ALL "
+    "(SELECT time, value_bool FROM events WHERE device_key = ANY(%(beds)s::int[]) "
+    "AND name = 'presence' AND time >= %(start)s AND time < %(end)s)), "
+    "inbed AS MATERIALIZED (SELECT time AS s, COALESCE(next_t, LEAST(%(end)s, %(now)s)) AS e "
+    "FROM (SELECT time, value_bool, lead(time) OVER (ORDER BY time) AS next_t FROM pres_raw) p "
     "WHERE value_bool) "
     "SELECT b.bstart AS start, COALESCE(m.n, 0) AS motion_events, "
     "COALESCE((SELECT sum(extract(epoch FROM LEAST(i.e, b.bend) - GREATEST(i.s, b.bstart))) "
@@ -52,6 +52,13 @@ TIMELINE_SQL = (
     "v.hr_avg, v.hr_min, v.hr_max, v.rr_avg "
     "FROM b LEFT JOIN motion m USING (bstart) LEFT JOIN vitals v USING (bstart) ORDER BY b.bstart"
 )
+
+
+async def _keys(
+    conn: Conn, *, resident_id: int, start: datetime, end: datetime | None
+) -> dict[str, list[int]]:
+    rows = await _rows(conn, sql.SQL(KEYS_SQL), {"rid": resident_id, "start": start, "end": end})
+    return rows[0]
 
 
 async def timeline(
@@ -67,32 +74,31 @@ async def timeline(
     """Buckets from ``start`` to ``end``; None if the resident is not in the caller's scope."""
     if await get_resident(conn, principal=principal, resident_id=resident_id) is None:
         return None
-    params = {"rid": resident_id, "start": start, "end": end, "bucket": bucket, "now": now}
+    keys = await _keys(conn, resident_id=resident_id, start=start, end=end)
+    params = {"start": start, "end": end, "bucket": bucket, "now": now, **keys}
     return await _rows(conn, sql.SQL(TIMELINE_SQL), params)
 
 
 STATUS_SQL = (
-    "WITH " + MINE + ", "
-    "last_presence AS (SELECT time, value_bool FROM events WHERE device_key IN "
-    "(SELECT device_key FROM beds) AND name = 'presence' ORDER BY time DESC LIMIT 1), "
-    "devs AS (SELECT s.online, s.battery FROM device_status s WHERE s.device_key IN "
-    "(SELECT device_key FROM mine UNION SELECT device_key FROM room)) "
+    "WITH last_presence AS (SELECT time, value_bool FROM events WHERE device_key = "
+    "ANY(%(beds)s::int[]) AND name = 'presence' ORDER BY time DESC LIMIT 1), "
+    "devs AS (SELECT s.online, s.battery FROM device_status s WHERE s.device_key = "
+    "ANY(%(mine)s::int[] || %(room)s::int[])) "
     "SELECT (SELECT max(time) FROM events WHERE name = 'motion' AND time > %(now)s - "
-    "interval '30 days' AND device_key IN (SELECT device_key FROM mine UNION "
-    "SELECT device_key FROM room)) AS last_motion_at, "
+    "interval '30 days' AND device_key = ANY(%(mine)s::int[] || %(room)s::int[])) AS last_motion_at, "
     "(SELECT value_bool FROM last_presence) AS in_bed, "
     "(SELECT time FROM last_presence WHERE value_bool) AS in_bed_since, "
     "hr.value AS hr, hr.time AS hr_at, rr.value AS rr, rr.time AS rr_at, "
-    "(SELECT count(*) FROM mine) + (SELECT count(*) FROM room) AS devices, "
+    "cardinality(%(mine)s::int[]) + cardinality(%(room)s::int[]) AS devices, "
     "(SELECT count(*) FROM devs WHERE NOT online) AS devices_offline, "
     "(SELECT count(*) FROM devs WHERE battery < %(low)s) AS devices_low_battery, "
     "(SELECT count(*) FROM dispatch_orders o WHERE o.resident_id = %(rid)s "
     "AND o.state NOT IN ('resolved', 'cancelled')) AS open_alerts "
     "FROM (SELECT 1) one "
-    "LEFT JOIN LATERAL (SELECT value, time FROM telemetry WHERE metric = 'hr' AND device_key IN "
-    "(SELECT device_key FROM mine) ORDER BY time DESC LIMIT 1) hr ON true "
-    "LEFT JOIN LATERAL (SELECT value, time FROM telemetry WHERE metric = 'rr' AND device_key IN "
-    "(SELECT device_key FROM mine) ORDER BY time DESC LIMIT 1) rr ON true"
+    "LEFT JOIN LATERAL (SELECT value, time FROM telemetry WHERE metric = 'hr' AND device_key = "
+    "ANY(%(mine)s::int[]) ORDER BY time DESC LIMIT 1) hr ON true "
+    "LEFT JOIN LATERAL (SELECT value, time FROM telemetry WHERE metric = 'rr' AND device_key = "
+    "ANY(%(mine)s::int[]) ORDER BY time DESC LIMIT 1) rr ON true"
 )
 
 LOW_BATTERY = 20.0
@@ -104,7 +110,8 @@ async def resident_status(
     resident = await get_resident(conn, principal=principal, resident_id=resident_id)
     if resident is None:
         return None
-    params = {"rid": resident_id, "start": now, "end": None, "now": now, "low": LOW_BATTERY}
+    keys = await _keys(conn, resident_id=resident_id, start=now, end=None)
+    params = {"rid": resident_id, "now": now, "low": LOW_BATTERY, **keys}
     rows = await _rows(conn, sql.SQL(STATUS_SQL), params)
     return {**resident, **rows[0]}
 

@@ -97,6 +97,8 @@ class Settings(BaseSettings):
     api_host: str = "127.0.0.1"
     api_port: int = 8000
     token_ttl_s: int = 12 * 3600
+    # Live event streams: a keepalive (and a check that the token still holds) this often.
+    live_keepalive_s: float = 15.0
 
     run_dir: Path = Field(default=Path(".run"))
 

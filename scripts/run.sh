@@ -37,6 +37,7 @@ sleep 2  # let ingest subscribe before the devices start talking
 cat <<TXT
 
 Eldercare backend is running (logs in $RUN/logs/):
+  Web pages            http://127.0.0.1:$ELDERCARE_API_PORT/login   (care station /station, family /family)
   API + OpenAPI docs   http://127.0.0.1:$ELDERCARE_API_PORT/docs
   ingest metrics       http://127.0.0.1:9101/metrics
   MQTT broker          127.0.0.1:$ELDERCARE_MQTT_PORT  (device passwords in $RUN/demo-devices.json)

@@ -2,7 +2,7 @@
 # Idempotent setup for a Debian/Ubuntu machine (run as root, or with sudo available).
 # Installs what is missing: Mosquitto, PostgreSQL server + dev headers, TimescaleDB
 # (packaged if the distribution has it, else built from Debian's own source package),
-# and the project's Python virtual environment in .venv/.
+# Chromium (for the browser test) and the project's Python virtual environment in .venv/.
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 PG_MAJOR="${PG_MAJOR:-}"
@@ -21,8 +21,9 @@ apt_install() {
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 }
 
-# 1. Services: Mosquitto and PostgreSQL (server + headers for building extensions).
-apt_install mosquitto mosquitto-clients postgresql postgresql-contrib
+# 1. Services: Mosquitto and PostgreSQL (server + headers for building extensions), and
+#    Debian's Chromium for the browser test (Playwright drives it; no browser downloads).
+apt_install mosquitto mosquitto-clients postgresql postgresql-contrib chromium fonts-dejavu-core
 if [ -z "$PG_MAJOR" ]; then
   PG_MAJOR="$(ls /usr/lib/postgresql | sort -n | tail -1)"
 fi

@@ -21,11 +21,11 @@ def free_port() -> int:
 
 
 @contextmanager
-def serve(database_url: str) -> Iterator[str]:
+def serve(database_url: str, **settings: object) -> Iterator[str]:
     """Yield the base URL; stop the server (and its LISTEN task) on exit."""
     port = free_port()
     config = uvicorn.Config(
-        create_app(Settings(database_url=database_url)),
+        create_app(Settings(database_url=database_url, **settings)),  # type: ignore[arg-type]
         host="127.0.0.1",
         port=port,
         log_level="warning",

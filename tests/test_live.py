@@ -22,7 +22,7 @@ from tests.test_api import _raise_sos
 @pytest.fixture
 def server(services: Services, database_url: str) -> Iterator[tuple[str, DemoPopulation, str]]:
     pop = seed(services, database_url)
-    with serve(database_url) as base:
+    with serve(database_url, live_keepalive_s=0.5) as base:
         yield base, pop, database_url
 
 
@@ -39,6 +39,8 @@ class Listener:
     def __init__(self, client: httpx.AsyncClient, url: str, headers: dict[str, str]) -> None:
         self.events: asyncio.Queue[tuple[float, dict[str, Any]]] = asyncio.Queue()
         self.status: asyncio.Future[int] = asyncio.get_running_loop().create_future()
+        self.headers = headers
+        self.signed_out = False
         self.task = asyncio.create_task(self._read(client, url, headers))
 
     async def _read(self, client: httpx.AsyncClient, url: str, headers: dict[str, str]) -> None:
@@ -48,6 +50,8 @@ class Listener:
             async for line in r.aiter_lines():
                 if line.startswith("event: "):
                     name = line[7:]
+                elif name == "signed-out":
+                    self.signed_out = True
                 elif line.startswith("data: ") and name == "order":
                     self.events.put_nowait((time.monotonic(), json.loads(line[6:])))
 
@@ -102,6 +106,14 @@ async def _scenario(base: str, pop: DemoPopulation, url: str) -> None:
             assert r.status_code == 200
             change = await listeners["family-home17"].orders(within=2.0)
             assert [e["state"] for _, e in change] == ["accepted"]
+            # signing out ends the open stream at its next keepalive
+            family = listeners["family-home17"]
+            assert (
+                await client.post(f"{base}/api/auth/logout", headers=family.headers)
+            ).status_code == 204
+            async with asyncio.timeout(5):
+                await family.task
+            assert family.signed_out
         finally:
             for lst in listeners.values():
                 lst.task.cancel()

@@ -8,9 +8,11 @@ from datetime import UTC, datetime, timedelta
 
 import psycopg
 import pytest
+from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
 from dashboard_api.app import create_app
+from dashboard_api.deps import now
 from devices.seed import DemoPopulation
 from devices.settings import Settings
 from tests.services import Services, query, seed
@@ -155,3 +157,57 @@ def test_health_today_and_how_an_alert_was_handled(
         ("resolved", "staff-homes"),
     ]
     assert client.get(f"/api/alerts/{order['alert_id']}", headers=sunrise).status_code == 404
+
+
+def test_sign_in_is_throttled_and_pages_carry_security_headers(
+    world: tuple[TestClient, DemoPopulation, str],
+) -> None:
+    client, pop, _ = world
+    for _ in range(5):
+        r = client.post("/api/auth/token", data={"username": "staff-homes", "password": "x"})
+        assert r.status_code == 401
+    r = client.post("/api/auth/token", data={"username": "staff-homes", "password": "x"})
+    assert r.status_code == 429
+    assert int(r.headers["Retry-After"]) > 0
+    right = next(u for u in pop.users if u.username == "staff-homes").password
+    assert (
+        client.post(
+            "/api/auth/token", data={"username": "staff-homes", "password": right}
+        ).status_code
+        == 429
+    )
+    assert (
+        client.post("/api/auth/token", data={"username": "admin", "password": "x"}).status_code
+        == 401
+    )
+    page = client.get("/station")
+    assert page.status_code == 200
+    assert "script-src 'self'" in page.headers["Content-Security-Policy"]
+    assert page.headers["X-Frame-Options"] == "DENY"
+    assert "<script>" not in page.text  # no inline scripts: the CSP would block them
+    for name in ("login", "family"):
+        assert "<script>" not in client.get(f"/{name}").text
+
+
+def test_tokens_expire_and_disabled_users_are_locked_out(
+    world: tuple[TestClient, DemoPopulation, str],
+) -> None:
+    client, pop, url = world
+    family = _login(client, pop, "family-home17")
+    staff = _login(client, pop, "staff-homes")
+    assert client.get("/api/me", headers=family).status_code == 200
+    app = client.app
+    assert isinstance(app, FastAPI)
+    app.dependency_overrides[now] = lambda: datetime.now(UTC) + timedelta(hours=12, minutes=1)
+    try:
+        assert client.get("/api/me", headers=family).status_code == 401
+        assert client.post("/api/live/ticket", headers=family).status_code == 401
+    finally:
+        app.dependency_overrides.clear()
+    assert client.get("/api/me", headers=staff).status_code == 200
+    with psycopg.connect(url) as conn:
+        conn.execute("UPDATE users SET disabled_at = now() WHERE username = 'staff-homes'")
+    assert client.get("/api/me", headers=staff).status_code == 401
+    right = next(u for u in pop.users if u.username == "staff-homes").password
+    r = client.post("/api/auth/token", data={"username": "staff-homes", "password": right})
+    assert r.status_code == 401

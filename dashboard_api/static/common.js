@@ -32,6 +32,7 @@ function live(onEvent, dot) {
       source = new EventSource("/api/live?ticket=" + encodeURIComponent(t.ticket));
       source.addEventListener("hello", () => { if (dot) dot.classList.add("on"); onEvent({ type: "hello" }); });
       source.addEventListener("order", (m) => onEvent(JSON.parse(m.data)));
+      source.addEventListener("signed-out", () => { source.close(); sessionStorage.removeItem("token"); location.href = "/login"; });
       source.onerror = () => { if (dot) dot.classList.remove("on"); source.close(); setTimeout(connect, 2000); };
     } catch (e) { setTimeout(connect, 3000); }
   }

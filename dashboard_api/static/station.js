@@ -37,7 +37,11 @@ async function act(path, opts) {
 }
 
 async function loadWall() {
-  const alerts = await api("/api/alerts?limit=100");
+  // Recent alerts, plus any older one whose order is still open (never pushed off the wall).
+  const [recent, open] = await Promise.all([api("/api/alerts?limit=100"), api("/api/orders?open_only=true&limit=500")]);
+  const have = new Set(recent.map((a) => a.alert_id));
+  const older = await Promise.all(open.filter((o) => o.alert_id && !have.has(o.alert_id)).map((o) => api(`/api/alerts/${o.alert_id}`)));
+  const alerts = recent.concat(older);
   const showDone = document.getElementById("show-done").checked;
   const rank = (a) => (OPEN.includes(a.order_state) ? 0 : ACTIVE.includes(a.order_state) ? 1 : 2) * 3 + ["red", "yellow", "green"].indexOf(a.colour);
   const shown = alerts.filter((a) => showDone || rank(a) < 6).sort((x, y) => rank(x) - rank(y));

@@ -1,0 +1,185 @@
+"""Every endpoint x every role, from the app's own route list: a new endpoint without an
+entry in RULES fails here. Objects of three residents are tried: X (home-17, the family's
+relative), Y (home-18: same staff, another family) and Z (sunrise: another site)."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import httpx2 as httpx
+import pytest
+from fastapi.routing import APIRoute
+
+from dashboard_api.app import create_app
+from devices.seed import DemoPopulation
+from devices.settings import Settings
+from tests.live_server import serve
+from tests.services import Services, fresh_database, query, seed
+from tests.test_api import _raise_sos
+
+ROLES = ("anon", "admin", "staff_a", "staff_b", "family_x")
+USERS = {
+    "admin": "admin",
+    "staff_a": "staff-homes",
+    "staff_b": "staff-sunrise",
+    "family_x": "family-home17",
+}
+SITES = {"admin": None, "staff_a": {"home-17", "home-18", "home-19"}, "staff_b": {"sunrise"}}
+TARGETS = {"X": "home-17", "Y": "home-18", "Z": "sunrise"}
+OK = "ok"  # passed authorization: 2xx, or a 409 from the order's state
+
+
+def public(role: str, target: str | None) -> int | str:
+    return OK
+
+
+def signed_in(role: str, target: str | None) -> int | str:
+    return 401 if role == "anon" else OK
+
+
+def staff(role: str, target: str | None) -> int | str:
+    return {"anon": 401, "family_x": 403}.get(role, OK)
+
+
+def scoped(role: str, target: str | None) -> int | str:
+    """Any signed-in user, but only objects in their scope; others look missing."""
+    if role == "anon":
+        return 401
+    assert target is not None
+    if role == "family_x":
+        return OK if target == "X" else 404
+    sites = SITES[role]
+    return OK if sites is None or TARGETS[target] in sites else 404
+
+
+def staff_scoped(role: str, target: str | None) -> int | str:
+    return 403 if role == "family_x" else scoped(role, target)
+
+
+Rule = Callable[[str, str | None], int | str]
+RULES: dict[tuple[str, str], Rule] = {
+    ("GET", "/"): public,
+    ("GET", "/healthz"): public,
+    ("GET", "/login"): public,
+    ("GET", "/station"): public,  # static shells; every byte of data comes from the API
+    ("GET", "/family"): public,
+    ("POST", "/api/auth/token"): signed_in,  # anonymous = wrong password
+    ("POST", "/api/auth/logout"): signed_in,
+    ("GET", "/api/me"): signed_in,
+    ("GET", "/api/sites"): signed_in,
+    ("GET", "/api/residents"): signed_in,
+    ("GET", "/api/residents/{resident_id}"): scoped,
+    ("GET", "/api/residents/{resident_id}/timeline"): scoped,
+    ("GET", "/api/residents/{resident_id}/status"): scoped,
+    ("GET", "/api/devices"): staff,
+    ("GET", "/api/device-health"): staff,
+    ("GET", "/api/alerts"): signed_in,
+    ("GET", "/api/alerts/{alert_id}"): scoped,
+    ("GET", "/api/orders"): staff,
+    ("POST", "/api/orders/{order_id}/accept"): staff_scoped,
+    ("POST", "/api/orders/{order_id}/resolve"): staff_scoped,
+    ("GET", "/api/stats/today"): staff,
+    ("POST", "/api/live/ticket"): signed_in,
+    ("GET", "/api/live"): signed_in,
+}
+BODIES: dict[str, dict[str, Any]] = {"/api/orders/{order_id}/resolve": {"outcome": "false_alarm"}}
+
+
+def app_routes() -> list[tuple[str, str]]:
+    """(method, path) of every route the app serves, included routers flattened."""
+    found: set[tuple[str, str]] = set()
+    for r in create_app(Settings()).routes:
+        contexts = r.effective_route_contexts() if hasattr(r, "effective_route_contexts") else [r]
+        for c in contexts:
+            if isinstance(c, APIRoute) or isinstance(getattr(c, "original_route", None), APIRoute):
+                found.update((m, c.path) for m in c.methods if m != "HEAD")
+    return sorted(found)
+
+
+def test_every_route_has_a_rule() -> None:
+    assert set(app_routes()) == set(RULES), "add the new endpoint to RULES"
+
+
+@dataclass
+class World:
+    base: str
+    pop: DemoPopulation
+    tokens: dict[str, str]
+    ids: dict[str, dict[str, int]]  # target -> {resident_id, alert_id, order_id}
+
+    def login(self, role: str) -> str:
+        user = next(u for u in self.pop.users if u.username == USERS[role])
+        r = httpx.post(
+            f"{self.base}/api/auth/token",
+            data={"username": user.username, "password": user.password},
+        )
+        assert r.status_code == 200
+        return str(r.json()["access_token"])
+
+
+@pytest.fixture(scope="module")
+def world(services: Services) -> Iterator[World]:
+    with fresh_database(services) as url:
+        pop = seed(services, url)
+        ids: dict[str, dict[str, int]] = {}
+        for target, device in (("X", "btn-0042"), ("Y", "btn-0043"), ("Z", "wb-s01")):
+            _raise_sos(url, device)
+            row = query(
+                url,
+                "SELECT o.order_id, o.alert_id, o.resident_id FROM dispatch_orders o "
+                "JOIN devices d ON d.site_id = o.site_id WHERE d.device_id = %s",
+                (device,),
+            )[0]
+            ids[target] = dict(row)
+        with serve(url) as base:
+            w = World(base, pop, {}, ids)
+            w.tokens = {role: w.login(role) for role in USERS}
+            yield w
+
+
+def _status(w: World, role: str, method: str, path: str, target: str | None) -> int:
+    url = w.base + path.format(**(w.ids[target] if target else {}))
+    token = w.login(role) if path == "/api/auth/logout" and role != "anon" else w.tokens.get(role)
+    headers = {"Authorization": f"Bearer {token}"} if token else {}
+    if path == "/api/auth/token":
+        user = next((u for u in w.pop.users if u.username == USERS.get(role)), None)
+        form = {"username": "admin", "password": user.password if user else "guess"}
+        form["username"] = user.username if user else "admin"
+        return httpx.post(url, data=form).status_code
+    if path == "/api/live":
+        return asyncio.run(_stream_status(url, headers))
+    r = httpx.request(method, url, headers=headers, json=BODIES.get(path), timeout=10)
+    if r.status_code == 200 and r.headers.get("content-type", "").startswith("application/json"):
+        _check_list_scope(role, r.json())
+    return r.status_code
+
+
+async def _stream_status(url: str, headers: dict[str, str]) -> int:
+    async with httpx.AsyncClient(timeout=5) as c, c.stream("GET", url, headers=headers) as r:
+        return r.status_code
+
+
+def _check_list_scope(role: str, body: Any) -> None:
+    """Nothing in a list answer lies outside the caller's sites."""
+    if not isinstance(body, list):
+        return
+    allowed = {"family_x": {"home-17"}}.get(role, SITES.get(role))
+    seen = {item["site_id"] for item in body if isinstance(item, dict) and "site_id" in item}
+    assert allowed is None or seen <= allowed, (role, seen)
+
+
+@pytest.mark.parametrize(("method", "path"), app_routes())
+@pytest.mark.parametrize("role", ROLES)
+def test_role_matrix(world: World, method: str, path: str, role: str) -> None:
+    rule = RULES[(method, path)]
+    targets: list[str | None] = list(TARGETS) if "{" in path else [None]
+    for target in targets:
+        expected = rule(role, target)
+        got = _status(world, role, method, path, target)
+        if expected == OK:
+            assert got < 400 or got == 409, (method, path, role, target, got)
+        else:
+            assert got == expected, (method, path, role, target, got)
