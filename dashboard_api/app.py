@@ -9,8 +9,10 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
+from fastapi.exceptions import RequestValidationError
 
 from dashboard_api import live, pages, timeline
+from dashboard_api.errors import validation_error
 from dashboard_api.figures import router as figures_router
 from dashboard_api.notifications import router as notifications_router
 from dashboard_api.orders import router as orders_router
@@ -44,6 +46,7 @@ def create_app(settings: Settings) -> FastAPI:
         "Pages: /login, /station (care staff), /family.",
     )
     app.state.settings = settings
+    app.add_exception_handler(RequestValidationError, validation_error)
     app.state.login_throttle = LoginThrottle()
     app.add_middleware(SecurityHeaders)
     app.include_router(router)

@@ -173,3 +173,15 @@ def test_bad_requests_get_4xx(world: tuple[TestClient, DemoPopulation, str]) -> 
         client.post("/api/orders/1/resolve", headers=headers, json={"outcome": "x"}).status_code
         == 422
     )
+
+
+def test_a_lone_surrogate_in_a_body_is_a_clear_422_not_a_500(
+    world: tuple[TestClient, DemoPopulation, str],
+) -> None:
+    client, pop, _ = world
+    headers = {**_login(client, pop, "staff-homes"), "content-type": "application/json"}
+    r = client.post(
+        "/api/orders", content=b'{"site_id": "\\udc80", "category": "meal"}', headers=headers
+    )
+    assert r.status_code == 422
+    assert r.json()["detail"][0]["loc"] == ["body", "site_id"]

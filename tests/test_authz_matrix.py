@@ -10,10 +10,14 @@ from dataclasses import dataclass
 from typing import Any
 
 import httpx2 as httpx
+import psycopg
 import pytest
 from fastapi.routing import APIRoute
+from psycopg.rows import dict_row
 
 from dashboard_api.app import create_app
+from devices.accounts import create_user
+from devices.domain import Role
 from devices.seed import DemoPopulation
 from devices.settings import Settings
 from tests.live_server import serve
@@ -59,6 +63,16 @@ def staff_scoped(role: str, target: str | None) -> int | str:
     return 403 if role == "family_x" else scoped(role, target)
 
 
+def family_only(role: str, target: str | None) -> int | str:
+    """A family member's own settings: nobody else has any."""
+    return {"anon": 401, "family_x": OK}.get(role, 403)
+
+
+def staff_for_home17(role: str, target: str | None) -> int | str:
+    """A service order for home-17 (BODIES): staff of other sites may not open one there."""
+    return {"anon": 401, "family_x": 403, "staff_b": 404}.get(role, OK)
+
+
 Rule = Callable[[str, str | None], int | str]
 RULES: dict[tuple[str, str], Rule] = {
     ("GET", "/"): public,
@@ -79,13 +93,29 @@ RULES: dict[tuple[str, str], Rule] = {
     ("GET", "/api/alerts"): signed_in,
     ("GET", "/api/alerts/{alert_id}"): scoped,
     ("GET", "/api/orders"): staff,
+    ("POST", "/api/orders"): staff_for_home17,
+    ("GET", "/api/orders/{order_id}"): staff_scoped,
+    ("GET", "/api/orders/{order_id}/trail"): staff_scoped,
     ("POST", "/api/orders/{order_id}/accept"): staff_scoped,
+    ("POST", "/api/orders/{order_id}/en-route"): staff_scoped,
+    ("POST", "/api/orders/{order_id}/on-site"): staff_scoped,
     ("POST", "/api/orders/{order_id}/resolve"): staff_scoped,
+    ("POST", "/api/orders/{order_id}/cancel"): staff_scoped,
+    ("GET", "/api/figures/time-to-help"): staff,
+    ("GET", "/api/notifications/preferences"): family_only,
+    ("PUT", "/api/notifications/preferences"): family_only,
+    ("GET", "/api/notifications/users/{user_id}/preferences"): scoped,
+    ("GET", "/api/notifications/deliveries"): signed_in,
     ("GET", "/api/stats/today"): staff,
     ("POST", "/api/live/ticket"): signed_in,
     ("GET", "/api/live"): signed_in,
 }
-BODIES: dict[str, dict[str, Any]] = {"/api/orders/{order_id}/resolve": {"outcome": "false_alarm"}}
+BODIES: dict[tuple[str, str], dict[str, Any]] = {
+    ("POST", "/api/orders/{order_id}/resolve"): {"outcome": "false_alarm"},
+    ("POST", "/api/orders/{order_id}/cancel"): {"reason": "resident called: all well"},
+    ("POST", "/api/orders"): {"site_id": "home-17", "category": "meal"},
+    ("PUT", "/api/notifications/preferences"): {"colours": ["red"]},
+}
 
 
 def app_routes() -> list[tuple[str, str]]:
@@ -134,10 +164,33 @@ def world(services: Services) -> Iterator[World]:
                 (device,),
             )[0]
             ids[target] = dict(row)
+        ids["X"]["user_id"] = query(
+            url, "SELECT user_id FROM users WHERE username = 'family-home17'"
+        )[0]["user_id"]
+        for target in ("Y", "Z"):  # a family member for each other resident
+            ids[target]["user_id"] = _family_user(
+                url, f"family-{target}", ids[target]["resident_id"]
+            )
         with serve(url) as base:
             w = World(base, pop, {}, ids)
             w.tokens = {role: w.login(role) for role in USERS}
             yield w
+
+
+def _family_user(url: str, username: str, resident_id: int) -> int:
+    async def go() -> int:
+        async with await psycopg.AsyncConnection.connect(url, row_factory=dict_row) as conn:
+            user_id = await create_user(
+                conn,
+                username=username,
+                password="family-pw-not-used",
+                role=Role.FAMILY,
+                resident_ids=(resident_id,),
+            )
+            await conn.commit()
+            return user_id
+
+    return asyncio.run(go())
 
 
 def _status(w: World, role: str, method: str, path: str, target: str | None) -> int:
@@ -151,7 +204,7 @@ def _status(w: World, role: str, method: str, path: str, target: str | None) -> 
         return httpx.post(url, data=form).status_code
     if path == "/api/live":
         return asyncio.run(_stream_status(url, headers))
-    r = httpx.request(method, url, headers=headers, json=BODIES.get(path), timeout=10)
+    r = httpx.request(method, url, headers=headers, json=BODIES.get((method, path)), timeout=10)
     if r.status_code == 200 and r.headers.get("content-type", "").startswith("application/json"):
         _check_list_scope(role, r.json())
     return r.status_code
