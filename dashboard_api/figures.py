@@ -3,20 +3,25 @@
 from __future__ import annotations
 
 from dataclasses import asdict
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Annotated
 
-from fastapi import APIRouter, HTTPException, Query, status
+from fastapi import APIRouter, Query
+from fastapi.exceptions import RequestValidationError
 
 from alerts.timetohelp import GroupBy, order_times, summarise
 from dashboard_api.deps import ConnDep, Now, StaffUser
 from dashboard_api.queries import scope
-from dashboard_api.schemas import FiguresOut, Problem
+from dashboard_api.schemas import FiguresOut
 
 router = APIRouter(prefix="/api/figures", tags=["figures"])
 
 
-@router.get("/time-to-help", response_model=list[FiguresOut], responses={422: {"model": Problem}})
+def _utc(t: datetime) -> datetime:
+    return t.replace(tzinfo=UTC) if t.tzinfo is None else t
+
+
+@router.get("/time-to-help", response_model=list[FiguresOut])
 async def time_to_help(
     conn: ConnDep,
     user: StaffUser,
@@ -29,10 +34,19 @@ async def time_to_help(
     """Per site, provider or community: stage percentiles (seconds), the share accepted
     within 60 s and 5 min, the false-alarm rate, the most frequent case types and the
     provider score (definitions: docs/dispatch.md). Default period: the last 30 days."""
-    until = until or at
-    since = since or until - timedelta(days=30)
+    until = _utc(until) if until else at  # a time without a zone is taken as UTC
+    since = _utc(since) if since else until - timedelta(days=30)
     if since >= until:
-        raise HTTPException(status.HTTP_422_UNPROCESSABLE_ENTITY, "since must be before until")
+        # shaped like FastAPI's own validation errors: one documented schema for 422
+        raise RequestValidationError(
+            [
+                {
+                    "type": "value_error",
+                    "loc": ("query", "since"),
+                    "msg": "since must be before until",
+                }
+            ]
+        )
     where, params = scope(user, site_col="o.site_id", resident_col=None)
     rows = await order_times(
         conn, where=where, params=params, since=since, until=until, site_id=site_id

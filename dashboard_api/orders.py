@@ -82,7 +82,8 @@ async def create_service(
     conn: ConnDep, user: StaffUser, settings: SettingsDep, at: Now, body: ServiceOrderIn
 ) -> OrderOut:
     """A hotline operator's service order (meal, cleaning, bathing, escort, ...)."""
-    if user.role is not Role.ADMIN and body.site_id not in user.site_ids:
+    in_scope = user.role is Role.ADMIN or body.site_id in user.site_ids
+    if not in_scope or not await queries.site_exists(conn, site_id=body.site_id):
         raise HTTPException(status.HTTP_404_NOT_FOUND, "no such site")
     if body.colour is Colour.RED:
         raise HTTPException(status.HTTP_409_CONFLICT, "service orders are green or yellow")

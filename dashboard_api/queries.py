@@ -113,9 +113,11 @@ async def list_alerts(
     where, params = scope(principal, site_col="a.site_id", resident_col="a.resident_id")
     q = sql.SQL(
         "SELECT a.alert_id, a.site_id, a.resident_id, r.full_name AS resident_name, a.kind, "
-        "a.colour, a.occurred_at, a.raised_at, a.explanation, o.order_id, o.state AS order_state "
+        "a.colour, a.occurred_at, a.raised_at, a.explanation, a.incident_id, o.order_id, "
+        "o.state AS order_state "
         "FROM alerts a LEFT JOIN residents r USING (resident_id) "
-        "LEFT JOIN dispatch_orders o ON o.alert_id = a.alert_id "
+        # the order of the alert's incident: alerts folded into one incident share its order
+        "LEFT JOIN dispatch_orders o ON o.incident_id = a.incident_id "
         "WHERE {} AND (%(site)s::text IS NULL OR a.site_id = %(site)s) "
         "AND (%(res)s::bigint IS NULL OR a.resident_id = %(res)s) "
         "AND (%(colour)s::text IS NULL OR a.colour = %(colour)s) "
@@ -218,3 +220,8 @@ async def order_trail(conn: Conn, *, order_id: int) -> list[dict[str, Any]]:
         ),
         {"id": order_id},
     )
+
+
+async def site_exists(conn: Conn, *, site_id: str) -> bool:
+    cur = await conn.execute("SELECT 1 FROM sites WHERE site_id = %s", (site_id,))
+    return await cur.fetchone() is not None

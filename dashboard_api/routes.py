@@ -46,8 +46,9 @@ async def login(
     settings: SettingsDep,
     throttle: ThrottleDep,
     at: Now,
-    username: Annotated[str, Form(max_length=128)],
-    password: Annotated[str, Form(max_length=256)],
+    # no control characters (PostgreSQL text cannot hold NUL): a clear 422, never a 500
+    username: Annotated[str, Form(max_length=128, pattern=r"^[^\x00-\x1f\x7f]*$")],
+    password: Annotated[str, Form(max_length=256, pattern=r"^[^\x00]*$")],
 ) -> TokenOut:
     if (wait := throttle.retry_after(username, at)) is not None:
         raise HTTPException(

@@ -70,6 +70,7 @@ class AlertOut(BaseModel):
     occurred_at: datetime
     raised_at: datetime
     explanation: str
+    incident_id: int | None = None  # alerts of one situation share an incident and its order
     order_id: int | None
     order_state: OrderState | None
 

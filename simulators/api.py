@@ -27,6 +27,7 @@ class Alert(msgspec.Struct, frozen=True):
     explanation: str
     order_id: int | None
     order_state: str | None
+    incident_id: int | None = None
 
 
 class Order(msgspec.Struct, frozen=True):

@@ -87,7 +87,12 @@ def judge(
                 v.problems.append("order not accepted by its deadline")
             v.accepted = order
         verdicts.append(v)
-    false_alarms = [a for a in alerts if a.alert_id not in explained]
+    # Another detector's alert folded into an incident already explained (a wristband's own fall
+    # report and the accelerometer model on the same fall) corroborates it; it is not a false alarm.
+    incidents = {a.incident_id for a in alerts if a.alert_id in explained and a.incident_id}
+    false_alarms = [
+        a for a in alerts if a.alert_id not in explained and a.incident_id not in incidents
+    ]
     return verdicts, false_alarms
 
 
