@@ -13,7 +13,7 @@ from alerts.commands import command_publisher
 from alerts.detectors.registry import build_registry, route
 from alerts.dispatch import COMMANDS_CHANNEL, DISPATCH_CHANNEL
 from alerts.escalation import escalation_loop
-from alerts.policy import EscalationPolicy, default_policy
+from alerts.policy import EscalationPolicy, policy_from_settings
 from alerts.worker import OUTBOX_CHANNEL, detect_loop, listen
 from devices.db import open_pool
 from devices.logs import setup_logging
@@ -24,11 +24,7 @@ app = typer.Typer(add_completion=False, help="Detectors and dispatch worker")
 
 def policy_from(settings: Settings) -> EscalationPolicy:
     """The policy of sites without their own (``escalation_policies``)."""
-    return default_policy(
-        red_s=settings.accept_within_red_s,
-        yellow_s=settings.accept_within_yellow_s,
-        green_s=settings.accept_within_green_s,
-    )
+    return policy_from_settings(settings)
 
 
 async def serve(settings: Settings) -> None:

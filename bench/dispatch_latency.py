@@ -241,6 +241,7 @@ def run(services: Services, url: str, args: argparse.Namespace) -> None:
         try:
             time.sleep(args.warmup)  # background load reaches its steady state
             sent0, rows0, t0 = sent.value, telemetry_rows(url), time.perf_counter()
+            print(f"after warm-up: {sent0} published, {rows0} stored", flush=True)
             latencies, timeouts = asyncio.run(measure(url, port, buttons, args.incidents))
             elapsed = time.perf_counter() - t0
             sent1, rows1 = sent.value, telemetry_rows(url)

@@ -22,7 +22,7 @@ from alerts.dispatch import (
     resolve_order,
     start_route,
 )
-from alerts.policy import default_policy
+from alerts.policy import policy_from_settings
 from dashboard_api import queries
 from dashboard_api.deps import ConnDep, Now, OrderUser, SettingsDep, StaffUser
 from dashboard_api.schemas import (
@@ -86,11 +86,7 @@ async def create_service(
         raise HTTPException(status.HTTP_404_NOT_FOUND, "no such site")
     if body.colour is Colour.RED:
         raise HTTPException(status.HTTP_409_CONFLICT, "service orders are green or yellow")
-    policy = default_policy(
-        red_s=settings.accept_within_red_s,
-        yellow_s=settings.accept_within_yellow_s,
-        green_s=settings.accept_within_green_s,
-    )
+    policy = policy_from_settings(settings)
     try:
         order_id = await create_service_order(
             conn,
