@@ -193,6 +193,29 @@ def pct(values: Sequence[float], q: float) -> float:
     return ordered[max(int(-(-q * len(ordered) // 100)), 1) - 1]
 
 
+BREAKDOWN_SQL = """
+SELECT stage, percentile_disc(0.5) WITHIN GROUP (ORDER BY ms) AS p50,
+       percentile_disc(0.99) WITHIN GROUP (ORDER BY ms) AS p99, max(ms) AS max
+FROM dispatch_orders o
+JOIN alerts a ON a.alert_id = o.alert_id
+JOIN events e ON e.device_key = a.device_key AND e.time = o.event_at AND e.name = 'sos'
+CROSS JOIN LATERAL (VALUES
+    ('1 publish -> ingest transaction', e.received_at - o.event_at),
+    ('2 ingest -> alerts cycle', a.raised_at - e.received_at),
+    ('3 alerts cycle -> escalation step', o.offered_at - a.raised_at)) s(stage, span)
+CROSS JOIN LATERAL (SELECT extract(epoch FROM s.span) * 1000 AS ms) m
+WHERE o.offered_at IS NOT NULL
+GROUP BY stage ORDER BY stage
+"""
+
+
+def breakdown(url: str) -> list[tuple[str, float, float, float]]:
+    """Where the time goes, from the rows' own timestamps (transaction start times, the
+    same clock as the publisher's ``bt``)."""
+    with psycopg.connect(url) as conn:
+        return [(r[0], float(r[1]), float(r[2]), float(r[3])) for r in conn.execute(BREAKDOWN_SQL)]
+
+
 def telemetry_rows(url: str) -> int:
     with psycopg.connect(url) as conn:
         row = conn.execute("SELECT count(*) FROM telemetry").fetchone()
@@ -245,6 +268,7 @@ def run(services: Services, url: str, args: argparse.Namespace) -> None:
             latencies, timeouts = asyncio.run(measure(url, port, buttons, args.incidents))
             elapsed = time.perf_counter() - t0
             sent1, rows1 = sent.value, telemetry_rows(url)
+            stages = breakdown(url)
         finally:
             stop.set()
             for p in procs:
@@ -264,6 +288,8 @@ def run(services: Services, url: str, args: argparse.Namespace) -> None:
             f"latency ms: p50 {pct(ms, 50):.1f}  p99 {pct(ms, 99):.1f}  max {max(ms):.1f}  "
             f"mean {statistics.fmean(ms):.1f}"
         )
+    for stage, p50, p99, worst in stages:
+        print(f"  {stage:36s} p50 {p50:7.1f}  p99 {p99:7.1f}  max {worst:7.1f} ms")
 
 
 if __name__ == "__main__":
