@@ -20,6 +20,7 @@ import asyncio
 import json
 import multiprocessing as mp
 import os
+import signal
 import statistics
 import time
 import uuid
@@ -222,6 +223,10 @@ def telemetry_rows(url: str) -> int:
         return int(row[0]) if row else 0
 
 
+def _interrupt(_sig: int, _frame: object) -> None:
+    raise KeyboardInterrupt
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--incidents", type=int, default=1000)
@@ -229,6 +234,7 @@ def main() -> None:
     parser.add_argument("--publishers", type=int, default=2)
     parser.add_argument("--warmup", type=float, default=5.0, help="seconds of load first")
     args = parser.parse_args()
+    signal.signal(signal.SIGTERM, _interrupt)  # a timeout still stops every process started
 
     services: Services = start_services()
     try:
