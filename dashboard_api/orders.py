@@ -18,11 +18,11 @@ from alerts.dispatch import (
     accept_order,
     arrive,
     cancel_order,
-    create_service_order,
     resolve_order,
     start_route,
 )
 from alerts.policy import policy_from_settings
+from alerts.service_orders import create_service_order
 from dashboard_api import queries
 from dashboard_api.deps import ConnDep, Now, OrderUser, SettingsDep, StaffUser
 from dashboard_api.schemas import (
