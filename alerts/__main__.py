@@ -21,7 +21,7 @@ from alerts.fall.model import load as load_fall_model
 from alerts.notify.wiring import config_from, open_channels
 from alerts.notify.worker import notify_loop
 from alerts.periodic import periodic_loop
-from alerts.policy import EscalationPolicy, default_policy
+from alerts.policy import EscalationPolicy, policy_from_settings
 from alerts.worker import OUTBOX_CHANNEL, detect_loop, listen
 from devices.db import open_pool
 from devices.logs import setup_logging
@@ -32,11 +32,7 @@ app = typer.Typer(add_completion=False, help="Detectors and dispatch worker")
 
 def policy_from(settings: Settings) -> EscalationPolicy:
     """The policy of sites without their own (``escalation_policies``)."""
-    return default_policy(
-        red_s=settings.accept_within_red_s,
-        yellow_s=settings.accept_within_yellow_s,
-        green_s=settings.accept_within_green_s,
-    )
+    return policy_from_settings(settings)
 
 
 async def serve(settings: Settings) -> None:

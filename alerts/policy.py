@@ -23,6 +23,7 @@ from enum import StrEnum
 import msgspec
 
 from devices.domain import Colour
+from devices.settings import Settings
 
 
 class Assignment(StrEnum):
@@ -135,6 +136,15 @@ def default_policy(*, red_s: int, yellow_s: int, green_s: int) -> EscalationPoli
                 ),
             ),
         },
+    )
+
+
+def policy_from_settings(settings: Settings) -> EscalationPolicy:
+    """The policy of sites without their own (``escalation_policies``)."""
+    return default_policy(
+        red_s=settings.accept_within_red_s,
+        yellow_s=settings.accept_within_yellow_s,
+        green_s=settings.accept_within_green_s,
     )
 
 

@@ -18,11 +18,11 @@ from alerts.dispatch import (
     accept_order,
     arrive,
     cancel_order,
-    create_service_order,
     resolve_order,
     start_route,
 )
-from alerts.policy import default_policy
+from alerts.policy import policy_from_settings
+from alerts.service_orders import create_service_order
 from dashboard_api import queries
 from dashboard_api.deps import ConnDep, Now, OrderUser, SettingsDep, StaffUser
 from dashboard_api.schemas import (
@@ -87,11 +87,7 @@ async def create_service(
         raise HTTPException(status.HTTP_404_NOT_FOUND, "no such site")
     if body.colour is Colour.RED:
         raise HTTPException(status.HTTP_409_CONFLICT, "service orders are green or yellow")
-    policy = default_policy(
-        red_s=settings.accept_within_red_s,
-        yellow_s=settings.accept_within_yellow_s,
-        green_s=settings.accept_within_green_s,
-    )
+    policy = policy_from_settings(settings)
     try:
         order_id = await create_service_order(
             conn,

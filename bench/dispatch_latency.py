@@ -1,0 +1,302 @@
+"""SOS to offered: latency of the dispatch path under steady background telemetry.
+
+    .venv/bin/python -m bench.dispatch_latency [--incidents 1000] [--rate 5000]
+
+Starts its own PostgreSQL+TimescaleDB (durable: fsync on, unless ``--fast``) and Mosquitto,
+seeds the demo population, puts responders on shift, and runs the real ``ingest`` and
+``alerts`` processes. Background publisher processes send telemetry (one SenML record per
+message, QoS 1, each device with its own credentials) at ``--rate`` messages/s. Then, one
+incident at a time, an SOS is published over MQTT by a button with its own credentials, and
+the clock stops when the order's offer reaches a responder: the ``NOTIFY responders`` that
+PostgreSQL delivers only once the offer is committed. The order is then cancelled so the
+next press is a new incident. Prints p50/p99/max and the background rate actually
+published and actually stored during the measurement.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import multiprocessing as mp
+import os
+import signal
+import statistics
+import time
+import uuid
+from collections.abc import Sequence
+from datetime import UTC, datetime, timedelta
+from multiprocessing.sharedctypes import Synchronized
+from typing import Any
+
+import paho.mqtt.client as mqtt
+import psycopg
+from paho.mqtt.enums import CallbackAPIVersion
+from psycopg.rows import dict_row
+
+from alerts.dispatch import Actor, OrderError, cancel_order
+from devices.seed import DemoDevice
+from tests.services import Services, fresh_database, running, seed, start_services, worker_env
+
+BACKGROUND_KINDS = ("wristband", "bed_mat", "pir", "door", "smoke")
+
+
+def _client(port: int, dev: DemoDevice) -> mqtt.Client:
+    client = mqtt.Client(
+        CallbackAPIVersion.VERSION2,
+        client_id=f"bench-{dev.device_id}-{uuid.uuid4().hex[:6]}",
+        protocol=mqtt.MQTTv5,
+    )
+    client.username_pw_set(dev.device_id, dev.password)
+    client.max_inflight_messages_set(1000)
+    client.max_queued_messages_set(0)
+    client.connect("127.0.0.1", port)
+    client.loop_start()
+    return client
+
+
+def _connected(clients: Sequence[mqtt.Client]) -> None:
+    deadline = time.monotonic() + 30
+    while not all(c.is_connected() for c in clients):
+        if time.monotonic() > deadline:
+            raise RuntimeError("bench clients could not connect to the broker")
+        time.sleep(0.05)
+
+
+def load_worker(
+    port: int, devices: Sequence[DemoDevice], rate: float, sent: Synchronized[int], stop: Any
+) -> None:
+    """Publish telemetry round-robin over ``devices`` at ``rate`` messages/s until stopped."""
+    clients = [(_client(port, d), d) for d in devices]
+    _connected([c for c, _ in clients])
+    tick, i, start = 0.01, 0, time.perf_counter()
+    while not stop.is_set():
+        due = int((time.perf_counter() - start) * rate)
+        burst = 0
+        while i < due:
+            client, dev = clients[i % len(clients)]
+            pack = [{"bn": f"{dev.device_id}:", "bt": time.time(), "n": "hr", "u": "beat/min"}]
+            pack[0]["v"] = 60 + i % 30
+            client.publish(
+                f"eldercare/v1/{dev.site_id}/{dev.device_id}/telemetry", json.dumps(pack), qos=1
+            )
+            i += 1
+            burst += 1
+        with sent.get_lock():
+            sent.value += burst
+        time.sleep(tick)
+    for client, _ in clients:
+        client.disconnect()
+        client.loop_stop()
+
+
+def add_responders(url: str) -> None:
+    now = datetime.now(UTC)
+    with psycopg.connect(url) as conn:
+        for name, kind, level, site, community in (
+            ("carer-1", "staff", 1, "sunrise", None),
+            ("carer-2", "staff", 1, "sunrise", None),
+            ("provider-1", "provider", 1, None, "pinghu-west"),
+            ("supervisor", "supervisor", 2, "sunrise", None),
+        ):
+            row = conn.execute(
+                "INSERT INTO responders (name, kind, level, site_id, community) "
+                "VALUES (%s, %s, %s, %s, %s) RETURNING responder_id",
+                (name, kind, level, site, community),
+            ).fetchone()
+            assert row is not None
+            conn.execute(
+                "INSERT INTO shifts (responder_id, during) VALUES (%s, tstzrange(%s, %s))",
+                (row[0], now - timedelta(hours=1), now + timedelta(hours=12)),
+            )
+
+
+async def measure(
+    url: str, port: int, buttons: Sequence[DemoDevice], incidents: int
+) -> tuple[list[float], int]:
+    clients = [(_client(port, b), b) for b in buttons]
+    _connected([c for c, _ in clients])
+    listener = await psycopg.AsyncConnection.connect(url, autocommit=True)
+    await listener.execute("LISTEN responders")
+    conn = await psycopg.AsyncConnection.connect(url, row_factory=dict_row)
+    offers: asyncio.Queue[tuple[float, dict[str, Any]]] = asyncio.Queue()
+
+    async def hear() -> None:
+        async for note in listener.notifies():
+            offers.put_nowait((time.perf_counter(), json.loads(note.payload)))
+
+    hearing = asyncio.create_task(hear())
+    latencies: list[float] = []
+    timeouts = 0
+    bench = Actor("bench")
+
+    async def incident(button: DemoDevice, client: mqtt.Client, wait_s: float) -> float | None:
+        """Press, wait for this press's offer, cancel the order; the latency or None."""
+        pack = [{"bn": f"{button.device_id}:", "bt": time.time(), "n": "sos", "vb": True}]
+        topic = f"eldercare/v1/{button.site_id}/{button.device_id}/event"
+        started = time.perf_counter()
+        client.publish(topic, json.dumps(pack), qos=1)
+        deadline = started + wait_s
+        while True:
+            try:
+                heard_at, note = await asyncio.wait_for(
+                    offers.get(), timeout=max(deadline - time.perf_counter(), 0.001)
+                )
+            except TimeoutError:
+                return None
+            if note["kind"] not in ("offer", "escalation"):
+                continue
+            cur = await conn.execute(
+                "SELECT d.device_id FROM dispatch_orders o JOIN alerts a ON a.alert_id = o.alert_id"
+                " JOIN devices d ON d.device_key = a.device_key WHERE o.order_id = %s",
+                (note["order_id"],),
+            )
+            row = await cur.fetchone()
+            try:
+                await cancel_order(
+                    conn,
+                    order_id=note["order_id"],
+                    actor=bench,
+                    note="bench",
+                    now=datetime.now(UTC),
+                )
+            except OrderError:  # a repeated notice of an order already cancelled
+                await conn.rollback()
+                continue
+            await conn.commit()
+            if row is not None and row["device_id"] == button.device_id:
+                return heard_at - started
+            # a late offer of an earlier, timed-out press: cancelled, keep waiting
+
+    try:
+        # One press first, not counted, with a long wait: the stack is up and warm.
+        if await incident(clients[0][1], clients[0][0], 120.0) is None:
+            raise RuntimeError("the warm-up SOS was never offered")
+        for n in range(incidents):
+            client, button = clients[(n + 1) % len(clients)]
+            latency = await incident(button, client, 10.0)
+            if latency is None:
+                timeouts += 1
+            else:
+                latencies.append(latency)
+    finally:
+        hearing.cancel()
+        await listener.close()
+        await conn.close()
+        for client, _ in clients:
+            client.disconnect()
+            client.loop_stop()
+    return latencies, timeouts
+
+
+def pct(values: Sequence[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[max(int(-(-q * len(ordered) // 100)), 1) - 1]
+
+
+BREAKDOWN_SQL = """
+SELECT stage, percentile_disc(0.5) WITHIN GROUP (ORDER BY ms) AS p50,
+       percentile_disc(0.99) WITHIN GROUP (ORDER BY ms) AS p99, max(ms) AS max
+FROM dispatch_orders o
+JOIN alerts a ON a.alert_id = o.alert_id
+JOIN events e ON e.device_key = a.device_key AND e.time = o.event_at AND e.name = 'sos'
+CROSS JOIN LATERAL (VALUES
+    ('1 publish -> ingest transaction', e.received_at - o.event_at),
+    ('2 ingest -> alerts cycle', a.raised_at - e.received_at),
+    ('3 alerts cycle -> escalation step', o.offered_at - a.raised_at)) s(stage, span)
+CROSS JOIN LATERAL (SELECT extract(epoch FROM s.span) * 1000 AS ms) m
+WHERE o.offered_at IS NOT NULL
+GROUP BY stage ORDER BY stage
+"""
+
+
+def breakdown(url: str) -> list[tuple[str, float, float, float]]:
+    """Where the time goes, from the rows' own timestamps (transaction start times, the
+    same clock as the publisher's ``bt``)."""
+    with psycopg.connect(url) as conn:
+        return [(r[0], float(r[1]), float(r[2]), float(r[3])) for r in conn.execute(BREAKDOWN_SQL)]
+
+
+def telemetry_rows(url: str) -> int:
+    with psycopg.connect(url) as conn:
+        row = conn.execute("SELECT count(*) FROM telemetry").fetchone()
+        return int(row[0]) if row else 0
+
+
+def _interrupt(_sig: int, _frame: object) -> None:
+    raise KeyboardInterrupt
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--incidents", type=int, default=1000)
+    parser.add_argument("--rate", type=float, default=5000.0, help="background messages/s")
+    parser.add_argument("--publishers", type=int, default=2)
+    parser.add_argument("--warmup", type=float, default=5.0, help="seconds of load first")
+    args = parser.parse_args()
+    signal.signal(signal.SIGTERM, _interrupt)  # a timeout still stops every process started
+
+    services: Services = start_services()
+    try:
+        with fresh_database(services) as url:
+            run(services, url, args)
+    finally:
+        services.broker.stop()
+        services.pg.stop()
+
+
+def run(services: Services, url: str, args: argparse.Namespace) -> None:
+    pop = seed(services, url)
+    add_responders(url)
+    buttons = [d for d in pop.devices if d.kind == "sos_button"]
+    background = [d for d in pop.devices if d.kind in BACKGROUND_KINDS]
+    env = worker_env(services, url)
+    env["ELDERCARE_BROKER_BACKEND_PASSWORD"] = services.backend_password
+    port = services.broker.port
+    ctx = mp.get_context("spawn")
+    stop = ctx.Event()
+    sent = ctx.Value("q", 0)
+    with running("ingest", env), running("alerts", env):
+        time.sleep(2)  # let ingest subscribe (a startup wait, not a measured interval)
+        shares = [background[i :: args.publishers] for i in range(args.publishers)]
+        procs = [
+            ctx.Process(
+                target=load_worker, args=(port, share, args.rate / args.publishers, sent, stop)
+            )
+            for share in shares
+        ]
+        for p in procs:
+            p.start()
+        try:
+            time.sleep(args.warmup)  # background load reaches its steady state
+            sent0, rows0, t0 = sent.value, telemetry_rows(url), time.perf_counter()
+            print(f"after warm-up: {sent0} published, {rows0} stored", flush=True)
+            latencies, timeouts = asyncio.run(measure(url, port, buttons, args.incidents))
+            elapsed = time.perf_counter() - t0
+            sent1, rows1 = sent.value, telemetry_rows(url)
+            stages = breakdown(url)
+        finally:
+            stop.set()
+            for p in procs:
+                p.join(timeout=10)
+    ms = [x * 1000 for x in latencies]
+    print(f"load average (1/5/15 min) at the end: {os.getloadavg()}, cpus: {os.cpu_count()}")
+    print(
+        f"SOS published over MQTT -> order offered (offer committed, NOTIFY received), "
+        f"{len(ms)} incidents, {timeouts} timed out (>10 s)"
+    )
+    print(
+        f"background telemetry: {(sent1 - sent0) / elapsed:,.0f} msg/s published, "
+        f"{(rows1 - rows0) / elapsed:,.0f} rows/s stored, over {elapsed:.1f} s"
+    )
+    if ms:
+        print(
+            f"latency ms: p50 {pct(ms, 50):.1f}  p99 {pct(ms, 99):.1f}  max {max(ms):.1f}  "
+            f"mean {statistics.fmean(ms):.1f}"
+        )
+    for stage, p50, p99, worst in stages:
+        print(f"  {stage:36s} p50 {p50:7.1f}  p99 {p99:7.1f}  max {worst:7.1f} ms")
+
+
+if __name__ == "__main__":
+    main()
