@@ -33,6 +33,7 @@ class BenchStack:
     ingest_password: str = "bench-ingest"
     load_password: str = "bench-load"
     metrics_ports: list[int] = field(default_factory=list)
+    worker_settings: dict[str, str] = field(default_factory=dict)  # extra ELDERCARE_* for workers
 
     @property
     def url(self) -> str:

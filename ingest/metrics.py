@@ -26,27 +26,11 @@ COMMIT_SECONDS = Histogram(
 DB_RETRIES = Counter("ingest_db_retries", "Batch writes retried after a database error")
 BACKLOG = Gauge("ingest_backlog_messages", "Messages received but not yet taken into a batch")
 LAG = Gauge("ingest_lag_seconds", "Arrival-to-commit delay of the oldest message of the last batch")
+_LATENCY_BUCKETS: tuple[float, ...] = (0.005, 0.01, 0.02, 0.03, 0.05, 0.075, 0.1, 0.15, 0.2)
+_LATENCY_BUCKETS += (0.25, 0.3, 0.4, 0.5, 0.75, 1, 2, 5, 10, 20, 30, 60)
 READING_TO_COMMIT = Histogram(
     "ingest_reading_to_commit_seconds",
     "From a pack's earliest reading time to its commit (publish-to-commit for a live device"
     " with a good clock); packs older than a minute are left out",
-    buckets=(
-        0.005,
-        0.01,
-        0.02,
-        0.03,
-        0.05,
-        0.075,
-        0.1,
-        0.15,
-        0.2,
-        0.25,
-        0.3,
-        0.4,
-        0.5,
-        0.75,
-        1,
-        2,
-        5,
-    ),
+    buckets=_LATENCY_BUCKETS,
 )

@@ -139,22 +139,60 @@ async def consume(
     )
     buckets = TokenBuckets(settings.ingest_device_rate, settings.ingest_device_burst)
     wait_s = settings.ingest_batch_wait_ms / 1000
+    # Two stages: while one batch is written (awaiting the database), the next one is gathered
+    # and decoded. At most one write is in flight, so commits and acks keep arrival order.
+    pending: _Pending | None = None
     while not stop.is_set():
+        idle_s = 0.5 if pending is None else wait_s  # a written batch is acked promptly
         messages = await asyncio.to_thread(
-            source.take_batch, settings.ingest_batch_max, wait_s, 0.5
+            source.take_batch, settings.ingest_batch_max, wait_s, idle_s
         )
-        if not messages:
-            continue
-        metrics.RECEIVED.inc(len(messages))
-        await cache.ensure(pool, messages, time.monotonic())
-        items = decode_all(messages, cache.refs, limits, buckets, time.monotonic())
+        items: list[Decoded | DeadLetter] = []
+        if messages:
+            metrics.RECEIVED.inc(len(messages))
+            await cache.ensure(pool, messages, time.monotonic())
+            items = decode_all(messages, cache.refs, limits, buckets, time.monotonic())
+        if pending is not None:
+            if not await pending.finish(source):
+                return  # not committed, not acknowledged: the broker will deliver them again
+            pending = None
+        if messages:
+            pending = _Pending(pool, items, messages, stop)
+    if pending is not None:
+        await pending.finish(source)
+
+
+class _Pending:
+    """One batch being written; acknowledged by :meth:`finish` once committed."""
+
+    def __init__(
+        self,
+        pool: AsyncPool,
+        items: list[Decoded | DeadLetter],
+        messages: list[RawMessage],
+        stop: asyncio.Event,
+    ) -> None:
+        self.items = items
+        self.messages = messages
+        self.seconds = 0.0
+        self.task = asyncio.create_task(self._write(pool, items, stop))
+
+    async def _write(
+        self, pool: AsyncPool, items: list[Decoded | DeadLetter], stop: asyncio.Event
+    ) -> WriteResult | None:
         started = time.perf_counter()
         result = await store(pool, items, stop=stop) if items else WriteResult(0, 0, 0, 0, 0)
+        self.seconds = time.perf_counter() - started
+        return result
+
+    async def finish(self, source: MqttSource) -> bool:
+        result = await self.task
         if result is None:
-            return  # not committed, not acknowledged: the broker will deliver them again
-        source.ack(messages)
-        _record(result, items, messages, time.perf_counter() - started)
+            return False
+        source.ack(self.messages)
+        _record(result, self.items, self.messages, self.seconds)
         metrics.BACKLOG.set(source.backlog())
+        return True
 
 
 def _record(

@@ -146,8 +146,8 @@ async def write_batch(conn: Conn, batch: Batch) -> WriteResult:
             " SELECT 'acc', device_key, time, 'acc' FROM new"
         )
         win = cur.rowcount
-    for st in sorted(batch.statuses, key=lambda s: s.reported_at):
-        await _upsert_status(conn, st)
+    if batch.statuses:
+        await _statuses(conn, batch.statuses)
     if batch.last_seen:
         keys = list(batch.last_seen)
         await conn.execute(
@@ -178,6 +178,48 @@ async def _dead_letters(conn: Conn, dead: Sequence[DeadLetter]) -> None:
                 for d in sorted(dead, key=lambda d: d.digest)
             ],
         )
+
+
+_STATUSES_SQL = """
+WITH s AS (
+  SELECT * FROM unnest(%s::int[], %s::bool[], %s::float8[], %s::text[], %s::float8[])
+    AS u(k, online, battery, fw, at)),
+old AS (SELECT d.device_key, d.online FROM device_status d JOIN s ON s.k = d.device_key),
+up AS (
+  INSERT INTO device_status (device_key, online, battery, fw, reported_at)
+  SELECT k, online, battery, fw, to_timestamp(at) FROM s
+  ON CONFLICT (device_key) DO UPDATE SET online = EXCLUDED.online,
+    battery = COALESCE(EXCLUDED.battery, device_status.battery),
+    fw = COALESCE(EXCLUDED.fw, device_status.fw), reported_at = EXCLUDED.reported_at
+  WHERE device_status.reported_at <= EXCLUDED.reported_at
+  RETURNING device_key, online)
+INSERT INTO stream_outbox (kind, device_key, time, name, value_bool)
+SELECT 'status', up.device_key, to_timestamp(s.at), 'online', up.online
+FROM up JOIN s ON s.k = up.device_key LEFT JOIN old ON old.device_key = up.device_key
+WHERE old.online IS DISTINCT FROM up.online
+"""
+
+
+async def _statuses(conn: Conn, statuses: Sequence[StatusRow]) -> None:
+    """The newest status per device in one statement; a device's older statuses of the same
+    batch (rare: a flapping connection) go first, one by one, so no change of ``online`` is
+    missed by the detectors."""
+    newest: dict[int, StatusRow] = {}
+    for st in sorted(statuses, key=lambda s: s.reported_at):
+        if st.device_key in newest:
+            await _upsert_status(conn, newest[st.device_key])
+        newest[st.device_key] = st
+    rows = sorted(newest.values(), key=lambda s: s.device_key)
+    await conn.execute(
+        _STATUSES_SQL,
+        (
+            [r.device_key for r in rows],
+            [r.online for r in rows],
+            [r.battery for r in rows],
+            [r.fw for r in rows],
+            [r.reported_at for r in rows],
+        ),
+    )
 
 
 async def _upsert_status(conn: Conn, st: StatusRow) -> None:

@@ -63,7 +63,9 @@ def payload(kind: str, device_id: str, now: float, seq: int) -> tuple[str, bytes
     """(channel, body, retain) of one message of ``kind``."""
     if kind == "status":
         body = {"online": True, "battery": 50 + seq % 50, "fw": "1.4.2", "ts": now}
-        return "status", msgspec.json.encode(body), True
+        # Real devices retain their status; the load does not, so it leaves no state in the
+        # broker (Mosquitto 2.0 hands retained messages even to new shared subscribers).
+        return "status", msgspec.json.encode(body), False
     if kind == "event":
         name, value = ("motion", {"vb": True}) if seq % 2 else ("door", {"vs": "open"})
         return (
