@@ -8,8 +8,10 @@ import signal
 
 import typer
 
-from alerts.detectors.registry import build_registry, route
+from alerts.detectors.registry import build_registry, build_tick_registry, route
 from alerts.dispatch import DispatchPolicy
+from alerts.routine import SiteDefaults
+from alerts.ticks import tick_loop
 from alerts.worker import detect_loop, listen
 from devices.db import open_pool
 from devices.domain import Colour
@@ -26,6 +28,15 @@ def policy_from(settings: Settings) -> DispatchPolicy:
             Colour.YELLOW: settings.accept_within_yellow_s,
             Colour.GREEN: settings.accept_within_green_s,
         }
+    )
+
+
+def site_defaults(settings: Settings) -> SiteDefaults:
+    return SiteDefaults(
+        day_max_s=settings.inactivity_default_day_max_s,
+        night_max_s=settings.inactivity_default_night_max_s,
+        bathroom_max_s=settings.inactivity_default_bathroom_max_s,
+        margin_s=settings.inactivity_margin_s,
     )
 
 
@@ -50,6 +61,19 @@ async def serve(settings: Settings) -> None:
                     stop=stop,
                 ),
                 name="detect",
+            )
+            tg.create_task(
+                tick_loop(
+                    pool,
+                    specs=build_tick_registry(),
+                    policy=policy_from(settings),
+                    defaults=site_defaults(settings),
+                    interval_s=settings.tick_interval_s,
+                    refit_interval_s=settings.routine_refit_interval_s,
+                    history_days=settings.routine_history_days,
+                    stop=stop,
+                ),
+                name="ticks",
             )
     finally:
         await pool.close()

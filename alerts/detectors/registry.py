@@ -1,4 +1,5 @@
-"""The declarative list of live detectors and which stream names feed each one."""
+"""The declarative lists of detectors: event detectors with the stream names that feed each
+one, and periodic (tick) detectors run on every resident's snapshot."""
 
 from __future__ import annotations
 
@@ -6,7 +7,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from alerts.detectors.base import EventDetector
+from alerts.detectors.inactivity import InactivityDetector
 from alerts.detectors.safety import DeviceFallDetector, SmokeDetector, SosDetector
+from alerts.detectors.snapshot import TickSpec
 
 
 @dataclass(frozen=True, slots=True)
@@ -29,3 +32,8 @@ def route(specs: tuple[DetectorSpec, ...]) -> Mapping[str, tuple[EventDetector, 
         for name in spec.names:
             table.setdefault(name, []).append(spec.detector)
     return {k: tuple(v) for k, v in table.items()}
+
+
+def build_tick_registry() -> tuple[TickSpec, ...]:
+    """The periodic detectors, run on every resident's snapshot each tick."""
+    return (TickSpec(InactivityDetector()),)
