@@ -23,6 +23,9 @@ import numpy as np
 HOURS = 24
 BATHROOM = "bathroom"
 UTC_TZ = ZoneInfo("UTC")
+# Signs of life within this long after an exit door still count as leaving (a PIR timing
+# out, the door closing behind the person).
+EXIT_GRACE_S = 180.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,7 +58,8 @@ class FitParams:
     quantile: float = 1.0  # of the pooled daily maxima per hour
     pool_hours: int = 1  # neighbours on each side pooled with an hour
     min_days: float = 5.0  # less history than this: site defaults
-    min_samples: int = 8  # per pooled hour (and room kind) before trusting it
+    min_samples: int = 8  # per pooled hour before trusting it
+    room_min_samples: int = 40  # per pooled hour and room kind (room profiles are noisier)
     floor_s: float = 30 * 60  # never expect less than this
     bathroom_floor_s: float = 20 * 60
 
@@ -69,6 +73,10 @@ class Routine:
     room_max_s: Mapping[str, tuple[float, ...]] = field(default_factory=dict)
     days: float = 0.0
     learned: bool = False
+    bathroom_by_hour_s: tuple[float, ...] = ()  # by the local hour a stay began; () = flat
+
+    def bathroom_max(self, hour: int) -> float:
+        return self.bathroom_by_hour_s[hour] if self.bathroom_by_hour_s else self.bathroom_max_s
 
     def usual_max(self, hour: int, room_kind: str | None = None) -> float:
         by_room = self.room_max_s.get(room_kind) if room_kind else None
@@ -87,6 +95,7 @@ class Routine:
             "room_max_s": {k: list(v) for k, v in self.room_max_s.items()},
             "days": self.days,
             "learned": self.learned,
+            "bathroom_by_hour_s": list(self.bathroom_by_hour_s),
         }
 
     @classmethod
@@ -94,7 +103,9 @@ class Routine:
         usual = data["usual_max_s"]
         rooms = data.get("room_max_s") or {}
         assert isinstance(usual, list)
+        by_hour = data.get("bathroom_by_hour_s") or []
         assert isinstance(rooms, dict)
+        assert isinstance(by_hour, list)
         return cls(
             usual_max_s=tuple(float(x) for x in usual),
             bathroom_max_s=float(str(data["bathroom_max_s"])),
@@ -103,6 +114,7 @@ class Routine:
             room_max_s={str(k): tuple(float(x) for x in v) for k, v in rooms.items()},
             days=float(str(data.get("days", 0.0))),
             learned=bool(data.get("learned", False)),
+            bathroom_by_hour_s=tuple(float(x) for x in by_hour),
         )
 
 
@@ -130,13 +142,16 @@ def gaps(events: Sequence[Activity]) -> list[Gap]:
     """The quiet gaps between consecutive events, each with the state that opened it."""
     out: list[Gap] = []
     in_bed = False
+    last_exit: float | None = None
     ordered = sorted(events, key=lambda a: a.t)
     for a, b in itertools.pairwise(ordered):
         if a.device_kind == "bed_mat" and a.value is not None:
             in_bed = a.value
         elif a.device_kind != "bed_mat":
             in_bed = in_bed and a.room_kind in (None, "bedroom")
-        state = "asleep" if in_bed else "away" if a.exit else "awake"
+        last_exit = a.t if a.exit else last_exit
+        away = last_exit is not None and a.t - last_exit <= EXIT_GRACE_S
+        state = "asleep" if in_bed else "away" if away else "awake"
         if b.t > a.t:
             out.append(Gap(a.t, b.t, state, a.room_kind))
     return out
@@ -149,7 +164,7 @@ class CurrentState:
     last: Activity | None
     in_bed: bool | None  # None: no bed mat among the events
     bed_changed_at: float | None
-    away_since: float | None  # the last event was an exit door
+    away_since: float | None  # an exit door, and nothing but its grace period since
     bathroom_since: float | None  # every event since this one came from the bathroom
 
 
@@ -158,8 +173,10 @@ def current_state(events: Sequence[Activity]) -> CurrentState:
     in_bed: bool | None = None
     bed_changed: float | None = None
     bathroom_since: float | None = None
+    last_exit: float | None = None
     ordered = sorted(events, key=lambda a: a.t)
     for a in ordered:
+        last_exit = a.t if a.exit else last_exit
         if a.device_kind == "bed_mat" and a.value is not None:
             in_bed, bed_changed = a.value, a.t
         elif in_bed and a.room_kind not in (None, "bedroom"):
@@ -169,8 +186,22 @@ def current_state(events: Sequence[Activity]) -> CurrentState:
         else:
             bathroom_since = None
     last = ordered[-1] if ordered else None
-    away = last.t if last is not None and last.exit else None
+    away = (
+        last_exit
+        if last is not None and last_exit is not None and last.t - last_exit <= EXIT_GRACE_S
+        else None
+    )
     return CurrentState(last, in_bed, bed_changed, away, bathroom_since)
+
+
+def segments(events: Sequence[Activity], outage_s: float = 16 * 3600) -> list[list[Activity]]:
+    """Split a history at data outages (no event at all for ``outage_s``)."""
+    out: list[list[Activity]] = []
+    for a in sorted(events, key=lambda x: x.t):
+        if not out or a.t - out[-1][-1].t > outage_s:
+            out.append([])
+        out[-1].append(a)
+    return out
 
 
 def _hour_parts(start: float, end: float, tz: tzinfo) -> list[tuple[int, int, float]]:
@@ -202,14 +233,14 @@ def fit_routine(
     fallback = default_routine(defaults)
     daily: dict[tuple[int, int], float] = {}
     by_room: dict[str, dict[tuple[int, int], float]] = {}
-    stays: list[float] = []
+    stays: list[tuple[int, float]] = []
     span = 0.0
     for segment in segments:
-        if len(segment) < 2:
-            continue
         seg_gaps = gaps(segment)
+        if not seg_gaps:
+            continue
         span += seg_gaps[-1].end - seg_gaps[0].start
-        stays.extend(_bathroom_stays(seg_gaps))
+        stays.extend(_bathroom_stays(seg_gaps, tz))
         for g in seg_gaps:
             if g.state != "awake":
                 continue
@@ -227,30 +258,25 @@ def fit_routine(
             days=days,
         )
 
-    def profile(table: Mapping[tuple[int, int], float]) -> list[float | None]:
+    def profile(table: Mapping[tuple[int, int], float], need: int) -> list[float | None]:
         out: list[float | None] = []
         for h in range(HOURS):
             values = _pooled(table, h, params.pool_hours)
-            if len(values) < params.min_samples:
+            if len(values) < need:
                 out.append(None)
             else:
                 q = float(np.quantile(np.asarray(values), params.quantile))
                 out.append(max(q, params.floor_s))
         return out
 
-    overall = profile(daily)
+    overall = profile(daily, params.min_samples)
     usual = tuple(v if v is not None else fallback.usual_max_s[h] for h, v in enumerate(overall))
     rooms: dict[str, tuple[float, ...]] = {}
     for kind, table in by_room.items():
-        values = profile(table)
+        values = profile(table, params.room_min_samples)
         if kind and all(v is not None for v in values):
             rooms[kind] = tuple(min(float(v or 0.0), u) for v, u in zip(values, usual, strict=True))
-    if len(stays) >= params.min_samples:
-        bathroom = max(
-            float(np.quantile(np.asarray(stays), params.quantile)), params.bathroom_floor_s
-        )
-    else:
-        bathroom = fallback.bathroom_max_s
+    bathroom, by_hour = _bathroom_profile(stays, params, fallback.bathroom_max_s)
     return Routine(
         usual,
         bathroom,
@@ -259,17 +285,30 @@ def fit_routine(
         room_max_s=rooms,
         days=days,
         learned=True,
+        bathroom_by_hour_s=by_hour,
     )
 
 
-def _bathroom_stays(seg_gaps: Sequence[Gap]) -> list[float]:
-    """Durations from entering the bathroom to the first sign of life elsewhere."""
-    stays: list[float] = []
+def _bathroom_profile(
+    stays: Sequence[tuple[int, float]], params: FitParams, fallback_s: float
+) -> tuple[float, tuple[float, ...]]:
+    """The usual maximum bathroom stay. Kept flat: a by-start-hour profile was tried and
+    raised false alarms on the evaluation homes (too few stays per hour)."""
+    if len(stays) < params.min_samples:
+        return fallback_s, ()
+    overall = float(np.quantile([d for _, d in stays], params.quantile))
+    return max(overall, params.bathroom_floor_s), ()
+
+
+def _bathroom_stays(seg_gaps: Sequence[Gap], tz: tzinfo) -> list[tuple[int, float]]:
+    """(local start hour, duration) from entering the bathroom to the first sign of life
+    elsewhere."""
+    stays: list[tuple[int, float]] = []
     since: float | None = None
     for g in seg_gaps:
         if g.room_kind == BATHROOM and g.state == "awake":
             since = g.start if since is None else since
         elif since is not None:
-            stays.append(g.start - since)
+            stays.append((datetime.fromtimestamp(since, tz).hour, g.start - since))
             since = None
     return stays

@@ -17,7 +17,7 @@ from zoneinfo import ZoneInfo
 
 from psycopg.types.json import Jsonb
 
-from alerts.routine import Activity, Routine, SiteDefaults, fit_routine
+from alerts.routine import Activity, Routine, SiteDefaults, fit_routine, segments
 from alerts.snapshots import ACTIVITY_NAMES, EXIT_ROOM_KINDS, SERVING_CTE, activity_of
 from devices.db import AsyncPool
 from devices.registry import Conn
@@ -48,15 +48,6 @@ GROUP BY s.resident_id, s.device_key, s.kind, s.room_kind, s.exit, e.name,
 ORDER BY s.resident_id, time
 """
 )
-
-
-def segments(events: Sequence[Activity], outage_s: float) -> list[list[Activity]]:
-    out: list[list[Activity]] = []
-    for a in sorted(events, key=lambda x: x.t):
-        if not out or a.t - out[-1][-1].t > outage_s:
-            out.append([])
-        out[-1].append(a)
-    return out
 
 
 async def fit_residents(

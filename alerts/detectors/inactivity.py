@@ -48,13 +48,16 @@ class InactivityDetector:
             return None
         plan = s.care_plan.get("inactivity", {})
         quiet = (now - s.last_activity_at).total_seconds()
+        tz = ZoneInfo(s.timezone)
         if s.in_bathroom_since is not None:
             stay = (now - s.in_bathroom_since).total_seconds()
-            usual = _minutes(plan, "bathroom_max_min") or s.routine.bathroom_max_s
+            usual = _minutes(plan, "bathroom_max_min") or s.routine.bathroom_max(
+                s.in_bathroom_since.astimezone(tz).hour
+            )
             if stay > s.routine.allowance(usual):
                 text = f"In the bathroom for {human(stay)} (usual at most {human(usual)})"
                 return self._verdict(s, s.in_bathroom_since, stay, usual, "bathroom", text)
-        hour = now.astimezone(ZoneInfo(s.timezone)).hour
+        hour = now.astimezone(tz).hour
         usual = s.routine.usual_max(hour, s.last_activity_room_kind)
         cap = _minutes(plan, "max_quiet_min")
         if cap is not None:
