@@ -138,19 +138,39 @@ class Gap:
     room_kind: str | None
 
 
+class ExitTracker:
+    """Leaving or coming home? A door passage (exit-door events within ``EXIT_GRACE_S`` of
+    each other) while the person was away is an arrival; otherwise it is a departure, and
+    the person counts as away while nothing but the passage's grace period follows."""
+
+    def __init__(self) -> None:
+        self.last_exit: float | None = None
+        self.departing = False
+        self.away = False
+
+    def step(self, a: Activity) -> bool:
+        if a.exit:
+            if self.last_exit is None or a.t - self.last_exit > EXIT_GRACE_S:
+                self.departing = not self.away
+            self.last_exit = a.t
+        self.away = (
+            self.departing and self.last_exit is not None and a.t - self.last_exit <= EXIT_GRACE_S
+        )
+        return self.away
+
+
 def gaps(events: Sequence[Activity]) -> list[Gap]:
     """The quiet gaps between consecutive events, each with the state that opened it."""
     out: list[Gap] = []
     in_bed = False
-    last_exit: float | None = None
+    exits = ExitTracker()
     ordered = sorted(events, key=lambda a: a.t)
     for a, b in itertools.pairwise(ordered):
         if a.device_kind == "bed_mat" and a.value is not None:
             in_bed = a.value
         elif a.device_kind != "bed_mat":
             in_bed = in_bed and a.room_kind in (None, "bedroom")
-        last_exit = a.t if a.exit else last_exit
-        away = last_exit is not None and a.t - last_exit <= EXIT_GRACE_S
+        away = exits.step(a)
         state = "asleep" if in_bed else "away" if away else "awake"
         if b.t > a.t:
             out.append(Gap(a.t, b.t, state, a.room_kind))
@@ -173,10 +193,11 @@ def current_state(events: Sequence[Activity]) -> CurrentState:
     in_bed: bool | None = None
     bed_changed: float | None = None
     bathroom_since: float | None = None
-    last_exit: float | None = None
+    exits = ExitTracker()
+    away = False
     ordered = sorted(events, key=lambda a: a.t)
     for a in ordered:
-        last_exit = a.t if a.exit else last_exit
+        away = exits.step(a)
         if a.device_kind == "bed_mat" and a.value is not None:
             in_bed, bed_changed = a.value, a.t
         elif in_bed and a.room_kind not in (None, "bedroom"):
@@ -186,12 +207,8 @@ def current_state(events: Sequence[Activity]) -> CurrentState:
         else:
             bathroom_since = None
     last = ordered[-1] if ordered else None
-    away = (
-        last_exit
-        if last is not None and last_exit is not None and last.t - last_exit <= EXIT_GRACE_S
-        else None
-    )
-    return CurrentState(last, in_bed, bed_changed, away, bathroom_since)
+    away_since = exits.last_exit if away else None
+    return CurrentState(last, in_bed, bed_changed, away_since, bathroom_since)
 
 
 def segments(events: Sequence[Activity], outage_s: float = 16 * 3600) -> list[list[Activity]]:

@@ -2,8 +2,8 @@
 
 1. Residents with their site, room, care plan and cached routine.
 2. The devices serving them (assigned to them now, or in their room and not assigned to
-   someone else), each with its status and its activity events: the last one ever (bounded
-   by ``lookback``) plus the recent ones, through one LATERAL index scan per device.
+   someone else), each with its status and its activity events: the last few (bounded by
+   ``lookback``) plus the recent ones, through one LATERAL index scan per device.
 
 The state (in bed, away, in the bathroom since) is then derived by the same pure rules the
 routine is fitted with (:func:`alerts.routine.current_state`).
@@ -20,6 +20,9 @@ from devices.registry import Conn
 
 ACTIVITY_NAMES = ["motion", "presence", "door", "sos", "fall"]
 EXIT_ROOM_KINDS = ("entrance",)
+# Each device's last few events are kept however old, so a door passage can be told apart
+# as leaving or coming home (the departure's open/close before the arrival's).
+PER_DEVICE_LAST = 6
 
 RESIDENTS_SQL = """
 SELECT r.resident_id, r.full_name, r.site_id, s.kind AS site_kind, s.timezone, r.room_id,
@@ -68,7 +71,7 @@ LEFT JOIN LATERAL (
     (SELECT time, name, value_bool FROM events e
      WHERE e.device_key = s.device_key AND e.name = ANY(%(names)s)
        AND e.time <= %(now)s AND e.time > %(lookback)s
-     ORDER BY e.time DESC LIMIT 1)
+     ORDER BY e.time DESC LIMIT %(per_device)s)
     UNION
     (SELECT time, name, value_bool FROM events e
      WHERE e.device_key = s.device_key AND e.name = ANY(%(names)s)
@@ -155,6 +158,7 @@ async def load_snapshots(
             "lookback": now - lookback,
             "recent": now - recent,
             "recent_max": recent_max,
+            "per_device": PER_DEVICE_LAST,
         },
     )
     activities: dict[int, list[Activity]] = {}

@@ -15,6 +15,7 @@ Fixed seed: the same command prints the same figures.
 
 from __future__ import annotations
 
+from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -40,6 +41,9 @@ class HomeResult:
     delay_start_s: list[float] = field(default_factory=list)
     delay_usual_s: list[float] = field(default_factory=list)
     learned_days: int = 0
+    out_at_start: int = 0  # injected while the door log says the person had left
+    detected_out: int = 0
+    missed: Counter[str] = field(default_factory=Counter)  # why a silence went unalerted
 
 
 def labelled_days(home: Home) -> list[float]:
@@ -90,17 +94,31 @@ def evaluate_home(
             result.injected += 1
             silenced = [a for a in events if not t0 <= a.t < t0 + duration]
             replay = Replayer(silenced, routine, detector, start=t0 - 2 * DAY)
+            out = replay.snapshot(t0).away
+            result.out_at_start += int(out)
             alarms = replay.run(t0, t0 + duration, tick_s)
             if not alarms:
+                result.missed[why_missed(replay, t0 + duration)] += 1
                 continue
             first = alarms[0]
             result.detected += 1
+            result.detected_out += int(out)
             result.delay_start_s.append(first.at - t0)
             details = first.verdict.details
             spell_start = datetime.fromisoformat(str(details["spell_start"])).timestamp()
             usual = float(str(details["usual_max_s"]))
             result.delay_usual_s.append(first.at - max(spell_start + usual, t0))
     return result
+
+
+def why_missed(replay: Replayer, end: float) -> str:
+    """The state the detector saw at the end of a missed silence."""
+    snap = replay.snapshot(end)
+    if snap.away:
+        return "away"
+    if snap.in_bed:
+        return "in bed"
+    return "within usual"
 
 
 def _pct(values: list[float], q: float) -> str:
@@ -123,6 +141,9 @@ def report(results: list[HomeResult]) -> str:
             total.detected += r.detected
             total.delay_start_s += r.delay_start_s
             total.delay_usual_s += r.delay_usual_s
+            total.missed += r.missed
+            total.out_at_start += r.out_at_start
+            total.detected_out += r.detected_out
         rate = 100.0 * r.detected / r.injected if r.injected else float("nan")
         fa = r.false_alarms / r.days if r.days else float("nan")
         lines.append(
@@ -130,6 +151,16 @@ def report(results: list[HomeResult]) -> str:
             f"{rate:5.1f}%  {_pct(r.delay_start_s, 50)}  {_pct(r.delay_start_s, 95)}"
             f"          {_pct(r.delay_usual_s, 50)}  {_pct(r.delay_usual_s, 95)}"
             f"                 {fa:.3f} ({r.false_alarms})"
+        )
+    lines.append("")
+    for r in [*results, total]:
+        why = ", ".join(f"{k} {v}" for k, v in sorted(r.missed.items())) or "none"
+        home_n = r.injected - r.out_at_start
+        home_rate = 100.0 * (r.detected - r.detected_out) / home_n if home_n else float("nan")
+        lines.append(
+            f"{r.home}: missed ({why}); {r.out_at_start} silences began after an unlabelled "
+            f"departure in the door log; without them {r.detected - r.detected_out}/{home_n} "
+            f"= {home_rate:.1f}% detected"
         )
     return "\n".join(lines)
 

@@ -1,6 +1,6 @@
 """Replay a recorded home through the live inactivity detector, tick by tick.
 
-The replayer keeps what the live snapshot query keeps (each device's last event plus the
+The replayer keeps what the live snapshot query keeps (each device's last few events plus the
 events of the last ``recent_s``), builds the same :class:`ResidentSnapshot` with
 :func:`alerts.snapshots.build_snapshot`, and runs the same detector code with an explicit
 ``now``. Verdicts are debounced by idem key exactly as :func:`alerts.worker.persist` does.
@@ -16,9 +16,9 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from alerts.detectors.base import Verdict
-from alerts.detectors.snapshot import TickDetector
+from alerts.detectors.snapshot import ResidentSnapshot, TickDetector
 from alerts.routine import Activity, Routine
-from alerts.snapshots import build_snapshot
+from alerts.snapshots import PER_DEVICE_LAST, build_snapshot
 
 RESIDENT: dict[str, object] = {
     "resident_id": 1,
@@ -54,7 +54,7 @@ class Replayer:
         self.routine = routine
         self.detector = detector
         self.recent_s = recent_s
-        self.last: dict[tuple[str, str], Activity] = {}
+        self.last: dict[tuple[str, str], deque[Activity]] = {}
         self.recent: deque[Activity] = deque()
         self.seen: set[str] = set()
         # Context: everything up to ``start``, each device's last event kept.
@@ -64,20 +64,25 @@ class Replayer:
     def _advance(self, t: float) -> None:
         j = bisect.bisect_right(self.times, t, lo=self.i)
         for a in self.events[self.i : j]:
-            self.last[a.device_kind, a.name] = a
+            kept = self.last.setdefault((a.device_kind, a.name), deque(maxlen=PER_DEVICE_LAST))
+            kept.append(a)
             self.recent.append(a)
         self.i = j
         while self.recent and self.recent[0].t <= t - self.recent_s:
             self.recent.popleft()
 
-    def tick(self, t: float) -> Verdict | None:
+    def snapshot(self, t: float) -> ResidentSnapshot:
         self._advance(t)
-        activities = list(self.last.values()) + list(self.recent)
+        kept = {a for per_device in self.last.values() for a in per_device}
+        activities = sorted(kept | set(self.recent), key=lambda a: a.t)
         now = datetime.fromtimestamp(t, UTC)
-        snapshot = build_snapshot(
+        return build_snapshot(
             resident=RESIDENT, activities=activities, routine=self.routine, now=now
         )
-        verdict = self.detector.evaluate(snapshot, now=now)
+
+    def tick(self, t: float) -> Verdict | None:
+        snapshot = self.snapshot(t)
+        verdict = self.detector.evaluate(snapshot, now=snapshot.taken_at)
         if verdict is None or verdict.idem_key in self.seen:
             return None
         self.seen.add(verdict.idem_key)
