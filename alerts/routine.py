@@ -139,23 +139,20 @@ class Gap:
 
 
 class ExitTracker:
-    """Leaving or coming home? A door passage (exit-door events within ``EXIT_GRACE_S`` of
-    each other) while the person was away is an arrival; otherwise it is a departure, and
-    the person counts as away while nothing but the passage's grace period follows."""
+    """Away = an exit-door event, then nothing but its ``EXIT_GRACE_S`` grace period.
+
+    Telling arrivals from departures (a passage while away is coming home) was tried: it
+    helped house A and hurt B and C on the evaluation homes (a misread departure turns a
+    later real absence into "at home" in the learned routine), so it is not used."""
 
     def __init__(self) -> None:
         self.last_exit: float | None = None
-        self.departing = False
         self.away = False
 
     def step(self, a: Activity) -> bool:
         if a.exit:
-            if self.last_exit is None or a.t - self.last_exit > EXIT_GRACE_S:
-                self.departing = not self.away
             self.last_exit = a.t
-        self.away = (
-            self.departing and self.last_exit is not None and a.t - self.last_exit <= EXIT_GRACE_S
-        )
+        self.away = self.last_exit is not None and a.t - self.last_exit <= EXIT_GRACE_S
         return self.away
 
 

@@ -182,15 +182,3 @@ def test_human_durations() -> None:
     assert human(3 * H + 600) == "3 h 10 min"
     assert human(55 * 60) == "55 min"
     assert human(2 * H) == "2 h"
-
-
-def test_a_door_passage_after_being_away_is_coming_home() -> None:
-    t = DAY0.timestamp() + 9 * H
-    door = [motion(t), Activity(t + 60, "entrance", "door", "door", exit=True)]
-    door.append(Activity(t + 70, "entrance", "door", "door", exit=True))  # closed behind
-    assert current_state(door).away_since == t + 70
-    home = [*door, Activity(t + 4 * H, "entrance", "door", "door", exit=True)]
-    assert current_state(home).away_since is None  # came home, then silence: watched
-    now = DAY0 + timedelta(hours=9 + 4 + 3)
-    verdict = InactivityDetector().evaluate(snapshot(home, default_routine(), now), now=now)
-    assert verdict is not None
