@@ -41,7 +41,7 @@ class HomeResult:
     delay_start_s: list[float] = field(default_factory=list)
     delay_usual_s: list[float] = field(default_factory=list)
     learned_days: int = 0
-    out_at_start: int = 0  # injected while the door log says the person had left
+    out_at_start: int = 0  # injected right after an exit door (the detector reads: away)
     detected_out: int = 0
     missed: Counter[str] = field(default_factory=Counter)  # why a silence went unalerted
 
@@ -158,9 +158,9 @@ def report(results: list[HomeResult]) -> str:
         home_n = r.injected - r.out_at_start
         home_rate = 100.0 * (r.detected - r.detected_out) / home_n if home_n else float("nan")
         lines.append(
-            f"{r.home}: missed ({why}); {r.out_at_start} silences began after an unlabelled "
-            f"departure in the door log; without them {r.detected - r.detected_out}/{home_n} "
-            f"= {home_rate:.1f}% detected"
+            f"{r.home}: missed ({why}); {r.out_at_start} silences began right after an exit "
+            f"door (read as away; labels say home); without them "
+            f"{r.detected - r.detected_out}/{home_n} = {home_rate:.1f}% detected"
         )
     return "\n".join(lines)
 
