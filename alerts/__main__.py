@@ -12,7 +12,13 @@ import typer
 from alerts.checks import check_loop
 from alerts.commands import command_publisher
 from alerts.detectors.devicehealth import DeviceHealthDetector
-from alerts.detectors.registry import build_registry, build_window_registry, rechecks, route
+from alerts.detectors.registry import (
+    build_registry,
+    build_tick_registry,
+    build_window_registry,
+    rechecks,
+    route,
+)
 from alerts.detectors.vitals import VitalsDetector
 from alerts.dispatch import COMMANDS_CHANNEL, DISPATCH_CHANNEL
 from alerts.escalation import escalation_loop
@@ -22,6 +28,8 @@ from alerts.notify.wiring import config_from, open_channels
 from alerts.notify.worker import notify_loop
 from alerts.periodic import periodic_loop
 from alerts.policy import EscalationPolicy, policy_from_settings
+from alerts.routine import SiteDefaults
+from alerts.ticks import tick_loop
 from alerts.worker import OUTBOX_CHANNEL, detect_loop, listen
 from devices.db import open_pool
 from devices.logs import setup_logging
@@ -33,6 +41,15 @@ app = typer.Typer(add_completion=False, help="Detectors and dispatch worker")
 def policy_from(settings: Settings) -> EscalationPolicy:
     """The policy of sites without their own (``escalation_policies``)."""
     return policy_from_settings(settings)
+
+
+def site_defaults(settings: Settings) -> SiteDefaults:
+    return SiteDefaults(
+        day_max_s=settings.inactivity_default_day_max_s,
+        night_max_s=settings.inactivity_default_night_max_s,
+        bathroom_max_s=settings.inactivity_default_bathroom_max_s,
+        margin_s=settings.inactivity_margin_s,
+    )
 
 
 async def serve(settings: Settings) -> None:
@@ -125,6 +142,19 @@ async def serve(settings: Settings) -> None:
                     stop=stop,
                 ),
                 name="notify",
+            )
+            tg.create_task(
+                tick_loop(
+                    pool,
+                    specs=build_tick_registry(),
+                    policy=policy,
+                    defaults=site_defaults(settings),
+                    interval_s=settings.tick_interval_s,
+                    refit_interval_s=settings.routine_refit_interval_s,
+                    history_days=settings.routine_history_days,
+                    stop=stop,
+                ),
+                name="ticks",
             )
     finally:
         await pool.close()

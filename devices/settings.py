@@ -59,6 +59,15 @@ class Settings(BaseSettings):
     # showing that the conformance run catches a broken backend.
     disabled_detectors: str = ""
 
+    # Periodic (tick) detectors and the inactivity routine.
+    tick_interval_s: float = 60.0
+    routine_refit_interval_s: float = 24 * 3600.0
+    routine_history_days: int = 28
+    inactivity_default_day_max_s: float = 2 * 3600.0
+    inactivity_default_night_max_s: float = 9 * 3600.0
+    inactivity_default_bathroom_max_s: float = 40 * 60.0
+    inactivity_margin_s: float = 20 * 60.0
+
     # Dispatch: acceptance deadline by colour (seconds after the order opens).
     accept_within_red_s: int = 60
     accept_within_yellow_s: int = 300

@@ -1,4 +1,5 @@
-"""The declarative list of live detectors and which stream names feed each one."""
+"""The declarative lists of detectors: event detectors with the stream names that feed each
+one, and periodic (tick) detectors run on every resident's snapshot."""
 
 from __future__ import annotations
 
@@ -8,8 +9,10 @@ from dataclasses import dataclass
 from alerts.acc_stream import WindowDetector
 from alerts.detectors.base import EventDetector, Rechecker
 from alerts.detectors.health import DeviceOfflineDetector
+from alerts.detectors.inactivity import InactivityDetector
 from alerts.detectors.night import BedExitDetector, WanderingDetector
 from alerts.detectors.safety import DeviceFallDetector, SmokeDetector, SosDetector
+from alerts.detectors.snapshot import TickSpec
 from alerts.fall.detector import AccFallDetector
 from alerts.fall.model import FallModel
 
@@ -58,3 +61,8 @@ def rechecks(specs: tuple[DetectorSpec, ...]) -> Mapping[str, Rechecker]:
         if isinstance(spec.detector, Rechecker):
             out[spec.detector.name] = spec.detector
     return out
+
+
+def build_tick_registry() -> tuple[TickSpec, ...]:
+    """The periodic detectors, run on every resident's snapshot each tick."""
+    return (TickSpec(InactivityDetector()),)

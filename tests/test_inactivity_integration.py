@@ -1,0 +1,107 @@
+"""The tick loop against the real database: a week of motion history is learned, a long
+silence raises exactly one yellow inactivity alert with its dispatch order, a second tick
+adds nothing, and a resident who went out (door, then silence) is left alone."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import UTC, datetime, timedelta
+from zoneinfo import ZoneInfo
+
+from alerts.__main__ import policy_from, site_defaults
+from alerts.detectors.registry import build_tick_registry
+from alerts.routine_store import refresh_routines
+from alerts.ticks import TickResult, run_tick
+from devices.db import open_pool
+from devices.settings import Settings
+from tests.services import Services, query, seed
+
+TZ = ZoneInfo("Asia/Shanghai")  # the demo sites' timezone
+# After the seed's admission and assignment times (the seed runs on the wall clock); every
+# time below is explicit from here.
+DAY0 = datetime.combine(datetime.now(TZ).date() + timedelta(days=2), datetime.min.time(), TZ)
+
+HISTORY_SQL = """
+INSERT INTO events (time, device_key, name, value_bool, value_text)
+SELECT t, d.device_key, 'motion', true, NULL
+FROM devices d, generate_series(%(start)s::timestamptz, %(end)s::timestamptz, '20 min') t
+WHERE d.device_id = %(pir)s
+  AND extract(hour FROM t AT TIME ZONE 'Asia/Shanghai') BETWEEN 7 AND 21
+UNION ALL
+SELECT t + interval '22 hours', d.device_key, 'presence', true, NULL
+FROM devices d, generate_series(%(start)s::timestamptz, %(end)s::timestamptz - interval '1 day',
+                                '1 day') t WHERE d.device_id = %(bed)s
+UNION ALL
+SELECT t + interval '31 hours', d.device_key, 'presence', false, NULL
+FROM devices d, generate_series(%(start)s::timestamptz, %(end)s::timestamptz - interval '1 day',
+                                '1 day') t WHERE d.device_id = %(bed)s
+"""
+
+
+def _history(url: str, suffix: str, *, last: datetime) -> None:
+    """A week of daytime motion every 20 min and nights in bed, ending at ``last``."""
+    query(
+        url,
+        HISTORY_SQL + " RETURNING 1",
+        {"start": DAY0, "end": last, "pir": f"pir-{suffix}", "bed": f"bed-{suffix}"},  # type: ignore[arg-type]
+    )
+
+
+def _tick(url: str, now: datetime) -> TickResult:
+    settings = Settings(database_url=url)
+
+    async def go() -> TickResult:
+        pool = await open_pool(url, name="test-ticks", max_size=2)
+        try:
+            defaults = site_defaults(settings)
+            await refresh_routines(
+                pool, now=now, defaults=defaults, max_age_s=86400, history_days=28, batch=50
+            )
+            return await run_tick(
+                pool,
+                specs=build_tick_registry(),
+                policy=policy_from(settings),
+                defaults=defaults,
+                now=now,
+            )
+        finally:
+            await pool.close()
+
+    return asyncio.run(go())
+
+
+def test_long_silence_gives_one_yellow_alert_and_going_out_gives_none(
+    services: Services, database_url: str
+) -> None:
+    seed(services, database_url)
+    silent_from = DAY0 + timedelta(days=7, hours=10)  # 10:00 local, then nothing
+    _history(database_url, "0042", last=silent_from)
+    _history(database_url, "0043", last=silent_from - timedelta(minutes=5))
+    query(
+        database_url,
+        "INSERT INTO events (time, device_key, name, value_text) SELECT %s, device_key, 'door',"
+        " 'open' FROM devices WHERE device_id = 'door-0043' RETURNING 1",
+        (silent_from,),
+    )
+    now = silent_from + timedelta(hours=3, minutes=10)
+    first = _tick(database_url, now.astimezone(UTC))
+    assert first.residents == 23
+    alerts = query(database_url, "SELECT * FROM alerts")
+    assert len(alerts) == 1, alerts
+    alert = alerts[0]
+    assert alert["kind"] == "inactivity"
+    assert alert["colour"] == "yellow"
+    resident = query(database_url, "SELECT resident_id FROM residents WHERE site_id = 'home-17'")[0]
+    assert alert["resident_id"] == resident["resident_id"]
+    assert "No movement for 3 h 10 min" in alert["explanation"]
+    assert alert["details"]["routine_learned"] is True
+    orders = query(database_url, "SELECT * FROM dispatch_orders")
+    assert [(o["alert_id"], o["colour"], o["state"]) for o in orders] == [
+        (alert["alert_id"], "yellow", "queued")
+    ]
+    second = _tick(database_url, (now + timedelta(minutes=5)).astimezone(UTC))
+    assert second.alerts == 0
+    assert len(query(database_url, "SELECT 1 FROM alerts")) == 1
+    assert len(query(database_url, "SELECT 1 FROM dispatch_orders")) == 1
+    routines = query(database_url, "SELECT learned FROM resident_routines WHERE learned")
+    assert len(routines) == 2  # the two residents with history; the rest fall back
