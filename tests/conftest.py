@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import shutil
 from collections.abc import Iterator
 
 import pytest
@@ -15,6 +16,7 @@ def services() -> Iterator[Services]:
     finally:
         s.broker.stop()
         s.pg.stop()
+        shutil.rmtree(s.base, ignore_errors=True)  # the cluster and broker files of this session
 
 
 @pytest.fixture
