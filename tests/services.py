@@ -236,7 +236,7 @@ def running(module: str, env: dict[str, str], *args: str) -> Iterator[subprocess
 
 def query(database_url: str, sql: str, params: tuple[object, ...] = ()) -> list[dict[str, Any]]:
     with psycopg.connect(database_url, row_factory=dict_row) as conn:
-        return list(conn.execute(sql, params).fetchall())  # type: ignore[arg-type]
+        return list(conn.execute(sql, params).fetchall())
 
 
 def device(population: DemoPopulation, device_id: str) -> Any:
