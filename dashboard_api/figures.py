@@ -13,6 +13,7 @@ from alerts.timetohelp import GroupBy, order_times, summarise
 from dashboard_api.deps import ConnDep, Now, StaffUser
 from dashboard_api.queries import scope
 from dashboard_api.schemas import FiguresOut
+from dashboard_api.timeline import EARLIEST, LATEST
 
 router = APIRouter(prefix="/api/figures", tags=["figures"])
 
@@ -35,6 +36,16 @@ async def time_to_help(
     within 60 s and 5 min, the false-alarm rate, the most frequent case types and the
     provider score (definitions: docs/dispatch.md). Default period: the last 30 days."""
     until = _utc(until) if until else at  # a time without a zone is taken as UTC
+    if not EARLIEST <= until <= LATEST or (since is not None and not _utc(since) >= EARLIEST):
+        raise RequestValidationError(
+            [
+                {
+                    "type": "value_error",
+                    "loc": ("query", "until"),
+                    "msg": "need 2000 <= since < until <= 2200",
+                }
+            ]
+        )
     since = _utc(since) if since else until - timedelta(days=30)
     if since >= until:
         # shaped like FastAPI's own validation errors: one documented schema for 422

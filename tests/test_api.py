@@ -185,3 +185,15 @@ def test_a_lone_surrogate_in_a_body_is_a_clear_422_not_a_500(
     )
     assert r.status_code == 422
     assert r.json()["detail"][0]["loc"] == ["body", "site_id"]
+
+
+def test_figures_refuse_dates_out_of_range_with_a_422(
+    world: tuple[TestClient, DemoPopulation, str],
+) -> None:
+    client, pop, _ = world
+    headers = _login(client, pop, "staff-homes")
+    for params in ("until=0001-01-01T00:00:00Z", "since=0001-01-01T00:00:00", "until=9999-01-01"):
+        r = client.get(f"/api/figures/time-to-help?{params}", headers=headers)
+        assert r.status_code == 422, (params, r.text)
+    ok = client.get("/api/figures/time-to-help?since=2026-01-01T00:00:00", headers=headers)
+    assert ok.status_code == 200
