@@ -20,7 +20,7 @@ from devices.broker_files import write_broker_files
 from devices.credentials import backend_user, ingest_user, mosquitto_hash
 from devices.domain import DeviceKind
 from devices.registry import Conn, provision_device
-from devices.seed import seed_demo
+from devices.seed import seed_demo, seed_demo_roster
 from devices.settings import Settings
 
 app = typer.Typer(add_completion=False, help="Device registry and local services")
@@ -56,6 +56,7 @@ def seed(
                 typer.echo(f"demo population exists; credentials in {out}")
                 return
             population = await seed_demo(conn, now=datetime.now(UTC))
+            await seed_demo_roster(conn, now=datetime.now(UTC))
             await conn.commit()
         out.parent.mkdir(parents=True, exist_ok=True)
         out.write_text(json.dumps(population.as_json(), indent=1))

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import secrets
 from dataclasses import asdict, dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from devices.accounts import create_user
 from devices.domain import CareProfile, DeviceKind, Role, RoomKind, SiteKind
@@ -254,3 +254,32 @@ async def _user(
         resident_ids=resident_ids,
     )
     return DemoUser(username, password, role.value, scope)
+
+
+DEMO_ROSTER = (  # (username or None, name, kind, level, site, community)
+    ("staff-sunrise", "Carer on the Sunrise day shift", "staff", 1, "sunrise", None),
+    (None, "Carer on the Sunrise night shift", "staff", 1, "sunrise", None),
+    ("staff-homes", "Pinghu West home-care provider", "provider", 1, None, "pinghu-west"),
+    (None, "Sunrise supervisor", "supervisor", 2, "sunrise", None),
+    (None, "Pinghu West supervisor", "supervisor", 2, None, "pinghu-west"),
+    (None, "96345 centre", "centre", 3, None, None),
+)
+
+
+async def seed_demo_roster(conn: Conn, *, now: datetime, days: int = 30) -> int:
+    """Responders on shift for the demo (the main job), so its orders are offered, escalated
+    and re-notified as in a real site. Tests set up their own rosters."""
+    for username, name, kind, level, site, community in DEMO_ROSTER:
+        cur = await conn.execute(
+            "INSERT INTO responders (user_id, name, kind, level, site_id, community) "
+            "VALUES ((SELECT user_id FROM users WHERE username = %s), %s, %s, %s, %s, %s) "
+            "RETURNING responder_id",
+            (username, name, kind, level, site, community),
+        )
+        row = await cur.fetchone()
+        assert row is not None
+        await conn.execute(
+            "INSERT INTO shifts (responder_id, during) VALUES (%s, tstzrange(%s, %s))",
+            (row["responder_id"], now - timedelta(hours=1), now + timedelta(days=days)),
+        )
+    return len(DEMO_ROSTER)
