@@ -19,7 +19,8 @@ $PY -m devices broker-sync --conf-dir "$RUN/mosquitto" --reload
 
 pids=()
 cleanup() {
-  trap - INT TERM EXIT
+  # a second Ctrl-C (or a TERM forwarded twice) must not cut the clean-up short
+  trap '' INT TERM; trap - EXIT
   echo; echo "stopping..."
   for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
   wait 2>/dev/null || true
