@@ -1,7 +1,7 @@
 """Reader for the five single-person smart-home logs (van Kasteren houses A-C, MIT/Tapia
 subjects 1-2 as houses D-E), in the "TL" tab-separated format.
 
-Source: /work/shared/data/smarthome-kasteren/tl_format_houses_A-E (see SOURCE.txt there).
+Source: ../shared/data/smarthome-kasteren/tl_format_houses_A-E (see SOURCE.txt there).
 ``.sensors`` / ``.activities`` rows are ``epoch_start_s <TAB> duration_s <TAB> id``; the
 epoch is local time written as UTC, so hours of day read directly in UTC. Every sensor
 firing becomes two signs of life (its start and its end: a door opened and closed, a mat
@@ -16,8 +16,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from alerts.routine import Activity
+from devices.shared_data import SHARED_DATA
 
-DATA_DIR = Path("/work/shared/data/smarthome-kasteren/tl_format_houses_A-E")
+DATA_DIR = SHARED_DATA / "smarthome-kasteren" / "tl_format_houses_A-E"
 HOMES = ("A", "B", "C", "D", "E")
 
 EXIT_DOORS = ("front door", "frontdoor", "foyer,door", "hallway,door")

@@ -17,7 +17,9 @@ from pathlib import Path
 import numpy as np
 import numpy.typing as npt
 
-DEFAULT_ARCHIVE = Path("/work/shared/data/sisfall/SisFall_dataset.tar.xz")
+from devices.shared_data import SHARED_DATA
+
+DEFAULT_ARCHIVE = SHARED_DATA / "sisfall" / "SisFall_dataset.tar.xz"
 CACHE_DIR = Path(__file__).resolve().parents[2] / ".build" / "sisfall"
 RATE_HZ = 200.0
 GRAVITY = 9.80665
