@@ -103,6 +103,7 @@ def workers(stack: BenchStack, n: int, group: str) -> list[subprocess.Popen[byte
             subprocess.Popen(
                 [
                     sys.executable,
+                    *_profile(f"{group}-{i}"),
                     "-m",
                     "ingest",
                     "run",
@@ -208,6 +209,13 @@ def main() -> None:
     ap.add_argument(
         "--batch-wait-ms", type=int, default=None, help="ELDERCARE_INGEST_BATCH_WAIT_MS"
     )
+    ap.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="extra worker setting, e.g. --set MQTT_RECEIVE_MAXIMUM=20000 (ELDERCARE_ prefixed)",
+    )
     ap.add_argument("--keep", action="store_true", help="keep the data directory")
     args = ap.parse_args()
     base = Path(tempfile.mkdtemp(prefix="eldercare-bench-"))
@@ -216,6 +224,9 @@ def main() -> None:
     for name, value in (("BATCH_MAX", args.batch_max), ("BATCH_WAIT_MS", args.batch_wait_ms)):
         if value is not None:
             stack.worker_settings[f"ELDERCARE_INGEST_{name}"] = str(value)
+    for item in args.set:
+        name, _, value = item.partition("=")
+        stack.worker_settings[f"ELDERCARE_{name.upper()}"] = value
     try:
         print(f"mix: 5% status, 5% events, {args.acc_share:.0%} 1-s 50 Hz acc windows, rest vitals;"
               f" {args.devices} devices, {args.messages:,} messages per run, {os.cpu_count()} cores")  # fmt: skip

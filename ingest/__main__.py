@@ -47,15 +47,24 @@ async def serve(settings: Settings, source: MqttSource) -> None:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
-    source.start()
+    # The connection outlives the consumer by a moment: the last committed batch is
+    # acknowledged before the worker says goodbye to the broker.
+    disconnect = asyncio.Event()
+
+    async def consume_then_disconnect() -> None:
+        try:
+            await consume(settings, pool, source, stop)
+        finally:
+            disconnect.set()
+
     try:
         async with asyncio.TaskGroup() as tg:
-            tg.create_task(consume(settings, pool, source, stop), name="consume")
+            tg.create_task(source.run(disconnect), name="mqtt")
+            tg.create_task(consume_then_disconnect(), name="consume")
             tg.create_task(
                 retention(settings, pool, policies=features.policies, stop=stop), name="retention"
             )
     finally:
-        source.stop()
         await pool.close()
 
 

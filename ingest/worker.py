@@ -144,9 +144,7 @@ async def consume(
     pending: _Pending | None = None
     while not stop.is_set():
         idle_s = 0.5 if pending is None else wait_s  # a written batch is acked promptly
-        messages = await asyncio.to_thread(
-            source.take_batch, settings.ingest_batch_max, wait_s, idle_s
-        )
+        messages = await source.take_batch(settings.ingest_batch_max, wait_s, idle_s)
         items: list[Decoded | DeadLetter] = []
         if messages:
             metrics.RECEIVED.inc(len(messages))

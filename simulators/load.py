@@ -15,7 +15,6 @@ from __future__ import annotations
 import asyncio
 import itertools
 import math
-import struct
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -23,6 +22,7 @@ from typing import Final
 
 import msgspec
 
+from devices import mqtt_codec as mc
 from devices.wire import TOPIC_ROOT
 
 ACC_SAMPLES: Final = 50  # one window = 1 s at 50 Hz
@@ -93,35 +93,6 @@ def payload(kind: str, device_id: str, now: float, seq: int) -> tuple[str, bytes
     return "telemetry", msgspec.json.encode(body_v), False
 
 
-# --- minimal MQTT v5 framing -------------------------------------------------------------
-
-
-def _varint(n: int) -> bytes:
-    out = bytearray()
-    while True:
-        byte, n = n % 128, n // 128
-        out.append(byte | (0x80 if n else 0))
-        if not n:
-            return bytes(out)
-
-
-def _str(s: str) -> bytes:
-    b = s.encode()
-    return struct.pack("!H", len(b)) + b
-
-
-def connect_packet(client_id: str, username: str, password: str) -> bytes:
-    flags = 0x80 | 0x40 | 0x02  # username, password, clean start
-    body = _str("MQTT") + bytes([5, flags]) + struct.pack("!H", 60) + b"\x00"
-    body += _str(client_id) + _str(username) + _str(password)
-    return b"\x10" + _varint(len(body)) + body
-
-
-def publish_packet(topic: bytes, pid: int, body: bytes, *, retain: bool) -> bytes:
-    head = struct.pack("!H", len(topic)) + topic + struct.pack("!H", pid) + b"\x00"
-    return bytes([0x32 | int(retain)]) + _varint(len(head) + len(body)) + head + body
-
-
 @dataclass(slots=True)
 class Counters:
     sent: int = 0
@@ -143,7 +114,18 @@ class Publisher:
 
     async def run(self, messages: Iterator[tuple[str, str, str, float]], rate: float) -> None:
         reader, writer = await asyncio.open_connection(*self.addr)
-        writer.write(connect_packet(*self.creds))
+        client_id, username, password = self.creds
+        writer.write(
+            mc.connect(
+                client_id=client_id,
+                username=username,
+                password=password,
+                keepalive_s=60,
+                clean_start=True,
+                session_expiry_s=0,
+                receive_maximum=65535,
+            )
+        )
         head = await reader.readexactly(2)
         rest = await reader.readexactly(head[1])
         if head[0] != 0x20 or rest[1] != 0:
@@ -179,7 +161,7 @@ class Publisher:
             n = next(seq)
             channel, body, retain = payload(kind, dev, time.time(), n)
             topic = f"{TOPIC_ROOT}/{site}/{dev}/{channel}".encode()
-            writer.write(publish_packet(topic, next(pids), body, retain=retain))
+            writer.write(mc.publish(topic, next(pids), body, retain=retain))
             c.sent += 1
             c.by_kind[kind] = c.by_kind.get(kind, 0) + 1
             if n % 64 == 0:
