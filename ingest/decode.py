@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import NamedTuple
 
 from devices.registry import DeviceRef
 from devices.wire import (
@@ -25,8 +26,11 @@ DOOR_STATES = frozenset({"open", "closed"})
 BOOL_EVENTS = frozenset({"motion", "presence", "sos", "fall", "smoke"})
 
 
-@dataclass(frozen=True, slots=True)
-class RawMessage:
+# The per-message and per-row types are NamedTuples: immutable like frozen dataclasses, about
+# three times cheaper to build, and a row is already the tuple COPY writes.
+
+
+class RawMessage(NamedTuple):
     topic: str
     payload: bytes
     received_at: float  # server clock, seconds since the epoch
@@ -42,16 +46,14 @@ class Limits:
     late_after_s: float = 60.0  # older than this on arrival: counted as late, still stored
 
 
-@dataclass(frozen=True, slots=True)
-class TelemetryRow:
+class TelemetryRow(NamedTuple):
     time: float
     device_key: int
     metric: str
     value: float
 
 
-@dataclass(frozen=True, slots=True)
-class EventRow:
+class EventRow(NamedTuple):
     time: float
     device_key: int
     name: str
@@ -60,8 +62,7 @@ class EventRow:
     value_text: str | None
 
 
-@dataclass(frozen=True, slots=True)
-class AccWindowRow:
+class AccWindowRow(NamedTuple):
     time: float  # first sample
     device_key: int
     t_offset: tuple[float, ...]
@@ -91,8 +92,7 @@ class DeadLetter:
         return hashlib.sha256(self.topic.encode() + b"\0" + self.payload).digest()
 
 
-@dataclass(frozen=True, slots=True)
-class Decoded:
+class Decoded(NamedTuple):
     device_key: int
     telemetry: tuple[TelemetryRow, ...] = ()
     events: tuple[EventRow, ...] = ()

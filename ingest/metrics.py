@@ -23,6 +23,11 @@ COMMIT_SECONDS = Histogram(
     "Time to write and commit one batch",
     buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
 )
+DECODE_SECONDS = Histogram(
+    "ingest_decode_seconds",
+    "Time to decode one batch (CPU on the worker's event loop)",
+    buckets=(0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1),
+)
 DB_RETRIES = Counter("ingest_db_retries", "Batch writes retried after a database error")
 BACKLOG = Gauge("ingest_backlog_messages", "Messages received but not yet taken into a batch")
 LAG = Gauge("ingest_lag_seconds", "Arrival-to-commit delay of the oldest message of the last batch")

@@ -91,25 +91,14 @@ async def write_batch(conn: Conn, batch: Batch) -> WriteResult:
     if batch.telemetry or batch.events or batch.windows:
         await conn.execute(STAGING)
     if batch.telemetry:
-        await _copy(
-            conn,
-            "s_telemetry",
-            ((r.time, r.device_key, r.metric, r.value) for r in batch.telemetry),
-        )
+        await _copy(conn, "s_telemetry", batch.telemetry)  # a row is the COPY tuple
         cur = await conn.execute(
             "INSERT INTO telemetry (time, device_key, metric, value) "
             "SELECT to_timestamp(t), k, m, v FROM s_telemetry ON CONFLICT DO NOTHING"
         )
         tel = cur.rowcount
     if batch.events:
-        await _copy(
-            conn,
-            "s_events",
-            (
-                (r.time, r.device_key, r.name, r.value_bool, r.value_num, r.value_text)
-                for r in batch.events
-            ),
-        )
+        await _copy(conn, "s_events", batch.events)
         cur = await conn.execute(
             "WITH new AS ("
             " INSERT INTO events (time, device_key, name, value_bool, value_num, value_text)"

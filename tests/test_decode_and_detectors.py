@@ -128,3 +128,15 @@ def test_registry_routes_each_event_to_its_detectors() -> None:
     routes = route(build_registry(fall_min_confidence=0.2))
     outcomes = evaluate([_event("sos"), _event("motion"), _event("fall", num=0.8)], routes, NOW_DT)
     assert [v.kind for v in outcomes if isinstance(v, Verdict)] == ["sos", "fall"]
+
+
+def test_last_seen_is_refreshed_once_per_resolution_and_only_after_commit() -> None:
+    from ingest.worker import LastSeenThrottle
+
+    seen = LastSeenThrottle(10.0)
+    first = seen.due({1: 100.0, 2: 100.0})
+    assert first == {1: 100.0, 2: 100.0}  # never written: due at once
+    assert seen.due({1: 105.0}) == {1: 105.0}  # not marked yet (batch not committed)
+    seen.mark(first)
+    assert seen.due({1: 105.0, 2: 109.9}) == {}  # within the resolution of what is stored
+    assert seen.due({1: 110.0, 2: 90.0, 3: 1.0}) == {1: 110.0, 3: 1.0}  # late reading: no-op

@@ -9,7 +9,14 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from devices.wire import DeviceTopic, Reason, WireError, parse_senml, parse_status
+from devices.wire import (
+    DeviceTopic,
+    Reason,
+    WireError,
+    parse_acc_window,
+    parse_senml,
+    parse_status,
+)
 
 NOW = 1_795_000_000.0
 ids = st.from_regex(r"[A-Za-z0-9_-]{1,64}", fullmatch=True)
@@ -139,3 +146,52 @@ def test_status_and_last_will() -> None:
         with pytest.raises(WireError) as info:
             parse_status(bad, now=NOW)
         assert info.value.reason is reason
+
+
+@st.composite
+def acc_packs(draw: st.DrawFn) -> tuple[bytes, str]:
+    # distinct sample times at least 1 ms apart (devices sample at up to a few hundred Hz)
+    ms = draw(st.lists(st.integers(0, 5000), min_size=1, max_size=60, unique=True))
+    offsets = sorted(m / 1000 for m in ms)
+    value = st.floats(-160, 160, allow_nan=False, allow_infinity=False)
+    recs: list[dict[str, object]] = [
+        {"n": axis, "v": draw(value), "t": t, **({"u": "m/s2"} if draw(st.booleans()) else {})}
+        for t in offsets
+        for axis in ("acc_x", "acc_y", "acc_z")
+    ]
+    order = draw(st.sampled_from(["interleaved", "by_axis", "shuffled"]))
+    if order == "by_axis":
+        recs.sort(key=lambda r: str(r["n"]))
+    elif order == "shuffled":
+        recs = draw(st.permutations(recs))
+    recs[0] = {"bn": "wb-1:", "bt": NOW - 10, **recs[0]}
+    return json.dumps(recs).encode(), order
+
+
+@given(acc_packs())
+def test_acc_fast_path_agrees_with_the_general_parser(pack: tuple[bytes, str]) -> None:
+    payload, _order = pack
+    win = parse_acc_window(payload, now=NOW)
+    assert win is not None
+    general = parse_senml(payload, now=NOW)
+    by_axis: dict[str, list[tuple[float, float]]] = {"acc_x": [], "acc_y": [], "acc_z": []}
+    for rec in general.records:
+        by_axis[rec.name].append((rec.time, float(rec.value)))
+    for axis, got in zip(by_axis, (win.acc_x, win.acc_y, win.acc_z), strict=True):
+        assert [v for _t, v in sorted(by_axis[axis])] == got
+    times = [t for t, _v in sorted(by_axis["acc_x"])]
+    assert [win.start + o for o in win.t_offset] == pytest.approx(times, abs=1e-6)
+    assert win.base_name == "wb-1:"
+
+
+@pytest.mark.parametrize(
+    "extra",
+    [{"n": "hr", "v": 70}, {"n": "acc_x", "vb": True}, {"n": "acc_x", "v": 1, "bt": NOW}],
+    ids=["other-metric", "boolean", "second-base-time"],
+)
+def test_acc_fast_path_leaves_anything_else_to_the_general_parser(
+    extra: dict[str, object],
+) -> None:
+    recs = [{"bn": "wb-1:", "bt": NOW - 10, "n": "acc_x", "v": 0.1, "t": 0}]
+    recs += [{"n": "acc_y", "v": 0.2, "t": 0}, {"n": "acc_z", "v": 9.8, "t": 0}, extra]
+    assert parse_acc_window(json.dumps(recs).encode(), now=NOW) is None
