@@ -18,6 +18,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import uuid
 from pathlib import Path
@@ -59,14 +60,21 @@ def baseline(stack: BenchStack, args: argparse.Namespace) -> float:
         stdout=subprocess.DEVNULL,
     )  # fmt: skip
     time.sleep(1.0)  # let it subscribe (no message is published before it is)
-    started = time.monotonic()
+    done: list[float] = []
+
+    def wait_for_sub() -> None:
+        sub.wait(timeout=300)
+        done.append(time.time())
+
+    waiter = threading.Thread(target=wait_for_sub)
+    waiter.start()
     result = run_load(load_spec(stack, args, messages=args.messages), live=False)
-    sub.wait(timeout=300)
-    elapsed = time.monotonic() - started
+    waiter.join()
     if sub.returncode != 0:
         raise RuntimeError(f"mosquitto_sub did not receive all {args.messages} messages")
     print(f"  publisher alone reached {result.rate:,.0f} msg/s (acked by the broker)")
-    return float(args.messages) / elapsed
+    # From the first message published to the last one received (not process start-up).
+    return float(args.messages) / (done[0] - result.started_at)
 
 
 def expected_rows(result: LoadResult) -> dict[str, int]:
@@ -154,8 +162,8 @@ def sustained(stack: BenchStack, args: argparse.Namespace, n_workers: int) -> fl
         wait_subscribed(stack, args)
         time.sleep(2.0)  # let the warm-up drain
         before = counts(stack.url)
-        t0 = time.time()
         result = run_load(load_spec(stack, args, messages=args.messages), live=True)
+        t0 = result.started_at  # the first message published (as for the baseline)
         want = {t: before[t] + n for t, n in expected_rows(result).items()}
         got, progress_at = counts(stack.url), time.monotonic()
         while got != want and time.monotonic() - progress_at < 30:  # give up after 30 s idle

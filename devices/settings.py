@@ -35,6 +35,8 @@ class Settings(BaseSettings):
     # Ingest batching and input limits.
     ingest_batch_max: int = 2000
     ingest_batch_wait_ms: int = 20
+    # Batches written at once, each on its own connection (acks still leave in order).
+    ingest_writes_in_flight: int = Field(default=2, ge=1, le=8)
     ingest_queue_max: int = 20000
     max_payload_bytes: int = 256 * 1024
     max_future_skew_s: float = 300.0

@@ -42,7 +42,10 @@ async def serve(settings: Settings, source: MqttSource) -> None:
     with psycopg.connect(settings.database_url) as conn:
         features = detect_features(conn)
         apply_policies(conn, features, retention_days=settings.telemetry_retention_days)
-    pool = await open_pool(settings.database_url, name="ingest", max_size=4)
+    # one connection per write in flight, one for the device cache, one for retention
+    pool = await open_pool(
+        settings.database_url, name="ingest", max_size=settings.ingest_writes_in_flight + 2
+    )
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections import deque
 from datetime import UTC, datetime
 
 import psycopg
@@ -177,30 +178,42 @@ async def consume(
     )
     buckets = TokenBuckets(settings.ingest_device_rate, settings.ingest_device_burst)
     wait_s = settings.ingest_batch_wait_ms / 1000
-    # Two stages: while one batch is written (awaiting the database), the next one is gathered
-    # and decoded. At most one write is in flight, so commits and acks keep arrival order.
-    pending: _Pending | None = None
+    # A pipeline: while batches are written (each on its own connection, up to
+    # ingest_writes_in_flight at once), the next one is gathered and decoded. Commits may end
+    # in any order, but acknowledgements leave in arrival order: a batch is acknowledged only
+    # once it and every batch before it are committed.
+    depth = max(1, settings.ingest_writes_in_flight)
+    pending: deque[_Pending] = deque()
     while not stop.is_set():
-        idle_s = 0.5 if pending is None else wait_s  # a written batch is acked promptly
+        idle_s = 0.5 if not pending else wait_s  # a written batch is acked promptly
         messages = await source.take_batch(settings.ingest_batch_max, wait_s, idle_s)
         items: list[Decoded | DeadLetter] = []
         if messages:
             metrics.RECEIVED.inc(len(messages))
             await cache.ensure(pool, messages, time.monotonic())
             started = time.perf_counter()
-            # In a thread, so the batch being written keeps making its round trips meanwhile.
+            # In a thread, so the batches being written keep making their round trips.
             items = await asyncio.to_thread(
                 decode_all, messages, cache.refs, limits, buckets, time.monotonic()
             )
             metrics.DECODE_SECONDS.observe(time.perf_counter() - started)
-        if pending is not None:
-            if not await pending.finish(source):
+        while pending and (pending[0].task.done() or len(pending) >= depth or not messages):
+            if not await pending.popleft().finish(source):
+                await _abandon(pending)
                 return  # not committed, not acknowledged: the broker will deliver them again
-            pending = None
         if messages:
-            pending = _Pending(pool, items, messages, stop, seen)
-    if pending is not None:
-        await pending.finish(source)
+            pending.append(_Pending(pool, items, messages, stop, seen))
+    while pending:
+        if not await pending.popleft().finish(source):
+            await _abandon(pending)
+            return
+
+
+async def _abandon(pending: deque[_Pending]) -> None:
+    """Wait for the writes after an unfinished one, and acknowledge none of them (the broker
+    redelivers them; whatever did commit is dropped as a duplicate)."""
+    while pending:
+        await pending.popleft().task
 
 
 class _Pending:

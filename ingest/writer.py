@@ -7,8 +7,14 @@ broker redelivers after a crash is stored once. Events that were really new are 
 
 from __future__ import annotations
 
+import struct
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+
+import psycopg
+from psycopg import postgres
+from psycopg.adapt import Dumper
+from psycopg.pq import Format
 
 from devices.registry import Conn
 from ingest.decode import AccWindowRow, DeadLetter, Decoded, EventRow, StatusRow, TelemetryRow
@@ -85,18 +91,53 @@ async def _copy(conn: Conn, table: str, rows: Iterable[Sequence[object]]) -> Non
             await copy.write_row(row)
 
 
+class _EpochAsTimestamptz(Dumper):
+    """Seconds since the Unix epoch (a float) as a binary ``timestamptz`` (microseconds since
+    2000-01-01): rows COPY straight into a hypertable without a datetime built per row."""
+
+    format = Format.BINARY
+    oid = postgres.types["timestamptz"].oid
+
+    def dump(self, obj: float) -> bytes:
+        return _I64.pack(round((obj - _PG_EPOCH) * 1_000_000))
+
+
+_I64 = struct.Struct("!q")
+_PG_EPOCH = 946_684_800.0
+
+
+async def _telemetry(conn: Conn, rows: list[TelemetryRow]) -> int:
+    """Readings go straight into the hypertable by COPY (twice as fast as staging them); a
+    batch holding a reading already stored (a redelivery, a resend) fails on the unique key,
+    is rolled back to the savepoint and takes the staging path, which skips exactly those."""
+    try:
+        async with conn.transaction(), conn.cursor() as cur:
+            cur.adapters.register_dumper(None, _EpochAsTimestamptz)  # by oid: COPY only
+            async with cur.copy(
+                "COPY telemetry (time, device_key, metric, value) FROM STDIN (FORMAT BINARY)"
+            ) as copy:
+                copy.set_types(["timestamptz", "int4", "text", "float8"])
+                for row in rows:
+                    await copy.write_row(row)
+        return len(rows)
+    except psycopg.errors.UniqueViolation:
+        pass
+    await conn.execute(STAGING)
+    await _copy(conn, "s_telemetry", rows)  # a row is the COPY tuple
+    cur = await conn.execute(
+        "INSERT INTO telemetry (time, device_key, metric, value) "
+        "SELECT to_timestamp(t), k, m, v FROM s_telemetry ON CONFLICT DO NOTHING"
+    )
+    return cur.rowcount
+
+
 async def write_batch(conn: Conn, batch: Batch) -> WriteResult:
     """Insert the batch; the caller commits (and only then acknowledges the messages)."""
     tel = ev = win = 0
-    if batch.telemetry or batch.events or batch.windows:
+    if batch.events or batch.windows:
         await conn.execute(STAGING)
     if batch.telemetry:
-        await _copy(conn, "s_telemetry", batch.telemetry)  # a row is the COPY tuple
-        cur = await conn.execute(
-            "INSERT INTO telemetry (time, device_key, metric, value) "
-            "SELECT to_timestamp(t), k, m, v FROM s_telemetry ON CONFLICT DO NOTHING"
-        )
-        tel = cur.rowcount
+        tel = await _telemetry(conn, batch.telemetry)
     if batch.events:
         await _copy(conn, "s_events", batch.events)
         cur = await conn.execute(
@@ -135,6 +176,12 @@ async def write_batch(conn: Conn, batch: Batch) -> WriteResult:
             " SELECT 'acc', device_key, time, 'acc' FROM new"
         )
         win = cur.rowcount
+    if batch.statuses or batch.last_seen:
+        # device_status rows are shared by concurrent batches (this worker's pipeline, other
+        # workers): taking them one transaction at a time, in commit order, cannot deadlock.
+        await conn.execute(
+            "SELECT pg_advisory_xact_lock(hashtextextended('ingest:device_status', 0))"
+        )
     if batch.statuses:
         await _statuses(conn, batch.statuses)
     if batch.last_seen:

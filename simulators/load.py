@@ -99,6 +99,9 @@ class Counters:
     acked: int = 0
     errors: int = 0
     by_kind: dict[str, int] = field(default_factory=dict)
+    # Wall clock in µs (one clock for every process and the database): first send, last ack.
+    first_sent_us: int = 0
+    last_ack_us: int = 0
 
 
 class Publisher:
@@ -132,10 +135,12 @@ class Publisher:
             raise ConnectionError(f"broker refused the connection (reason {rest[1]})")
         acks = asyncio.create_task(self._read_acks(reader))
         try:
+            self.counters.first_sent_us = time.time_ns() // 1000
             await self._send(writer, messages, rate)
             self._finished = True
             self._check_done()
             await self.done.wait()
+            self.counters.last_ack_us = time.time_ns() // 1000
             if acks.done() and self.counters.acked + self.counters.errors < self.counters.sent:
                 raise ConnectionError("the broker closed the connection before acknowledging")
         finally:

@@ -14,7 +14,7 @@ import msgspec
 from simulators.load import Mix, Publisher, device_ids, schedule
 
 KINDS = ("vitals", "status", "event", "acc")
-SLOTS = 3 + len(KINDS)  # sent, acked, errors, then one count per kind
+SLOTS = 5 + len(KINDS)  # sent, acked, errors, one count per kind, first send, last ack (µs)
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,6 +42,7 @@ class LoadResult:
     seconds: float
     rate: float
     by_kind: dict[str, int]
+    started_at: float = 0.0  # wall clock (epoch s) of the first send, 0 if unknown
 
 
 def _child(spec: LoadSpec, index: int, shared: SynchronizedArray[int]) -> None:
@@ -72,6 +73,7 @@ def _child(spec: LoadSpec, index: int, shared: SynchronizedArray[int]) -> None:
 def _store(shared: SynchronizedArray[int], index: int, pub: Publisher) -> None:
     c = pub.counters
     row = [c.sent, c.acked, c.errors, *(c.by_kind.get(k, 0) for k in KINDS)]
+    row += [c.first_sent_us, c.last_ack_us]
     shared[index * SLOTS : (index + 1) * SLOTS] = row
 
 
@@ -91,19 +93,30 @@ def run_load(spec: LoadSpec, *, live: bool = True) -> LoadResult:
         p.start()
     last = (started, 0)
     while any(p.is_alive() for p in procs):
-        time.sleep(1.0)
-        sums = _sums(shared, spec.processes)
+        deadline = last[0] + 1.0  # a progress line a second, and no wait once all are done
+        for p in procs:
+            p.join(timeout=max(0.0, deadline - time.monotonic()))
         now = time.monotonic()
+        sums = _sums(shared, spec.processes)
         if live:
-            rate = (sums[1] - last[1]) / (now - last[0])
+            rate = (sums[1] - last[1]) / max(now - last[0], 1e-6)
             print(
                 f"load: sent {sums[0]} acked {sums[1]} errors {sums[2]} ({rate:,.0f} msg/s)",
                 file=sys.stderr,
                 flush=True,
             )
         last = (now, sums[1])
-    elapsed = time.monotonic() - started
     sums = _sums(shared, spec.processes)
+    # The rate is over the publishing itself (first send to last ack of all processes), not
+    # process start-up: a paced run of 5,000 msg/s reports 5,000.
+    n = len(KINDS)
+    firsts = [shared[p * SLOTS + 3 + n] for p in range(spec.processes)]
+    lasts = [shared[p * SLOTS + 4 + n] for p in range(spec.processes)]
+    started_at = min(firsts) / 1e6 if all(firsts) else 0.0
+    if started_at and all(lasts):
+        elapsed = max(lasts) / 1e6 - started_at
+    else:
+        elapsed = time.monotonic() - started
     failed = [p.exitcode for p in procs if p.exitcode]
     if failed:
         raise RuntimeError(f"load publisher processes failed: exit codes {failed}")
@@ -113,7 +126,8 @@ def run_load(spec: LoadSpec, *, live: bool = True) -> LoadResult:
         sums[2],
         elapsed,
         sums[1] / elapsed,
-        dict(zip(KINDS, sums[3:], strict=True)),
+        dict(zip(KINDS, sums[3 : 3 + n], strict=True)),
+        started_at,
     )
 
 

@@ -9,7 +9,7 @@ import pytest
 from psycopg.rows import dict_row
 
 from bench.stack import provision
-from ingest.decode import AccWindowRow, Decoded, StatusRow
+from ingest.decode import AccWindowRow, Decoded, StatusRow, TelemetryRow
 from ingest.writer import Batch, WriteResult, write_batch
 from tests.services import query
 
@@ -74,3 +74,27 @@ def test_new_acc_windows_are_announced_once(database_url: str) -> None:
     rows = query(database_url, "SELECT kind, name, device_key, time FROM stream_outbox")
     assert [(r["kind"], r["name"], r["device_key"]) for r in rows] == [("acc", "acc", key)]
     assert rows[0]["time"].timestamp() == T
+
+
+def test_readings_already_stored_are_skipped_and_the_rest_kept(database_url: str) -> None:
+    """Telemetry is COPYed straight into the hypertable; a batch that repeats a stored reading
+    (or holds one twice) falls back to the staging path and stores exactly the new ones."""
+    provision(database_url, devices=1, sites=1)
+    (key,) = [r["device_key"] for r in query(database_url, "SELECT device_key FROM devices")]
+
+    def reading(dt: float, metric: str = "hr") -> TelemetryRow:
+        return TelemetryRow(T + dt, key, metric, 60.0 + dt)
+
+    first = _write(database_url, Decoded(key, telemetry=(reading(0), reading(0.5, "spo2"))))
+    again = _write(database_url, Decoded(key, telemetry=(reading(0.5, "spo2"), reading(1))))
+    twice = _write(database_url, Decoded(key, telemetry=(reading(2), reading(2), reading(3))))
+    got = [(f.telemetry, f.duplicates) for f in (first, again, twice)]
+    assert got == [(2, 0), (1, 1), (2, 1)]
+    rows = query(database_url, "SELECT time, metric, value FROM telemetry ORDER BY time")
+    assert [(r["time"].timestamp(), r["metric"], r["value"]) for r in rows] == [
+        (T, "hr", 60.0),
+        (T + 0.5, "spo2", 60.5),
+        (T + 1, "hr", 61.0),
+        (T + 2, "hr", 62.0),
+        (T + 3, "hr", 63.0),
+    ]
