@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import NamedTuple
 
@@ -163,11 +163,33 @@ def _decode(msg: RawMessage, devices: Mapping[str, DeviceRef], limits: Limits) -
     return decoded
 
 
+# Beyond any wearable's range (16 g is 157 m/s2), and inside float4 (stored as float4[]).
+ACC_LIMIT = 1000.0
+
+
+def _check_acc(*axes: Iterable[float]) -> None:
+    for axis in axes:
+        if min(axis) < -ACC_LIMIT or max(axis) > ACC_LIMIT:
+            raise WireError(Reason.BAD_VALUE, f"acceleration outside +-{ACC_LIMIT:.0f} m/s2")
+
+
+def _check_text(name: str, value: str) -> str:
+    """Text PostgreSQL can store: valid UTF-8 (no lone surrogates), no NUL."""
+    if "\x00" in value:
+        raise WireError(Reason.BAD_VALUE, f"{name}: text with a NUL character")
+    try:
+        value.encode()
+    except UnicodeEncodeError as exc:
+        raise WireError(Reason.BAD_VALUE, f"{name}: text is not valid Unicode") from exc
+    return value
+
+
 def _acc_only(win: AccWindow, device_id: str, key: int) -> Decoded:
     if ":" in win.base_name and win.base_name.split(":", 1)[0] != device_id:
         raise WireError(
             Reason.NAME_MISMATCH, f"base name {win.base_name!r} is not the topic's {device_id!r}"
         )
+    _check_acc(win.acc_x, win.acc_y, win.acc_z)
     row = AccWindowRow(
         win.start, key, tuple(win.t_offset), tuple(win.acc_x), tuple(win.acc_y), tuple(win.acc_z)
     )
@@ -200,7 +222,8 @@ def _route(pack: Pack, key: int) -> Decoded:
         elif isinstance(rec.value, float | int):
             telemetry.append(TelemetryRow(rec.time, key, rec.name, float(rec.value)))
         else:
-            events.append(EventRow(rec.time, key, rec.name, None, None, rec.value))
+            text = _check_text(rec.name, rec.value)
+            events.append(EventRow(rec.time, key, rec.name, None, None, text))
     windows = (_window(acc, key),) if acc else ()
     times = [r.time for r in pack.records]
     return Decoded(key, tuple(telemetry), tuple(events), windows, None, max(times), min(times))
@@ -219,6 +242,7 @@ def _window(records: list[Record], key: int) -> AccWindowRow:
         if sorted(axes[name]) != times:
             raise WireError(Reason.BAD_RECORD, "acc_x, acc_y and acc_z must share sample times")
     start = times[0]
+    _check_acc(*(axes[name].values() for name in ("acc_x", "acc_y", "acc_z")))
     return AccWindowRow(
         start,
         key,

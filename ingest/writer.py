@@ -7,16 +7,13 @@ broker redelivers after a crash is stored once. Events that were really new are 
 
 from __future__ import annotations
 
-import struct
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import psycopg
-from psycopg import postgres
-from psycopg.adapt import Dumper
-from psycopg.pq import Format
 
 from devices.registry import Conn
+from ingest import copy_binary
 from ingest.decode import AccWindowRow, DeadLetter, Decoded, EventRow, StatusRow, TelemetryRow
 
 OUTBOX_CHANNEL = "stream_outbox"
@@ -60,73 +57,38 @@ class WriteResult:
 # Staging tables, one set per connection: rows arrive by binary COPY (the fastest way into
 # PostgreSQL), then one INSERT ... SELECT ... ON CONFLICT DO NOTHING per table moves them into
 # the hypertables. The unique keys make that idempotent across batches and across workers.
+# Each has the columns of its hypertable, so one COPY buffer (ingest.copy_binary) fits both.
 STAGING = """
-CREATE TEMP TABLE IF NOT EXISTS s_telemetry (t float8, k int4, m text, v float8)
+CREATE TEMP TABLE IF NOT EXISTS s_tel (t timestamptz, k int4, m text, v float8)
   ON COMMIT DELETE ROWS;
-CREATE TEMP TABLE IF NOT EXISTS s_events (t float8, k int4, n text, b bool, v float8, s text)
+CREATE TEMP TABLE IF NOT EXISTS s_ev (t timestamptz, k int4, n text, b bool, v float8, s text)
   ON COMMIT DELETE ROWS;
-CREATE TEMP TABLE IF NOT EXISTS s_windows (t float8, k int4, o float4[], x float4[],
+CREATE TEMP TABLE IF NOT EXISTS s_win (t timestamptz, k int4, o float4[], x float4[],
   y float4[], z float4[]) ON COMMIT DELETE ROWS;
 """
-_COLS = {
-    "s_telemetry": "tkmv",
-    "s_events": "tknbvs",
-    "s_windows": "tkoxyz",
-}
-_TYPES = {
-    "s_telemetry": ["float8", "int4", "text", "float8"],
-    "s_events": ["float8", "int4", "text", "bool", "float8", "text"],
-    "s_windows": ["float8", "int4", "float4[]", "float4[]", "float4[]", "float4[]"],
-}
 
 
-async def _copy(conn: Conn, table: str, rows: Iterable[Sequence[object]]) -> None:
-    cols = ", ".join(_COLS[table])
-    async with (
-        conn.cursor() as cur,
-        cur.copy(f"COPY {table} ({cols}) FROM STDIN (FORMAT BINARY)") as copy,
-    ):
-        copy.set_types(_TYPES[table])
-        for row in rows:
-            await copy.write_row(row)
-
-
-class _EpochAsTimestamptz(Dumper):
-    """Seconds since the Unix epoch (a float) as a binary ``timestamptz`` (microseconds since
-    2000-01-01): rows COPY straight into a hypertable without a datetime built per row."""
-
-    format = Format.BINARY
-    oid = postgres.types["timestamptz"].oid
-
-    def dump(self, obj: float) -> bytes:
-        return _I64.pack(round((obj - _PG_EPOCH) * 1_000_000))
-
-
-_I64 = struct.Struct("!q")
-_PG_EPOCH = 946_684_800.0
+async def _copy(conn: Conn, target: str, data: bytes) -> None:
+    async with conn.cursor() as cur, cur.copy(f"COPY {target} FROM STDIN (FORMAT BINARY)") as cp:
+        await cp.write(data)
 
 
 async def _telemetry(conn: Conn, rows: list[TelemetryRow]) -> int:
     """Readings go straight into the hypertable by COPY (twice as fast as staging them); a
     batch holding a reading already stored (a redelivery, a resend) fails on the unique key,
     is rolled back to the savepoint and takes the staging path, which skips exactly those."""
+    data = copy_binary.telemetry(rows)
     try:
-        async with conn.transaction(), conn.cursor() as cur:
-            cur.adapters.register_dumper(None, _EpochAsTimestamptz)  # by oid: COPY only
-            async with cur.copy(
-                "COPY telemetry (time, device_key, metric, value) FROM STDIN (FORMAT BINARY)"
-            ) as copy:
-                copy.set_types(["timestamptz", "int4", "text", "float8"])
-                for row in rows:
-                    await copy.write_row(row)
+        async with conn.transaction():
+            await _copy(conn, "telemetry (time, device_key, metric, value)", data)
         return len(rows)
     except psycopg.errors.UniqueViolation:
-        pass
+        pass  # not an error: the batch repeats a stored reading; stage it instead
     await conn.execute(STAGING)
-    await _copy(conn, "s_telemetry", rows)  # a row is the COPY tuple
+    await _copy(conn, "s_tel", data)
     cur = await conn.execute(
         "INSERT INTO telemetry (time, device_key, metric, value) "
-        "SELECT to_timestamp(t), k, m, v FROM s_telemetry ON CONFLICT DO NOTHING"
+        "SELECT t, k, m, v FROM s_tel ON CONFLICT DO NOTHING"
     )
     return cur.rowcount
 
@@ -139,11 +101,11 @@ async def write_batch(conn: Conn, batch: Batch) -> WriteResult:
     if batch.telemetry:
         tel = await _telemetry(conn, batch.telemetry)
     if batch.events:
-        await _copy(conn, "s_events", batch.events)
+        await _copy(conn, "s_ev", copy_binary.events(batch.events))
         cur = await conn.execute(
             "WITH new AS ("
             " INSERT INTO events (time, device_key, name, value_bool, value_num, value_text)"
-            " SELECT to_timestamp(t), k, n, b, v, s FROM s_events"
+            " SELECT t, k, n, b, v, s FROM s_ev"
             " ON CONFLICT DO NOTHING RETURNING *)"
             " INSERT INTO stream_outbox (kind, device_key, time, name, value_bool, value_num,"
             " value_text) SELECT 'event', device_key, time, name, value_bool, value_num, value_text"
@@ -151,26 +113,12 @@ async def write_batch(conn: Conn, batch: Batch) -> WriteResult:
         )
         ev = cur.rowcount
     if batch.windows:
-        await _copy(
-            conn,
-            "s_windows",
-            (
-                (
-                    w.time,
-                    w.device_key,
-                    list(w.t_offset),
-                    list(w.acc_x),
-                    list(w.acc_y),
-                    list(w.acc_z),
-                )
-                for w in batch.windows
-            ),
-        )
+        await _copy(conn, "s_win", copy_binary.windows(batch.windows))
         # Every newly stored window is announced to the live fall detector (kind 'acc').
         cur = await conn.execute(
             "WITH new AS ("
             " INSERT INTO acc_windows (time, device_key, t_offset, acc_x, acc_y, acc_z)"
-            " SELECT to_timestamp(t), k, o, x, y, z FROM s_windows"
+            " SELECT t, k, o, x, y, z FROM s_win"
             " ON CONFLICT DO NOTHING RETURNING time, device_key)"
             " INSERT INTO stream_outbox (kind, device_key, time, name)"
             " SELECT 'acc', device_key, time, 'acc' FROM new"

@@ -140,3 +140,24 @@ def test_last_seen_is_refreshed_once_per_resolution_and_only_after_commit() -> N
     seen.mark(first)
     assert seen.due({1: 105.0, 2: 109.9}) == {}  # within the resolution of what is stored
     assert seen.due({1: 110.0, 2: 90.0, 3: 1.0}) == {1: 110.0, 3: 1.0}  # late reading: no-op
+
+
+def test_values_postgresql_cannot_store_are_refused_at_the_boundary() -> None:
+    topic = "eldercare/v1/home-1/wb-1/telemetry"
+    acc = ",".join(f'{{"n":"acc_{a}","v":{v},"t":0}}' for a, v in (("x", 1), ("y", 2), ("z", 1e39)))
+    cases = {
+        "acc out of range (fast path)": f'[{{"bn":"wb-1:","bt":1794999990,{acc[1:]}]',
+        "acc out of range (mixed pack)": (
+            f'[{{"bn":"wb-1:","bt":1794999990,"n":"hr","v":70}},{acc}]'
+        ),
+        "NUL in text": '[{"bn":"wb-1:","bt":1794999990,"n":"note","vs":"a\\u0000b"}]',
+    }
+    for what, payload in cases.items():
+        out = _decode(topic, payload.encode())
+        assert isinstance(out, DeadLetter), what
+        assert out.reason is Reason.BAD_VALUE, (what, out.detail)
+    # msgspec already refuses a lone surrogate escape as malformed JSON
+    lone = b'[{"bn":"wb-1:","bt":1794999990,"n":"note","vs":"\\ud800"}]'
+    out = _decode(topic, lone)
+    assert isinstance(out, DeadLetter)
+    assert out.reason is Reason.BAD_JSON
