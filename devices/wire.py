@@ -306,6 +306,67 @@ def _split_by_time(raw: list[_AccRecord]) -> Axes | None:
     return times, [x[t] for t in times], [y[t] for t in times], [z[t] for t in times]
 
 
+class _NumRecord(msgspec.Struct, forbid_unknown_fields=True):
+    """Only what a plain numeric reading carries; anything else takes the general path."""
+
+    n: str
+    v: float
+    t: float = 0.0
+    u: str | None = None
+    bn: str | None = None
+    bt: float | None = None
+
+
+_num_decoder: Final = msgspec.json.Decoder(list[_NumRecord])
+_NOT_TELEMETRY: Final = ACC_NAMES | EVENT_NAMES
+
+
+class NumericPack(NamedTuple):
+    device_prefix: str | None  # "wb-1" from a base name "wb-1:"; None without a base name
+    names: list[str]
+    times: list[float]
+    values: list[float]
+
+
+def parse_numeric_pack(
+    payload: bytes, *, now: float, max_bytes: int = 256 * 1024, max_future_skew: float = 300.0
+) -> NumericPack | None:
+    """Fast path for the commonest pack: numeric readings (``n``, ``v``, optional ``t`` and
+    ``u``) with an absolute ``bt`` and an optional ``bn`` ("device:") on the first record.
+    Returns None for anything else, including anything :func:`parse_senml` would refuse, so
+    the general path decides with its own reasons. The shape is checked by msgspec, in C."""
+    if len(payload) > max_bytes:
+        return None
+    try:
+        raw = _num_decoder.decode(payload)
+    except msgspec.DecodeError:  # also ValidationError: not a plain numeric pack
+        return None
+    if not raw:
+        return None
+    first = raw[0]
+    bt, bn = first.bt, first.bn
+    if bt is None or abs(bt) < RELATIVE_TIME_LIMIT:
+        return None
+    count = len(raw)  # base fields only on the first record:
+    if [r.bt for r in raw].count(None) != count - 1:
+        return None
+    if [r.bn for r in raw].count(None) != count - (bn is not None):
+        return None
+    prefix = None
+    if bn is not None:
+        if not bn.endswith(":") or bn.count(":") != 1:
+            return None
+        prefix = bn[:-1]
+    names = [r.n for r in raw]
+    for n in names:
+        if _local_name(n) != n or n in _NOT_TELEMETRY:  # no ":" in n, a valid name
+            return None
+    times = [bt + r.t for r in raw]
+    if min(times) < EARLIEST_TIME or max(times) > now + max_future_skew:
+        return None
+    return NumericPack(prefix, names, times, [r.v for r in raw])
+
+
 def parse_senml(
     payload: bytes, *, now: float, max_bytes: int = 256 * 1024, max_future_skew: float = 300.0
 ) -> Pack:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from itertools import repeat
 from typing import NamedTuple
 
 from devices.registry import DeviceRef
@@ -13,11 +14,13 @@ from devices.wire import (
     AccWindow,
     Channel,
     DeviceTopic,
+    NumericPack,
     Pack,
     Reason,
     Record,
     WireError,
     parse_acc_window,
+    parse_numeric_pack,
     parse_senml,
     parse_status,
 )
@@ -132,7 +135,16 @@ def _decode(msg: RawMessage, devices: Mapping[str, DeviceRef], limits: Limits) -
         return Decoded(ref.device_key, status=row, last_time=at if st.online else 0.0)
     if topic.channel is Channel.CMD:
         raise WireError(Reason.BAD_TOPIC, "cmd topics are backend -> device only")
-    if topic.channel is Channel.TELEMETRY and b'"acc_' in msg.payload:
+    if b'"acc_' not in msg.payload:
+        num = parse_numeric_pack(
+            msg.payload,
+            now=msg.received_at,
+            max_bytes=limits.max_payload_bytes,
+            max_future_skew=limits.max_future_skew_s,
+        )
+        if num is not None:
+            return _numeric(num, topic.device_id, ref.device_key)
+    elif topic.channel is Channel.TELEMETRY:
         win = parse_acc_window(
             msg.payload,
             now=msg.received_at,
@@ -182,6 +194,16 @@ def _check_text(name: str, value: str) -> str:
     except UnicodeEncodeError as exc:
         raise WireError(Reason.BAD_VALUE, f"{name}: text is not valid Unicode") from exc
     return value
+
+
+def _numeric(num: NumericPack, device_id: str, key: int) -> Decoded:
+    if num.device_prefix is not None and num.device_prefix != device_id:
+        raise WireError(
+            Reason.NAME_MISMATCH,
+            f"names are prefixed with {[num.device_prefix]!r}, not the topic's {device_id!r}",
+        )
+    rows = tuple(map(TelemetryRow, num.times, repeat(key), num.names, num.values))
+    return Decoded(key, telemetry=rows, last_time=max(num.times), first_time=min(num.times))
 
 
 def _acc_only(win: AccWindow, device_id: str, key: int) -> Decoded:

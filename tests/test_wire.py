@@ -14,6 +14,7 @@ from devices.wire import (
     Reason,
     WireError,
     parse_acc_window,
+    parse_numeric_pack,
     parse_senml,
     parse_status,
 )
@@ -195,3 +196,61 @@ def test_acc_fast_path_leaves_anything_else_to_the_general_parser(
     recs = [{"bn": "wb-1:", "bt": NOW - 10, "n": "acc_x", "v": 0.1, "t": 0}]
     recs += [{"n": "acc_y", "v": 0.2, "t": 0}, {"n": "acc_z", "v": 9.8, "t": 0}, extra]
     assert parse_acc_window(json.dumps(recs).encode(), now=NOW) is None
+
+
+@st.composite
+def numeric_packs(draw: st.DrawFn) -> bytes:
+    recs: list[dict[str, object]] = [
+        {
+            "n": draw(st.sampled_from(["hr", "spo2", "rr", "battery", "temp", "x:y", "acc_x"])),
+            "v": draw(st.floats(-1e6, 1e6, allow_nan=False) | st.integers(-1000, 1000)),
+            **({"t": draw(st.floats(-10, 10, allow_nan=False))} if draw(st.booleans()) else {}),
+            **({"u": "%"} if draw(st.booleans()) else {}),
+        }
+        for _ in range(draw(st.integers(1, 8)))
+    ]
+    base = {"bt": draw(st.sampled_from([NOW - 60, NOW + 10_000, 12.0]))}
+    base_name = draw(st.sampled_from([None, "wb-1:", "wb-1", "a:b:"]))
+    if base_name is not None:
+        base["bn"] = base_name
+    recs[0] = {**base, **recs[0]}
+    if draw(st.booleans()):  # sometimes something the fast path leaves alone
+        recs.append(draw(st.sampled_from([{"n": "sos", "vb": True}, {"n": "x", "vs": "a"}])))
+    return json.dumps(recs).encode()
+
+
+@given(numeric_packs())
+def test_numeric_fast_path_agrees_with_the_general_parser(payload: bytes) -> None:
+    fast = parse_numeric_pack(payload, now=NOW)
+    try:
+        general = parse_senml(payload, now=NOW)
+    except WireError:
+        assert fast is None  # whatever the general path refuses, the fast path leaves to it
+        return
+    if fast is None:
+        return  # a valid pack outside the fast path's shape: the general path handles it
+    assert not general.relative_time
+    assert [(r.name, r.time, r.value) for r in general.records] == list(
+        zip(fast.names, fast.times, fast.values, strict=True)
+    )
+    assert general.name_prefixes == (
+        frozenset({fast.device_prefix}) if fast.device_prefix else frozenset()
+    )
+
+
+def test_the_commonest_packs_take_the_fast_path() -> None:
+    from simulators.load import payload
+
+    for seq in range(3):
+        _channel, body, _retain = payload("vitals", "wb-1", NOW - 1, seq)
+        fast = parse_numeric_pack(body, now=NOW)
+        assert fast is not None
+        assert fast.device_prefix == "wb-1"
+        assert fast.names == ["hr", "spo2", "battery"]
+    bare = b'[{"bt":1794999990,"n":"hr","v":70},{"n":"rr","v":14,"t":1}]'
+    assert parse_numeric_pack(bare, now=NOW) == (
+        None,
+        ["hr", "rr"],
+        [1794999990, 1794999991],
+        [70, 14],
+    )
