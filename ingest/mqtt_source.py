@@ -143,6 +143,7 @@ class MqttSource:
             if not self._room.is_set():  # far behind: stop reading, the broker holds the rest
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._room.wait(), timeout=1.0)
+                last_read = time.monotonic()  # not reading: silence says nothing of the broker
             else:
                 try:
                     data = await asyncio.wait_for(reader.read(READ_CHUNK), timeout=1.0)
