@@ -115,15 +115,13 @@ def subscribe(packet_id: int, filters: Sequence[str], qos: int = 1) -> bytes:
     return _packet(SUBSCRIBE << 4 | 0x02, body)
 
 
-def publish(topic: bytes, packet_id: int, payload: bytes, *, retain: bool = False) -> bytes:
-    """PUBLISH at QoS 1, no properties."""
-    head = _U16.pack(len(topic)) + topic + _U16.pack(packet_id) + b"\x00"
-    return (
-        bytes([PUBLISH << 4 | 0x02 | int(retain)])
-        + varint(len(head) + len(payload))
-        + head
-        + payload
-    )
+def publish(
+    topic: bytes, packet_id: int, payload: bytes, *, qos: int = 1, retain: bool = False
+) -> bytes:
+    """PUBLISH at QoS 1 (or 0: no packet id), no properties."""
+    head = _U16.pack(len(topic)) + topic + (_U16.pack(packet_id) if qos else b"") + b"\x00"
+    first = PUBLISH << 4 | qos << 1 | int(retain)
+    return bytes([first]) + varint(len(head) + len(payload)) + head + payload
 
 
 def pubacks(packet_ids: Sequence[int]) -> bytes:

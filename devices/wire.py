@@ -236,6 +236,14 @@ class _AccRecord(msgspec.Struct, forbid_unknown_fields=True):
 _acc_decoder: Final = msgspec.json.Decoder(list[_AccRecord])
 
 
+def _base_fields_first_only(raw: list[_AccRecord] | list[_NumRecord]) -> bool:
+    """``bt`` on the first record (checked by the caller) and on no other; ``bn`` at most there."""
+    count = len(raw)
+    return [r.bt for r in raw].count(None) == count - 1 and [r.bn for r in raw].count(
+        None
+    ) == count - (raw[0].bn is not None)
+
+
 def parse_acc_window(
     payload: bytes, *, now: float, max_bytes: int = 256 * 1024, max_future_skew: float = 300.0
 ) -> AccWindow | None:
@@ -257,10 +265,7 @@ def parse_acc_window(
     bt = first.bt
     if bt is None or abs(bt) < RELATIVE_TIME_LIMIT:
         return None
-    count = len(raw)  # base fields only on the first record:
-    if [r.bt for r in raw].count(None) != count - 1:
-        return None
-    if [r.bn for r in raw].count(None) != count - (first.bn is not None):
+    if not _base_fields_first_only(raw):
         return None
     axes = _split_interleaved(raw) or _split_by_time(raw)
     if axes is None:
@@ -347,10 +352,7 @@ def parse_numeric_pack(
     bt, bn = first.bt, first.bn
     if bt is None or abs(bt) < RELATIVE_TIME_LIMIT:
         return None
-    count = len(raw)  # base fields only on the first record:
-    if [r.bt for r in raw].count(None) != count - 1:
-        return None
-    if [r.bn for r in raw].count(None) != count - (bn is not None):
+    if not _base_fields_first_only(raw):
         return None
     prefix = None
     if bn is not None:

@@ -29,9 +29,7 @@ async def _publish_qos0(port: int, topic: str, count: int) -> None:
     )
     assert mc.Parser().feed(await reader.read(64))[0] == mc.ConnAck(False, 0)
     body = b'[{"n":"hr","v":70}]' + b" " * 200
-    raw = topic.encode()
-    head = len(raw).to_bytes(2, "big") + raw + b"\x00"  # QoS 0: no packet id; no properties
-    packet = b"\x30" + mc.varint(len(head) + len(body)) + head + body
+    packet = mc.publish(topic.encode(), 0, body, qos=0)
     for i in range(count):
         writer.write(packet)
         if i % 500 == 0:
