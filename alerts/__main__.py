@@ -10,6 +10,7 @@ import signal
 import typer
 
 from alerts.checks import check_loop
+from alerts.clock import DetectorClock
 from alerts.commands import command_publisher
 from alerts.detectors.devicehealth import DeviceHealthDetector
 from alerts.detectors.registry import (
@@ -68,6 +69,7 @@ async def serve(settings: Settings) -> None:
     disabled = {n.strip() for n in settings.disabled_detectors.split(",") if n.strip()}
     specs = tuple(s for s in specs if s.detector.name not in disabled)
     routes = route(specs)
+    clock = DetectorClock(allowed=settings.sim_clock_allowed)
     policy = policy_from(settings)
     wakes = {
         OUTBOX_CHANNEL: (wake,),
@@ -117,6 +119,7 @@ async def serve(settings: Settings) -> None:
                     policy=policy,
                     limit=settings.alerts_batch_max,
                     poll_s=settings.checks_poll_interval_s,
+                    clock=clock,
                     stop=stop,
                 ),
                 name="checks",
@@ -128,6 +131,7 @@ async def serve(settings: Settings) -> None:
                     health=DeviceHealthDetector(low_battery=settings.low_battery_percent),
                     policy=policy,
                     every_s=settings.periodic_interval_s,
+                    clock=clock,
                     stop=stop,
                 ),
                 name="periodic",
@@ -146,12 +150,15 @@ async def serve(settings: Settings) -> None:
             tg.create_task(
                 tick_loop(
                     pool,
-                    specs=build_tick_registry(),
+                    specs=tuple(
+                        t for t in build_tick_registry() if t.detector.name not in disabled
+                    ),
                     policy=policy,
                     defaults=site_defaults(settings),
                     interval_s=settings.tick_interval_s,
                     refit_interval_s=settings.routine_refit_interval_s,
                     history_days=settings.routine_history_days,
+                    clock=clock,
                     stop=stop,
                 ),
                 name="ticks",

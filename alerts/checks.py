@@ -14,10 +14,11 @@ import contextlib
 import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 
 import psycopg
 
+from alerts.clock import DetectorClock
 from alerts.detectors.base import CheckContext, ContextEvent, Dismissed, Rechecker, StreamEvent
 from alerts.events_json import event_from_json
 from alerts.policy import EscalationPolicy
@@ -102,7 +103,11 @@ async def run_checks(
     policy: EscalationPolicy,
     limit: int,
     now: datetime,
+    wall: datetime | None = None,
 ) -> CheckCycle:
+    """Checks fall due and are judged at ``now``; what they raise is raised at ``wall``
+    (the same time unless a conformance run set a simulated clock)."""
+    wall = wall or now
     async with pool.connection() as conn, conn.transaction():
         cur = await conn.execute(CLAIM_DUE, {"now": now, "limit": limit})
         due = await cur.fetchall()
@@ -117,7 +122,7 @@ async def run_checks(
                 result = detector.recheck(event, context, now=now)
                 if isinstance(result, Dismissed):
                     outcome = f"dismissed: {result.reason}"
-                elif await persist(conn, result, now=now, policy=policy):
+                elif await persist(conn, result, now=wall, policy=policy):
                     raised += 1
                     outcome = "raised"
                     log.info("alert %s (%s): %s", result.kind, result.colour, result.explanation)
@@ -125,7 +130,7 @@ async def run_checks(
                     outcome = "folded into an earlier alert"
             await conn.execute(
                 "UPDATE detector_checks SET done_at = %s, outcome = %s WHERE check_id = %s",
-                (now, outcome, row["check_id"]),
+                (wall, outcome, row["check_id"]),
             )
     return CheckCycle(len(due), raised)
 
@@ -137,13 +142,15 @@ async def check_loop(
     policy: EscalationPolicy,
     limit: int,
     poll_s: float,
+    clock: DetectorClock,
     stop: asyncio.Event,
 ) -> None:
     backoff = Backoff()
     while not stop.is_set():
         try:
+            at = await clock.now(pool)
             cycle = await run_checks(
-                pool, rechecks=rechecks, policy=policy, limit=limit, now=datetime.now(UTC)
+                pool, rechecks=rechecks, policy=policy, limit=limit, now=at.detect, wall=at.wall
             )
             backoff.reset()
         except psycopg.OperationalError as exc:

@@ -11,11 +11,12 @@ import asyncio
 import contextlib
 import logging
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 
 import psycopg
 from psycopg.types.json import Jsonb
 
+from alerts.clock import DetectorClock
 from alerts.detectors.base import Verdict
 from alerts.detectors.devicehealth import DeviceHealth, DeviceHealthDetector
 from alerts.detectors.vitals import VitalsDetector, VitalsState, VitalsWindow
@@ -72,7 +73,12 @@ async def _raise(
 
 
 async def vitals_cycle(
-    conn: Conn, detector: VitalsDetector, *, now: datetime, policy: EscalationPolicy
+    conn: Conn,
+    detector: VitalsDetector,
+    *,
+    now: datetime,
+    policy: EscalationPolicy,
+    wall: datetime | None = None,
 ) -> PeriodicCycle:
     cur = await conn.execute(
         VITALS_SQL, {"metrics": list(VITALS), "since": now - VITALS_LOOKBACK, "now": now}
@@ -105,18 +111,25 @@ async def vitals_cycle(
             )
         if verdict is not None:
             verdicts.append(verdict)
-    return PeriodicCycle(len(rows), await _raise(conn, verdicts, now=now, policy=policy))
+    raised = await _raise(conn, verdicts, now=wall or now, policy=policy)
+    return PeriodicCycle(len(rows), raised)
 
 
 async def health_cycle(
-    conn: Conn, detector: DeviceHealthDetector, *, now: datetime, policy: EscalationPolicy
+    conn: Conn,
+    detector: DeviceHealthDetector,
+    *,
+    now: datetime,
+    policy: EscalationPolicy,
+    wall: datetime | None = None,
 ) -> PeriodicCycle:
     cur = await conn.execute(HEALTH_SQL, {"now": now})
     rows = await cur.fetchall()
     verdicts: list[Verdict] = []
     for row in rows:
         verdicts.extend(detector.evaluate(DeviceHealth(**row), now=now))
-    return PeriodicCycle(len(rows), await _raise(conn, verdicts, now=now, policy=policy))
+    raised = await _raise(conn, verdicts, now=wall or now, policy=policy)
+    return PeriodicCycle(len(rows), raised)
 
 
 async def run_periodic(
@@ -126,7 +139,11 @@ async def run_periodic(
     health: DeviceHealthDetector,
     policy: EscalationPolicy,
     now: datetime,
+    wall: datetime | None = None,
 ) -> PeriodicCycle:
+    """Readings and silences are judged at ``now`` (event time: ``last_seen_at`` and the
+    vitals are the devices' own times); alerts are raised at ``wall`` (the same time unless a
+    conformance run set a simulated clock)."""
     # One transaction at a time per detector family; an advisory lock keeps two workers from
     # evaluating the same family at once (their verdicts would fold, but state would race).
     async with pool.connection() as conn, conn.transaction():
@@ -134,8 +151,8 @@ async def run_periodic(
         row = await cur.fetchone()
         if row is None or not next(iter(row.values())):
             return PeriodicCycle(0, 0)
-        a = await vitals_cycle(conn, vitals, now=now, policy=policy)
-        b = await health_cycle(conn, health, now=now, policy=policy)
+        a = await vitals_cycle(conn, vitals, now=now, policy=policy, wall=wall)
+        b = await health_cycle(conn, health, now=now, policy=policy, wall=wall)
     return PeriodicCycle(a.evaluated + b.evaluated, a.raised + b.raised)
 
 
@@ -146,16 +163,18 @@ async def periodic_loop(
     health: DeviceHealthDetector,
     policy: EscalationPolicy,
     every_s: float,
+    clock: DetectorClock,
     stop: asyncio.Event,
 ) -> None:
     backoff = Backoff()
     while not stop.is_set():
         try:
+            at = await clock.now(pool)
             await run_periodic(
-                pool, vitals=vitals, health=health, policy=policy, now=datetime.now(UTC)
+                pool, vitals=vitals, health=health, policy=policy, now=at.detect, wall=at.wall
             )
             backoff.reset()
-            wait = every_s
+            wait = at.interval(every_s)
         except psycopg.OperationalError as exc:
             wait = backoff.next_delay()
             log.warning("database unavailable (%s); retrying in %.1f s", exc, wait)

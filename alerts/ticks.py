@@ -14,10 +14,11 @@ import asyncio
 import contextlib
 import logging
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 
 import psycopg
 
+from alerts.clock import DetectorClock
 from alerts.detectors.base import Verdict
 from alerts.detectors.snapshot import DeviceSnapshot, ResidentSnapshot, TickDetector, TickSpec
 from alerts.policy import EscalationPolicy
@@ -68,12 +69,15 @@ async def run_tick(
     policy: EscalationPolicy,
     defaults: SiteDefaults,
     now: datetime,
+    wall: datetime | None = None,
 ) -> TickResult:
+    """Detectors judge at ``now``; alerts are raised (and orders opened) at ``wall``, the
+    same time unless a conformance run set a simulated clock."""
     async with pool.connection() as conn, conn.transaction():
         snapshots = await load_snapshots(conn, now=now, defaults=defaults)
         raised = 0
         for verdict in evaluate_snapshots(snapshots, specs, now):
-            if await persist(conn, verdict, now=now, policy=policy):
+            if await persist(conn, verdict, now=wall or now, policy=policy):
                 raised += 1
                 log.info("alert %s (%s): %s", verdict.kind, verdict.colour, verdict.explanation)
     return TickResult(len(snapshots), raised)
@@ -88,23 +92,26 @@ async def tick_loop(
     interval_s: float,
     refit_interval_s: float,
     history_days: int,
+    clock: DetectorClock,
     stop: asyncio.Event,
 ) -> None:
     """Every ``interval_s``: refresh due routines, build snapshots, run the tick detectors."""
     backoff = Backoff()
     while not stop.is_set():
-        now = datetime.now(UTC)
         try:
+            at = await clock.now(pool)
             await refresh_routines(
                 pool,
-                now=now,
+                now=at.detect,
                 defaults=defaults,
                 max_age_s=refit_interval_s,
                 history_days=history_days,
             )
-            await run_tick(pool, specs=specs, policy=policy, defaults=defaults, now=now)
+            await run_tick(
+                pool, specs=specs, policy=policy, defaults=defaults, now=at.detect, wall=at.wall
+            )
             backoff.reset()
-            delay = interval_s
+            delay = at.interval(interval_s)
         except psycopg.OperationalError as exc:
             delay = backoff.next_delay()
             log.warning("database unavailable (%s); retrying in %.1f s", exc, delay)

@@ -81,3 +81,12 @@ async def _order_user(principal: CurrentUser) -> Principal:
 
 
 OrderUser = Annotated[Principal, Depends(_order_user)]
+
+
+async def _admin(principal: CurrentUser) -> Principal:
+    if principal.role is not Role.ADMIN:
+        raise HTTPException(status.HTTP_403_FORBIDDEN, "administrators only")
+    return principal
+
+
+AdminUser = Annotated[Principal, Depends(_admin)]

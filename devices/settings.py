@@ -63,6 +63,9 @@ class Settings(BaseSettings):
     # Detectors to leave out of the registry by name (e.g. "smoke"), comma-separated: for
     # showing that the conformance run catches a broken backend.
     disabled_detectors: str = ""
+    # Let a conformance run set a simulated detector clock (PUT /api/admin/sim-clock) that
+    # the time-driven detectors then evaluate at. Never in production: off by default.
+    sim_clock_allowed: bool = False
 
     # Periodic (tick) detectors and the inactivity routine.
     tick_interval_s: float = 60.0

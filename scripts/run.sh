@@ -2,17 +2,21 @@
 # The main job: set up, start the project's own PostgreSQL+TimescaleDB and Mosquitto, migrate,
 # seed a demo population, then run ingest, the alerts worker, the API and the simulator.
 # Ctrl-C stops everything (add --keep-services to leave the databases running).
+# ELDERCARE_RUN_DIR (default .run) holds the services' data, logs and env; a new directory is
+# a fresh database. ELDERCARE_API_PORT (8000) and ELDERCARE_METRICS_PORT (9101) move the ports.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 KEEP=0; [ "${1:-}" = "--keep-services" ] && KEEP=1
 bash scripts/setup.sh
 PY=.venv/bin/python
-RUN=.run
+RUN="${ELDERCARE_RUN_DIR:-.run}"
 mkdir -p "$RUN/logs"
+rm -f "$RUN/ready"
 $PY -m devices services up --run-dir "$RUN"
 # shellcheck disable=SC1091
 source "$RUN/env"
 export ELDERCARE_API_PORT="${ELDERCARE_API_PORT:-8000}"
+METRICS_PORT="${ELDERCARE_METRICS_PORT:-9101}"
 $PY -m devices migrate
 $PY -m devices seed --out "$RUN/demo-devices.json"
 $PY -m devices broker-sync --conf-dir "$RUN/mosquitto" --reload
@@ -21,6 +25,7 @@ pids=()
 cleanup() {
   # a second Ctrl-C (or a TERM forwarded twice) must not cut the clean-up short
   trap '' INT TERM; trap - EXIT
+  rm -f "$RUN/ready"
   echo; echo "stopping..."
   for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
   wait 2>/dev/null || true
@@ -28,7 +33,7 @@ cleanup() {
 }
 trap cleanup INT TERM EXIT
 start() { local name=$1; shift; "$@" >"$RUN/logs/$name.log" 2>&1 & pids+=($!); }
-start ingest $PY -m ingest run --metrics-port 9101
+start ingest $PY -m ingest run --metrics-port "$METRICS_PORT"
 start alerts $PY -m alerts run
 start api $PY -m dashboard_api serve
 sleep 2  # let ingest subscribe before the devices start talking
@@ -40,12 +45,18 @@ cat <<TXT
 Eldercare backend is running (logs in $RUN/logs/):
   Web pages            http://127.0.0.1:$ELDERCARE_API_PORT/login   (care station /station, family /family)
   API + OpenAPI docs   http://127.0.0.1:$ELDERCARE_API_PORT/docs
-  ingest metrics       http://127.0.0.1:9101/metrics
+  ingest metrics       http://127.0.0.1:$METRICS_PORT/metrics
   MQTT broker          127.0.0.1:$ELDERCARE_MQTT_PORT  (device passwords in $RUN/demo-devices.json)
   demo logins          $($PY -c "import json;print(', '.join(u['username']+' / '+u['password'] for u in json.load(open('$RUN/demo-devices.json'))['users']))")
 The simulator sends an SOS at +20 s and a fall at +40 s. Watch the alerts:
   ./scripts/alerts.sh        (signs in as staff and lists the latest alerts)
 Press Ctrl-C to stop.
 TXT
+# for scripts/conform.sh: the API answers and every component is up
+for _ in $(seq 100); do
+  $PY -c "import urllib.request as u; u.urlopen('http://127.0.0.1:$ELDERCARE_API_PORT/healthz', timeout=1)" 2>/dev/null && break
+  sleep 0.2
+done
+touch "$RUN/ready"
 wait -n "${pids[@]}" || true
 echo "a component stopped; see $RUN/logs/"

@@ -40,6 +40,13 @@ class Order(msgspec.Struct, frozen=True):
     accepted_at: datetime | None
 
 
+class SimClockState(msgspec.Struct, frozen=True):
+    simulated: bool
+    wall_now: datetime
+    detector_now: datetime
+    speed: float = 1.0
+
+
 class _Token(msgspec.Struct):
     access_token: str
 
@@ -50,9 +57,20 @@ class Api:
         self.timeout = timeout
         self.token: str | None = None
 
-    def _call(self, method: str, path: str, *, form: dict[str, str] | None = None) -> bytes:
+    def _call(
+        self,
+        method: str,
+        path: str,
+        *,
+        form: dict[str, str] | None = None,
+        json: object | None = None,
+    ) -> bytes:
         data = urllib.parse.urlencode(form).encode() if form is not None else None
+        if json is not None:
+            data = msgspec.json.encode(json)
         req = urllib.request.Request(self.base + path, data=data, method=method)  # noqa: S310
+        if json is not None:
+            req.add_header("Content-Type", "application/json")
         if self.token:
             req.add_header("Authorization", f"Bearer {self.token}")
         try:
@@ -81,3 +99,13 @@ class Api:
     def accept(self, order_id: int) -> Order:
         body = self._call("POST", f"/api/orders/{order_id}/accept", form={})
         return msgspec.json.decode(body, type=Order)
+
+    def set_sim_clock(self, *, sim_origin: datetime, wall_origin: datetime, speed: float) -> None:
+        """Make the backend's time-driven detectors evaluate at the run's simulated clock
+        (refused with 409 by a backend that does not allow it)."""
+        body = {"sim_origin": sim_origin, "wall_origin": wall_origin, "speed": speed}
+        self._call("PUT", "/api/admin/sim-clock", json=body)
+
+    def clear_sim_clock(self) -> SimClockState:
+        out = self._call("DELETE", "/api/admin/sim-clock")
+        return msgspec.json.decode(out, type=SimClockState)

@@ -185,6 +185,7 @@ async def run(
     planned = [m.truth for m in msgs if m.truth is not None]
     log.info("playing %d messages, %d incidents, speed %gx", len(msgs), len(planned), clock.speed)
     played = asyncio.Event()
+    clock_note = await _share_clock(api, clock)
     try:
         async with asyncio.TaskGroup() as tg:
             watcher = tg.create_task(
@@ -204,6 +205,8 @@ async def run(
     finally:
         player.close()
         log.info("devices disconnected")
+        if clock_note is None:
+            await asyncio.to_thread(api.clear_sim_clock)
     seen = watcher.result()
     verdicts, false_alarms = judge(
         planned,
@@ -226,4 +229,29 @@ async def run(
         max_false=scenario.max_false_alarms,
         tolerate=frozenset(scenario.tolerate_kinds),
     )
+    if clock_note:
+        lines.insert(1, f"  note: {clock_note}")
     return lines, ok, stats
+
+
+async def _share_clock(api: Api, clock: SimClock) -> str | None:
+    """Tell the backend the run's simulated clock, so that what needs time to pass (silence,
+    a bed not returned to, vital-sign windows) is judged in the simulated world. None when it
+    took it (to be cleared at the end) or the run is in real time; else why not."""
+    if clock.speed == 1.0 and abs(clock.start - clock.wall0) < 1.0:
+        return ""
+    try:
+        await asyncio.to_thread(
+            api.set_sim_clock,
+            sim_origin=datetime.fromtimestamp(clock.start, UTC),
+            wall_origin=datetime.fromtimestamp(clock.wall0, UTC),
+            speed=clock.speed,
+        )
+    except ApiError as exc:
+        log.warning("the backend keeps its wall clock: %s", exc)
+        return (
+            "the backend refused the simulated clock, so checks that need time to pass "
+            f"(inactivity, bed exit without return, vital signs) run on its wall clock ({exc})"
+        )
+    log.info("backend detectors now evaluate at the simulated clock (%gx)", clock.speed)
+    return None

@@ -98,9 +98,12 @@ def _smoke(inc: Incident, r: Resident | None, t: float, ctx: Ctx) -> Built:
 def _inactivity(inc: Incident, r: Resident | None, t: float, ctx: Ctx) -> Built:
     dev = _needs(r, DeviceKind.PIR, inc.what)
     assert r is not None
-    last = _event(dev.device_id, t, [{"n": "motion", "vb": True}])  # the last sign of life
-    ctx.effects.suppress.append((r.name, ALL_ROUTINE, t + 1.0, t + inc.duration_s))
-    return [last], dev, t + inc.detect_after_s
+    msgs: list[Msg] = []
+    if bed := r.device(DeviceKind.BED_MAT):  # up and about first: in bed is not inactivity
+        msgs.append(_event(bed.device_id, t - 60.0, [{"n": "presence", "vb": False}]))
+    msgs.append(_event(dev.device_id, t, [{"n": "motion", "vb": True}]))  # last sign of life
+    ctx.effects.suppress.append((r.name, ALL_ROUTINE, t - 61.0, t + inc.duration_s))
+    return msgs, dev, t + inc.detect_after_s
 
 
 def _wandering(inc: Incident, r: Resident | None, t: float, ctx: Ctx) -> Built:

@@ -73,6 +73,11 @@ def staff_for_home17(role: str, target: str | None) -> int | str:
     return {"anon": 401, "family_x": 403, "staff_b": 404}.get(role, OK)
 
 
+def admin_only(role: str, target: str | None) -> int | str:
+    """Administration (the simulated clock answers 409 on a backend that does not allow it)."""
+    return {"anon": 401, "admin": OK}.get(role, 403)
+
+
 Rule = Callable[[str, str | None], int | str]
 RULES: dict[tuple[str, str], Rule] = {
     ("GET", "/"): public,
@@ -109,8 +114,12 @@ RULES: dict[tuple[str, str], Rule] = {
     ("GET", "/api/stats/today"): staff,
     ("POST", "/api/live/ticket"): signed_in,
     ("GET", "/api/live"): signed_in,
+    ("GET", "/api/admin/sim-clock"): admin_only,
+    ("PUT", "/api/admin/sim-clock"): admin_only,
+    ("DELETE", "/api/admin/sim-clock"): admin_only,
 }
 BODIES: dict[tuple[str, str], dict[str, Any]] = {
+    ("PUT", "/api/admin/sim-clock"): {"sim_origin": "2026-11-23T00:00:00+00:00", "speed": 10},
     ("POST", "/api/orders/{order_id}/resolve"): {"outcome": "false_alarm"},
     ("POST", "/api/orders/{order_id}/cancel"): {"reason": "resident called: all well"},
     ("POST", "/api/orders"): {"site_id": "home-17", "category": "meal"},

@@ -47,7 +47,7 @@ def _history(url: str, suffix: str, *, last: datetime) -> None:
     )
 
 
-def _tick(url: str, now: datetime) -> TickResult:
+def _tick(url: str, now: datetime, wall: datetime | None = None) -> TickResult:
     settings = Settings(database_url=url)
 
     async def go() -> TickResult:
@@ -63,6 +63,7 @@ def _tick(url: str, now: datetime) -> TickResult:
                 policy=policy_from(settings),
                 defaults=defaults,
                 now=now,
+                wall=wall,
             )
         finally:
             await pool.close()
@@ -84,7 +85,9 @@ def test_long_silence_gives_one_yellow_alert_and_going_out_gives_none(
         (silent_from,),
     )
     now = silent_from + timedelta(hours=3, minutes=10)
-    first = _tick(database_url, now.astimezone(UTC))
+    # judged at the (simulated) ``now``; raised and dispatched at a wall clock a day later
+    wall = (now + timedelta(days=1)).astimezone(UTC)
+    first = _tick(database_url, now.astimezone(UTC), wall)
     assert first.residents == 23
     alerts = query(database_url, "SELECT * FROM alerts")
     assert len(alerts) == 1, alerts
@@ -94,11 +97,14 @@ def test_long_silence_gives_one_yellow_alert_and_going_out_gives_none(
     resident = query(database_url, "SELECT resident_id FROM residents WHERE site_id = 'home-17'")[0]
     assert alert["resident_id"] == resident["resident_id"]
     assert "No movement for 3 h 10 min" in alert["explanation"]
+    assert alert["raised_at"] == wall
+    assert silent_from < alert["occurred_at"] < now
     assert alert["details"]["routine_learned"] is True
     orders = query(database_url, "SELECT * FROM dispatch_orders")
     assert [(o["alert_id"], o["colour"], o["state"]) for o in orders] == [
         (alert["alert_id"], "yellow", "queued")
     ]
+    assert orders[0]["accept_deadline"] == wall + timedelta(seconds=300)
     second = _tick(database_url, (now + timedelta(minutes=5)).astimezone(UTC))
     assert second.alerts == 0
     assert len(query(database_url, "SELECT 1 FROM alerts")) == 1

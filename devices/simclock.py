@@ -1,0 +1,70 @@
+"""The simulated detector clock: what time the time-driven detectors believe it is.
+
+In production there is none and every detector evaluates at the wall clock. A conformance run
+that plays a compressed or back-dated world (``simulators conform``) sets one through the API
+(admin only, and only on a backend started with ``ELDERCARE_SIM_CLOCK_ALLOWED=1``); the alerts
+worker then evaluates inactivity, deferred checks and vital-sign windows at
+``sim_origin + (wall - wall_origin) x speed``, while everything people act on (when an alert
+was raised, order deadlines, escalation) stays on the wall clock.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Final
+
+from devices.registry import Conn
+
+MAX_SPEED: Final = 10_000.0
+# How far a simulated world may lie from the wall clock (a scenario of a few days).
+MAX_OFFSET: Final = timedelta(days=7)
+
+
+class SimClockError(ValueError):
+    """A simulated clock that makes no sense (speed, origin in the future, too far back)."""
+
+
+@dataclass(frozen=True, slots=True)
+class SimClock:
+    sim_origin: datetime
+    wall_origin: datetime
+    speed: float
+
+    def __post_init__(self) -> None:
+        if self.sim_origin.tzinfo is None or self.wall_origin.tzinfo is None:
+            raise SimClockError("origins need a time zone")
+        if not 1.0 <= self.speed <= MAX_SPEED:
+            raise SimClockError(f"speed {self.speed:g} outside 1..{MAX_SPEED:g}")
+        if self.sim_origin > self.wall_origin:
+            raise SimClockError("the simulated origin lies ahead of the wall clock")
+        if self.wall_origin - self.sim_origin > MAX_OFFSET:
+            raise SimClockError(f"the simulated origin lies more than {MAX_OFFSET} back")
+
+    def at(self, wall: datetime) -> datetime:
+        """Simulated time at wall time ``wall``; never ahead of the wall clock (the ingest
+        refuses readings from the future, so the simulated world cannot be there either)."""
+        return min(wall, self.sim_origin + (wall - self.wall_origin) * self.speed)
+
+
+async def load(conn: Conn) -> SimClock | None:
+    cur = await conn.execute("SELECT sim_origin, wall_origin, speed FROM simulated_clock")
+    row = await cur.fetchone()
+    if row is None:
+        return None
+    return SimClock(row["sim_origin"], row["wall_origin"], float(row["speed"]))
+
+
+async def store(conn: Conn, clock: SimClock, *, set_by: str, now: datetime) -> None:
+    await conn.execute(
+        "INSERT INTO simulated_clock (sim_origin, wall_origin, speed, set_by, set_at) "
+        "VALUES (%s, %s, %s, %s, %s) ON CONFLICT (only_row) DO UPDATE SET "
+        "sim_origin = EXCLUDED.sim_origin, wall_origin = EXCLUDED.wall_origin, "
+        "speed = EXCLUDED.speed, set_by = EXCLUDED.set_by, set_at = EXCLUDED.set_at",
+        (clock.sim_origin, clock.wall_origin, clock.speed, set_by, now),
+    )
+
+
+async def clear(conn: Conn) -> bool:
+    cur = await conn.execute("DELETE FROM simulated_clock")
+    return cur.rowcount > 0
