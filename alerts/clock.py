@@ -48,7 +48,15 @@ class DetectorClock:
         async with pool.connection() as conn:
             sim = await simclock.load(conn)
         if sim != self._last:
-            log.warning("detector clock: %s", "wall" if sim is None else sim)
+            if sim is None:
+                log.warning("detector clock: back to the wall clock")
+            else:
+                log.warning(
+                    "detector clock: simulated, %gx, now %s (wall %s)",
+                    sim.speed,
+                    sim.at(wall).isoformat(timespec="seconds"),
+                    wall.isoformat(timespec="seconds"),
+                )
             self._last = sim
         if sim is None:
             return Instant(wall, wall)

@@ -22,14 +22,14 @@ bash scripts/setup.sh >/dev/null
 
 free_port() { $PY -c "import socket;s=socket.socket();s.bind(('127.0.0.1',0));print(s.getsockname()[1])"; }
 
-play() {  # play NAME RUN_DIR API_PORT
-  local name=$1 run=$2 api=$3
+play() {  # play NAME RUN_DIR API_PORT TRUTH_FILE
+  local name=$1 run=$2 api=$3 truth=$4
   (
     # shellcheck disable=SC1091
     source "$run/env"
     $PY -m simulators conform "$name" --api "http://127.0.0.1:$api" \
       --devices "$run/demo-devices.json" --port "$ELDERCARE_MQTT_PORT" \
-      --truth "$run/ground-truth-$name.jsonl" "${extra[@]}"
+      --truth "$truth" "${extra[@]}"
   )
 }
 
@@ -37,7 +37,7 @@ status=0
 if [ $ATTACH = 1 ]; then
   for name in "${names[@]}"; do
     echo "== $name"
-    play "$name" .run "${ELDERCARE_API_PORT:-8000}" || status=1
+    play "$name" .run "${ELDERCARE_API_PORT:-8000}" ".run/ground-truth-$name.jsonl" || status=1
   done
   exit $status
 fi
@@ -67,7 +67,7 @@ for name in "${names[@]}"; do
     echo "the main job did not come up; see $logs/main.log"; tail -20 "$logs/main.log"
     stop_main; status=1; continue
   fi
-  play "$name" "$RUN" "$api" || status=1
+  play "$name" "$RUN" "$api" "$logs/ground-truth.jsonl" || status=1
   stop_main
   cp -r "$RUN/logs/." "$logs/" 2>/dev/null || true
 done

@@ -48,10 +48,14 @@ Eldercare backend is running (logs in $RUN/logs/):
   ingest metrics       http://127.0.0.1:$METRICS_PORT/metrics
   MQTT broker          127.0.0.1:$ELDERCARE_MQTT_PORT  (device passwords in $RUN/demo-devices.json)
   demo logins          $($PY -c "import json;print(', '.join(u['username']+' / '+u['password'] for u in json.load(open('$RUN/demo-devices.json'))['users']))")
-The simulator sends an SOS at +20 s and a fall at +40 s. Watch the alerts:
-  ./scripts/alerts.sh        (signs in as staff and lists the latest alerts)
+Watch the alerts:  ./scripts/alerts.sh   (signs in as staff and lists the latest alerts)
 Press Ctrl-C to stop.
 TXT
+if [ "${ELDERCARE_DEMO_SIMULATOR:-1}" = 0 ]; then
+  echo "No simulator: the devices are left to a conformance run (scripts/conform.sh --attach)."
+else
+  echo "The simulator sends an SOS at +20 s and a fall at +40 s."
+fi
 # for scripts/conform.sh: the API answers and every component is up
 for _ in $(seq 100); do
   $PY -c "import urllib.request as u; u.urlopen('http://127.0.0.1:$ELDERCARE_API_PORT/healthz', timeout=1)" 2>/dev/null && break

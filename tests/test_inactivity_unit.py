@@ -182,3 +182,28 @@ def test_human_durations() -> None:
     assert human(3 * H + 600) == "3 h 10 min"
     assert human(55 * 60) == "55 min"
     assert human(2 * H) == "2 h"
+
+
+def test_coming_home_after_an_absence_is_home_and_a_silence_then_is_inactivity() -> None:
+    routine = default_routine()
+    t = (DAY0 + timedelta(hours=10)).timestamp()
+
+    def door(at: float) -> Activity:
+        return Activity(at, "entrance", "door", "door", exit=True)
+
+    left = [motion(t), door(t + 30), door(t + 40)]  # open and close on the way out
+    home = [*left, door(t + 2 * H), door(t + 2 * H + 20)]  # back two hours later
+    assert current_state(left).away_since == t + 40
+    assert current_state(home).away_since is None
+    now = DAY0 + timedelta(hours=18)
+    detector = InactivityDetector()
+    assert detector.evaluate(snapshot(left, routine, now), now=now) is None
+    verdict = detector.evaluate(snapshot(home, routine, now), now=now)
+    assert verdict is not None
+    assert verdict.details["spell_start"] == datetime.fromtimestamp(t + 2 * H + 20, UTC).isoformat()
+    # a door opened again within minutes is the same departure, not a return
+    dithering = [motion(t), door(t + 30), door(t + 300), door(t + 310)]
+    assert current_state(dithering).away_since == t + 310
+    # and after coming home, leaving again is a departure
+    again = [*home, motion(t + 3 * H), door(t + 3 * H + 30)]
+    assert current_state(again).away_since == t + 3 * H + 30
