@@ -74,11 +74,21 @@ async def create_resident(
     birth_year: int | None = None,
     care_profile: CareProfile = CareProfile.INDEPENDENT,
     care_plan: dict[str, object] | None = None,
+    admitted_at: datetime | None = None,
 ) -> int:
+    """A new resident, admitted at ``admitted_at`` (default: the database's now)."""
     cur = await conn.execute(
-        "INSERT INTO residents (site_id, room_id, full_name, birth_year, care_profile, care_plan) "
-        "VALUES (%s, %s, %s, %s, %s, %s) RETURNING resident_id",
-        (site_id, room_id, full_name, birth_year, care_profile.value, Jsonb(care_plan or {})),
+        "INSERT INTO residents (site_id, room_id, full_name, birth_year, care_profile, care_plan,"
+        " admitted_at) VALUES (%s, %s, %s, %s, %s, %s, coalesce(%s, now())) RETURNING resident_id",
+        (
+            site_id,
+            room_id,
+            full_name,
+            birth_year,
+            care_profile.value,
+            Jsonb(care_plan or {}),
+            admitted_at,
+        ),
     )
     row = await cur.fetchone()
     assert row is not None

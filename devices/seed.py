@@ -78,6 +78,9 @@ class DemoPopulation:
         }
 
 
+INSTALLED_BEFORE = timedelta(days=30)
+
+
 async def _device(
     conn: Conn,
     out: list[DemoDevice],
@@ -106,7 +109,11 @@ async def _device(
 async def seed_demo(
     conn: Conn, *, now: datetime, nursing_home_residents: int = 20
 ) -> DemoPopulation:
+    """The demo's devices were installed and assigned ``INSTALLED_BEFORE`` before ``now``, so
+    readings from the recent past (a replay, a simulated night played compressed) belong to
+    their residents."""
     devices: list[DemoDevice] = []
+    installed = now - INSTALLED_BEFORE
     await create_site(
         conn,
         site_id="sunrise",
@@ -121,7 +128,7 @@ async def seed_demo(
         device_id="smoke-sunrise-1",
         site_id="sunrise",
         kind=DeviceKind.SMOKE,
-        now=now,
+        now=installed,
         room_id=None,
         room=None,
     )
@@ -143,7 +150,7 @@ async def seed_demo(
                     device_id=f"{prefix}-r{room_no}",
                     site_id="sunrise",
                     kind=kind,
-                    now=now,
+                    now=installed,
                     room_id=room_id,
                     room=room_name,
                 )
@@ -155,6 +162,7 @@ async def seed_demo(
             room_id=room_id,
             birth_year=1935 + i,
             care_profile=PROFILES[i % len(PROFILES)],
+            admitted_at=installed,
         )
         for kind, prefix in ((DeviceKind.WRISTBAND, "wb"), (DeviceKind.BED_MAT, "bed")):
             await _device(
@@ -163,7 +171,7 @@ async def seed_demo(
                 device_id=f"{prefix}-s{i + 1:02d}",
                 site_id="sunrise",
                 kind=kind,
-                now=now,
+                now=installed,
                 room_id=room_id,
                 room=room_name,
                 resident_id=rid,
@@ -191,6 +199,7 @@ async def seed_demo(
             room_id=room_id,
             birth_year=1940 + n,
             care_profile=CareProfile.FRAIL,
+            admitted_at=installed,
         )
         home_residents.append(rid)
         suffix = f"{42 + n:04d}"
@@ -208,7 +217,7 @@ async def seed_demo(
                 device_id=f"{prefix}-{suffix}",
                 site_id=site_id,
                 kind=kind,
-                now=now,
+                now=installed,
                 room_id=room_id,
                 room="bedroom",
                 resident_id=rid if personal else None,

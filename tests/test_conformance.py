@@ -14,6 +14,7 @@ import urllib.error
 import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -29,6 +30,7 @@ from tests.services import ROOT, Services, device, query, running, seed, wait_un
 from tests.test_ingest_integration import wait_for_ingest
 
 SCENARIO = ROOT / "simulators" / "scenarios" / "smoke-sos-fall.toml"
+COMPRESSED = ROOT / "tests" / "scenarios" / "compressed-morning.toml"
 
 
 def _free_port() -> int:
@@ -66,7 +68,9 @@ def api_server(env: dict[str, str]) -> Iterator[str]:
         log.close()
 
 
-def _conform(services: Services, pop: DemoPopulation, url: str, tmp: Path) -> tuple[int, str]:
+def _conform(
+    services: Services, pop: DemoPopulation, url: str, tmp: Path, scenario: Path = SCENARIO
+) -> tuple[int, str]:
     creds = tmp / "devices.json"
     creds.write_text(json.dumps(pop.as_json()))
     result = subprocess.run(
@@ -75,7 +79,7 @@ def _conform(services: Services, pop: DemoPopulation, url: str, tmp: Path) -> tu
             "-m",
             "simulators",
             "conform",
-            str(SCENARIO),
+            str(scenario),
             "--api",
             url,
             "--user",
@@ -122,6 +126,30 @@ def test_conformance_run_scores_the_backend(
         assert "#3 smoke" in missed[0]
         assert "(home-17, smoke-0042)" in missed[0]
         assert "result: FAIL" in out
+
+
+@pytest.mark.integration
+def test_a_compressed_run_is_judged_at_its_simulated_clock(
+    services: Services, database_url: str, tmp_path: Path
+) -> None:
+    """Three simulated hours in a minute: the routine's spells are not silences, and the
+    injected one is caught when it has lasted 2 h 20 min of simulated time."""
+    pop = seed(services, database_url)
+    env = worker_env(services, database_url) | {
+        "ELDERCARE_SIM_CLOCK_ALLOWED": "1",
+        "ELDERCARE_DISABLED_DETECTORS": "",
+    }
+    with running("ingest", env), running("alerts", env), api_server(env) as url:
+        wait_for_ingest(services, database_url, pop)
+        code, out = _conform(services, pop, url, tmp_path, COMPRESSED)
+    assert code == 0, out
+    assert "PASS #1 inactivity" in out
+    assert "result: PASS: 1/1 incidents ok, 0 missed, 0 false alarms" in out
+    alert = query(database_url, "SELECT occurred_at, raised_at FROM alerts")
+    assert len(alert) == 1, alert
+    # judged in the simulated morning, raised on the wall clock
+    assert alert[0]["raised_at"] - alert[0]["occurred_at"] > timedelta(hours=1)
+    assert query(database_url, "SELECT 1 FROM simulated_clock") == []  # cleared at the end
 
 
 @pytest.mark.integration

@@ -134,6 +134,23 @@ def test_bed_exit_defers_then_alerts_unless_back_in_bed() -> None:
     assert "has not returned for 20 min" in gone.explanation
 
 
+def test_getting_up_just_before_the_night_ends_is_the_day_beginning() -> None:
+    det = BedExitDetector()
+    dawn = NIGHT + timedelta(hours=3, minutes=20)  # 05:50 in Shanghai; the night ends at 06:00
+    exit_ = ev("presence", vb=False, device_kind="bed_mat", at=dawn)
+    deferral = det.evaluate(exit_, now=dawn)
+    assert isinstance(deferral, Deferral)
+    up = CheckContext([seen("motion", 3 * 3600 + 20 * 60 + 300)])  # moving about at 05:55
+    day = det.recheck(exit_, up, now=deferral.due_at)
+    assert isinstance(day, Dismissed)
+    assert "up for the day" in day.reason
+    # no sign of life since getting up: still an alert, morning or not
+    assert isinstance(det.recheck(exit_, CheckContext([]), now=deferral.due_at), Verdict)
+    # a PIR clearing is not movement
+    cleared = CheckContext([seen("motion", 3 * 3600 + 20 * 60 + 300, vb=False)])
+    assert isinstance(det.recheck(exit_, cleared, now=deferral.due_at), Verdict)
+
+
 def test_unsure_fall_is_confirmed_by_silence_or_sos_and_dismissed_by_movement() -> None:
     det = DeviceFallDetector(min_confidence=0.2, confirm_confidence=0.7)
     fall = ev("fall", vb=True, num=0.45, device_kind="wristband")

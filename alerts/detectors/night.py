@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
 
 from alerts.detectors.base import CheckContext, Deferral, Dismissed, StreamEvent, Verdict, who
 from devices.careplan import CarePlan
@@ -17,6 +18,24 @@ from devices.domain import Colour
 def _watching(event: StreamEvent, wants: str) -> list[CarePlan]:
     local = event.local_time()
     return [p for p in event.care_plans if getattr(p, wants) and p.is_night(local)]
+
+
+def _up_for_the_day(
+    event: StreamEvent, context: CheckContext, *, now: datetime
+) -> Dismissed | None:
+    """Out of bed shortly before the night ends, and moving about once it has: the day began
+    (a collapse after that is the inactivity detector's)."""
+    local_now = now.astimezone(ZoneInfo(event.timezone)).time()
+    if any(p.is_night(local_now) for p in event.care_plans if p.bed_exit_watch):
+        return None
+    moving = any(
+        seen.time > event.time
+        and (seen.name == "door" or (seen.name == "motion" and seen.value_bool is not False))
+        for seen in context.events
+    )
+    if not moving:
+        return None
+    return Dismissed(f"up for the day: night over at {local_now:%H:%M}, moving about since")
 
 
 def _source(event: StreamEvent) -> str:
@@ -95,6 +114,8 @@ class BedExitDetector:
                 and seen.value_bool
             ):
                 return Dismissed(f"back in bed at {seen.time:%H:%M:%S}")
+        if up := _up_for_the_day(event, context, now=now):
+            return up
         away = now - event.time
         minutes = int(away.total_seconds() // 60)
         return Verdict(
