@@ -31,13 +31,17 @@ class ProfileLaw:
     visitors_per_day: float  # family, carers, staff rounds
     ambient: bool = True  # moves about the room on their own
     wanders: bool = False  # may open the door at night (used by incidents, not by routine)
+    # In care the night is kept by the care routine: staff get residents up from this local
+    # hour, when their care plan's night watch ends (up for good before it is what the
+    # bed-exit watch is for: an incident, not ordinary life). None: whenever they wake.
+    up_from_h: float | None = None
 
 
 PROFILES: Final[dict[CareProfile, ProfileLaw]] = {
     CareProfile.INDEPENDENT: ProfileLaw(1.0, 1.0, 0.0, 1.0, 1.0, 0.5),
-    CareProfile.FRAIL: ProfileLaw(1.6, 1.0, 1.0, 1.6, 0.3, 1.5),
-    CareProfile.DEMENTIA: ProfileLaw(1.3, 1.8, 0.5, 2.0, 0.1, 2.0, wanders=True),
-    CareProfile.BED_BOUND: ProfileLaw(1.0, 0.5, 2.0, 0.0, 0.0, 6.0, ambient=False),
+    CareProfile.FRAIL: ProfileLaw(1.6, 1.0, 1.0, 1.6, 0.3, 1.5, up_from_h=6.0),
+    CareProfile.DEMENTIA: ProfileLaw(1.3, 1.8, 0.5, 2.0, 0.1, 2.0, wanders=True, up_from_h=6.0),
+    CareProfile.BED_BOUND: ProfileLaw(1.0, 0.5, 2.0, 0.0, 0.0, 6.0, ambient=False, up_from_h=6.0),
 }
 
 
@@ -81,7 +85,10 @@ def night(law: ProfileLaw, calib: Calibration, *, evening_of: float, rng: random
     bed_h = min(27.0, max(20.0, _normal(rng, calib.bed_time_h, sd_scale=law.sleep_sd_scale)))
     sleep_h = min(12.0, max(5.0, _normal(rng, calib.sleep_h) + law.sleep_extra_h))
     bed_at = evening_of + bed_h * HOUR
-    return Night(bed_at, bed_at + sleep_h * HOUR)
+    wake_at = bed_at + sleep_h * HOUR
+    if law.up_from_h is not None:
+        wake_at = max(wake_at, evening_of + DAY + law.up_from_h * HOUR + 300.0)
+    return Night(bed_at, wake_at)
 
 
 def _burst(out: list[RoutineEvent], at: float, rng: random.Random, n: int) -> None:

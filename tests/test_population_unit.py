@@ -3,6 +3,7 @@ incidents, hostile faults, the clock and the judge."""
 
 from __future__ import annotations
 
+import itertools
 import random
 import statistics
 from datetime import UTC, datetime
@@ -90,16 +91,28 @@ def test_a_day_of_routine_stays_in_the_day_and_sleeps_at_night(profile: CareProf
 
 
 def test_independent_residents_go_out_and_bed_bound_ones_do_not() -> None:
-    def doors(profile: CareProfile) -> int:
+    def outings(profile: CareProfile) -> int:
+        """Door opened, and opened again with no movement at home in between (a visitor
+        moves about the room; someone who went out does not)."""
         rng = random.Random(5)
-        evs = [
-            e
-            for d in range(20)
-            for e in day_events(profile, day_start=MIDNIGHT + d * DAY, calib=CALIB, rng=rng)
-        ]
-        return sum(1 for e in evs if e.name == "door")
+        evs = sorted(
+            (
+                e
+                for d in range(30)
+                for e in day_events(profile, day_start=MIDNIGHT + d * DAY, calib=CALIB, rng=rng)
+                if e.name == "motion" or (e.name == "door" and e.value == "open")
+            ),
+            key=lambda e: e.at,
+        )
+        opens = [i for i, e in enumerate(evs) if e.name == "door"]
+        return sum(
+            1
+            for a, b in itertools.pairwise(opens)
+            if all(e.name != "motion" for e in evs[a + 1 : b])
+        )
 
-    assert doors(CareProfile.INDEPENDENT) > doors(CareProfile.FRAIL) > 0
+    assert outings(CareProfile.INDEPENDENT) > 2 * outings(CareProfile.FRAIL)
+    assert outings(CareProfile.BED_BOUND) < outings(CareProfile.FRAIL)
 
 
 def test_vitals_follow_a_daily_rhythm_and_deteriorate() -> None:
