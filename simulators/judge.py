@@ -16,6 +16,7 @@ MATCH_SLACK_S = 120.0  # simulated seconds around an incident an alert's event t
 class Verdict:
     truth: Truth
     alert: Alert | None = None
+    also: list[Alert] = field(default_factory=list)  # more expected alerts of the incident
     delay_s: float | None = None  # wall seconds from detectable to raised
     accepted: Order | None = None
     accept_error: str | None = None
@@ -87,6 +88,17 @@ def judge(
                 v.problems.append("order not accepted by its deadline")
             v.accepted = order
         verdicts.append(v)
+    # The same situation seen by another expected detector (a night wanderer's door and the
+    # bed left behind): part of the incident, not a false alarm. After every incident has its
+    # own first alert, so one incident's extra cannot take another's.
+    for v in verdicts:
+        if v.alert is not None:
+            v.also = [
+                a
+                for a in alerts
+                if a.alert_id not in explained and matches(v.truth, a, speed=speed)
+            ]
+            explained.update(a.alert_id for a in v.also)
     # Another detector's alert folded into an incident already explained (a wristband's own fall
     # report and the accelerometer model on the same fall) corroborates it; it is not a false alarm.
     incidents = {a.incident_id for a in alerts if a.alert_id in explained and a.incident_id}
@@ -129,6 +141,10 @@ def scorecard(
             lines.append(
                 f"  PASS {label}: {v.alert.colour} {v.alert.kind} after {v.delay_s:.1f} s"
                 f" (max {t.max_delay_s:g} s){order}"
+            )
+            lines.extend(
+                f"       also alert {a.alert_id}: {a.colour} {a.kind}: {a.explanation}"
+                for a in v.also
             )
         else:
             needs = f" [needs detector: {t.needs}]" if t.needs else ""

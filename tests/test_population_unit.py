@@ -255,6 +255,25 @@ def test_the_judge_names_missed_late_wrong_and_false_alarms() -> None:
     assert any("FALSE ALARM alert 3" in line for line in lines)
 
 
+def test_more_expected_alerts_of_a_caught_incident_are_part_of_it() -> None:
+    night = _truth(
+        what="night_wandering", expect_colour="yellow", expect_kind=["wandering", "bed_exit"]
+    )
+    alerts = [
+        _alert(1, "wandering", 1001.0, "yellow"),
+        _alert(2, "bed_exit", 1020.0, "yellow"),
+        _alert(3, "inactivity", 1030.0, "yellow"),
+    ]
+    verdicts, false_alarms = judge([night], alerts, speed=1.0, accepted={}, accept_errors={})
+    assert verdicts[0].passed
+    assert verdicts[0].alert is not None
+    assert verdicts[0].alert.alert_id == 1
+    assert [a.alert_id for a in verdicts[0].also] == [2]
+    assert [a.alert_id for a in false_alarms] == [3]
+    lines, _ = scorecard("t", verdicts, false_alarms, max_false=1)
+    assert any(line.strip().startswith("also alert 2: yellow bed_exit") for line in lines)
+
+
 @pytest.mark.parametrize("path", sorted(BUNDLED.glob("*.toml")), ids=lambda p: p.stem)
 def test_bundled_scenarios_load(path: Path) -> None:
     sc = load(path)
