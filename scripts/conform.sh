@@ -42,7 +42,7 @@ if [ $ATTACH = 1 ]; then
   exit $status
 fi
 
-RUN=.run/conform
+RUN="${ELDERCARE_CONFORM_DIR:-.run/conform}"  # one per concurrent conform.sh
 main=""
 stop_main() {
   if [ -n "$main" ]; then kill -TERM "$main" 2>/dev/null || true; wait "$main" 2>/dev/null || true; fi

@@ -47,6 +47,13 @@ class SimClockState(msgspec.Struct, frozen=True):
     speed: float = 1.0
 
 
+class ResidentInfo(msgspec.Struct, frozen=True):
+    resident_id: int
+    site_id: str
+    full_name: str
+    care_profile: str
+
+
 class _Token(msgspec.Struct):
     access_token: str
 
@@ -92,6 +99,10 @@ class Api:
     def alerts(self, *, since: datetime) -> list[Alert]:
         query = urllib.parse.urlencode({"since": since.isoformat(), "limit": 500})
         return msgspec.json.decode(self._call("GET", f"/api/alerts?{query}"), type=list[Alert])
+
+    def residents(self) -> list[ResidentInfo]:
+        out = self._call("GET", "/api/residents")
+        return msgspec.json.decode(out, type=list[ResidentInfo])
 
     def orders(self) -> list[Order]:
         return msgspec.json.decode(self._call("GET", "/api/orders?limit=500"), type=list[Order])

@@ -12,7 +12,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from simulators import calibration, sisfall
-from simulators.api import Alert, Api, ApiError, Order
+from simulators.api import Alert, Api, ApiError, Order, ResidentInfo
 from simulators.clock import SimClock
 from simulators.fleet import DeviceCreds
 from simulators.hostile import apply_faults, register_effects
@@ -186,6 +186,7 @@ async def run(
     log.info("playing %d messages, %d incidents, speed %gx", len(msgs), len(planned), clock.speed)
     played = asyncio.Event()
     clock_note = await _share_clock(api, clock)
+    profile_notes = _profile_notes(residents, await asyncio.to_thread(api.residents))
     try:
         async with asyncio.TaskGroup() as tg:
             watcher = tg.create_task(
@@ -229,9 +230,22 @@ async def run(
         max_false=scenario.max_false_alarms,
         tolerate=frozenset(scenario.tolerate_kinds),
     )
-    if clock_note:
-        lines.insert(1, f"  note: {clock_note}")
+    for note in [clock_note or "", *profile_notes]:
+        if note:
+            lines.insert(1, f"  note: {note}")
     return lines, ok, stats
+
+
+def _profile_notes(residents: list[Resident], known: list[ResidentInfo]) -> list[str]:
+    """Residents the scenario plays with another care profile than the backend's: the backend
+    watches them by its own (a wandering watch, a bed-exit watch), which may not fit."""
+    backend = {(r.site_id, r.full_name): r.care_profile for r in known}
+    return [
+        f"{r.name} ({r.site_id}) is played as {r.profile.value} but is "
+        f"{backend[r.site_id, r.name]} on the backend, which watches her or him as such"
+        for r in residents
+        if backend.get((r.site_id, r.name), r.profile.value) != r.profile.value
+    ]
 
 
 async def _share_clock(api: Api, clock: SimClock) -> str | None:
