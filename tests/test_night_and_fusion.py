@@ -126,8 +126,10 @@ def test_bed_exit_defers_then_alerts_unless_back_in_bed() -> None:
     assert det.evaluate(ev("presence", vb=True, device_kind="bed_mat"), now=NIGHT) is None
     assert det.evaluate(replace(exit_, time=DAY), now=DAY) is None
     due = deferral.due_at
-    back = CheckContext([seen("presence", 300, kind="bed_mat")])
+    back = CheckContext([seen("presence", 300, kind="bed_mat", key=exit_.device_key)])
     assert isinstance(det.recheck(exit_, back, now=due), Dismissed)
+    roommate = CheckContext([seen("presence", 300, kind="bed_mat", key=exit_.device_key + 1)])
+    assert isinstance(det.recheck(exit_, roommate, now=due), Verdict)
     gone = det.recheck(exit_, CheckContext([seen("motion", 60)]), now=due)
     assert isinstance(gone, Verdict)
     assert gone.colour is Colour.YELLOW

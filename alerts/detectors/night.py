@@ -110,7 +110,7 @@ class BedExitDetector:
             if (
                 seen.time > event.time
                 and seen.name == "presence"
-                and seen.device_kind == "bed_mat"
+                and seen.device_key == event.device_key  # a roommate's bed is not a return
                 and seen.value_bool
             ):
                 return Dismissed(f"back in bed at {seen.time:%H:%M:%S}")
