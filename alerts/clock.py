@@ -29,9 +29,7 @@ class Instant:
     speed: float = 1.0
 
     def interval(self, wall_interval_s: float) -> float:
-        """A loop's pause: ``wall_interval_s`` of simulated time, within reason."""
-        if self.speed <= 1.0:
-            return wall_interval_s
+        """A loop's pause: ``wall_interval_s`` of simulated time, within reason (speed >= 1)."""
         return max(min(MIN_SIM_INTERVAL_S, wall_interval_s), wall_interval_s / self.speed)
 
 

@@ -10,14 +10,14 @@ with 409, and the alerts worker ignores the table.
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Annotated
 
-from fastapi import APIRouter, HTTPException, status
+from fastapi import APIRouter, Depends, HTTPException, status
 from pydantic import BaseModel, Field
 
 from dashboard_api.deps import AdminUser, ConnDep, Now, SettingsDep
 from devices import simclock
 from devices.registry import Conn
-from devices.settings import Settings
 
 router = APIRouter(prefix="/api/admin", tags=["admin"])
 
@@ -37,13 +37,16 @@ class SimClockOut(BaseModel):
     speed: float = 1.0
 
 
-def _allowed(settings: Settings) -> None:
+def _allowed(settings: SettingsDep) -> None:
     if not settings.sim_clock_allowed:
         raise HTTPException(
             status.HTTP_409_CONFLICT,
             "this backend evaluates at the wall clock (start it with "
             "ELDERCARE_SIM_CLOCK_ALLOWED=1 to let a conformance run set a simulated clock)",
         )
+
+
+Allowed = Annotated[None, Depends(_allowed)]  # after the user: anonymous callers get 401
 
 
 def _out(clock: simclock.SimClock | None, *, now: datetime) -> SimClockOut:
@@ -72,29 +75,22 @@ async def set_sim_clock(
 
 
 @router.get("/sim-clock", response_model=SimClockOut)
-async def get_sim_clock(
-    conn: ConnDep, user: AdminUser, settings: SettingsDep, at: Now
-) -> SimClockOut:
+async def get_sim_clock(conn: ConnDep, user: AdminUser, _: Allowed, at: Now) -> SimClockOut:
     """The clock the time-driven detectors evaluate at."""
-    _allowed(settings)
     return _out(await simclock.load(conn), now=at)
 
 
 @router.put("/sim-clock", response_model=SimClockOut)
 async def put_sim_clock(
-    body: SimClockIn, conn: ConnDep, user: AdminUser, settings: SettingsDep, at: Now
+    body: SimClockIn, conn: ConnDep, user: AdminUser, _: Allowed, at: Now
 ) -> SimClockOut:
     """Set the simulated detector clock (conformance runs only)."""
-    _allowed(settings)
     return await set_sim_clock(conn, body=body, username=user.username, now=at)
 
 
 @router.delete("/sim-clock", response_model=SimClockOut)
-async def delete_sim_clock(
-    conn: ConnDep, user: AdminUser, settings: SettingsDep, at: Now
-) -> SimClockOut:
+async def delete_sim_clock(conn: ConnDep, user: AdminUser, _: Allowed, at: Now) -> SimClockOut:
     """Back to the wall clock."""
-    _allowed(settings)
     await simclock.clear(conn)
     await conn.commit()
     return _out(None, now=at)

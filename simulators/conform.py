@@ -185,8 +185,12 @@ async def run(
     planned = [m.truth for m in msgs if m.truth is not None]
     log.info("playing %d messages, %d incidents, speed %gx", len(msgs), len(planned), clock.speed)
     played = asyncio.Event()
-    clock_note = await _share_clock(api, clock)
-    profile_notes = _profile_notes(residents, await asyncio.to_thread(api.residents))
+    shared, clock_note = await _share_clock(api, clock)
+    notes = [
+        n
+        for n in (clock_note, *_profile_notes(residents, await asyncio.to_thread(api.residents)))
+        if n
+    ]
     try:
         async with asyncio.TaskGroup() as tg:
             watcher = tg.create_task(
@@ -206,7 +210,7 @@ async def run(
     finally:
         player.close()
         log.info("devices disconnected")
-        if clock_note is None:
+        if shared:
             await asyncio.to_thread(api.clear_sim_clock)
     seen = watcher.result()
     verdicts, false_alarms = judge(
@@ -230,9 +234,7 @@ async def run(
         max_false=scenario.max_false_alarms,
         tolerate=frozenset(scenario.tolerate_kinds),
     )
-    for note in [clock_note or "", *profile_notes]:
-        if note:
-            lines.insert(1, f"  note: {note}")
+    lines[1:1] = [f"  note: {note}" for note in notes]
     return lines, ok, stats
 
 
@@ -248,12 +250,12 @@ def _profile_notes(residents: list[Resident], known: list[ResidentInfo]) -> list
     ]
 
 
-async def _share_clock(api: Api, clock: SimClock) -> str | None:
+async def _share_clock(api: Api, clock: SimClock) -> tuple[bool, str | None]:
     """Tell the backend the run's simulated clock, so that what needs time to pass (silence,
-    a bed not returned to, vital-sign windows) is judged in the simulated world. None when it
-    took it (to be cleared at the end) or the run is in real time; else why not."""
+    a bed not returned to, vital-sign windows) is judged in the simulated world. Whether it
+    took it (to be cleared at the end), and why not when it refused."""
     if clock.speed == 1.0 and abs(clock.start - clock.wall0) < 1.0:
-        return ""
+        return False, None  # real time: the wall clock is the run's clock
     try:
         await asyncio.to_thread(
             api.set_sim_clock,
@@ -263,9 +265,9 @@ async def _share_clock(api: Api, clock: SimClock) -> str | None:
         )
     except ApiError as exc:
         log.warning("the backend keeps its wall clock: %s", exc)
-        return (
+        return False, (
             "the backend refused the simulated clock, so checks that need time to pass "
             f"(inactivity, bed exit without return, vital signs) run on its wall clock ({exc})"
         )
     log.info("backend detectors now evaluate at the simulated clock (%gx)", clock.speed)
-    return None
+    return True, None
