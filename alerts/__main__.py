@@ -25,6 +25,7 @@ from alerts.dispatch import COMMANDS_CHANNEL, DISPATCH_CHANNEL
 from alerts.escalation import escalation_loop
 from alerts.fall.model import ModelError
 from alerts.fall.model import load as load_fall_model
+from alerts.fall.model import load_all as load_fall_models
 from alerts.notify.wiring import config_from, open_channels
 from alerts.notify.worker import notify_loop
 from alerts.periodic import periodic_loop
@@ -54,7 +55,8 @@ def site_defaults(settings: Settings) -> SiteDefaults:
 
 
 async def serve(settings: Settings) -> None:
-    fall_model = load_fall_model()  # once, before anything runs: a bad model refuses to start
+    # once, before anything runs: a bad model refuses to start
+    fall_model, fall_models = load_fall_model(), load_fall_models()
     pool = await open_pool(settings.database_url, name="alerts", max_size=8)
     stop = asyncio.Event()
     wake, escalate, commands = asyncio.Event(), asyncio.Event(), asyncio.Event()
@@ -89,7 +91,9 @@ async def serve(settings: Settings) -> None:
                     wake=wake,
                     stop=stop,
                     opened=escalate,
-                    window_detectors=build_window_registry(fall_model=fall_model),
+                    window_detectors=build_window_registry(
+                        fall_model=fall_model, fall_models=fall_models
+                    ),
                 ),
                 name="detect",
             )
