@@ -8,6 +8,7 @@ import contextlib
 import signal
 
 import typer
+from threadpoolctl import threadpool_limits
 
 from alerts.checks import check_loop
 from alerts.clock import DetectorClock
@@ -57,6 +58,9 @@ def site_defaults(settings: Settings) -> SiteDefaults:
 async def serve(settings: Settings) -> None:
     # once, before anything runs: a bad model refuses to start
     fall_model, fall_models = load_fall_model(), load_fall_models()
+    # One thread for the models: a window is one row, and OpenMP threads spinning on a
+    # shared machine made each call 4-5x slower (bench.detectors).
+    threadpool_limits(1)
     pool = await open_pool(settings.database_url, name="alerts", max_size=8)
     stop = asyncio.Event()
     wake, escalate, commands = asyncio.Event(), asyncio.Event(), asyncio.Event()

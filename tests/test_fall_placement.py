@@ -104,6 +104,21 @@ def test_live_run_fires_on_a_real_fall_and_not_on_walking() -> None:
     assert calm.max_confidence < 0.5
 
 
+def test_a_trace_that_starts_just_before_the_fall_is_judged_with_a_lead_in() -> None:
+    """UMAFall's falls come 2-3 s into the trace; a device streams all day, so the replay
+    gives the detector the history it would have had (without it, the impact is never in a
+    window's candidate range and the fall is missed)."""
+    detector = AccFallDetector(M.load(), M.load_all())
+    fall = fixture("sisfall_F01_SA01_R01_cut.txt")[int(1.8 * 200) :]  # impact now ~2.2 s in
+    t = np.arange(len(fall)) / 200.0
+    cold = live.run(t, fall, detector, placement="waist", lead_in_s=0.0)
+    assert not cold.fired
+    warm = live.run(t, fall, detector, placement="waist")
+    assert warm.fired
+    assert warm.impact_t is not None
+    assert 1.7 < warm.impact_t < 2.7  # times are from the trace's own start
+
+
 def write_fixture(directory: Path) -> None:
     """Two SisFall cuts (waist) at 100 Hz and a quiet wrist trace at 25 Hz, as a vendor
     would send them."""

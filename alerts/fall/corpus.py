@@ -147,19 +147,20 @@ class Windows:
     y: I64
     rec: I64  # index into the recordings list given to ``training_windows``
     subject: npt.NDArray[np.str_]  # per window ("dataset:subject")
+    copy: I64  # 0 the recording as it is, 1 its augmented copy
 
 
 def training_windows(recs: list[Rec], *, augmented: bool = True) -> Windows:
     """Every window of every recording (and of its augmented copy)."""
     digest = hashlib.sha256(
-        f"{F.FEATURES}{F.N}{F.STEP}{AUG_RATES}{AUG_CLIPS_G}{NOISE_G}{augmented}".encode()
+        f"v2{F.FEATURES}{F.N}{F.STEP}{AUG_RATES}{AUG_CLIPS_G}{NOISE_G}{augmented}".encode()
         + "\n".join(r.key for r in recs).encode()
     ).hexdigest()[:16]
     cache = sisfall.CACHE_DIR.parent / "fall-windows" / f"{digest}.npz"
     if cache.exists():
         with np.load(cache) as d:
-            return Windows(d["X"], d["y"], d["rec"], d["subject"])
-    xs, ys, ids = [], [], []
+            return Windows(d["X"], d["y"], d["rec"], d["subject"], d["copy"])
+    xs, ys, ids, copy_ids = [], [], [], []
     for i, r in enumerate(recs):
         if i % 500 == 0:
             print(f"  windows {i}/{len(recs)}", file=sys.stderr, flush=True)
@@ -167,14 +168,17 @@ def training_windows(recs: list[Rec], *, augmented: bool = True) -> Windows:
         copies = [(rate, x)]
         if augmented:
             copies.append(augment(rate, x, zlib.crc32(r.key.encode())))
-        for cr, cx in copies:
+        for c, (cr, cx) in enumerate(copies):
             feats, y = windows_of(cr, cx, r.is_fall)
             xs.append(feats)
             ys.append(y)
             ids.append(np.full(len(feats), i, dtype=np.int64))
+            copy_ids.append(np.full(len(feats), c, dtype=np.int64))
     rec = np.concatenate(ids)
     subjects = np.array([f"{r.dataset}:{r.subject}" for r in recs])
-    out = Windows(np.concatenate(xs), np.concatenate(ys), rec, subjects[rec])
+    out = Windows(
+        np.concatenate(xs), np.concatenate(ys), rec, subjects[rec], np.concatenate(copy_ids)
+    )
     cache.parent.mkdir(parents=True, exist_ok=True)
-    np.savez(cache, X=out.X, y=out.y, rec=out.rec, subject=out.subject)
+    np.savez(cache, X=out.X, y=out.y, rec=out.rec, subject=out.subject, copy=out.copy)
     return out

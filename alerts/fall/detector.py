@@ -89,8 +89,11 @@ class AccFallDetector:
         if len(x50) < F.N:
             return 0.0, None  # not enough history yet
         w = x50[-F.N :][None, :, :]
-        feats = F.features(w)
         model, made_for, stand_in = self.model_for(window.placement)
+        peak = float(np.max(np.linalg.norm(w[0, F.CAND_LO : F.CAND_HI], axis=1))) / F.GRAVITY
+        if peak < model.gate_g:
+            return 0.0, None  # no impact: the model would score it 0 (the cheap, common path)
+        feats = F.features(w)
         confidence = float(model.score(feats)[0])
         if confidence < model.threshold:
             return confidence, None

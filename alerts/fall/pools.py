@@ -30,10 +30,11 @@ def train(placement: str, keep: Keep = lambda r: True) -> tuple[Any, float, dict
         m = kept[w.rec]
         Xs.append(w.X[m])
         ys.append(w.y[m])
-        recs.append(w.rec[m] + offset)
+        # each copy is its own recording for the threshold (another device measuring it)
+        recs.append(w.rec[m] + offset + w.copy[m] * len(pool))
         groups.append(w.subject[m])
-        falls.append(np.array([r.is_fall for r in pool], dtype=bool))
-        offset += len(pool)
+        falls.append(np.tile(np.array([r.is_fall for r in pool], dtype=bool), 2))
+        offset += 2 * len(pool)
         summary[f"{dataset}:{where}"] = {
             "recordings": int(kept.sum()),
             "falls": int(sum(r.is_fall for r, k in zip(pool, kept, strict=True) if k)),
