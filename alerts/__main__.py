@@ -8,6 +8,7 @@ import contextlib
 import signal
 
 import typer
+from threadpoolctl import threadpool_limits
 
 from alerts.checks import check_loop
 from alerts.clock import DetectorClock
@@ -25,6 +26,7 @@ from alerts.dispatch import COMMANDS_CHANNEL, DISPATCH_CHANNEL
 from alerts.escalation import escalation_loop
 from alerts.fall.model import ModelError
 from alerts.fall.model import load as load_fall_model
+from alerts.fall.model import load_all as load_fall_models
 from alerts.notify.wiring import config_from, open_channels
 from alerts.notify.worker import notify_loop
 from alerts.periodic import periodic_loop
@@ -54,7 +56,11 @@ def site_defaults(settings: Settings) -> SiteDefaults:
 
 
 async def serve(settings: Settings) -> None:
-    fall_model = load_fall_model()  # once, before anything runs: a bad model refuses to start
+    # once, before anything runs: a bad model refuses to start
+    fall_model, fall_models = load_fall_model(), load_fall_models()
+    # One thread for the models: a window is one row, and OpenMP threads spinning on a
+    # shared machine made each call 4-5x slower (bench.detectors).
+    threadpool_limits(1)
     pool = await open_pool(settings.database_url, name="alerts", max_size=8)
     stop = asyncio.Event()
     wake, escalate, commands = asyncio.Event(), asyncio.Event(), asyncio.Event()
@@ -89,7 +95,9 @@ async def serve(settings: Settings) -> None:
                     wake=wake,
                     stop=stop,
                     opened=escalate,
-                    window_detectors=build_window_registry(fall_model=fall_model),
+                    window_detectors=build_window_registry(
+                        fall_model=fall_model, fall_models=fall_models
+                    ),
                 ),
                 name="detect",
             )

@@ -62,6 +62,7 @@ def assemble(event: StreamEvent, packs: Sequence[dict[str, object]]) -> AccWindo
         resident_name=event.resident_name,
         room_name=event.room_name,
         device_kind=event.device_kind,
+        placement=event.placement,
     )
 
 

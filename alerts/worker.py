@@ -37,7 +37,7 @@ WITH claimed AS (
         SELECT id FROM stream_outbox ORDER BY id LIMIT %(limit)s FOR UPDATE SKIP LOCKED)
     RETURNING *)
 SELECT c.id, c.kind, c.name, c.time, c.device_key, c.value_bool, c.value_num, c.value_text,
-       d.device_id, d.kind AS device_kind, d.site_id, d.room_id, rm.name AS room_name,
+       d.device_id, d.kind AS device_kind, d.placement, d.site_id, d.room_id, rm.name AS room_name,
        rm.kind AS room_kind, s.kind AS site_kind, s.timezone,
        r.resident_id, r.full_name AS resident_name, plans.plans
 FROM claimed c

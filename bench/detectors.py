@@ -24,11 +24,14 @@ from pathlib import Path
 import numpy as np
 import psycopg
 from psycopg.rows import dict_row
+from threadpoolctl import threadpool_limits
 
 from alerts.__main__ import policy_from
 from alerts.detectors.registry import build_registry, route
 from alerts.fall.detector import AccFallDetector, AccWindow
+from alerts.fall.model import PLACEMENTS
 from alerts.fall.model import load as load_fall_model
+from alerts.fall.model import load_all as load_fall_models
 from alerts.worker import CLAIM_SQL, evaluate, run_cycle, to_event
 from devices import migrate
 from devices.db import open_pool
@@ -104,10 +107,11 @@ def pure_rate(url: str, n: int) -> float:
     return 3 * len(events) / (time.perf_counter() - t)
 
 
-def window_rate(n: int = 400) -> tuple[float, float]:
-    """Accelerometer windows per second through ``acc_fall`` on one core: quiet windows (the
-    cheap path: no impact, no model call) and windows with an impact (features + model)."""
-    detector = AccFallDetector(model=load_fall_model())
+def window_rate(n: int = 400, placement: str = "unknown") -> tuple[float, float]:
+    """Accelerometer windows per second through ``acc_fall`` on one core with the model of
+    ``placement``: quiet windows (the cheap path: no impact, no model call) and windows with
+    an impact (features + model)."""
+    detector = AccFallDetector(model=load_fall_model(), models=load_fall_models())
     rng = np.random.default_rng(7)
     start = datetime.now(UTC)
     rates = []
@@ -118,12 +122,23 @@ def window_rate(n: int = 400) -> tuple[float, float]:
             if impact:
                 xyz[150:155] += rng.normal(0, 25, size=(5, 3))  # a 2-3 g blow 3 s in
             windows.append(
-                AccWindow(i, f"wb-{i}", "bench", start, 50.0, xyz[:, 0], xyz[:, 1], xyz[:, 2])
+                AccWindow(
+                    i,
+                    f"wb-{i}",
+                    "bench",
+                    start,
+                    50.0,
+                    xyz[:, 0],
+                    xyz[:, 1],
+                    xyz[:, 2],
+                    placement=placement,
+                )
             )
-        t = time.perf_counter()
-        for w in windows:
-            detector.evaluate(w, now=start)
-        rates.append(n / (time.perf_counter() - t))
+        with threadpool_limits(1):  # as the alerts worker runs its models
+            t = time.perf_counter()
+            for w in windows:
+                detector.evaluate(w, now=start)
+            rates.append(n / (time.perf_counter() - t))
     return rates[0], rates[1]
 
 
@@ -161,9 +176,12 @@ def main() -> None:
             f"({n / cpu:,.0f} per worker CPU-second)"
         )
         print(f"ratio live / baseline:            {(n / wall) / (base_n / base_wall):>10.2f}")
-        quiet, impact = window_rate()
-        print(f"acc_fall, quiet 6.5-s windows:    {quiet:>10,.0f} windows/s (one core)")
-        print(f"acc_fall, windows with an impact: {impact:>10,.0f} windows/s (one core)")
+        for placement in PLACEMENTS:
+            quiet, impact = window_rate(placement=placement)
+            print(
+                f"acc_fall {placement:5s} model: quiet 6.5-s windows {quiet:>8,.0f}/s, "
+                f"windows with an impact {impact:>6,.0f}/s (one core)"
+            )
     finally:
         pg.stop()
         shutil.rmtree(base, ignore_errors=True)

@@ -18,7 +18,7 @@ from devices import migrate as migrations
 from devices import stack
 from devices.broker_files import write_broker_files
 from devices.credentials import backend_user, ingest_user, mosquitto_hash
-from devices.domain import DeviceKind
+from devices.domain import DeviceKind, Placement
 from devices.registry import Conn, provision_device
 from devices.seed import seed_demo, seed_demo_roster
 from devices.settings import Settings
@@ -72,6 +72,10 @@ def provision(
     device_id: Annotated[str, typer.Option()],
     kind: Annotated[DeviceKind, typer.Option()],
     resident_id: Annotated[int | None, typer.Option()] = None,
+    placement: Annotated[
+        Placement,
+        typer.Option(help="where a wearable sits on the body; its fall model is chosen by it"),
+    ] = Placement.UNKNOWN,
 ) -> None:
     """Register a device; prints its MQTT password once. Run broker-sync afterwards."""
     settings = Settings()
@@ -85,6 +89,7 @@ def provision(
                 kind=kind,
                 now=datetime.now(UTC),
                 resident_id=resident_id,
+                placement=placement,
             )
             await conn.commit()
             return p.secret

@@ -37,6 +37,23 @@ class CareProfile(StrEnum):
     BED_BOUND = "bed_bound"
 
 
+class Placement(StrEnum):
+    """Where a wearable sits on the body: the fall detector judges its windows with a model
+    made for that place (an unknown placement gets the most conservative model)."""
+
+    WRIST = "wrist"
+    WAIST = "waist"  # also a belt clip
+    NECK = "neck"  # a pendant
+    CHEST = "chest"
+    UNKNOWN = "unknown"
+
+    @classmethod
+    def parse(cls, text: str) -> Placement:
+        """A placement from its name or a common alias (belt, pendant); ValueError otherwise."""
+        name = text.strip().lower()
+        return cls({"belt": "waist", "pendant": "neck", "": "unknown"}.get(name, name))
+
+
 class Colour(StrEnum):
     """The 96345 three-colour case classification."""
 

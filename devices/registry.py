@@ -13,7 +13,7 @@ from psycopg.rows import DictRow
 from psycopg.types.json import Jsonb
 
 from devices.credentials import DeviceCredential, generate_secret, mosquitto_hash
-from devices.domain import CareProfile, DeviceKind, RoomKind, SiteKind
+from devices.domain import CareProfile, DeviceKind, Placement, RoomKind, SiteKind
 
 Conn = AsyncConnection[DictRow]
 
@@ -105,13 +105,15 @@ async def provision_device(
     room_id: int | None = None,
     resident_id: int | None = None,
     secret: str | None = None,
+    placement: Placement = Placement.UNKNOWN,
 ) -> ProvisionedDevice:
-    """Register a device with a fresh MQTT password; the broker files must then be re-synced."""
+    """Register a device with a fresh MQTT password; the broker files must then be re-synced.
+    ``placement`` is where a wearable sits on the body (the fall model is chosen by it)."""
     secret = secret or generate_secret()
     cur = await conn.execute(
-        "INSERT INTO devices (device_id, site_id, room_id, kind, mqtt_password_hash, registered_at)"
-        " VALUES (%s, %s, %s, %s, %s, %s) RETURNING device_key",
-        (device_id, site_id, room_id, kind.value, mosquitto_hash(secret), now),
+        "INSERT INTO devices (device_id, site_id, room_id, kind, mqtt_password_hash, registered_at,"
+        " placement) VALUES (%s, %s, %s, %s, %s, %s, %s) RETURNING device_key",
+        (device_id, site_id, room_id, kind.value, mosquitto_hash(secret), now, placement.value),
     )
     row = await cur.fetchone()
     assert row is not None

@@ -11,7 +11,7 @@ from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta
 
 from devices.accounts import create_user
-from devices.domain import CareProfile, DeviceKind, Role, RoomKind, SiteKind
+from devices.domain import CareProfile, DeviceKind, Placement, Role, RoomKind, SiteKind
 from devices.registry import (
     Conn,
     create_resident,
@@ -102,6 +102,8 @@ async def _device(
         now=now,
         room_id=room_id,
         resident_id=resident_id,
+        # the demo's wristbands are worn on the wrist (their fall model is the wrist's)
+        placement=Placement.WRIST if kind is DeviceKind.WRISTBAND else Placement.UNKNOWN,
     )
     out.append(DemoDevice(site_id, device_id, kind.value, p.secret, resident, room))
 

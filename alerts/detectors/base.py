@@ -37,6 +37,7 @@ class StreamEvent:
     room_kind: str | None = None
     site_kind: str = "nursing_home"
     timezone: str = "Asia/Shanghai"
+    placement: str = "unknown"  # where a wearable sits on the body (devices.domain.Placement)
     # The care plans of everyone this device may concern: the resident it serves, or everyone
     # in its room (a shared room), or everyone in the home (a home-care bed).
     care_plans: tuple[CarePlan, ...] = ()

@@ -41,9 +41,12 @@ def build_registry(
     )
 
 
-def build_window_registry(*, fall_model: FallModel) -> tuple[WindowDetector, ...]:
-    """Detectors fed the last seconds of a device's raw accelerometer ('acc' outbox rows)."""
-    return (AccFallDetector(fall_model),)
+def build_window_registry(
+    *, fall_model: FallModel, fall_models: Mapping[str, FallModel] | None = None
+) -> tuple[WindowDetector, ...]:
+    """Detectors fed the last seconds of a device's raw accelerometer ('acc' outbox rows);
+    ``fall_models`` are the per-placement fall models (``fall_model`` without them)."""
+    return (AccFallDetector(fall_model, dict(fall_models or {})),)
 
 
 def route(specs: tuple[DetectorSpec, ...]) -> Mapping[str, tuple[EventDetector, ...]]:

@@ -1,118 +1,274 @@
-"""``python -m alerts.evaluate.falls``: subject-wise cross-validation of the fall detector on
-SisFall, at recording level, as the live detector would stream it (a window every second).
+"""``python -m alerts.evaluate.falls``: the fall detector judged per placement on people it
+has never seen, through the live path (1-s packs assembled as the worker assembles them).
 
-A fall recording counts as detected if any of its windows fires; an ADL recording is a false
-positive if any of its windows fires. Thresholds are chosen inside the training folds.
+    python -m alerts.evaluate.falls [cv] [--placement wrist] [--write-doc]
+    python -m alerts.evaluate.falls external DIR --out FILE
+
+``cv`` (the default): for every placement with data, subject-wise 5-fold cross-validation
+within each data set (no test person in training; other data sets' recordings may train, as
+the shipped recipe does) and leave-one-data-set-out (every recording of the tested data set
+left out of training). Each fold trains its own model and threshold (nested, inside the
+training folds only), then every test recording is replayed through ``alerts.fall.live``.
+Recording level: a fall recording counts as caught if the worker would raise an alert, an
+activity recording is a false alarm if it would. ``--write-doc`` puts the tables into
+``docs/detection-falls.md``. ``external``: see ``alerts.evaluate.falls_external``.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
+import math
+import sys
+import time
+from collections import Counter
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
-import numpy.typing as npt
+from sklearn.model_selection import GroupKFold
 from threadpoolctl import threadpool_limits
 
-from alerts.fall import learn, sisfall
+from alerts.fall import corpus, learn, live, pools
+from alerts.fall.corpus import Rec
+from alerts.fall.detector import AccFallDetector
+from alerts.fall.model import CARD_FILE, MODEL_ROOT, FallModel
 
-FOLD_S = 120.0  # live alerts of one resident within this many seconds are one situation
+FOLDS = 5
+DOC = Path(__file__).resolve().parents[2] / "docs" / "detection-falls.md"
+BEGIN, END = "<!-- falls-eval:begin -->", "<!-- falls-eval:end -->"
+# What each placement is tested on: (data set, its placement) pairs.
+TESTED: dict[str, tuple[tuple[str, str], ...]] = {
+    "wrist": (("umafall", "wrist"),),
+    "waist": (("sisfall", "waist"), ("umafall", "waist")),
+    "chest": (("umafall", "chest"),),
+}
+# An unknown placement gets the wrist model (the most conservative): what that costs on
+# trunk-worn recordings it never saw (SisFall, a data set the wrist model never trains on).
+STAND_IN: dict[str, tuple[str, str, str]] = {"unknown": ("wrist", "sisfall", "waist")}
+NO_DATA = {
+    "neck": "no neck/pendant recordings in either data set; a pendant is judged by the chest model"
+}
+
+
+def wilson(k: int, n: int, z: float = 1.96) -> tuple[float, float]:
+    """Wilson score 95% interval of the proportion k/n."""
+    if n == 0:
+        return float("nan"), float("nan")
+    p = k / n
+    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
+    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
+    return max(0.0, centre - half), min(1.0, centre + half)
 
 
 @dataclass(frozen=True, slots=True)
-class Figures:
+class Judged:
+    rec: Rec
+    outcome: live.Outcome
+
+
+@dataclass(frozen=True, slots=True)
+class Row:
+    placement: str
+    scheme: str
     falls: int
+    caught: int
     adl: int
-    detected: int
-    false_positive_recordings: int
-    sensitivity: float
-    specificity: float
-    f1: float
+    false_alarms: int
     adl_hours: float
-    false_alarms_per_adl_hour: float
-    fired_windows_per_adl_hour: float
+    missed_by_activity: tuple[tuple[str, int, int], ...]  # (activity, missed, of)
+    worst_adl: tuple[tuple[str, int, int], ...]  # (activity, fired, of), worst first
+
+    @property
+    def sensitivity(self) -> float:
+        return self.caught / self.falls if self.falls else float("nan")
+
+    @property
+    def specificity(self) -> float:
+        return (self.adl - self.false_alarms) / self.adl if self.adl else float("nan")
+
+    @property
+    def per_hour(self) -> float:
+        return self.false_alarms / self.adl_hours if self.adl_hours else float("nan")
 
 
-def figures(
-    ds: learn.Dataset, fired: npt.NDArray[np.bool_], recs: npt.NDArray[np.bool_]
-) -> Figures:
-    """Recording-level figures over the recordings selected by ``recs``."""
-    any_fired = np.zeros(len(ds.subject), dtype=bool)
-    np.logical_or.at(any_fired, ds.rec, fired)
-    fall, adl = recs & ds.is_fall, recs & ~ds.is_fall
-    tp, fn = int(np.sum(any_fired & fall)), int(np.sum(~any_fired & fall))
-    fp, tn = int(np.sum(any_fired & adl)), int(np.sum(~any_fired & adl))
-    sens = tp / (tp + fn) if tp + fn else float("nan")
-    spec = tn / (tn + fp) if tn + fp else float("nan")
-    f1 = 2 * tp / (2 * tp + fp + fn) if tp + fp + fn else float("nan")
-    hours = float(ds.duration_s[adl].sum() / 3600.0)
-    adl_windows = fired & adl[ds.rec]
-    # Live, firing windows of one recording (< FOLD_S long) fold into one alert.
-    return Figures(
-        falls=int(fall.sum()),
-        adl=int(adl.sum()),
-        detected=tp,
-        false_positive_recordings=fp,
-        sensitivity=sens,
-        specificity=spec,
-        f1=f1,
-        adl_hours=hours,
-        false_alarms_per_adl_hour=fp / hours if hours else float("nan"),
-        fired_windows_per_adl_hour=int(adl_windows.sum()) / hours if hours else float("nan"),
+def fold_model(placement: str, keep: pools.Keep) -> AccFallDetector:
+    estimator, threshold, data = pools.train(placement, keep)
+    model = FallModel(estimator, threshold, learn.GATE_G, {"placement": placement, "data": data})
+    return AccFallDetector(model=model, models={placement: model})
+
+
+def judge(detector: AccFallDetector, recs: Sequence[Rec], placement: str) -> list[Judged]:
+    return [Judged(r, live.run(r.times, r.samples, detector, placement=placement)) for r in recs]
+
+
+def _without(dataset: str, subjects: frozenset[str] | None) -> pools.Keep:
+    """Keep every recording but those of ``subjects`` (all of them if None) of ``dataset``."""
+
+    def keep(r: Rec) -> bool:
+        return r.dataset != dataset or (subjects is not None and r.subject not in subjects)
+
+    return keep
+
+
+def splits(placement: str) -> Iterator[tuple[str, pools.Keep, list[Rec]]]:
+    """(scheme, which recordings may train, the recordings tested)."""
+    for dataset, where in TESTED[placement]:
+        recs = corpus.load(dataset, where)
+        subjects = np.array([r.subject for r in recs])
+        for k, (_, te) in enumerate(
+            GroupKFold(n_splits=FOLDS).split(np.zeros(len(recs)), groups=subjects)
+        ):
+            out = {str(s) for s in subjects[te]}
+            yield (
+                f"subject-wise CV {dataset}",
+                _without(dataset, frozenset(out)),
+                [recs[i] for i in te],
+            )
+            print(f"  {placement} CV {dataset} fold {k + 1}/{FOLDS}", file=sys.stderr, flush=True)
+        others = {d for d, _ in corpus.TRAINING[placement]} - {dataset}
+        if others:
+            yield (
+                f"leave-{dataset}-out (trained on {', '.join(sorted(others))})",
+                _without(dataset, None),
+                recs,
+            )
+
+
+def summarise(placement: str, scheme: str, judged: Sequence[Judged]) -> Row:
+    falls = [j for j in judged if j.rec.is_fall]
+    adl = [j for j in judged if not j.rec.is_fall]
+    missed = Counter(j.rec.activity for j in falls if not j.outcome.fired)
+    fall_n = Counter(j.rec.activity for j in falls)
+    fired = Counter(j.rec.activity for j in adl if j.outcome.fired)
+    adl_n = Counter(j.rec.activity for j in adl)
+    worst = sorted(
+        ((a, fired[a], n) for a, n in adl_n.items() if fired[a]),
+        key=lambda t: (-t[1] / t[2], t[0]),
+    )
+    return Row(
+        placement,
+        scheme,
+        len(falls),
+        sum(j.outcome.fired for j in falls),
+        len(adl),
+        sum(j.outcome.fired for j in adl),
+        sum(j.rec.duration_s for j in adl) / 3600.0,
+        tuple(sorted(((a, missed[a], fall_n[a]) for a in missed), key=lambda t: -t[1])),
+        tuple(worst),
     )
 
 
-def report(ds: learn.Dataset, cv: learn.CvResult) -> dict[str, Figures]:
-    everyone = np.ones(len(ds.subject), dtype=bool)
-    adults = np.char.startswith(ds.subject, "SA")
-    return {
-        "all": figures(ds, cv.fired, everyone),
-        "SA adults 19-30": figures(ds, cv.fired, adults),
-        "SE elderly 60-75": figures(ds, cv.fired, ~adults),
-    }
+def pct(k: int, n: int) -> str:
+    if n == 0:
+        return "-"
+    lo, hi = wilson(k, n)
+    return f"{k / n:.1%} ({k}/{n}; {lo:.1%}-{hi:.1%})"
 
 
-def print_report(ds: learn.Dataset, cv: learn.CvResult, rows: dict[str, Figures]) -> None:
-    print(
-        f"SisFall subject-wise {learn.OUTER_FOLDS}-fold CV (GroupKFold by subject), "
-        f"{len(set(ds.subject))} subjects, {len(ds.subject)} recordings, {len(ds.X)} windows"
-    )
-    print(
-        "thresholds chosen inside the training folds:", ", ".join(f"{t:.3f}" for t in cv.thresholds)
-    )
-    for name, f in rows.items():
-        print(
-            f"{name:18s} sensitivity {f.sensitivity:7.2%} ({f.detected}/{f.falls})  "
-            f"specificity {f.specificity:7.2%} ({f.adl - f.false_positive_recordings}/{f.adl})  "
-            f"F1 {f.f1:.3f}  false alarms/h ADL {f.false_alarms_per_adl_hour:.3f} "
-            f"(fired windows/h {f.fired_windows_per_adl_hour:.2f}, {f.adl_hours:.2f} h ADL)"
+def table(rows: Sequence[Row]) -> str:
+    lines = [
+        "| placement | scheme | sensitivity (95% CI) | specificity (95% CI) | false alarms "
+        "per hour of activity | worst activities (fired/recordings) | missed falls |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for r in rows:
+        worst = ", ".join(f"{a} {k}/{n}" for a, k, n in r.worst_adl[:4]) or "none"
+        missed = ", ".join(f"{a} {k}/{n}" for a, k, n in r.missed_by_activity[:4]) or "none"
+        lines.append(
+            f"| {r.placement} | {r.scheme} | {pct(r.caught, r.falls)} | "
+            f"{pct(r.adl - r.false_alarms, r.adl)} | {r.per_hour:.2f} ({r.adl_hours:.2f} h) | "
+            f"{worst} | {missed} |"
         )
-    any_fired = np.zeros(len(ds.subject), dtype=bool)
-    np.logical_or.at(any_fired, ds.rec, cv.fired)
-    for label, wrong in (
-        ("missed falls", ds.is_fall & ~any_fired),
-        ("ADL false positives", ~ds.is_fall & any_fired),
-    ):
-        codes, counts = np.unique(ds.code[wrong], return_counts=True)
-        by_code = ", ".join(f"{c} x{n}" for c, n in zip(codes, counts, strict=True))
-        print(f"{label} by activity: {by_code or 'none'}")
-    se06 = ds.is_fall & (ds.subject == "SE06")
-    print(
-        f"note: of the elderly only SE06 performed falls ({int(se06.sum())} recordings); "
-        "elderly sensitivity rests on one person"
-    )
+    return "\n".join(lines)
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--archive", type=Path, default=sisfall.DEFAULT_ARCHIVE)
-    args = parser.parse_args()
+def cross_validate(placements: Sequence[str]) -> list[Row]:
+    rows: list[Row] = []
+    for placement in placements:
+        if placement not in TESTED:
+            continue
+        by_scheme: dict[str, list[Judged]] = {}
+        for scheme, keep, test in splits(placement):
+            detector = fold_model(placement, keep)
+            by_scheme.setdefault(scheme, []).extend(judge(detector, test, placement))
+        rows += [summarise(placement, s, j) for s, j in by_scheme.items()]
+    for placement, (model_of, dataset, where) in STAND_IN.items():
+        if placement not in placements:
+            continue
+        detector = fold_model(model_of, lambda r: True)
+        judged = judge(detector, corpus.load(dataset, where), placement)
+        scheme = f"{model_of} model on {dataset} {where} (held out)"
+        rows.append(summarise(placement, scheme, judged))
+    return rows
+
+
+def write_cards(rows: Sequence[Row], stamp: str, root: Path = MODEL_ROOT) -> None:
+    """The evaluated figures into each placement's model card (the model's hash is unchanged:
+    the card records it, not the other way round)."""
+    for placement in {r.placement for r in rows}:
+        path = root / placement / CARD_FILE
+        if not path.exists():
+            continue
+        card = json.loads(path.read_text())
+        card["evaluation"] = {
+            "run": stamp,
+            "rows": [
+                {
+                    "scheme": r.scheme,
+                    "falls": r.falls,
+                    "caught": r.caught,
+                    "sensitivity_ci95": list(wilson(r.caught, r.falls)),
+                    "adl": r.adl,
+                    "false_alarms": r.false_alarms,
+                    "specificity_ci95": list(wilson(r.adl - r.false_alarms, r.adl)),
+                    "false_alarms_per_adl_hour": round(r.per_hour, 3),
+                    "worst_adl": [list(w) for w in r.worst_adl[:5]],
+                    "missed_falls": [list(m) for m in r.missed_by_activity[:5]],
+                }
+                for r in rows
+                if r.placement == placement
+            ],
+        }
+        path.write_text(json.dumps(card, indent=2, sort_keys=True) + "\n")
+
+
+def write_doc(text: str, doc: Path = DOC) -> None:
+    body = doc.read_text()
+    start, end = body.index(BEGIN) + len(BEGIN), body.index(END)
+    doc.write_text(body[:start] + "\n" + text + "\n" + body[end:])
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    args = list(sys.argv[1:] if argv is None else argv)
+    if args and args[0] == "external":
+        from alerts.evaluate.falls_external import main as external
+
+        external(args[1:])
+        return
+    if args and args[0] == "cv":
+        args = args[1:]
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--placement", action="append", choices=[*TESTED, *STAND_IN, *NO_DATA])
+    parser.add_argument("--write-doc", action="store_true")
+    opts = parser.parse_args(args)
     threadpool_limits(1)  # one thread: OpenMP spinning on a shared machine is far slower
-    ds = learn.build(args.archive)
-    cv = learn.cross_validate(ds)
-    rows = report(ds, cv)
-    print_report(ds, cv, rows)
+    started = time.monotonic()
+    placements = opts.placement or [*TESTED, *STAND_IN, *NO_DATA]
+    rows = cross_validate(placements)
+    text = table(rows)
+    notes = [f"- {p}: {why}" for p, why in NO_DATA.items() if p in placements]
+    stamp = (
+        f"`python -m alerts.evaluate.falls` on {datetime.now(UTC):%Y-%m-%d} "
+        f"({time.monotonic() - started:.0f} s); recording level through the live path"
+    )
+    out = "\n".join([stamp, "", text, "", *notes])
+    print(out)
+    if opts.write_doc:
+        write_doc(out)
+        write_cards(rows, stamp)
 
 
 if __name__ == "__main__":

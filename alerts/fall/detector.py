@@ -3,6 +3,7 @@ verdict out; the worker loads the samples and stores the alert."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
@@ -33,40 +34,81 @@ class AccWindow:
     resident_name: str | None = None
     room_name: str | None = None
     device_kind: str = "wristband"
+    placement: str = "unknown"  # where the device sits on the body (devices.domain.Placement)
 
     def samples(self) -> F64:
         return np.column_stack([self.acc_x, self.acc_y, self.acc_z]).astype(np.float64)
 
 
+# The model an unknown placement gets: the wrist's, trained on the hardest negatives (arm
+# gestures, clapping, a hand hitting a table), so it cries wolf least wherever it is worn.
+CONSERVATIVE = "wrist"
+# A placement with no data set of its own is judged by its nearest neighbour on the body.
+NEAREST = {"neck": "chest"}  # a pendant hangs at the chest
+
+
 @dataclass(frozen=True, slots=True)
 class AccFallDetector:
-    """Fires on the impact of a fall in the window's last seconds, judged by the trained model.
+    """Fires on the impact of a fall in the window's last seconds, judged by the model trained
+    for the device's placement (``models``; ``model`` when none matches and no conservative
+    model exists, as with a single-model setup).
 
     The impact is judged once ``features.POST_S`` seconds of its aftermath are in (the first
     alert comes 2-3 s after the impact); lying still afterwards raises the model's confidence.
     """
 
     model: FallModel = field(repr=False)
+    models: Mapping[str, FallModel] = field(default_factory=dict, repr=False)
     name: str = "acc_fall"
     debounce_s: int = 120
 
+    def model_for(self, placement: str) -> tuple[FallModel, str, bool]:
+        """(model, the placement it was made for, whether it is a stand-in)."""
+        if placement in self.models:
+            return self.models[placement], placement, False
+        near = NEAREST.get(placement, "")
+        if near in self.models:
+            return self.models[near], near, True
+        if CONSERVATIVE in self.models:
+            return self.models[CONSERVATIVE], CONSERVATIVE, True
+        return (
+            self.model,
+            str(self.model.card.get("placement", "waist")),
+            placement != str(self.model.card.get("placement", "waist")),
+        )
+
     def evaluate(self, window: AccWindow, *, now: datetime) -> Verdict | None:
+        return self.assess(window, now=now)[1]
+
+    def assess(self, window: AccWindow, *, now: datetime) -> tuple[float, Verdict | None]:
+        """(the window's fall confidence, the verdict if it fires)."""
         samples = window.samples()
         if len(samples) < 2 or not np.all(np.isfinite(samples)):
-            return None
+            return 0.0, None
         x50 = F.resample(samples, window.rate_hz)
         if len(x50) < F.N:
-            return None  # not enough history yet
+            return 0.0, None  # not enough history yet
         w = x50[-F.N :][None, :, :]
+        model, made_for, stand_in = self.model_for(window.placement)
+        peak = float(np.max(np.linalg.norm(w[0, F.CAND_LO : F.CAND_HI], axis=1))) / F.GRAVITY
+        if peak < model.gate_g:
+            return 0.0, None  # no impact: the model would score it 0 (the cheap, common path)
         feats = F.features(w)
-        confidence = float(self.model.score(feats)[0])
-        if confidence < self.model.threshold:
-            return None
+        confidence = float(model.score(feats)[0])
+        if confidence < model.threshold:
+            return confidence, None
         offset_s = (len(x50) - F.N + int(F.peak_index(w)[0])) / F.RATE_HZ
         impact = window.start + timedelta(seconds=offset_s)
         named = dict(zip(F.FEATURES, (float(v) for v in feats[0]), strict=True))
         source = window.resident_id if window.resident_id is not None else f"d{window.device_key}"
-        return Verdict(
+        explanation = _explain(window, impact, named, confidence)
+        if stand_in:
+            why = "nearest" if NEAREST.get(window.placement) == made_for else "most conservative"
+            explanation += (
+                f"; placement {window.placement} has no model of its own, judged by the "
+                f"{made_for} model ({why})"
+            )
+        return confidence, Verdict(
             detector=self.name,
             kind="fall",
             colour=Colour.RED,
@@ -77,12 +119,14 @@ class AccFallDetector:
             idem_key=f"acc_fall:{window.device_key}:{impact.timestamp():.1f}",
             fold_key=f"fall:{source}",
             fold_s=self.debounce_s,
-            explanation=_explain(window, impact, named, confidence),
+            explanation=explanation,
             details={
                 "device_id": window.device_id,
+                "placement": window.placement,
+                "model_placement": made_for,
                 "confidence": round(confidence, 3),
-                "threshold": self.model.threshold,
-                "model_sha256": str(self.model.card.get("model_sha256", ""))[:12],
+                "threshold": model.threshold,
+                "model_sha256": str(model.card.get("model_sha256", ""))[:12],
                 **{k: round(v, 3) for k, v in named.items()},
             },
         )

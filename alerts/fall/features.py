@@ -45,6 +45,13 @@ FEATURES: tuple[str, ...] = (
     "crossings_1_5g",  # upward crossings of 1.5 g in the window (gait and jogging are periodic)
     "window_std_g",
     "window_range_g",
+    # arm or whole body: a fallen body drops along gravity, then lies still for seconds;
+    # clapping, jogging or a hand hitting a table repeat and keep moving
+    "vert_min_g",  # lowest acceleration along the pre-impact gravity in the second before
+    "pre_sma_g",  # mean |magnitude - 1 g| before the impact (pre-impact activity)
+    "post_sma_g",  # ... and after it
+    "late_std_g",  # magnitude std over the window's last second (still lying still?)
+    "crossings_2g",  # upward crossings of 2 g (repeated blows)
 )
 
 F64 = npt.NDArray[np.float64]
@@ -131,6 +138,13 @@ def features(w: npt.NDArray[np.float64]) -> F64:
 
     above = mag > 1.5
     crossings = np.sum(above[:, 1:] & ~above[:, :-1], axis=1)
+    above2 = mag > 2.0
+    crossings2 = np.sum(above2[:, 1:] & ~above2[:, :-1], axis=1)
+    up = g_pre / (np.linalg.norm(g_pre, axis=1, keepdims=True) + 1e-12)
+    vert_before = np.sum(g[rows, p[:, None] + np.arange(-sec, 0)] * up[:, None, :], axis=2)
+    dev = np.abs(mag - 1.0)
+    pre_sma, _ = _masked_stats(dev, pre)
+    post_sma, _ = _masked_stats(dev, post)
     peak = mag[np.arange(count), p]
     out = np.column_stack(
         [
@@ -150,6 +164,11 @@ def features(w: npt.NDArray[np.float64]) -> F64:
             crossings,
             mag.std(axis=1),
             mag.max(axis=1) - mag.min(axis=1),
+            vert_before.min(axis=1),
+            pre_sma,
+            post_sma,
+            mag[:, -sec:].std(axis=1),
+            crossings2,
         ]
     )
     return np.asarray(out, dtype=np.float64)

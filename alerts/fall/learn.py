@@ -169,3 +169,18 @@ def cross_validate(ds: Dataset) -> CvResult:
         fired[te] = scores[te] >= threshold
         thresholds.append(threshold)
     return CvResult(scores, thresholds, fired)
+
+
+def fit_pooled(
+    X: F64, y: I64, rec: I64, groups: npt.NDArray[np.str_], is_fall: npt.NDArray[np.bool_]
+) -> tuple[HistGradientBoostingClassifier, float]:
+    """Fit on pooled windows (any data sets, any augmentation); the threshold comes from
+    subject-wise out-of-fold scores inside them (nested), at recording level."""
+    oof = np.zeros(len(X))
+    for tr, te in _folds(groups, INNER_FOLDS):
+        model = fit(X[tr], y[tr])
+        oof[te] = score(model, X[te])
+    best = recording_max(oof, rec, len(is_fall))
+    present = np.unique(rec)
+    threshold = choose_threshold(best[present], is_fall[present])
+    return fit(X, y), threshold

@@ -1,7 +1,8 @@
 """The trained fall model, versioned in the repo, and the checks made before it is used.
 
-``model/fall_model.joblib`` is a scikit-learn estimator written by ``python -m
-alerts.fall.train``; ``model/card.json`` describes it. Loading refuses (``ModelError``) when
+One model per placement: ``model/<placement>/fall_model.joblib`` is a scikit-learn estimator
+written by ``python -m alerts.fall.train``; ``model/<placement>/card.json`` describes it
+(data, splits, evaluated figures, hash). Loading refuses (``ModelError``) when
 the file's sha256 differs from the card, when scikit-learn's major.minor differs from the one
 that trained it, or when the card's features, rate or window differ from this code's.
 """
@@ -22,7 +23,9 @@ import sklearn
 
 from alerts.fall import features as F
 
-MODEL_DIR = Path(__file__).resolve().parent / "model"
+MODEL_ROOT = Path(__file__).resolve().parent / "model"
+PLACEMENTS = ("wrist", "waist", "chest")  # placements with a model of their own
+MODEL_DIR = MODEL_ROOT / "waist"  # the default single model (SisFall's placement)
 MODEL_FILE = "fall_model.joblib"
 CARD_FILE = "card.json"
 
@@ -86,3 +89,8 @@ def load(directory: Path = MODEL_DIR) -> FallModel:
     # Only unpickled after the sha256 matched the card committed with it.
     estimator = joblib.load(directory / MODEL_FILE)
     return FallModel(estimator, float(card["threshold"]), float(card["gate_g"]), card)
+
+
+def load_all(root: Path = MODEL_ROOT) -> dict[str, FallModel]:
+    """Every placement's model; refuses (``ModelError``) if one is missing or untrusted."""
+    return {placement: load(root / placement) for placement in PLACEMENTS}
