@@ -23,7 +23,6 @@ import os
 import signal
 import statistics
 import time
-import uuid
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from multiprocessing.sharedctypes import Synchronized
@@ -44,7 +43,7 @@ BACKGROUND_KINDS = ("wristband", "bed_mat", "pir", "door", "smoke")
 def _client(port: int, dev: DemoDevice) -> mqtt.Client:
     client = mqtt.Client(
         CallbackAPIVersion.VERSION2,
-        client_id=f"bench-{dev.device_id}-{uuid.uuid4().hex[:6]}",
+        client_id=dev.device_id,
         protocol=mqtt.MQTTv5,
     )
     client.username_pw_set(dev.device_id, dev.password)

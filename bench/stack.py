@@ -11,8 +11,8 @@ import psycopg
 from prometheus_client.parser import text_string_to_metric_families
 
 from devices import migrate
-from devices.credentials import ServiceUser, ingest_user, mosquitto_hash, render_acl
-from devices.credentials import render_password_file as render_passwords
+from devices.broker_files import write_broker_config
+from devices.credentials import ServiceUser, ingest_user, mosquitto_hash
 from devices.local_services import (
     LocalBroker,
     LocalPostgres,
@@ -72,8 +72,7 @@ def start_stack(base: Path, *, devices: int, sites: int) -> BenchStack:
         # publish only under its own topics).
         ServiceUser("loadgen", mosquitto_hash("bench-load"), write=("eldercare/v1/#",)),
     ]
-    (conf / "passwd").write_text(render_passwords([], users))
-    (conf / "acl").write_text(render_acl([], users))
+    write_broker_config(conf, [], users)
     broker = start_mosquitto(conf)
     stack = BenchStack(base, pg, broker, metrics_ports=[free_port(), free_port()])
     provision(stack.url, devices=devices, sites=sites)

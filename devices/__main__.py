@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
-import signal
+from contextlib import AbstractContextManager
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated
@@ -16,10 +15,11 @@ from psycopg.rows import dict_row
 
 from devices import migrate as migrations
 from devices import stack
-from devices.broker_files import write_broker_files
-from devices.credentials import backend_user, ingest_user, mosquitto_hash
+from devices.broker_admin import BrokerAdmin, NewDevice, broker_admin
+from devices.broker_files import write_broker_files, write_secret
+from devices.credentials import ServiceUser, admin_user, backend_user, ingest_user, mosquitto_hash
 from devices.domain import DeviceKind, Placement
-from devices.registry import Conn, provision_device
+from devices.registry import Conn, device_credentials, provision_device
 from devices.seed import seed_demo, seed_demo_roster
 from devices.settings import Settings
 
@@ -59,8 +59,7 @@ def seed(
             await seed_demo_roster(conn, now=datetime.now(UTC))
             await conn.commit()
         out.parent.mkdir(parents=True, exist_ok=True)
-        out.write_text(json.dumps(population.as_json(), indent=1))
-        out.chmod(0o600)
+        write_secret(out, json.dumps(population.as_json(), indent=1))
         typer.echo(f"seeded {len(population.devices)} devices; credentials in {out}")
 
     asyncio.run(go())
@@ -77,7 +76,8 @@ def provision(
         typer.Option(help="where a wearable sits on the body; its fall model is chosen by it"),
     ] = Placement.UNKNOWN,
 ) -> None:
-    """Register a device; prints its MQTT password once. Run broker-sync afterwards."""
+    """Register a device; prints its MQTT password once, and adds it to the running broker
+    (with ELDERCARE_BROKER_ADMIN_PASSWORD; otherwise run broker-sync before the broker starts)."""
     settings = Settings()
 
     async def go() -> str:
@@ -96,28 +96,87 @@ def provision(
 
     secret = asyncio.run(go())
     typer.echo(f"device {device_id} registered; MQTT username {device_id}, password {secret}")
+    if settings.broker_admin_password.get_secret_value():
+        with _admin(settings) as admin:
+            errors = admin.add_devices([NewDevice(site, device_id, secret)])
+        if errors:
+            raise typer.Exit(_fail("; ".join(errors)))
+        typer.echo("added to the running broker")
+
+
+def _fail(message: str) -> int:
+    typer.echo(message, err=True)
+    return 1
+
+
+def _admin(settings: Settings) -> AbstractContextManager[BrokerAdmin]:
+    return broker_admin(
+        settings.mqtt_host, settings.mqtt_port, settings.broker_admin_password.get_secret_value()
+    )
+
+
+def _service_users(settings: Settings) -> list[ServiceUser]:
+    users = [
+        ingest_user(mosquitto_hash(settings.broker_ingest_password.get_secret_value())),
+        backend_user(mosquitto_hash(settings.broker_backend_password.get_secret_value())),
+    ]
+    if settings.broker_admin_password.get_secret_value():
+        users.append(admin_user(mosquitto_hash(settings.broker_admin_password.get_secret_value())))
+    return users
 
 
 @app.command("broker-sync")
 def broker_sync(
     conf_dir: Annotated[Path, typer.Option()],
-    reload: Annotated[bool, typer.Option(help="SIGHUP $ELDERCARE_BROKER_PID")] = False,
+    reload: Annotated[
+        bool,
+        typer.Option(help="also apply it to the running broker (ELDERCARE_BROKER_ADMIN_PASSWORD)"),
+    ] = False,
+    secrets_file: Annotated[
+        Path | None,
+        typer.Option("--secrets", help="devices' plaintext secrets (seed --out) to add them live"),
+    ] = None,
 ) -> None:
-    """Write the broker's password file and ACL from the registry."""
+    """Write the broker's accounts from the registry (read when the broker starts); with
+    --reload, remove retired devices from the running broker and add those whose secrets are
+    given."""
     settings = Settings()
-    services = [
-        ingest_user(mosquitto_hash(settings.broker_ingest_password.get_secret_value())),
-        backend_user(mosquitto_hash(settings.broker_backend_password.get_secret_value())),
-    ]
+    services = _service_users(settings)
 
-    async def go() -> int:
+    async def go() -> dict[str, str]:
         async with await _with_conn(settings) as conn:
-            return await write_broker_files(conn, conf_dir=conf_dir, services=services)
+            await write_broker_files(conn, conf_dir=conf_dir, services=services)
+            return {d.device_id: d.site_id for d in await device_credentials(conn)}
 
-    n = asyncio.run(go())
-    if reload:
-        os.kill(int(os.environ["ELDERCARE_BROKER_PID"]), signal.SIGHUP)
-    typer.echo(f"broker files written for {n} devices in {conf_dir}")
+    registered = asyncio.run(go())
+    typer.echo(f"broker accounts written for {len(registered)} devices in {conf_dir}")
+    if not reload:
+        return
+    given: list[NewDevice] = []
+    if secrets_file is not None:
+        raw = json.loads(secrets_file.read_text())
+        given = [
+            NewDevice(registered[d["device_id"]], d["device_id"], d["password"])
+            for d in raw["devices"]
+            if d["device_id"] in registered
+        ]
+    with _admin(settings) as admin:
+        known = set(admin.clients())
+        stale = known - set(registered) - {s.username for s in services}
+        admin.remove(sorted(stale))
+        errors = admin.add_devices(given)
+        unknown = set(registered) - known - {d.device_id for d in given}
+    # the plugin saved its own state on those changes; the registry's file wins at a restart
+    asyncio.run(go())
+    typer.echo(f"running broker: {len(given)} added, {len(stale)} removed")
+    if unknown:
+        typer.echo(
+            f"{len(unknown)} registered devices are unknown to the running broker (their "
+            "secrets exist only as hashes): they can connect after a broker restart",
+            err=True,
+        )
+    if errors:
+        raise typer.Exit(_fail("; ".join(errors)))
 
 
 services_app = typer.Typer(add_completion=False, help="The project's own PostgreSQL and Mosquitto")

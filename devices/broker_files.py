@@ -1,25 +1,39 @@
-"""Write the broker's password file and ACL from the registry (run after provisioning)."""
+"""Write the broker's accounts and ACLs (``dynamic-security.json``) from the registry.
+
+Mosquitto reads the file when it starts; while it runs, the dynamic-security plugin owns the
+file and saves its own state there, so changes to a running broker go through
+:mod:`devices.broker_admin` instead.
+"""
 
 from __future__ import annotations
 
 import os
+from collections.abc import Iterable
 from pathlib import Path
 
-from devices.credentials import ServiceUser, render_acl, render_password_file
+from devices.credentials import DYNSEC_FILE, DeviceCredential, ServiceUser, render_dynsec
 from devices.registry import Conn, device_credentials
 
 
-def _write_atomic(path: Path, text: str) -> None:
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(text)
+def write_secret(path: Path, text: str) -> None:
+    """Write a file readable by its owner only, atomically (no moment of wider permissions)."""
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as f:
+        f.write(text)
     os.chmod(tmp, 0o600)
     tmp.replace(path)
 
 
+def write_broker_config(
+    conf_dir: Path, devices: Iterable[DeviceCredential], services: Iterable[ServiceUser]
+) -> None:
+    conf_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+    write_secret(conf_dir / DYNSEC_FILE, render_dynsec(devices, services))
+
+
 async def write_broker_files(conn: Conn, *, conf_dir: Path, services: list[ServiceUser]) -> int:
-    """Render ``passwd`` and ``acl`` for Mosquitto; returns the number of devices written."""
+    """Render the broker's configuration from the registry; returns the number of devices."""
     devices = await device_credentials(conn)
-    conf_dir.mkdir(parents=True, exist_ok=True)  # noqa: ASYNC240 - a few small local files
-    _write_atomic(conf_dir / "passwd", render_password_file(devices, services))
-    _write_atomic(conf_dir / "acl", render_acl(devices, services))
+    write_broker_config(conf_dir, devices, services)
     return len(devices)

@@ -1,4 +1,4 @@
-"""Per-device MQTT credentials and topic ACLs, rendered as Mosquitto's own files.
+"""Per-device MQTT credentials and topic ACLs, rendered as Mosquitto's dynamic-security file.
 
 The registry keeps only a Mosquitto-compatible PBKDF2-SHA512 hash of each device's password
 (format ``$7$<iterations>$<salt b64>$<hash b64>``, what ``mosquitto_passwd`` writes); the
@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
-import hmac
+import json
 import secrets
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -29,16 +29,6 @@ def mosquitto_hash(
     salt = salt if salt is not None else secrets.token_bytes(12)
     digest = hashlib.pbkdf2_hmac("sha512", password.encode(), salt, iterations)
     return f"$7${iterations}${base64.b64encode(salt).decode()}${base64.b64encode(digest).decode()}"
-
-
-def verify_mosquitto_hash(password: str, encoded: str) -> bool:
-    _, kind, iterations, salt_b64, digest_b64 = encoded.split("$")
-    if kind != "7":
-        raise ValueError("only $7$ (PBKDF2-SHA512) hashes are supported")
-    digest = hashlib.pbkdf2_hmac(
-        "sha512", password.encode(), base64.b64decode(salt_b64), int(iterations)
-    )
-    return hmac.compare_digest(digest, base64.b64decode(digest_b64))
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,32 +65,91 @@ def backend_user(password_hash: str) -> ServiceUser:
     )
 
 
-def render_password_file(
-    devices: Iterable[DeviceCredential], services: Iterable[ServiceUser]
-) -> str:
-    lines = [f"{s.username}:{s.password_hash}" for s in services]
-    lines += [f"{d.device_id}:{d.password_hash}" for d in devices]
-    return "\n".join(lines) + "\n"
+def admin_user(password_hash: str) -> ServiceUser:
+    """The broker-admin account: it alone may use the dynamic-security control topic, to add a
+    device the moment it is provisioned (the plaintext secret exists only then)."""
+    control = "$CONTROL/dynamic-security/#"
+    return ServiceUser(ADMIN_USERNAME, password_hash, read=(control,), write=(control,))
 
 
-def render_acl(devices: Iterable[DeviceCredential], services: Iterable[ServiceUser]) -> str:
-    """A device may publish only under its own topics and read only its own ``cmd``."""
-    out: list[str] = []
-    for s in services:
-        out.append(f"user {s.username}")
-        out += [f"topic read {t}" for t in s.read]
-        out += [f"topic write {t}" for t in s.write]
-        out.append("")
-    for d in devices:
-        if not (ID_RE.fullmatch(d.site_id) and ID_RE.fullmatch(d.device_id)):
-            raise ValueError(f"refusing to write an ACL for {d.site_id}/{d.device_id}")
-        base = f"{TOPIC_ROOT}/{d.site_id}/{d.device_id}"
-        out += [
-            f"user {d.device_id}",
-            f"topic write {base}/telemetry",
-            f"topic write {base}/event",
-            f"topic readwrite {base}/status",
-            f"topic read {base}/cmd",
-            "",
+ADMIN_USERNAME = "broker-admin"
+DYNSEC_FILE = "dynamic-security.json"
+
+
+def _hash_fields(encoded: str) -> dict[str, object]:
+    """Mosquitto's ``$7$`` hash as dynamic-security stores it (same PBKDF2-SHA512)."""
+    _, kind, iterations, salt_b64, digest_b64 = encoded.split("$")
+    if kind != "7":
+        raise ValueError("only $7$ (PBKDF2-SHA512) hashes are supported")
+    return {"password": digest_b64, "salt": salt_b64, "iterations": int(iterations)}
+
+
+def _acl(kind: str, topic: str) -> dict[str, object]:
+    return {"acltype": kind, "topic": topic, "priority": 0, "allow": True}
+
+
+def service_role(s: ServiceUser) -> dict[str, object]:
+    """Read filters may be subscribed (also as a shared subscription) and received; write
+    filters published. Nothing else: the defaults deny."""
+    acls: list[dict[str, object]] = []
+    for f in s.read:
+        acls += [
+            _acl("subscribePattern", f),
+            _acl("subscribePattern", f"$share/+/{f}"),
+            _acl("publishClientReceive", f),
         ]
-    return "\n".join(out)
+    acls += [_acl("publishClientSend", f) for f in s.write]
+    return {"rolename": f"service:{s.username}", "acls": acls}
+
+
+def device_role(site_id: str, device_id: str) -> dict[str, object]:
+    """A device publishes only under its own topics and subscribes only to its own ``cmd``:
+    literal topics, no wildcards, no ``$share``. Only the backend writes a device's ``cmd``
+    (small commands), so nothing can pile up in a device's persistent session."""
+    if not (ID_RE.fullmatch(site_id) and ID_RE.fullmatch(device_id)):
+        raise ValueError(f"refusing to write an ACL for {site_id}/{device_id}")
+    base = f"{TOPIC_ROOT}/{site_id}/{device_id}"
+    acls = [_acl("publishClientSend", f"{base}/{c}") for c in ("telemetry", "event", "status")]
+    acls += [_acl("subscribeLiteral", f"{base}/cmd"), _acl("publishClientReceive", f"{base}/cmd")]
+    return {"rolename": f"device:{device_id}", "acls": acls}
+
+
+def device_client(device_id: str) -> dict[str, object]:
+    """A device's client is bound to its own client id: no device can take over another's
+    session (or a service's) by connecting with its id."""
+    return {
+        "username": device_id,
+        "clientid": device_id,
+        "roles": [{"rolename": f"device:{device_id}"}],
+    }
+
+
+def render_dynsec(devices: Iterable[DeviceCredential], services: Iterable[ServiceUser]) -> str:
+    """Mosquitto's dynamic-security configuration: every client, its role, deny by default
+    (publish, receive and subscribe), so a subscription outside an account's own topics is
+    refused at SUBSCRIBE time (the ACL file of Mosquitto 2.0 grants every subscription and
+    filters only on delivery, which lets a device join ingest's shared subscription and
+    swallow its share of other devices' messages)."""
+    clients: list[dict[str, object]] = []
+    roles: list[dict[str, object]] = []
+    for s in services:
+        roles.append(service_role(s))
+        clients.append(
+            {"username": s.username, "roles": [{"rolename": f"service:{s.username}"}]}
+            | _hash_fields(s.password_hash)
+        )
+    for d in devices:
+        roles.append(device_role(d.site_id, d.device_id))
+        clients.append(device_client(d.device_id) | _hash_fields(d.password_hash))
+    config = {
+        "defaultACLAccess": {
+            "publishClientSend": False,
+            "publishClientReceive": False,
+            "subscribe": False,
+            "unsubscribe": True,
+        },
+        "clients": clients,
+        "groups": [],
+        "roles": roles,
+    }
+    return json.dumps(config, indent=1) + "\n"

@@ -26,6 +26,9 @@ class Settings(BaseSettings):
     # Service accounts written into the broker's password file by ``devices broker-sync``.
     broker_ingest_password: SecretStr = SecretStr("")
     broker_backend_password: SecretStr = SecretStr("")
+    # The broker-admin account (dynamic-security control topic): ``devices provision`` adds the
+    # new device to the running broker with it, ``broker-sync --reload`` removes retired ones.
+    broker_admin_password: SecretStr = SecretStr("")
     mqtt_topic_root: str = "eldercare/v1"
     mqtt_share_group: str = "ingest"
     mqtt_client_id: str = "eldercare-ingest-1"

@@ -11,13 +11,15 @@ import os
 import shlex
 from pathlib import Path
 
+from devices.broker_files import write_broker_config, write_secret
 from devices.credentials import (
+    DYNSEC_FILE,
+    ServiceUser,
+    admin_user,
     backend_user,
     generate_secret,
     ingest_user,
     mosquitto_hash,
-    render_acl,
-    render_password_file,
 )
 from devices.local_services import LocalBroker, LocalPostgres, start_mosquitto, start_postgres
 
@@ -38,15 +40,28 @@ def _secrets(run_dir: Path) -> dict[str, str]:
     if path.exists():
         loaded: dict[str, str] = json.loads(path.read_text())
         return loaded
-    values = {k: generate_secret() for k in ("db", "ingest", "backend")}
-    path.write_text(json.dumps(values))
-    path.chmod(0o600)
+        if "admin" not in loaded:  # a run directory from before the broker-admin account
+            loaded["admin"] = generate_secret()
+            write_secret(path, json.dumps(loaded))
+        return loaded
+    values = {k: generate_secret() for k in ("db", "ingest", "backend", "admin")}
+    write_secret(path, json.dumps(values))
     return values
+
+
+def service_users(sec: dict[str, str]) -> list[ServiceUser]:
+    return [
+        ingest_user(mosquitto_hash(sec["ingest"])),
+        backend_user(mosquitto_hash(sec["backend"])),
+        admin_user(mosquitto_hash(sec["admin"])),
+    ]
 
 
 def up(run_dir: Path) -> dict[str, str]:
     """Start (or reuse) PostgreSQL and Mosquitto; return and write the environment."""
     run_dir = run_dir.resolve()
+    # Not 0700: as root, PostgreSQL runs as the postgres user inside it. Each secret file in
+    # it (env, secrets.json, demo-devices.json, mosquitto/) is its owner's only.
     run_dir.mkdir(parents=True, exist_ok=True)
     sec = _secrets(run_dir)
     state_path = run_dir / "services.json"
@@ -57,17 +72,14 @@ def up(run_dir: Path) -> dict[str, str]:
     else:
         pg = start_postgres(run_dir, port=DEFAULT_PG_PORT, password=sec["db"])
     broker_dir = run_dir / "mosquitto"
-    broker_dir.mkdir(exist_ok=True)
+    broker_dir.mkdir(mode=0o700, exist_ok=True)
     if "mqtt_pid" in state and _alive(int(state["mqtt_pid"])):
         broker = LocalBroker(broker_dir, int(state["mqtt_port"]), int(state["mqtt_pid"]))
     else:
-        services = [
-            ingest_user(mosquitto_hash(sec["ingest"])),
-            backend_user(mosquitto_hash(sec["backend"])),
-        ]
-        if not (broker_dir / "passwd").exists():
-            (broker_dir / "passwd").write_text(render_password_file([], services))
-            (broker_dir / "acl").write_text(render_acl([], services))
+        if not (broker_dir / DYNSEC_FILE).exists():
+            # the devices follow from `devices broker-sync` / `seed` / `provision`; the plugin
+            # saves every change to this file, so a restarted broker keeps them
+            write_broker_config(broker_dir, [], service_users(sec))
         broker = start_mosquitto(broker_dir, port=DEFAULT_MQTT_PORT)
     state = {"pg_port": pg.port, "mqtt_port": broker.port, "mqtt_pid": broker.pid}
     state_path.write_text(json.dumps(state))
@@ -79,10 +91,11 @@ def up(run_dir: Path) -> dict[str, str]:
         "ELDERCARE_MQTT_PASSWORD": sec["ingest"],
         "ELDERCARE_BROKER_INGEST_PASSWORD": sec["ingest"],
         "ELDERCARE_BROKER_BACKEND_PASSWORD": sec["backend"],
+        "ELDERCARE_BROKER_ADMIN_PASSWORD": sec["admin"],
         "ELDERCARE_RUN_DIR": str(run_dir),
         "ELDERCARE_BROKER_PID": str(broker.pid),
     }
-    (run_dir / "env").write_text("".join(f"export {k}={shlex.quote(v)}\n" for k, v in env.items()))
+    write_secret(run_dir / "env", "".join(f"export {k}={shlex.quote(v)}\n" for k, v in env.items()))
     return env
 
 

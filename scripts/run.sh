@@ -19,7 +19,7 @@ export ELDERCARE_API_PORT="${ELDERCARE_API_PORT:-8000}"
 METRICS_PORT="${ELDERCARE_METRICS_PORT:-9101}"
 $PY -m devices migrate
 $PY -m devices seed --out "$RUN/demo-devices.json"
-$PY -m devices broker-sync --conf-dir "$RUN/mosquitto" --reload
+$PY -m devices broker-sync --conf-dir "$RUN/mosquitto" --reload --secrets "$RUN/demo-devices.json"
 
 pids=()
 cleanup() {

@@ -22,14 +22,14 @@ from paho.mqtt.enums import CallbackAPIVersion
 from psycopg.rows import dict_row
 
 from devices import migrate
-from devices.broker_files import write_broker_files
+from devices.broker_admin import NewDevice, broker_admin
+from devices.broker_files import write_broker_config
 from devices.credentials import (
     ServiceUser,
+    admin_user,
     backend_user,
     ingest_user,
     mosquitto_hash,
-    render_acl,
-    render_password_file,
 )
 from devices.local_services import LocalBroker, LocalPostgres, start_mosquitto, start_postgres
 from devices.seed import DemoPopulation, seed_demo
@@ -53,11 +53,13 @@ class Services:
     broker: LocalBroker
     ingest_password: str = "ingest-test-pw"
     backend_password: str = "backend-test-pw"
+    admin_password: str = "broker-admin-test-pw"
 
     def service_users(self) -> list[Any]:
         return [
             ingest_user(mosquitto_hash(self.ingest_password)),
             backend_user(mosquitto_hash(self.backend_password)),
+            admin_user(mosquitto_hash(self.admin_password)),
             janitor_user(),
             load_user(),
         ]
@@ -106,16 +108,9 @@ def start_services() -> Services:
     pg = start_postgres(base, password="test-pw", fast=True)
     broker_dir = base / "mosquitto"
     broker_dir.mkdir()
-    svc_users = [
-        ingest_user(mosquitto_hash("ingest-test-pw")),
-        backend_user(mosquitto_hash("backend-test-pw")),
-        janitor_user(),
-        load_user(),
-    ]
-    (broker_dir / "passwd").write_text(render_password_file([], svc_users))
-    (broker_dir / "acl").write_text(render_acl([], svc_users))
-    broker = start_mosquitto(broker_dir)
-    services = Services(base, pg, broker)
+    services = Services(base, pg, LocalBroker(broker_dir, 0, 0))
+    write_broker_config(broker_dir, [], services.service_users())
+    services.broker = start_mosquitto(broker_dir)
     _make_template(services)
     return services
 
@@ -155,18 +150,27 @@ def seed(s: Services, database_url: str) -> DemoPopulation:
 
             population = await seed_demo(conn, now=datetime.now(UTC))
             await conn.commit()
-            await write_broker_files(conn, conf_dir=s.broker.conf_dir, services=s.service_users())
             return population
 
     population = asyncio.run(go())
-    s.broker.reload()
+    add_devices(s, [NewDevice(d.site_id, d.device_id, d.password) for d in population.devices])
     dev = population.devices[0]
     wait_until(lambda: can_connect(s, dev.device_id, dev.password), what="broker reload")
     return population
 
 
-def can_connect(s: Services, username: str, password: str) -> bool:
-    client = mqtt.Client(CallbackAPIVersion.VERSION2, protocol=mqtt.MQTTv5)
+def add_devices(s: Services, devices: list[NewDevice]) -> None:
+    """Tell the running broker about newly provisioned devices (as provisioning does)."""
+    with broker_admin("127.0.0.1", s.broker.port, s.admin_password) as admin:
+        errors = admin.add_devices(devices)
+    assert not errors, errors
+
+
+def can_connect(s: Services, username: str, password: str, *, client_id: str | None = None) -> bool:
+    """Devices must connect with their own id as client id (the broker binds them)."""
+    client = mqtt.Client(
+        CallbackAPIVersion.VERSION2, client_id=client_id or username, protocol=mqtt.MQTTv5
+    )
     client.username_pw_set(username, password)
     try:
         rc = client.connect("127.0.0.1", s.broker.port)
@@ -252,10 +256,12 @@ def publish(
     payload: bytes | str,
     qos: int = 1,
     retain: bool = False,
+    client_id: str | None = None,
 ) -> int:
-    """Publish as a device over a real connection; returns the PUBACK reason code value."""
+    """Publish as a device over a real connection (client id: the username, as the broker
+    requires of a device); returns the PUBACK reason code value."""
     client = mqtt.Client(
-        CallbackAPIVersion.VERSION2, client_id=f"pub-{uuid.uuid4().hex[:8]}", protocol=mqtt.MQTTv5
+        CallbackAPIVersion.VERSION2, client_id=client_id or username, protocol=mqtt.MQTTv5
     )
     client.username_pw_set(username, password)
     acks: list[int] = []

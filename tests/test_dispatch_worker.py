@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import signal
-import uuid
 from datetime import UTC, datetime, timedelta
 
 import paho.mqtt.client as mqtt
@@ -30,7 +29,7 @@ class Inbox:
         self.subscribed = False
         client = mqtt.Client(
             CallbackAPIVersion.VERSION2,
-            client_id=f"dev-{uuid.uuid4().hex[:8]}",
+            client_id=username,
             protocol=mqtt.MQTTv5,
         )
         client.username_pw_set(username, password)
