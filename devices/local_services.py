@@ -233,8 +233,9 @@ def broker_config(conf_dir: Path, port: int) -> str:
             "max_inflight_messages 0",
             "max_queued_messages 1000000",
             "max_queued_bytes 0",
-            # ingest refuses SenML packs over 256 KiB; nothing legitimate is bigger
-            "max_packet_size 300000",
+            # ingest dead-letters SenML packs over 256 KiB as too_large; the broker disconnects
+            # a sender of anything over 1 MiB
+            "max_packet_size 1048576",
             f"log_dest file {conf_dir / 'mosquitto.log'}",
             "log_type error",
             "log_type warning",

@@ -218,7 +218,7 @@ def test_a_device_cannot_fill_the_broker_through_its_session(
     d = _dev(pop, "wristband", 0)
     s = Session(services, d.device_id, d.password, d.device_id)
     try:
-        big = b"x" * 1_000_000
+        big = b"x" * 1_100_000
         status = f"eldercare/v1/{d.site_id}/{d.device_id}/status"
         assert s.subscribe(status) == "Not authorized"
         s.client.publish(status, big, qos=1)
