@@ -18,7 +18,6 @@ from dashboard_api.notifications import router as notifications_router
 from dashboard_api.orders import router as orders_router
 from dashboard_api.routes import router
 from dashboard_api.security import SecurityHeaders
-from dashboard_api.throttle import LoginThrottle
 from devices.db import open_pool
 from devices.settings import Settings
 
@@ -47,7 +46,6 @@ def create_app(settings: Settings) -> FastAPI:
     )
     app.state.settings = settings
     app.add_exception_handler(RequestValidationError, validation_error)
-    app.state.login_throttle = LoginThrottle()
     app.add_middleware(SecurityHeaders)
     app.include_router(router)
     app.include_router(orders_router)

@@ -9,7 +9,6 @@ from typing import Annotated
 from fastapi import Depends, HTTPException, Request, status
 from fastapi.security import OAuth2PasswordBearer
 
-from dashboard_api.throttle import LoginThrottle
 from devices.accounts import Principal, principal_for_token
 from devices.db import AsyncPool
 from devices.domain import Role
@@ -22,11 +21,6 @@ oauth2 = OAuth2PasswordBearer(tokenUrl="/api/auth/token", auto_error=False)
 def _settings(request: Request) -> Settings:
     settings: Settings = request.app.state.settings
     return settings
-
-
-def _throttle(request: Request) -> LoginThrottle:
-    throttle: LoginThrottle = request.app.state.login_throttle
-    return throttle
 
 
 def _pool(request: Request) -> AsyncPool:
@@ -48,7 +42,6 @@ ConnDep = Annotated[Conn, Depends(_conn)]
 PoolDep = Annotated[AsyncPool, Depends(_pool)]  # for long responses that must not hold a conn
 Now = Annotated[datetime, Depends(now)]
 TokenDep = Annotated[str | None, Depends(oauth2)]
-ThrottleDep = Annotated[LoginThrottle, Depends(_throttle)]
 
 
 async def _principal(conn: ConnDep, token: TokenDep, at: Now) -> Principal:

@@ -30,7 +30,7 @@ from alerts.dispatch import DISPATCH_CHANNEL
 from dashboard_api.deps import ConnDep, Now, PoolDep, TokenDep, oauth2
 from dashboard_api.schemas import Problem
 from dashboard_api.view_models import TicketOut
-from devices.accounts import Principal, principal_for_token
+from devices.accounts import REVOKED_CHANNEL, Principal, principal_for_token, token_fingerprint
 from devices.backoff import Backoff
 from devices.db import AsyncPool
 from devices.domain import Role
@@ -39,6 +39,7 @@ log = logging.getLogger(__name__)
 
 TICKET_TTL = timedelta(seconds=30)
 KEEPALIVE_S = 15.0
+SIGNED_OUT: dict[str, Any] = {"type": "signed-out"}
 ORDER_SQL = (
     "SELECT o.order_id, o.alert_id, o.site_id, o.resident_id, o.colour, o.category, o.state, "
     "o.opened_at, o.accepted_at, o.resolved_at, o.outcome, a.kind, a.explanation, "
@@ -59,6 +60,7 @@ def may_see(principal: Principal, site_id: str, resident_id: int | None) -> bool
 @dataclass(slots=True, eq=False)  # hashed by identity
 class Subscriber:
     principal: Principal
+    fingerprint: str = ""  # of the token it was opened with (devices.accounts)
     queue: asyncio.Queue[dict[str, Any]] = field(default_factory=lambda: asyncio.Queue(256))
 
 
@@ -81,6 +83,15 @@ class Hub:
         entry = self.tickets.pop(ticket, None)
         return entry[0] if entry and entry[1] > now else None
 
+    def revoke(self, fingerprint: str) -> None:
+        """A token was revoked (logout, in any API process): its streams end now, whatever
+        is still queued for them."""
+        for sub in list(self.subscribers):
+            if sub.fingerprint == fingerprint:
+                while not sub.queue.empty():
+                    sub.queue.get_nowait()
+                sub.queue.put_nowait(SIGNED_OUT)
+
     def publish(self, row: dict[str, Any]) -> None:
         event = {"type": "order", **{k: _plain(v) for k, v in row.items()}}
         for sub in list(self.subscribers):
@@ -97,16 +108,18 @@ class Hub:
                     self.database_url, autocommit=True, row_factory=dict_row
                 ) as conn:
                     await conn.execute(f"LISTEN {DISPATCH_CHANNEL}")
+                    await conn.execute(f"LISTEN {REVOKED_CHANNEL}")
                     backoff.reset()
                     self.ready.set()
                     while True:
                         # The generator holds the connection's lock: leave it to look the
                         # order up; psycopg keeps what arrives meanwhile in its backlog.
-                        payloads = [
-                            n.payload async for n in conn.notifies(timeout=30.0, stop_after=1)
-                        ]
-                        for payload in payloads:
-                            await self._relay(conn, payload)
+                        notes = [n async for n in conn.notifies(timeout=30.0, stop_after=1)]
+                        for n in notes:
+                            if n.channel == REVOKED_CHANNEL:
+                                self.revoke(n.payload)
+                            else:
+                                await self._relay(conn, n.payload)
             except psycopg.OperationalError as exc:
                 self.ready.clear()
                 delay = backoff.next_delay()
@@ -177,7 +190,7 @@ async def live(
             headers={"WWW-Authenticate": "Bearer"},
         )
     assert bearer is not None  # a principal was found for it
-    sub = Subscriber(principal)
+    sub = Subscriber(principal, token_fingerprint(bearer))
     hub.subscribers.add(sub)
     return StreamingResponse(
         _stream(request, hub, sub, pool=pool, bearer=bearer),
@@ -203,6 +216,9 @@ async def _stream(
                     return
                 yield ": keepalive\n\n"
                 continue
+            if event is SIGNED_OUT:
+                yield "event: signed-out\ndata: {}\n\n"
+                return
             yield f"event: {event['type']}\ndata: {json.dumps(event)}\n\n"
     finally:
         hub.subscribers.discard(sub)

@@ -23,8 +23,9 @@ from pydantic import (
 )
 
 from alerts.notify import service
+from alerts.notify.egress import Refused, resolve_public
 from alerts.notify.policy import ChannelKind, Source
-from dashboard_api.deps import ConnDep, CurrentUser, Now
+from dashboard_api.deps import ConnDep, CurrentUser, Now, SettingsDep
 from dashboard_api.schemas import Problem
 from devices.accounts import Principal
 from devices.domain import Colour, Role
@@ -173,9 +174,17 @@ async def my_preferences(conn: ConnDep, user: CurrentUser) -> PrefsOut:
 
 
 @router.put("/preferences", response_model=PrefsOut, responses={403: {"model": Problem}})
-async def set_my_preferences(conn: ConnDep, user: CurrentUser, at: Now, body: PrefsIn) -> PrefsOut:
+async def set_my_preferences(
+    conn: ConnDep, user: CurrentUser, at: Now, body: PrefsIn, settings: SettingsDep
+) -> PrefsOut:
     if user.role is not Role.FAMILY:
         raise HTTPException(status.HTTP_403_FORBIDDEN, "family members only")
+    for c in body.channels:
+        if c.kind is ChannelKind.WEBHOOK:
+            try:
+                await resolve_public(c.address, settings.webhook_allow_hosts)
+            except Refused as exc:
+                raise HTTPException(422, str(exc)) from exc
     row = await service.save_prefs(
         conn,
         user_id=user.user_id,

@@ -2,19 +2,19 @@
 
 from __future__ import annotations
 
+import math
 from datetime import datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Form, HTTPException, Path, Query, status
+from fastapi import APIRouter, Form, HTTPException, Path, Query, Request, status
 
-from dashboard_api import queries
+from dashboard_api import queries, throttle
 from dashboard_api.deps import (
     ConnDep,
     CurrentUser,
     Now,
     SettingsDep,
     StaffUser,
-    ThrottleDep,
     TokenDep,
 )
 from dashboard_api.schemas import (
@@ -42,27 +42,31 @@ NOT_FOUND: dict[int | str, dict[str, Any]] = {404: {"model": Problem}}
     responses={401: {"model": Problem}, 429: {"model": Problem}},
 )
 async def login(
+    request: Request,
     conn: ConnDep,
     settings: SettingsDep,
-    throttle: ThrottleDep,
     at: Now,
     # no control characters (PostgreSQL text cannot hold NUL): a clear 422, never a 500
     username: Annotated[str, Form(max_length=128, pattern=r"^[^\x00-\x1f\x7f]*$")],
     password: Annotated[str, Form(max_length=256, pattern=r"^[^\x00]*$")],
 ) -> TokenOut:
-    if (wait := throttle.retry_after(username, at)) is not None:
+    # behind a reverse proxy, run uvicorn with --proxy-headers/--forwarded-allow-ips so this is
+    # the user's address (docs/deployment.md)
+    address = request.client.host if request.client else "unknown"
+    if (wait := await throttle.check(conn, username=username, address=address, now=at)) is not None:
         raise HTTPException(
             status.HTTP_429_TOO_MANY_REQUESTS,
             "too many wrong passwords; try again later",
-            headers={"Retry-After": str(int(wait))},
+            headers={"Retry-After": str(max(1, math.ceil(wait)))},
         )
     issued = await issue_token(
         conn, username=username, password=password, now=at, ttl=settings.token_ttl
     )
     if issued is None:
-        throttle.failed(username, at)
+        await throttle.failed(conn, username=username, address=address, now=at)
+        await conn.commit()
         raise HTTPException(status.HTTP_401_UNAUTHORIZED, "wrong username or password")
-    throttle.succeeded(username)
+    await throttle.succeeded(conn, username=username, address=address)
     await conn.commit()
     return TokenOut(access_token=issued[0], expires_at=issued[1])
 

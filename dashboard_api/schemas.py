@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
+from typing import Annotated
 
-from pydantic import BaseModel, Field
+from pydantic import AfterValidator, BaseModel, Field
 
 from devices.domain import (
     CareProfile,
@@ -110,21 +112,44 @@ class TransitionOut(BaseModel):
     note: str
 
 
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u2028\u2029]")
+_CONTROL_LINE = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
+
+
+def _no_control(v: str) -> str:
+    if _CONTROL.search(v):
+        raise ValueError("control characters are not allowed (line breaks and tabs are)")
+    return v
+
+
+def _no_control_line(v: str) -> str:
+    if _CONTROL_LINE.search(v):
+        raise ValueError("control characters are not allowed")
+    return v
+
+
+# Free text a person types (notes, reasons): line breaks and tabs, no other control characters
+# (PostgreSQL cannot store NUL, and the others only hide text from whoever reads it).
+FreeText = Annotated[str, AfterValidator(_no_control)]
+# One line (an address, a name): no control characters at all.
+LineText = Annotated[str, AfterValidator(_no_control_line)]
+
+
 class ServiceOrderIn(BaseModel):
     site_id: str = Field(pattern=r"^[A-Za-z0-9_-]{1,64}$")
     resident_id: int | None = Field(default=None, ge=1, le=2**62)
     category: ServiceCategory
     colour: Colour = Colour.GREEN
-    note: str = Field(default="", max_length=2000)
+    note: FreeText = Field(default="", max_length=2000)
 
 
 class CancelIn(BaseModel):
-    reason: str = Field(min_length=1, max_length=2000)
+    reason: FreeText = Field(min_length=1, max_length=2000)
 
 
 class ResolveIn(BaseModel):
     outcome: Outcome
-    note: str = Field(default="", max_length=2000)
+    note: FreeText = Field(default="", max_length=2000)
 
 
 class Problem(BaseModel):

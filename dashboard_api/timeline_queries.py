@@ -25,6 +25,11 @@ KEYS_SQL = (
     "WHERE a.device_key = d.device_key AND upper_inf(a.during))) AS room"
 )
 
+# Readings a body cannot produce (a stored heart rate of -1e308 overflowed the average and
+# made the timeline 500 for every role) are left out of what the pages show; ingest refuses
+# them on arrival, this guards rows stored before that or by another writer.
+PLAUSIBLE = "value BETWEEN 0 AND CASE metric WHEN 'hr' THEN 300 WHEN 'rr' THEN 120 END"
+
 TIMELINE_SQL = (
     "WITH b AS (SELECT g AS bstart, g + %(bucket)s AS bend FROM generate_series("
     "time_bucket(%(bucket)s, %(start)s::timestamptz), %(end)s::timestamptz - interval '1 us', "
@@ -38,7 +43,7 @@ TIMELINE_SQL = (
     "max(value) FILTER (WHERE metric = 'hr') AS hr_max, "
     "avg(value) FILTER (WHERE metric = 'rr') AS rr_avg FROM telemetry "
     "WHERE device_key = ANY(%(mine)s::int[]) AND metric IN ('hr', 'rr') "
-    "AND time >= %(start)s AND time < %(end)s GROUP BY 1), "
+    f"AND {PLAUSIBLE} AND time >= %(start)s AND time < %(end)s GROUP BY 1), "
     "pres_raw AS ((SELECT time, value_bool FROM events WHERE device_key = ANY(%(beds)s::int[]) "
     "AND name = 'presence' AND time < %(start)s ORDER BY time DESC LIMIT 1) UNION ALL "
     "(SELECT time, value_bool FROM events WHERE device_key = ANY(%(beds)s::int[]) "
@@ -96,9 +101,9 @@ STATUS_SQL = (
     "AND o.state NOT IN ('resolved', 'cancelled')) AS open_alerts "
     "FROM (SELECT 1) one "
     "LEFT JOIN LATERAL (SELECT value, time FROM telemetry WHERE metric = 'hr' AND device_key = "
-    "ANY(%(mine)s::int[]) ORDER BY time DESC LIMIT 1) hr ON true "
+    f"ANY(%(mine)s::int[]) AND {PLAUSIBLE} ORDER BY time DESC LIMIT 1) hr ON true "
     "LEFT JOIN LATERAL (SELECT value, time FROM telemetry WHERE metric = 'rr' AND device_key = "
-    "ANY(%(mine)s::int[]) ORDER BY time DESC LIMIT 1) rr ON true"
+    f"ANY(%(mine)s::int[]) AND {PLAUSIBLE} ORDER BY time DESC LIMIT 1) rr ON true"
 )
 
 LOW_BATTERY = 20.0

@@ -95,6 +95,10 @@ class Settings(BaseSettings):
     notify_timezone: str = "Asia/Shanghai"
     notify_summary_hour: int = Field(default=8, ge=0, le=23)
     webhook_timeout_s: float = 10.0
+    # Hosts a family's webhook may reach although they are not public addresses (an internal
+    # relay an administrator trusts); JSON list, e.g. '["hooks.internal"]'. Everything else
+    # must resolve to public addresses only.
+    webhook_allow_hosts: frozenset[str] = frozenset()
     smtp_host: str = "127.0.0.1"
     smtp_port: int = 25
     smtp_starttls: bool = False

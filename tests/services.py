@@ -208,6 +208,8 @@ def worker_env(s: Services, database_url: str, *, username: str = "ingest") -> d
             "ELDERCARE_MQTT_CLIENT_ID": f"ingest-{uuid.uuid4().hex[:8]}",
             "ELDERCARE_MQTT_SHARE_GROUP": f"g{uuid.uuid4().hex[:8]}",
             "ELDERCARE_ALERTS_POLL_INTERVAL_S": "0.2",
+            # the tests' webhook sinks are on loopback (see tests/conftest.py)
+            "ELDERCARE_WEBHOOK_ALLOW_HOSTS": '["127.0.0.1"]',
         }
     )
     return env

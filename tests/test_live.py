@@ -124,3 +124,32 @@ def test_sos_is_pushed_within_a_second_to_those_in_scope(
     server: tuple[str, DemoPopulation, str],
 ) -> None:
     asyncio.run(_scenario(*server))
+
+
+async def _logout_ends_a_busy_stream(base: str, pop: DemoPopulation, url: str) -> None:
+    """Finding 8: with events flowing (no keepalive gap), 24 events arrived in the 45 s after
+    logout. Now the logout itself ends the stream."""
+    family = {"Authorization": f"Bearer {token(base, pop, 'family-home17')}"}
+    async with httpx.AsyncClient(timeout=httpx.Timeout(5.0, read=None)) as client:
+        lst = Listener(client, f"{base}/api/live", family)
+        try:
+            assert await lst.status == 200
+            await asyncio.sleep(0.2)
+            await asyncio.to_thread(_raise_sos, url, "btn-0042")
+            assert await lst.orders(within=3.0)
+            r = await client.post(f"{base}/api/auth/logout", headers=family)
+            assert r.status_code == 204
+            async with asyncio.timeout(3):
+                await lst.task
+            assert lst.signed_out
+            await asyncio.to_thread(_raise_sos, url, "btn-0042")
+            assert lst.events.empty()
+        finally:
+            lst.task.cancel()
+            await asyncio.gather(lst.task, return_exceptions=True)
+
+
+def test_logout_ends_the_live_stream_at_once(services: Services, database_url: str) -> None:
+    pop = seed(services, database_url)
+    with serve(database_url, live_keepalive_s=60.0) as base:  # no keepalive to hide behind
+        asyncio.run(_logout_ends_a_busy_stream(base, pop, database_url))

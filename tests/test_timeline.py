@@ -162,20 +162,13 @@ def test_health_today_and_how_an_alert_was_handled(
 def test_sign_in_is_throttled_and_pages_carry_security_headers(
     world: tuple[TestClient, DemoPopulation, str],
 ) -> None:
-    client, pop, _ = world
+    client, _pop, _ = world
     for _ in range(5):
         r = client.post("/api/auth/token", data={"username": "staff-homes", "password": "x"})
         assert r.status_code == 401
     r = client.post("/api/auth/token", data={"username": "staff-homes", "password": "x"})
     assert r.status_code == 429
-    assert int(r.headers["Retry-After"]) > 0
-    right = next(u for u in pop.users if u.username == "staff-homes").password
-    assert (
-        client.post(
-            "/api/auth/token", data={"username": "staff-homes", "password": right}
-        ).status_code
-        == 429
-    )
+    assert int(r.headers["Retry-After"]) > 0  # the delay after it: tests/test_login_throttle.py
     assert (
         client.post("/api/auth/token", data={"username": "admin", "password": "x"}).status_code
         == 401

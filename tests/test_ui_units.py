@@ -8,7 +8,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from dashboard_api.live import Hub, may_see
-from dashboard_api.throttle import LoginThrottle
+from dashboard_api.throttle import ACCOUNT, ADDRESS, PAIR, WINDOW, keys, retry_after
 from dashboard_api.timeline import pick_bucket
 from devices.accounts import Principal
 from devices.domain import Role
@@ -16,26 +16,23 @@ from devices.domain import Role
 T0 = datetime(2026, 11, 23, 8, 0, tzinfo=UTC)
 
 
-def test_throttle_refuses_after_five_failures_until_the_window_passes() -> None:
-    t = LoginThrottle(max_failures=5, window=timedelta(minutes=15))
-    for i in range(4):
-        t.failed("admin", T0 + timedelta(seconds=i))
-    assert t.retry_after("admin", T0 + timedelta(seconds=5)) is None
-    t.failed("admin", T0 + timedelta(seconds=5))
-    wait = t.retry_after("admin", T0 + timedelta(seconds=6))
-    assert wait is not None
-    assert 890 <= wait <= 900
-    assert t.retry_after("someone-else", T0) is None
-    assert t.retry_after("admin", T0 + timedelta(minutes=15, seconds=1)) is None
-    t.succeeded("admin")
-    assert t.retry_after("admin", T0 + timedelta(seconds=7)) is None
+def test_throttle_delays_progressively_and_forgets_after_the_window() -> None:
+    assert [PAIR.wait_s(n) for n in (0, 4, 5, 6, 7)] == [0, 0, 1, 2, 4]
+    assert PAIR.wait_s(40) == PAIR.cap_s
+    assert ACCOUNT.wait_s(100) == 60  # the real user at another address waits a minute at most
+    last = T0
+    assert retry_after({PAIR: (4, last)}, T0) is None
+    wait = retry_after({PAIR: (7, last), ACCOUNT: (7, last)}, T0 + timedelta(seconds=1))
+    assert wait == 3
+    assert retry_after({PAIR: (7, last)}, T0 + timedelta(seconds=4)) is None
+    assert retry_after({PAIR: (40, last)}, T0 + WINDOW) is None  # forgotten
 
 
-def test_throttle_memory_is_bounded() -> None:
-    t = LoginThrottle(max_tracked=3)
-    for name in "abcdef":
-        t.failed(name, T0)
-    assert len(t._failures) == 3
+def test_throttle_keys_separate_pair_account_and_address() -> None:
+    ks = keys("admin", "203.0.113.9")
+    assert len(set(ks.values())) == 3
+    assert keys("admin", "198.51.100.1")[ACCOUNT] == ks[ACCOUNT]
+    assert keys("bob", "203.0.113.9")[ADDRESS] == ks[ADDRESS]
 
 
 @given(st.timedeltas(min_value=timedelta(minutes=1), max_value=timedelta(days=400)))

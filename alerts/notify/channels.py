@@ -20,6 +20,7 @@ from typing import Any, Protocol
 
 import httpx2
 
+from alerts.notify.egress import Refused, resolve_public
 from alerts.notify.policy import ChannelKind
 
 SIGNATURE_HEADER = "X-Eldercare-Signature"
@@ -67,7 +68,12 @@ def _status_receipt(response: httpx2.Response) -> str:
 
 @dataclass(frozen=True, slots=True)
 class WebhookChannel:
+    """A family's own URL: only public addresses (checked at the address connected to) unless
+    allow-listed, no redirects, and the receipt is the status only: the other side's body is
+    never shown back to the family."""
+
     client: httpx2.AsyncClient
+    allow_hosts: frozenset[str] = frozenset()
     kind: ChannelKind = ChannelKind.WEBHOOK
 
     async def send(self, out: Outgoing) -> str:
@@ -79,12 +85,23 @@ class WebhookChannel:
             DELIVERY_HEADER: str(out.delivery_id),
         }
         try:
-            response = await self.client.post(out.address, content=body, headers=headers)
+            target = await resolve_public(out.address, self.allow_hosts)
+        except Refused as exc:
+            raise DeliveryFailed(f"refused: {exc}") from exc
+        extensions: dict[str, object] = {}
+        if target.pinned:
+            headers["Host"] = target.host
+            extensions["sni_hostname"] = target.host
+        try:
+            response = await self.client.post(
+                target.url, content=body, headers=headers, extensions=extensions
+            )
         except (httpx2.HTTPError, httpx2.InvalidURL) as exc:
-            raise DeliveryFailed(f"{type(exc).__name__}: {exc}") from exc
+            raise DeliveryFailed(type(exc).__name__) from exc
+        receipt = f"HTTP {response.status_code}"
         if not response.is_success:
-            raise DeliveryFailed(_status_receipt(response))
-        return _status_receipt(response)
+            raise DeliveryFailed(receipt)
+        return receipt
 
 
 @dataclass(frozen=True, slots=True)

@@ -51,7 +51,7 @@ async def open_channels(settings: Settings) -> AsyncIterator[Mapping[ChannelKind
     timeout = httpx2.Timeout(settings.webhook_timeout_s)
     async with httpx2.AsyncClient(timeout=timeout, follow_redirects=False) as client:
         channels: dict[ChannelKind, Channel] = {
-            ChannelKind.WEBHOOK: WebhookChannel(client),
+            ChannelKind.WEBHOOK: WebhookChannel(client, allow_hosts=settings.webhook_allow_hosts),
             ChannelKind.EMAIL: EmailChannel(smtp_from(settings)),
             ChannelKind.SMS: SmsGatewayChannel(
                 client,

@@ -1,0 +1,30 @@
+"""Sign-in failures per account, per client address and per pair, shared by every API process.
+
+Revision ID: 0011
+Revises: 0012
+Create Date: 2026-12-02
+"""
+
+from alembic import op
+
+revision = "0011"
+down_revision = "0012"
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+    op.execute(
+        """
+        CREATE TABLE login_failures (
+            key             text PRIMARY KEY,
+            failures        integer NOT NULL,
+            last_failed_at  timestamptz NOT NULL
+        );
+        CREATE INDEX login_failures_age ON login_failures (last_failed_at);
+        """
+    )
+
+
+def downgrade() -> None:
+    op.execute("DROP TABLE login_failures")
