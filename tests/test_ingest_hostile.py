@@ -339,3 +339,26 @@ def psycopg_conn(url: str):  # type: ignore[no-untyped-def]
     import psycopg
 
     return psycopg.connect(url, autocommit=True)
+
+
+@pytest.mark.integration
+def test_life_safety_outbox_rows_have_first_claim(services: Services, database_url: str) -> None:
+    """The alerts worker claims sos/fall/smoke before older acc/motion rows (finding 13)."""
+    import psycopg
+    from psycopg.rows import dict_row
+
+    from alerts.worker import CLAIM_SQL
+
+    provision(database_url, devices=2, sites=1)
+    key = query(database_url, "SELECT min(device_key) AS k FROM devices")[0]["k"]
+    with psycopg.connect(database_url, row_factory=dict_row) as conn:
+        for i in range(20):
+            conn.execute("INSERT INTO stream_outbox (kind, device_key, time, name) VALUES ('acc', %s, to_timestamp(%s), 'acc')", (key, NOW + i))  # fmt: skip
+        for name in ("sos", "fall", "smoke"):
+            conn.execute("INSERT INTO stream_outbox (kind, device_key, time, name, value_bool) VALUES ('event', %s, to_timestamp(%s), %s, true)", (key, NOW + 30, name))  # fmt: skip
+        conn.commit()
+        claimed = conn.execute(CLAIM_SQL, {"limit": 5}).fetchall()
+        conn.commit()
+    names = [r["name"] for r in claimed]
+    assert sorted(names) == ["acc", "acc", "fall", "smoke", "sos"]
+    assert len(query(database_url, "SELECT 1 FROM stream_outbox")) == 18  # only 5 taken
