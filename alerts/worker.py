@@ -31,10 +31,17 @@ log = logging.getLogger(__name__)
 
 OUTBOX_CHANNEL = "stream_outbox"
 
+# Life-safety events (sos, fall, smoke) have first claim: a backlog of telemetry-driven rows
+# (acc windows, motion) never makes an SOS wait (partial index stream_outbox_life_safety).
 CLAIM_SQL = """
-WITH claimed AS (
+WITH safety AS (
+    SELECT id FROM stream_outbox WHERE kind = 'event' AND name IN ('sos', 'fall', 'smoke')
+    ORDER BY id LIMIT %(limit)s FOR UPDATE SKIP LOCKED),
+rest AS (SELECT id FROM stream_outbox ORDER BY id LIMIT %(limit)s FOR UPDATE SKIP LOCKED),
+claimed AS (
     DELETE FROM stream_outbox WHERE id IN (
-        SELECT id FROM stream_outbox ORDER BY id LIMIT %(limit)s FOR UPDATE SKIP LOCKED)
+        SELECT id FROM (SELECT id, 0 AS p FROM safety UNION ALL SELECT id, 1 FROM rest) x
+        ORDER BY p, id LIMIT %(limit)s)
     RETURNING *)
 SELECT c.id, c.kind, c.name, c.time, c.device_key, c.value_bool, c.value_num, c.value_text,
        d.device_id, d.kind AS device_kind, d.placement, d.site_id, d.room_id, rm.name AS room_name,

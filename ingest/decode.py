@@ -27,6 +27,8 @@ from devices.wire import (
 
 DOOR_STATES = frozenset({"open", "closed"})
 BOOL_EVENTS = frozenset({"motion", "presence", "sos", "fall", "smoke"})
+# Never rate-limited, never dropped (docs/ingest.md).
+LIFE_SAFETY = frozenset({"sos", "fall", "smoke"})
 
 
 # The per-message and per-row types are NamedTuples: immutable like frozen dataclasses, about
@@ -89,10 +91,15 @@ class DeadLetter:
     payload: bytes
     reason: Reason
     detail: str
+    device_key: int | None = None  # known for rate-limited messages (counted per device)
 
     @property
     def digest(self) -> bytes:
         return hashlib.sha256(self.topic.encode() + b"\0" + self.payload).digest()
+
+
+def is_life_safety(item: Decoded) -> bool:
+    return any(e.name in LIFE_SAFETY for e in item.events)
 
 
 class Decoded(NamedTuple):
@@ -108,10 +115,19 @@ class Decoded(NamedTuple):
 def decode(
     msg: RawMessage, devices: Mapping[str, DeviceRef], limits: Limits
 ) -> Decoded | DeadLetter:
+    """Never raises: every failure, expected or not, is a dead letter with the raw bytes."""
     try:
         return _decode(msg, devices, limits)
     except WireError as exc:
         return DeadLetter(msg.topic, msg.payload, exc.reason, exc.detail)
+    except RecursionError:
+        # msgspec recurses per nesting level; SenML is a flat array of flat objects (depth 2).
+        return DeadLetter(msg.topic, msg.payload, Reason.BAD_JSON, "JSON nested too deeply")
+    except MemoryError:
+        return DeadLetter(msg.topic, msg.payload, Reason.TOO_LARGE, "out of memory decoding it")
+    except Exception as exc:  # noqa: BLE001  (a decoder bug must cost one message, not the worker)
+        detail = f"unexpected {type(exc).__name__} while decoding: {exc}"[:500]
+        return DeadLetter(msg.topic, msg.payload, Reason.BAD_RECORD, detail)
 
 
 def _decode(msg: RawMessage, devices: Mapping[str, DeviceRef], limits: Limits) -> Decoded:
@@ -175,8 +191,28 @@ def _decode(msg: RawMessage, devices: Mapping[str, DeviceRef], limits: Limits) -
     return decoded
 
 
-# Beyond any wearable's range (16 g is 157 m/s2), and inside float4 (stored as float4[]).
-ACC_LIMIT = 1000.0
+# Physiological / physical bounds per reading name (inclusive); outside them a reading is a
+# faulty sensor or a hostile device, refused as ``bad_value`` (the whole pack: a device whose
+# pack holds one absurd reading cannot be trusted for the others of the same pack).
+VALUE_BOUNDS: dict[str, tuple[float, float]] = {
+    "hr": (0.0, 300.0),  # beat/min (0: no pulse is a reading the detectors must see)
+    "spo2": (0.0, 100.0),  # %
+    "rr": (0.0, 100.0),  # 1/min
+    "temp": (-40.0, 85.0),  # Cel: a room sensor's range (covers a body temperature too)
+    "battery": (0.0, 100.0),  # %EL
+}
+
+
+def _check_bounds(names: Iterable[str], values: Iterable[float]) -> None:
+    bounds = VALUE_BOUNDS
+    for name, value in zip(names, values, strict=True):
+        b = bounds.get(name)
+        if b is not None and not b[0] <= value <= b[1]:
+            raise WireError(Reason.BAD_VALUE, f"{name} {value} outside {b[0]:g}..{b[1]:g}")
+
+
+# A wearable accelerometer reads up to 16 g (157 m/s2); beyond 160 a sample is no measurement.
+ACC_LIMIT = 160.0  # m/s2
 
 
 def _check_acc(*axes: Iterable[float]) -> None:
@@ -202,6 +238,7 @@ def _numeric(num: NumericPack, device_id: str, key: int) -> Decoded:
             Reason.NAME_MISMATCH,
             f"names are prefixed with {[num.device_prefix]!r}, not the topic's {device_id!r}",
         )
+    _check_bounds(num.names, num.values)
     rows = tuple(map(TelemetryRow, num.times, repeat(key), num.names, num.values))
     return Decoded(key, telemetry=rows, last_time=max(num.times), first_time=min(num.times))
 
@@ -242,6 +279,7 @@ def _route(pack: Pack, key: int) -> Decoded:
         elif isinstance(rec.value, bool):
             events.append(EventRow(rec.time, key, rec.name, rec.value, rec.num, None))
         elif isinstance(rec.value, float | int):
+            _check_bounds((rec.name,), (float(rec.value),))
             telemetry.append(TelemetryRow(rec.time, key, rec.name, float(rec.value)))
         else:
             text = _check_text(rec.name, rec.value)

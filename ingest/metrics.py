@@ -8,7 +8,7 @@ RECEIVED = Counter("ingest_messages_received", "MQTT messages taken from the bro
 STORED = Counter("ingest_rows_stored", "Rows committed", ["table"])
 REJECTED = Counter(
     "ingest_messages_rejected",
-    "Messages refused: dead-lettered with this reason, or dropped (rate_limited)",
+    "Messages refused: dead-lettered with this reason (rate_limited: over the device rate)",
     ["reason"],
 )
 DUPLICATES = Counter("ingest_duplicates_dropped", "Rows already stored (redelivery or resend)")

@@ -1,8 +1,8 @@
 """Per-device token buckets: one device flooding is cut down without starving the others.
 
 Pure: the caller passes ``now``. Each device may send ``rate`` messages a second on average,
-with bursts up to ``burst``; a message over the limit is dropped (acknowledged, never stored)
-and counted in ``ingest_messages_rejected{reason="rate_limited"}``.
+with bursts up to ``burst``; a message over the limit is not stored (it is acknowledged and
+counted per device); the worker applies it after decoding, never to sos/fall/smoke.
 """
 
 from __future__ import annotations

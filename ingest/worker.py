@@ -17,7 +17,7 @@ from devices.registry import DeviceRef, device_refs
 from devices.settings import Settings
 from devices.wire import Reason
 from ingest import metrics
-from ingest.decode import DeadLetter, Decoded, Limits, RawMessage, decode
+from ingest.decode import DeadLetter, Decoded, Limits, RawMessage, decode, is_life_safety
 from ingest.mqtt_source import MqttSource
 from ingest.ratelimit import TokenBuckets
 from ingest.writer import Batch, WriteResult, write_batch
@@ -81,20 +81,32 @@ def decode_all(
     buckets: TokenBuckets | None = None,
     now: float = 0.0,
 ) -> list[Decoded | DeadLetter]:
-    """Decode every message the rate limit lets through (dropped ones are only counted)."""
+    """Decode every message; the rate limit applies after decoding, to anything but a
+    life-safety event (sos, fall, smoke), which always passes and takes no token. A message
+    over the limit becomes a ``rate_limited`` dead letter carrying its device (counted per
+    device in ``device_status.dropped_messages``)."""
     out: list[Decoded | DeadLetter] = []
     dropped = late = 0
     for m in messages:
-        if buckets is not None and not buckets.allow(_device_id(m.topic), now):
-            dropped += 1
-            continue
         item = decode(m, refs, limits)
-        if isinstance(item, Decoded) and 0 < item.last_time < m.received_at - limits.late_after_s:
-            late += 1  # stored all the same: a device that was offline sends its backlog
+        if isinstance(item, Decoded):
+            if (
+                buckets is not None
+                and not (item.events and is_life_safety(item))
+                and not buckets.allow(_device_id(m.topic), now)
+            ):
+                dropped += 1
+                item = DeadLetter(
+                    m.topic,
+                    m.payload,
+                    Reason.RATE_LIMITED,
+                    f"device over {buckets.rate:g} msg/s (burst {buckets.burst:g})",
+                    item.device_key,
+                )
+            elif 0 < item.last_time < m.received_at - limits.late_after_s:
+                late += 1  # stored all the same: a device that was offline sends its backlog
         out.append(item)
     metrics.LATE.inc(late)
-    if dropped:
-        metrics.REJECTED.labels(Reason.RATE_LIMITED.value).inc(dropped)
     return out
 
 

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 import psycopg
 
 from devices.registry import Conn
+from devices.wire import Reason
 from ingest import copy_binary
 from ingest.decode import AccWindowRow, DeadLetter, Decoded, EventRow, StatusRow, TelemetryRow
 
@@ -27,11 +28,20 @@ class Batch:
     statuses: list[StatusRow] = field(default_factory=list)
     dead: list[DeadLetter] = field(default_factory=list)
     last_seen: dict[int, float] = field(default_factory=dict)
+    dropped: dict[int, int] = field(default_factory=dict)  # rate-limited messages per device
     messages: int = 0
 
     def add(self, item: Decoded | DeadLetter) -> None:
         self.messages += 1
         if isinstance(item, DeadLetter):
+            key = item.device_key
+            if item.reason is Reason.RATE_LIMITED and key is not None:
+                # Counted per device; one dead letter per device and batch keeps a sample of
+                # the flood without writing the flood itself.
+                n = self.dropped.get(key, 0)
+                self.dropped[key] = n + 1
+                if n:
+                    return
             self.dead.append(item)
             return
         self.telemetry.extend(item.telemetry)
@@ -124,7 +134,7 @@ async def write_batch(conn: Conn, batch: Batch) -> WriteResult:
             " SELECT 'acc', device_key, time, 'acc' FROM new"
         )
         win = cur.rowcount
-    if batch.statuses or batch.last_seen:
+    if batch.statuses or batch.last_seen or batch.dropped:
         # device_status rows are shared by concurrent batches (this worker's pipeline, other
         # workers): taking them one transaction at a time, in commit order, cannot deadlock.
         await conn.execute(
@@ -140,6 +150,16 @@ async def write_batch(conn: Conn, batch: Batch) -> WriteResult:
             " AS u(k, t) ON CONFLICT (device_key) DO UPDATE SET last_seen_at = GREATEST("
             "device_status.last_seen_at, EXCLUDED.last_seen_at)",
             (keys, [batch.last_seen[k] for k in keys]),
+        )
+    if batch.dropped:
+        keys = sorted(batch.dropped)
+        await conn.execute(
+            "INSERT INTO device_status (device_key, online, reported_at, dropped_messages,"
+            " dropped_at) SELECT k, true, '-infinity'::timestamptz, n, now()"
+            " FROM unnest(%s::int[], %s::int8[]) AS u(k, n) ON CONFLICT (device_key) DO UPDATE"
+            " SET dropped_messages = device_status.dropped_messages + EXCLUDED.dropped_messages,"
+            " dropped_at = now()",
+            (keys, [batch.dropped[k] for k in keys]),
         )
     if batch.dead:
         await _dead_letters(conn, batch.dead)

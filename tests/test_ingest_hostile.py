@@ -118,6 +118,66 @@ def test_token_bucket_limits_the_flooder_not_the_others() -> None:
 # --- through the broker, worker and database ---------------------------------------------
 
 
+DEEP = b"[" * 100_000 + b"]" * 100_000
+
+
+@pytest.mark.parametrize(
+    "payload",
+    [DEEP, b'[{"n":"hr","v":' + DEEP + b"}]", b'[{"n":"hr","bt":1795000000,"v":1,"x":' + DEEP + b"}]",
+     b"{" * 50_000 + b"}" * 50_000, b'[{"a":' * 30_000 + b"1" + b"}]" * 30_000],
+)  # fmt: skip
+def test_deep_nesting_is_a_dead_letter_not_a_crash(payload: bytes) -> None:
+    out = _decode(payload)
+    assert isinstance(out, DeadLetter)
+    assert out.payload == payload
+    assert out.reason in {Reason.BAD_JSON, Reason.BAD_SHAPE}
+
+
+@given(st.integers(1, 200_000), st.sampled_from([b"[", b"{", b'[{"v":', b'{"a":[']))
+@settings(max_examples=30, deadline=None)
+def test_any_nesting_depth_is_decoded_or_dead_lettered(depth: int, opener: bytes) -> None:
+    closer = b"".join({b"[": b"]", b"{": b"}"}.get(bytes([c]), b"") for c in reversed(opener))
+    out = _decode(opener * depth + b"1" + closer * depth)
+    assert isinstance(out, DeadLetter)
+
+
+def test_an_unexpected_decoder_exception_is_a_dead_letter(monkeypatch: pytest.MonkeyPatch) -> None:
+    import ingest.decode as mod
+
+    def boom(*_: object, **__: object) -> None:
+        raise ZeroDivisionError("decoder bug")
+
+    monkeypatch.setattr(mod, "parse_numeric_pack", boom)
+    out = _decode(b'[{"n":"hr","v":70,"bt":1795000000}]')
+    assert isinstance(out, DeadLetter)
+    assert "ZeroDivisionError" in out.detail
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [("hr", -1e308), ("hr", -1), ("hr", 301), ("spo2", 101), ("spo2", -0.5), ("rr", -3),
+     ("rr", 1e9), ("temp", 1e308), ("temp", -100), ("battery", 140), ("battery", -1)],
+)  # fmt: skip
+@pytest.mark.parametrize("with_event", [False, True])  # fast path, general path
+def test_implausible_values_are_refused(name: str, value: float, with_event: bool) -> None:
+    recs: list[dict[str, object]] = [{"bn": "wb-1:", "bt": NOW, "n": name, "v": value}]
+    if with_event:
+        recs.append({"n": "motion", "vb": True})
+    out = _decode(json.dumps(recs).encode())
+    assert isinstance(out, DeadLetter), out
+    assert out.reason is Reason.BAD_VALUE, out
+
+
+@pytest.mark.parametrize(("good", "bad"), [(-159.0, -161.0), (159.0, 161.0), (0.0, 1e30)])
+def test_acceleration_bounds_are_16_g(good: float, bad: float) -> None:
+    ok = [{"bt": NOW, "n": "acc_x", "v": good}, {"n": "acc_y", "v": 0}, {"n": "acc_z", "v": 0}]
+    assert isinstance(_decode(json.dumps(ok).encode()), Decoded)
+    ok[0]["v"] = bad
+    out = _decode(json.dumps(ok).encode())
+    assert isinstance(out, DeadLetter)
+    assert out.reason is Reason.BAD_VALUE
+
+
 def _pub(s: Services, topic: str, body: bytes) -> None:
     subprocess.run(
         ["mosquitto_pub", "-p", str(s.broker.port), "-u", LOAD_USER[0], "-P", LOAD_USER[1],
@@ -150,6 +210,7 @@ def test_messy_input_through_the_real_pipeline(services: Services, database_url:
             "name_mismatch": (f"{base}/event", json.dumps([{"bn": f"{other}:", "bt": now, "n": "sos", "vb": True}]).encode()),
             "time_in_future": (f"{base}/telemetry", json.dumps([{"n": "hr", "v": 70, "bt": now + 900}]).encode()),
             "relative_time": (f"{base}/telemetry", b'[{"n":"hr","v":70,"t":-1}]'),
+            "bad_value": (f"{base}/telemetry", json.dumps([{"n": "hr", "v": -1e308, "bt": now}]).encode()),
         }  # fmt: skip
         for topic, body in cases.values():
             _pub(services, topic, body)
@@ -204,8 +265,19 @@ def test_a_flooding_device_is_limited_and_the_others_are_not(
             lambda: _metric(port, "ingest_messages_received_total") >= flood.sent + quiet.sent,
             what="all taken from the broker",
         )
+        # An SOS during its own device's flood (the bucket is empty): it passes and is stored.
+        sos = [{"bn": f"{flooder[0][1]}:", "bt": time.time(), "n": "sos", "vb": True}]
+        _pub(
+            services,
+            f"eldercare/v1/{flooder[0][0]}/{flooder[0][1]}/event",
+            json.dumps(sos).encode(),
+        )
+        wait_until(lambda: counts(database_url)["events"] == 1, what="the SOS stored")
         time.sleep(1.0)
         dropped = _metric(port, "ingest_messages_rejected_total", "rate_limited")
+    health = query(database_url, "SELECT dropped_messages FROM device_status s JOIN devices d USING (device_key) WHERE d.device_id = %s", (flooder[0][1],))  # fmt: skip
+    assert health[0]["dropped_messages"] == dropped > 0  # device health shows the count
+    assert query(database_url, "SELECT count(*) AS n FROM dead_letters WHERE reason = 'rate_limited'")[0]["n"] >= 1  # fmt: skip
     rows = {
         r["device_id"]: r["n"]
         for r in query(database_url, "SELECT d.device_id, count(*) AS n FROM telemetry t JOIN devices d USING (device_key) WHERE metric <> 'probe' GROUP BY 1")
@@ -214,6 +286,41 @@ def test_a_flooding_device_is_limited_and_the_others_are_not(
     stored = rows[flooder[0][1]] // 3
     assert stored + dropped == flood.sent  # every flooded message is stored or counted
     assert stored <= 50 + 20 * (elapsed + 1)
+
+
+@pytest.mark.integration
+def test_a_poison_message_is_dead_lettered_once_and_ingest_keeps_storing(
+    services: Services, database_url: str
+) -> None:
+    """100,000 ``[`` then ``]`` (finding 1): a dead letter acknowledged once, never a crash
+    loop; the worker stores every other device's message afterwards (exact counts)."""
+    provision(database_url, devices=4, sites=1)
+    (site, dev), (_, probe), *others = device_ids(4, 1)
+    with running("ingest", worker_env(services, database_url)) as proc:
+        _wait_ready(services, database_url, site, probe)
+        _pub(services, f"eldercare/v1/{site}/{dev}/telemetry", DEEP)
+        _pub(services, f"eldercare/v1/{site}/{dev}/event", b'[{"n":"sos","vb":' + DEEP + b"}]")
+        now = time.time()
+        for i in range(20):
+            for _, other in others:
+                body = [{"bn": f"{other}:", "bt": now + i * 0.01, "n": "hr", "v": 60 + i}]
+                _pub(services, f"eldercare/v1/{site}/{other}/telemetry", json.dumps(body).encode())
+        wait_until(
+            lambda: len(query(database_url, "SELECT 1 FROM telemetry WHERE metric = 'hr'")) == 40,
+            what="the other devices' readings stored",
+        )
+        time.sleep(1.5)  # a redelivery loop would count the poison up meanwhile
+        assert proc.poll() is None  # still running
+    dead = query(database_url, "SELECT reason, times_seen, length(payload) AS n FROM dead_letters ORDER BY n")  # fmt: skip
+    assert [(d["reason"], d["times_seen"]) for d in dead] == [("bad_json", 1)] * 2
+    assert dead[0]["n"] == len(DEEP)
+    # Restarted on the same persistent session: nothing is redelivered.
+    with running("ingest", worker_env(services, database_url)):
+        _wait_ready(services, database_url, site, probe)
+        time.sleep(1.0)
+    assert [
+        d["times_seen"] for d in query(database_url, "SELECT times_seen FROM dead_letters")
+    ] == [1, 1]
 
 
 def _wait_ready(s: Services, url: str, site: str, dev: str) -> None:
@@ -232,3 +339,26 @@ def psycopg_conn(url: str):  # type: ignore[no-untyped-def]
     import psycopg
 
     return psycopg.connect(url, autocommit=True)
+
+
+@pytest.mark.integration
+def test_life_safety_outbox_rows_have_first_claim(services: Services, database_url: str) -> None:
+    """The alerts worker claims sos/fall/smoke before older acc/motion rows (finding 13)."""
+    import psycopg
+    from psycopg.rows import dict_row
+
+    from alerts.worker import CLAIM_SQL
+
+    provision(database_url, devices=2, sites=1)
+    key = query(database_url, "SELECT min(device_key) AS k FROM devices")[0]["k"]
+    with psycopg.connect(database_url, row_factory=dict_row) as conn:
+        for i in range(20):
+            conn.execute("INSERT INTO stream_outbox (kind, device_key, time, name) VALUES ('acc', %s, to_timestamp(%s), 'acc')", (key, NOW + i))  # fmt: skip
+        for name in ("sos", "fall", "smoke"):
+            conn.execute("INSERT INTO stream_outbox (kind, device_key, time, name, value_bool) VALUES ('event', %s, to_timestamp(%s), %s, true)", (key, NOW + 30, name))  # fmt: skip
+        conn.commit()
+        claimed = conn.execute(CLAIM_SQL, {"limit": 5}).fetchall()
+        conn.commit()
+    names = [r["name"] for r in claimed]
+    assert sorted(names) == ["acc", "acc", "fall", "smoke", "sos"]
+    assert len(query(database_url, "SELECT 1 FROM stream_outbox")) == 18  # only 5 taken
