@@ -2,14 +2,14 @@
 the partial index that gives life-safety outbox rows first claim in the alerts worker.
 
 Revision ID: 0009
-Revises: 0006
+Revises: 0011
 Create Date: 2026-12-02
 """
 
 from alembic import op
 
 revision = "0009"
-down_revision = "0006"
+down_revision = "0011"
 branch_labels = None
 depends_on = None
 
