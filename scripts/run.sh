@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The main job: set up, start the project's own PostgreSQL+TimescaleDB and Mosquitto, migrate,
 # seed a demo population, then run ingest, the alerts worker, the API and the simulator.
-# Ctrl-C stops everything (add --keep-services to leave the databases running).
+# Each component is restarted if it stops; Ctrl-C stops everything (add --keep-services to
+# leave the databases running).
 # ELDERCARE_RUN_DIR (default .run) holds the services' data, logs and env; a new directory is
 # a fresh database. ELDERCARE_API_PORT (8000) and ELDERCARE_METRICS_PORT (9101) move the ports.
 set -euo pipefail
@@ -21,18 +22,44 @@ $PY -m devices migrate
 $PY -m devices seed --out "$RUN/demo-devices.json"
 $PY -m devices broker-sync --conf-dir "$RUN/mosquitto" --reload --secrets "$RUN/demo-devices.json"
 
-pids=()
+pids=()  # the supervisors; each component's own pid is in $RUN/pids/<name>.pid
+mkdir -p "$RUN/pids"
+rm -f "$RUN/stopping" "$RUN"/pids/*.pid
 cleanup() {
   # a second Ctrl-C (or a TERM forwarded twice) must not cut the clean-up short
   trap '' INT TERM; trap - EXIT
+  touch "$RUN/stopping"
   rm -f "$RUN/ready"
   echo; echo "stopping..."
   for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
+  for f in "$RUN"/pids/*.pid; do [ -f "$f" ] && kill "$(cat "$f")" 2>/dev/null || true; done
   wait 2>/dev/null || true
+  rm -f "$RUN"/pids/*.pid
   [ $KEEP -eq 1 ] || $PY -m devices services down --run-dir "$RUN"
 }
 trap cleanup INT TERM EXIT
-start() { local name=$1; shift; "$@" >"$RUN/logs/$name.log" 2>&1 & pids+=($!); }
+# supervise NAME CMD...: run CMD, and when it exits (a crash, kill -9, a bad day) log it and
+# start it again after a delay that doubles up to 30 s and resets once it has run for a
+# minute; the other components keep serving meanwhile. Only clean-up stops it.
+supervise() {
+  local name=$1; shift
+  local delay=1 started rc child
+  trap 'exit 0' INT TERM
+  while [ ! -f "$RUN/stopping" ]; do
+    started=$(date +%s)
+    "$@" >>"$RUN/logs/$name.log" 2>&1 &
+    child=$!
+    echo "$child" >"$RUN/pids/$name.pid"
+    rc=0; wait "$child" || rc=$?
+    [ -f "$RUN/stopping" ] && break
+    [ $(( $(date +%s) - started )) -lt 60 ] || delay=1
+    echo "$(date -u +%FT%TZ) $name (pid $child) exited with status $rc; restarting in ${delay} s" \
+      | tee -a "$RUN/logs/supervisor.log" >&2
+    sleep "$delay"
+    delay=$(( delay * 2 > 30 ? 30 : delay * 2 ))
+  done
+}
+start() { local name=$1; shift; supervise "$name" "$@" & pids+=($!); }
 start ingest $PY -m ingest run --metrics-port "$METRICS_PORT"
 start alerts $PY -m alerts run
 start api $PY -m dashboard_api serve
@@ -62,5 +89,5 @@ for _ in $(seq 100); do
   sleep 0.2
 done
 touch "$RUN/ready"
-wait -n "${pids[@]}" || true
-echo "a component stopped; see $RUN/logs/"
+# Until Ctrl-C/TERM: a component that stops is restarted by its supervisor (see above).
+wait "${pids[@]}" || true
