@@ -74,16 +74,20 @@ def poison(dev: DeviceCreds, at: float) -> list[Msg]:
     return out
 
 
+FLOOD_S: Final = 1.5
+
+
 def flood(dev: DeviceCreds, at: float, count: int) -> list[Msg]:
-    """``count`` telemetry packs in about a second, around the device's own SOS (an incident
-    of the plan, at ``at + 0.5``)."""
+    """``count`` telemetry packs in 1.5 s around the device's own SOS (an incident of the
+    plan, 1 s in: well past any burst allowance)."""
+    step = FLOOD_S / count
     return [
         Msg(
-            at + i / count,
+            at + i * step,
             dev.device_id,
             channel=Channel.TELEMETRY,
             pack=packs.make_pack(
-                dev.device_id, at + i / count, [{"n": "battery", "u": "%EL", "v": 80.0}]
+                dev.device_id, at + i * step, [{"n": "battery", "u": "%EL", "v": 80.0}]
             ),
         )
         for i in range(count)

@@ -168,7 +168,7 @@ def payload_outcome(
             )
             o.verdict = "rate-limited, SOS kept" if offered else ACCEPTED
             o.harmful = not offered
-            o.detail = f"{n} packs in ~1 s, {limited:g} rate-limited; {sos}"
+            o.detail = f"{n} packs in 1.5 s, {limited:g} rate-limited; {sos}"
         case AttackWhat.IMPLAUSIBLE:
             bad = delta.get("bad_value", 0)
             broken = timeline_status is not None and timeline_status >= 500

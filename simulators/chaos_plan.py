@@ -25,7 +25,8 @@ from simulators.scenario import BUNDLED, Incident, Scenario, What
 
 FOLD_GAP_S: Final = 150.0  # the backend folds SOS/falls per resident for 2 min: keep apart
 SMOKE_GAP_S: Final = 660.0  # ... and smoke per site for 10 min
-WITNESS_AFTER_S: Final = 1.5  # the witness SOS, seconds after its attack starts
+WITNESS_AFTER_S: Final = 2.0  # the witness SOS, seconds after its attack starts
+FLOOD_SOS_AFTER_S: Final = 1.0  # the flooding device's own SOS: 2/3 into its flood
 
 
 class FaultWhat(StrEnum):
@@ -59,7 +60,7 @@ class Chaos(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     offer_p99_s: float = 5.0  # sensor event -> order offered, p99 across incidents
     offer_within_s: float = 60.0  # an incident not offered by then is missed
     restart_within_s: float = 60.0  # a killed component must be back by then
-    flood_messages: int = 1500
+    flood_messages: int = 1500  # in 1.5 s: past the per-device burst (500) before its SOS
     backlog_messages: int = 40
     backlog_bytes: int = 512 * 1024
     attackers: list[str] = msgspec.field(default_factory=list)  # device ids (not played)
@@ -199,7 +200,7 @@ def plan(scenario: Scenario, chaos: Chaos, residents: Sequence[Resident]) -> Pla
     incidents: list[tuple[float, Incident, AttackWhat | None, bool]] = []
     for a in attacks:  # witnesses (and the flood's own SOS) first: they must find a resident
         if a.what is AttackWhat.FLOOD:
-            at = a.at_s + 0.5
+            at = a.at_s + FLOOD_SOS_AFTER_S
             for r in residents:
                 button = r.device(DeviceKind.SOS_BUTTON)
                 if button is not None and gaps.free(_person(r), at, FOLD_GAP_S):
