@@ -115,6 +115,10 @@ class Metrics:
                 text = resp.read().decode()
         except (OSError, ValueError):
             return
+        self.feed(text)
+
+    def feed(self, text: str) -> None:
+        """Take one reading of the metrics page."""
         self.reads += 1
         for line in text.splitlines():
             m = _SAMPLE.match(line)
