@@ -248,8 +248,14 @@ async def run(
     msgs = build(scenario, residents, creds, start=clock.start)
     extra, used = _payload_msgs(plan, residents, creds, clock.start)
     msgs += extra
+    answers = {FaultWhat.KILL_API: f"{reader.api.base}/healthz"}
+    if metrics_url:
+        answers[FaultWhat.KILL_INGEST] = metrics_url
     operator = Operator(
-        run_dir, rng=random.Random(chaos.seed + 2), restart_within_s=chaos.restart_within_s
+        run_dir,
+        rng=random.Random(chaos.seed + 2),
+        restart_within_s=chaos.restart_within_s,
+        answers=answers,
     )
     metrics = Metrics(metrics_url)
     census = Census(run_dir)

@@ -19,6 +19,7 @@ import signal
 import socket
 import subprocess
 import time
+import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Final
@@ -103,6 +104,14 @@ def _port_open(port: int) -> bool:
         return s.connect_ex(("127.0.0.1", port)) == 0
 
 
+def _answers(url: str) -> bool:
+    try:
+        with urllib.request.urlopen(url, timeout=1) as resp:  # noqa: S310
+            return int(resp.status) < 500
+    except (OSError, ValueError):
+        return False
+
+
 def _as_postgres() -> list[str]:
     return ["runuser", "-u", "postgres", "--"] if os.geteuid() == 0 else []
 
@@ -126,10 +135,20 @@ class Done:
 class Operator:
     """Does the faults to the main job of one run directory."""
 
-    def __init__(self, run_dir: Path, *, rng: random.Random, restart_within_s: float) -> None:
+    def __init__(
+        self,
+        run_dir: Path,
+        *,
+        rng: random.Random,
+        restart_within_s: float,
+        answers: dict[FaultWhat, str] | None = None,
+    ) -> None:
         self.run_dir = run_dir.resolve()
         self.rng = rng
         self.restart_within_s = restart_within_s
+        # a URL that answers once the component serves again (the API's /healthz, ingest's
+        # /metrics): "back" is then answering, not only a new process
+        self.answers = answers or {}
 
     def census(self) -> dict[FaultWhat, list[int]]:
         return {w: find_pids(self.run_dir, w) for w in COMPONENTS}
@@ -155,8 +174,11 @@ class Operator:
         deadline = done.at + self.restart_within_s
         while time.time() < deadline:
             now = [p for p in find_pids(self.run_dir, what) if p != victim]
-            if len(now) >= len(pids):
-                done.back_at, done.back_as = time.time(), f"pid {max(set(now) - set(pids) or now)}"
+            url = self.answers.get(what)
+            if len(now) >= len(pids) and (url is None or _answers(url)):
+                done.back_at = time.time()
+                done.back_as = f"pid {max(set(now) - set(pids) or now)}"
+                done.back_as += f", answering {url}" if url else ""
                 break
             time.sleep(0.2)
         return done

@@ -263,7 +263,7 @@ def test_the_short_chaos_run_passes_against_the_main_job() -> None:
     )
     out = result.stdout
     print(out, result.stderr[-3000:])
-    assert "chaos chaos-short:" in out, result.stderr[-3000:]
+    assert "chaos chaos-short:" in out, f"{NEEDS}\n{out}\n{result.stderr[-3000:]}"
     faults = re.findall(r"^  (?:fault|NOT BACK|FAULT FAILED) (\w+)", out, re.M)
     assert sorted(faults) == sorted(FaultWhat), out
     assert re.search(r"^result: PASS", out, re.M), f"{NEEDS}\n{out}"
