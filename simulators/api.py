@@ -3,6 +3,7 @@ accept an order. Blocking; the conformance run calls it from a worker thread."""
 
 from __future__ import annotations
 
+import http.client
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -87,8 +88,8 @@ class Api:
         except urllib.error.HTTPError as exc:
             detail = exc.read()[:300].decode("utf-8", "replace")
             raise ApiError(f"{method} {path}: HTTP {exc.code} {detail}") from exc
-        except (urllib.error.URLError, TimeoutError) as exc:
-            raise ApiError(f"{method} {path}: {exc}") from exc
+        except (OSError, http.client.HTTPException) as exc:  # URLError, reset, cut short
+            raise ApiError(f"{method} {path}: {exc!r}") from exc
         return body
 
     def login(self, username: str, password: str) -> None:

@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
+import http.client
 import logging
 import random
 import re
@@ -113,7 +114,7 @@ class Metrics:
         try:
             with urllib.request.urlopen(self.url, timeout=2) as resp:  # noqa: S310
                 text = resp.read().decode()
-        except (OSError, ValueError):
+        except (OSError, ValueError, http.client.HTTPException):
             return
         self.feed(text)
 

@@ -12,6 +12,7 @@ is the main job's supervisor's work, and the run measures how long it takes.
 from __future__ import annotations
 
 import contextlib
+import http.client
 import json
 import os
 import random
@@ -108,7 +109,7 @@ def _answers(url: str) -> bool:
     try:
         with urllib.request.urlopen(url, timeout=1) as resp:  # noqa: S310
             return int(resp.status) < 500
-    except (OSError, ValueError):
+    except (OSError, ValueError, http.client.HTTPException):
         return False
 
 
