@@ -3,7 +3,7 @@
 # its own run directory, without the demo simulator), then a living population with incidents
 # throughout, hostile devices, and kill -9 of ingest, of an alerts worker and of the API, a
 # broker and a database restart at random moments. Prints the scorecard; exits 1 on failure.
-#   scripts/chaos.sh                  the full run (simulators/scenarios/chaos.toml, ~12 min)
+#   scripts/chaos.sh                  the full run (simulators/scenarios/chaos/chaos.toml, ~12 min)
 #   scripts/chaos.sh chaos-short      the test suite's short one (~1 min)
 #   scripts/chaos.sh NAME -- --log-level INFO    extra options for `simulators chaos`
 # Logs of the main job and the ground truth go to .run/chaos-logs/<name>/.

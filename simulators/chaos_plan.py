@@ -88,9 +88,13 @@ class Plan:
     flood_sos: int | None  # incident index of the flooding device's own SOS
 
 
+CHAOS_BUNDLED: Final = BUNDLED / "chaos"  # apart: plain scenario files have no [chaos] table
+
+
 def load(path: Path) -> tuple[Scenario, Chaos]:
-    if not path.exists() and (BUNDLED / f"{path}.toml").exists():
-        path = BUNDLED / f"{path}.toml"
+    """Read a chaos scenario; a bare name means a bundled one (``chaos-short``)."""
+    if not path.exists() and (CHAOS_BUNDLED / f"{path}.toml").exists():
+        path = CHAOS_BUNDLED / f"{path}.toml"
     with path.open("rb") as fh:
         raw = tomllib.load(fh)
     chaos = msgspec.convert(raw.pop("chaos", {}), type=Chaos)

@@ -69,6 +69,16 @@ def test_the_plan_is_seeded_and_keeps_faults_and_attacks_apart() -> None:
     assert moments[-1] <= 120 - 8.0
 
 
+@pytest.mark.parametrize(
+    "path", sorted(chaos_plan.CHAOS_BUNDLED.glob("*.toml")), ids=lambda p: p.stem
+)
+def test_bundled_chaos_scenarios_load_and_play_every_fault(path: Path) -> None:
+    scenario, chaos = chaos_plan.load(path)
+    assert scenario.speed == 1.0
+    assert set(chaos.faults) == set(FaultWhat)
+    assert chaos_plan.load(Path(path.stem)) == (scenario, chaos)  # by its bare name
+
+
 def test_every_attack_has_a_witness_and_the_flood_its_own_sos() -> None:
     p = _plan()
     assert sorted(p.witnesses.values()) == sorted(AttackWhat)
