@@ -315,8 +315,13 @@ async def run(
         # settle: every incident offered, or past its limit
         while True:
             metrics.scrape()
-            alerts = await asyncio.to_thread(reader.call, lambda: reader.api.alerts(since=since))
-            orders = await asyncio.to_thread(reader.orders)
+            try:
+                alerts = await asyncio.to_thread(
+                    reader.call, lambda: reader.api.alerts(since=since)
+                )
+                orders = await asyncio.to_thread(reader.orders)
+            except ApiError:
+                return  # the final read says so
             verdicts = judge.incidents(
                 truths, alerts, orders, chaos=chaos, shared=shared, witnesses=plan.witnesses
             )
@@ -349,8 +354,12 @@ async def run(
         player.close()
     await asyncio.sleep(scenario.settle_s)
     metrics.scrape()
-    alerts = await asyncio.to_thread(reader.call, lambda: reader.api.alerts(since=since))
-    orders = await asyncio.to_thread(reader.orders)
+    gone: str | None = None
+    try:
+        alerts = await asyncio.to_thread(reader.call, lambda: reader.api.alerts(since=since))
+        orders = await asyncio.to_thread(reader.orders)
+    except ApiError as exc:  # judged on nothing: every incident missed
+        gone, alerts, orders = str(exc), [], {}
     verdicts = judge.incidents(
         truths, alerts, orders, chaos=chaos, shared=shared, witnesses=plan.witnesses
     )
@@ -363,7 +372,7 @@ async def run(
         o = Outcome(m.what, start, facts={"sent": n, "device": dev})
         status = None
         owner = _resident_of(dev, residents)
-        if m.what is AttackWhat.IMPLAUSIBLE and owner is not None:
+        if m.what is AttackWhat.IMPLAUSIBLE and owner is not None and gone is None:
             status = await asyncio.to_thread(_timeline_status, reader, owner)
         restarts = sum(
             1
@@ -401,7 +410,9 @@ async def run(
     if metrics_url and not metrics.reads:
         lines.insert(1, f"  note: ingest metrics at {metrics_url} never answered")
     lines.insert(1, "  note: dead letters are read from ingest's metrics (no dead-letter API)")
-    return lines, ok
+    if gone:
+        lines.insert(1, f"  API DID NOT COME BACK: {gone}")
+    return lines, ok and gone is None
 
 
 def _ours(t: float, done: Sequence[Done], chaos: Chaos) -> bool:
