@@ -168,6 +168,66 @@ def conform(
 
 
 @app.command()
+def chaos(
+    scenario: Annotated[Path, typer.Argument(help="Chaos scenario TOML, or a bundled name.")],
+    run_dir: Annotated[Path, typer.Option(help="The main job's run directory (faults).")],
+    api: Annotated[str, typer.Option(help="Base URL of the dashboard API.")] = (
+        "http://127.0.0.1:8000"
+    ),
+    user: Annotated[str, typer.Option(help="API user (staff or admin) to read as.")] = "admin",
+    password: Annotated[str | None, typer.Option(help="Default: from the --devices file.")] = None,
+    devices: Annotated[Path, typer.Option()] = Path(".run/demo-devices.json"),
+    host: Annotated[str, typer.Option(envvar="ELDERCARE_MQTT_HOST")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(envvar="ELDERCARE_MQTT_PORT")] = 1883,
+    metrics: Annotated[str | None, typer.Option(help="Ingest's /metrics URL.")] = None,
+    truth: Annotated[Path, typer.Option(help="Ground-truth JSONL written during the run.")] = (
+        Path(".run/chaos-ground-truth.jsonl")
+    ),
+    duration: Annotated[float | None, typer.Option(help="Override the run's length (s).")] = None,
+    log_level: Annotated[str, typer.Option()] = "WARNING",
+) -> None:
+    """Play a living population with hostile devices and faults against the main job."""
+    from simulators import chaos_plan
+    from simulators.api import Api, ApiError
+    from simulators.chaos import Reader
+    from simulators.chaos import run as run_chaos
+    from simulators.conform import cast
+
+    logging.basicConfig(level=log_level.upper(), format="%(asctime)s %(levelname)s %(message)s")
+    try:
+        base, plan_chaos = chaos_plan.load(scenario)
+    except (OSError, ValueError, msgspec.ValidationError) as exc:
+        raise typer.BadParameter(f"{scenario}: {exc}", param_hint="SCENARIO") from exc
+    if duration is not None:
+        base = msgspec.structs.replace(base, duration_s=duration)
+    fleet = _fleet(devices)
+    plan = chaos_plan.plan(base, plan_chaos, cast(base, fleet))
+    if password is None:
+        users = msgspec.json.decode(devices.read_bytes(), type=_UsersFile).users
+        password = next((u.password for u in users if u.username == user), "")
+    client = Api(api)
+    reader = Reader(client, user, password)
+    try:
+        reader.call(lambda: client.login(user, password), patience_s=60)
+        lines, ok = asyncio.run(
+            run_chaos(
+                plan,
+                fleet,
+                broker=Broker(host=host, port=port),
+                reader=reader,
+                run_dir=run_dir,
+                metrics_url=metrics,
+                truth_path=truth,
+            )
+        )
+    except ApiError as exc:
+        typer.echo(f"chaos: the API did not come back: {exc}", err=True)
+        raise typer.Exit(2) from exc
+    typer.echo("\n".join(lines))
+    raise typer.Exit(0 if ok else 1)
+
+
+@app.command()
 def population(
     devices: Annotated[Path, typer.Option()] = Path(".run/demo-devices.json"),
     scenario: Annotated[Path | None, typer.Option(help="Apply a scenario's profiles.")] = None,

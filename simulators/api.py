@@ -3,6 +3,7 @@ accept an order. Blocking; the conformance run calls it from a worker thread."""
 
 from __future__ import annotations
 
+import http.client
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -38,6 +39,7 @@ class Order(msgspec.Struct, frozen=True):
     opened_at: datetime
     accept_deadline: datetime
     accepted_at: datetime | None
+    offered_at: datetime | None = None  # when a responder was first offered it
 
 
 class SimClockState(msgspec.Struct, frozen=True):
@@ -86,8 +88,8 @@ class Api:
         except urllib.error.HTTPError as exc:
             detail = exc.read()[:300].decode("utf-8", "replace")
             raise ApiError(f"{method} {path}: HTTP {exc.code} {detail}") from exc
-        except (urllib.error.URLError, TimeoutError) as exc:
-            raise ApiError(f"{method} {path}: {exc}") from exc
+        except (OSError, http.client.HTTPException) as exc:  # URLError, reset, cut short
+            raise ApiError(f"{method} {path}: {exc!r}") from exc
         return body
 
     def login(self, username: str, password: str) -> None:
@@ -104,8 +106,18 @@ class Api:
         out = self._call("GET", "/api/residents")
         return msgspec.json.decode(out, type=list[ResidentInfo])
 
-    def orders(self) -> list[Order]:
-        return msgspec.json.decode(self._call("GET", "/api/orders?limit=500"), type=list[Order])
+    def orders(self, *, offset: int = 0) -> list[Order]:
+        out = self._call("GET", f"/api/orders?limit=500&offset={offset}")
+        return msgspec.json.decode(out, type=list[Order])
+
+    def status_of(self, path: str) -> int:
+        """The HTTP status a GET of ``path`` answers (an API that fails gives 500)."""
+        try:
+            self._call("GET", path)
+        except ApiError as exc:
+            code = str(exc).split("HTTP ", 1)[1][:3] if "HTTP " in str(exc) else "0"
+            return int(code) if code.isdigit() else 0
+        return 200
 
     def accept(self, order_id: int) -> Order:
         body = self._call("POST", f"/api/orders/{order_id}/accept", form={})

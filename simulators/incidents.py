@@ -20,6 +20,7 @@ from simulators.timeline import Effects, Msg, Op, Truth, acc_stream
 ALL_ROUTINE = frozenset({DeviceKind.PIR, DeviceKind.DOOR, DeviceKind.BED_MAT})
 PRE_S = 3.0  # resting accelerometer windows before a fall trace
 POST_S = 5.0  # lying still after it
+VERDICT_AFTER_S = 1.0  # a wristband reports its fall verdict this long after the impact
 
 
 class IncidentError(ValueError):
@@ -80,7 +81,7 @@ def _fall(inc: Incident, r: Resident | None, t: float, ctx: Ctx) -> Built:
     msgs = pre + fall
     if inc.what is What.FALL:
         verdict = [{"n": "fall", "vb": True, "v": inc.confidence}]
-        msgs.append(_event(band.device_id, impact + 1.0, verdict))
+        msgs.append(_event(band.device_id, impact + VERDICT_AFTER_S, verdict))
     if r:  # lying on the floor: no routine movement for a while
         ctx.effects.suppress.append((r.name, ALL_ROUTINE, t, t + 600.0))
     return msgs, band, impact

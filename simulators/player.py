@@ -4,6 +4,7 @@ wall time their simulated time maps to, backlogs sent in a burst on reconnect.""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from collections.abc import Callable, Iterable, Mapping
@@ -140,7 +141,8 @@ class Player:
             info = link.client.publish(
                 link.creds.topic(Channel.STATUS), packs.LAST_WILL, qos=1, retain=True
             )
-            info.wait_for_publish(timeout=5)
+            with contextlib.suppress(RuntimeError, ValueError):  # the broker is gone
+                info.wait_for_publish(timeout=5)
             link.client.disconnect()
             link.client.loop_stop()
             link.client = None
