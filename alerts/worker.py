@@ -9,7 +9,7 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 
 import psycopg
@@ -24,7 +24,7 @@ from alerts.policy import EscalationPolicy
 from devices.backoff import Backoff
 from devices.careplan import CarePlan, CarePlanError, care_plan_for
 from devices.db import AsyncPool
-from devices.domain import CareProfile
+from devices.domain import CareProfile, Colour
 from devices.registry import Conn
 
 log = logging.getLogger(__name__)
@@ -103,6 +103,27 @@ def to_event(row: Mapping[str, object]) -> StreamEvent:
     return StreamEvent(**fields, care_plans=plans_from(row.get("plans")))  # type: ignore[arg-type]
 
 
+LIFE_SAFETY = frozenset({"sos", "fall", "smoke"})
+LATE_AFTER = timedelta(minutes=10)
+
+
+def flag_late(verdict: Verdict, event: StreamEvent, *, now: datetime) -> Verdict:
+    """A life-safety event that happened long before it arrived (a device's backlog, a clock
+    years wrong: an SOS stamped 2005) is shown, never dropped, but not dispatched as a fresh
+    emergency: yellow, marked late with its own date, for a person to judge."""
+    age = now - event.time
+    if verdict.kind not in LIFE_SAFETY or age <= LATE_AFTER:
+        return verdict
+    when = f"{event.time:%Y-%m-%d %H:%M} UTC"
+    return replace(
+        verdict,
+        colour=Colour.YELLOW if verdict.colour is Colour.RED else verdict.colour,
+        explanation=f"LATE: reported {int(age.total_seconds() // 60)} min after it happened "
+        f"({when}); check on the resident before sending anyone. {verdict.explanation}",
+        details={**verdict.details, "late": True, "event_at": event.time.isoformat()},
+    )
+
+
 def evaluate(
     events: list[StreamEvent], routes: Mapping[str, tuple[EventDetector, ...]], now: datetime
 ) -> list[Verdict | Deferral]:
@@ -110,6 +131,8 @@ def evaluate(
     for event in events:
         for detector in routes.get(event.name, ()):
             outcome = detector.evaluate(event, now=now)
+            if isinstance(outcome, Verdict):
+                outcome = flag_late(outcome, event, now=now)
             if outcome is not None:
                 outcomes.append(outcome)
     return outcomes

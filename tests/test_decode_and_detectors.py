@@ -161,3 +161,26 @@ def test_values_postgresql_cannot_store_are_refused_at_the_boundary() -> None:
     out = _decode(topic, lone)
     assert isinstance(out, DeadLetter)
     assert out.reason is Reason.BAD_JSON
+
+
+def test_a_late_life_safety_event_is_shown_yellow_and_marked_late() -> None:
+    """Issue 18 finding 12: an SOS stamped 2005 opened a new red order dated "Jan 1"."""
+    now = datetime(2026, 12, 2, 12, 0, tzinfo=UTC)
+    routes = {"sos": (SosDetector(),)}
+
+    def sos(at: datetime) -> StreamEvent:
+        return StreamEvent(
+            kind="event", name="sos", time=at, device_key=1, device_id="btn-1",
+            device_kind="sos_button", site_id="home-1", value_bool=True, resident_id=7,
+        )  # fmt: skip
+
+    [fresh] = evaluate([sos(now - timedelta(minutes=2))], routes, now)
+    assert isinstance(fresh, Verdict)
+    assert fresh.colour is Colour.RED
+    assert "late" not in fresh.details
+    [old] = evaluate([sos(datetime(2005, 3, 1, 9, 30, tzinfo=UTC))], routes, now)
+    assert isinstance(old, Verdict)
+    assert old.colour is Colour.YELLOW
+    assert old.details["late"] is True
+    assert old.explanation.startswith("LATE:")
+    assert "2005-03-01 09:30 UTC" in old.explanation
