@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import signal
+from collections.abc import Awaitable, Callable
 
 import typer
 from threadpoolctl import threadpool_limits
@@ -33,10 +34,14 @@ from alerts.periodic import periodic_loop
 from alerts.policy import EscalationPolicy, policy_from_settings
 from alerts.routine import SiteDefaults
 from alerts.ticks import tick_loop
+from alerts.watchdog.loop import WatchConfig, watchdog_loop
 from alerts.worker import OUTBOX_CHANNEL, detect_loop, listen
 from devices.db import open_pool
+from devices.heartbeat import WorkerIdentity, heartbeat_loop
 from devices.logs import setup_logging
+from devices.probe import probe_app, serve_probe
 from devices.settings import Settings
+from devices.supervise import Supervisor
 
 app = typer.Typer(add_completion=False, help="Detectors and dispatch worker")
 
@@ -82,95 +87,102 @@ async def serve(settings: Settings) -> None:
         DISPATCH_CHANNEL: (escalate, order_changed),
         COMMANDS_CHANNEL: (commands,),
     }
+    supervisor = Supervisor(stop=stop)
+    who = WorkerIdentity.current("alerts")
     try:
-        async with open_channels(settings) as channels, asyncio.TaskGroup() as tg:
-            tg.create_task(listen(settings.database_url, wakes, stop), name="listen")
-            tg.create_task(
-                detect_loop(
-                    pool,
-                    routes=routes,
-                    policy=policy,
-                    limit=settings.alerts_batch_max,
-                    poll_s=settings.alerts_poll_interval_s,
-                    wake=wake,
-                    stop=stop,
-                    opened=escalate,
-                    window_detectors=build_window_registry(
-                        fall_model=fall_model, fall_models=fall_models
+        async with open_channels(settings) as channels:
+            loops: dict[str, Callable[[], Awaitable[None]]] = {}
+            loops["listen"] = lambda: listen(settings.database_url, wakes, stop)
+            loops["detect"] = lambda: detect_loop(
+                pool,
+                routes=routes,
+                policy=policy,
+                limit=settings.alerts_batch_max,
+                poll_s=settings.alerts_poll_interval_s,
+                wake=wake,
+                stop=stop,
+                opened=escalate,
+                window_detectors=build_window_registry(
+                    fall_model=fall_model, fall_models=fall_models
+                ),
+            )
+            loops["escalation_loop"] = lambda: escalation_loop(
+                pool, wake=escalate, stop=stop, poll_s=settings.alerts_poll_interval_s
+            )
+            loops["command_publisher"] = lambda: command_publisher(
+                pool,
+                host=settings.mqtt_host,
+                port=settings.mqtt_port,
+                username="backend",
+                password=settings.broker_backend_password.get_secret_value(),
+                wake=commands,
+                stop=stop,
+                poll_s=settings.alerts_poll_interval_s,
+            )
+            loops["checks"] = lambda: check_loop(
+                pool,
+                rechecks=rechecks(specs),
+                policy=policy,
+                limit=settings.alerts_batch_max,
+                poll_s=settings.checks_poll_interval_s,
+                clock=clock,
+                stop=stop,
+            )
+            loops["periodic"] = lambda: periodic_loop(
+                pool,
+                vitals=VitalsDetector(),
+                health=DeviceHealthDetector(low_battery=settings.low_battery_percent),
+                policy=policy,
+                every_s=settings.periodic_interval_s,
+                clock=clock,
+                stop=stop,
+            )
+            loops["notify"] = lambda: notify_loop(
+                pool,
+                channels=channels,
+                config=config_from(settings),
+                poll_s=settings.notify_poll_interval_s,
+                wake=order_changed,
+                stop=stop,
+            )
+            loops["ticks"] = lambda: tick_loop(
+                pool,
+                specs=tuple(t for t in build_tick_registry() if t.detector.name not in disabled),
+                policy=policy,
+                defaults=site_defaults(settings),
+                interval_s=settings.tick_interval_s,
+                refit_interval_s=settings.routine_refit_interval_s,
+                history_days=settings.routine_history_days,
+                clock=clock,
+                stop=stop,
+            )
+            config = WatchConfig.from_settings(settings)
+            loops["watchdog"] = lambda: watchdog_loop(
+                pool, config=config, channels=channels, watcher=who.worker_id, stop=stop
+            )
+            async with asyncio.TaskGroup() as tg:
+                for name, factory in loops.items():
+                    tg.create_task(supervisor.run(name, factory), name=name)
+                tg.create_task(
+                    heartbeat_loop(
+                        pool,
+                        who,
+                        supervisor=supervisor,
+                        every_s=settings.heartbeat_interval_s,
+                        stop=stop,
                     ),
-                ),
-                name="detect",
-            )
-            tg.create_task(
-                escalation_loop(
-                    pool, wake=escalate, stop=stop, poll_s=settings.alerts_poll_interval_s
-                ),
-                name="escalation_loop",
-            )
-            tg.create_task(
-                command_publisher(
-                    pool,
-                    host=settings.mqtt_host,
-                    port=settings.mqtt_port,
-                    username="backend",
-                    password=settings.broker_backend_password.get_secret_value(),
-                    wake=commands,
-                    stop=stop,
-                    poll_s=settings.alerts_poll_interval_s,
-                ),
-                name="command_publisher",
-            )
-            tg.create_task(
-                check_loop(
-                    pool,
-                    rechecks=rechecks(specs),
-                    policy=policy,
-                    limit=settings.alerts_batch_max,
-                    poll_s=settings.checks_poll_interval_s,
-                    clock=clock,
-                    stop=stop,
-                ),
-                name="checks",
-            )
-            tg.create_task(
-                periodic_loop(
-                    pool,
-                    vitals=VitalsDetector(),
-                    health=DeviceHealthDetector(low_battery=settings.low_battery_percent),
-                    policy=policy,
-                    every_s=settings.periodic_interval_s,
-                    clock=clock,
-                    stop=stop,
-                ),
-                name="periodic",
-            )
-            tg.create_task(
-                notify_loop(
-                    pool,
-                    channels=channels,
-                    config=config_from(settings),
-                    poll_s=settings.notify_poll_interval_s,
-                    wake=order_changed,
-                    stop=stop,
-                ),
-                name="notify",
-            )
-            tg.create_task(
-                tick_loop(
-                    pool,
-                    specs=tuple(
-                        t for t in build_tick_registry() if t.detector.name not in disabled
-                    ),
-                    policy=policy,
-                    defaults=site_defaults(settings),
-                    interval_s=settings.tick_interval_s,
-                    refit_interval_s=settings.routine_refit_interval_s,
-                    history_days=settings.routine_history_days,
-                    clock=clock,
-                    stop=stop,
-                ),
-                name="ticks",
-            )
+                    name="heartbeat",
+                )
+                if settings.alerts_probe_port:
+                    tg.create_task(
+                        serve_probe(
+                            probe_app(pool, supervisor, process="alerts"),
+                            host=settings.probe_host,
+                            port=settings.alerts_probe_port,
+                            stop=stop,
+                        ),
+                        name="probe",
+                    )
     finally:
         await pool.close()
 

@@ -15,6 +15,7 @@ import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 import psycopg
 
@@ -22,7 +23,8 @@ from alerts.clock import DetectorClock
 from alerts.detectors.base import CheckContext, ContextEvent, Dismissed, Rechecker, StreamEvent
 from alerts.events_json import event_from_json
 from alerts.policy import EscalationPolicy
-from alerts.worker import persist
+from alerts.quarantine import quarantine_item
+from alerts.worker import fallback_verdict, persist
 from devices.backoff import Backoff
 from devices.db import AsyncPool
 from devices.registry import Conn
@@ -96,6 +98,67 @@ async def load_context(conn: Conn, event: StreamEvent, *, now: datetime) -> Chec
     return CheckContext(events=events, device_online=None if status is None else status["online"])
 
 
+async def _check_one(
+    conn: Conn,
+    row: Mapping[str, Any],
+    *,
+    rechecks: Mapping[str, Rechecker],
+    policy: EscalationPolicy,
+    now: datetime,
+    wall: datetime,
+) -> str:
+    detector = rechecks.get(row["detector"])
+    if detector is None:
+        return f"dismissed: detector {row['detector']} is not running"
+    event = event_from_json(row["event"])
+    context = await load_context(conn, event, now=now)
+    result = detector.recheck(event, context, now=now)
+    if isinstance(result, Dismissed):
+        return f"dismissed: {result.reason}"
+    if await persist(conn, result, now=wall, policy=policy):
+        log.info("alert %s (%s): %s", result.kind, result.colour, result.explanation)
+        return "raised"
+    return "folded into an earlier alert"
+
+
+async def _quarantine_check(
+    conn: Conn, row: Mapping[str, Any], exc: Exception, *, policy: EscalationPolicy, wall: datetime
+) -> str:
+    """Keep the check with its error; a check of a life-safety event (a fall the detector
+    doubted) is raised red by the fallback rather than lost."""
+    error = f"{type(exc).__name__}: {exc}"[:500]
+    log.error(
+        "check %s failed and is quarantined: %s",
+        row["check_id"],
+        error,
+        exc_info=exc,
+        extra={"check_id": row["check_id"]},
+    )
+    async with conn.transaction():
+        await quarantine_item(
+            conn,
+            queue="detector_checks",
+            item_key=str(row["check_id"]),
+            payload=dict(row),
+            error=error,
+            process="alerts",
+            now=wall,
+        )
+    event = row["event"] if isinstance(row["event"], dict) else {}
+    fallback = fallback_verdict(event, error, now=wall)
+    if fallback is None:
+        return f"quarantined: {error}"
+    try:
+        async with conn.transaction():
+            raised = await persist(conn, fallback, now=wall, policy=policy)
+    except psycopg.OperationalError:
+        raise
+    except Exception:
+        log.exception("the fallback alert for check %s failed too", row["check_id"])
+        return f"quarantined: {error}"
+    return "raised" if raised else f"quarantined, folded: {error}"
+
+
 async def run_checks(
     pool: AsyncPool,
     *,
@@ -113,21 +176,16 @@ async def run_checks(
         due = await cur.fetchall()
         raised = 0
         for row in due:
-            detector = rechecks.get(row["detector"])
-            if detector is None:
-                outcome = f"dismissed: detector {row['detector']} is not running"
-            else:
-                event = event_from_json(row["event"])
-                context = await load_context(conn, event, now=now)
-                result = detector.recheck(event, context, now=now)
-                if isinstance(result, Dismissed):
-                    outcome = f"dismissed: {result.reason}"
-                elif await persist(conn, result, now=wall, policy=policy):
-                    raised += 1
-                    outcome = "raised"
-                    log.info("alert %s (%s): %s", result.kind, result.colour, result.explanation)
-                else:
-                    outcome = "folded into an earlier alert"
+            try:
+                async with conn.transaction():
+                    outcome = await _check_one(
+                        conn, row, rechecks=rechecks, policy=policy, now=now, wall=wall
+                    )
+            except psycopg.OperationalError:
+                raise
+            except Exception as exc:  # noqa: BLE001 (quarantined and logged) one broken check must not stop the others
+                outcome = await _quarantine_check(conn, row, exc, policy=policy, wall=wall)
+            raised += outcome == "raised"
             await conn.execute(
                 "UPDATE detector_checks SET done_at = %s, outcome = %s WHERE check_id = %s",
                 (wall, outcome, row["check_id"]),

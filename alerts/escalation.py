@@ -18,13 +18,14 @@ import json
 import logging
 import uuid
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import psycopg
 
 from alerts.dispatch import Actor, log_transition
 from alerts.policy import Action, Candidate, decide, order_policy, pick
+from alerts.quarantine import quarantine_item
 from devices.backoff import Backoff
 from devices.db import AsyncPool
 from devices.domain import OrderState
@@ -33,6 +34,7 @@ from devices.registry import Conn
 log = logging.getLogger(__name__)
 
 RESPONDER_CHANNEL = "responders"
+RETRY_MAX_S = 300
 ESCALATION = Actor("escalation")
 
 CLAIM_SQL = """
@@ -213,9 +215,47 @@ async def run_due(conn: Conn, *, now: datetime, limit: int = 50) -> list[StepDon
             except (StaleRun, psycopg.errors.UniqueViolation) as exc:
                 log.warning("order %s: step skipped (%s)", row["order_id"], exc)
                 continue
+            except psycopg.OperationalError:
+                raise
+            except Exception as exc:  # noqa: BLE001 (quarantined and logged) one broken order must not stop the others' escalation
+                await _quarantine(conn, dict(row), exc, now=now)
+                continue
             if result is not None:
                 done.append(result)
+                await conn.execute(
+                    "UPDATE quarantine SET resolved_at = %s, resolved_by = 'retried: succeeded' "
+                    "WHERE queue = 'escalation' AND item_key = %s AND resolved_at IS NULL",
+                    (now, str(row["order_id"])),
+                )
     return done
+
+
+async def _quarantine(conn: Conn, row: dict[str, Any], exc: Exception, *, now: datetime) -> None:
+    """Keep the failing order's step in the quarantine (a technical alert shows it) and try
+    it again later, sooner than a person would give up on it: 10 s, 20 s, ... at most 5 min.
+    The order stays on the wall, open, for staff to take by hand."""
+    order_id = int(row["order_id"])
+    log.error(
+        "order %s: escalation step failed: %s",
+        order_id,
+        exc,
+        exc_info=exc,
+        extra={"order_id": order_id},
+    )
+    async with conn.transaction():
+        attempts = await quarantine_item(
+            conn,
+            queue="escalation",
+            item_key=str(order_id),
+            payload=row,
+            error=exc,
+            process="alerts",
+            now=now,
+        )
+        retry = now + timedelta(seconds=min(10 * 2 ** (attempts - 1), RETRY_MAX_S))
+        await conn.execute(
+            "UPDATE dispatch_orders SET step_due_at = %s WHERE order_id = %s", (retry, order_id)
+        )
 
 
 async def next_due_in(conn: Conn, *, now: datetime) -> float | None:

@@ -7,10 +7,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import psycopg
 from psycopg import sql
@@ -21,6 +23,7 @@ from alerts.detectors.base import Deferral, EventDetector, StreamEvent, Verdict
 from alerts.dispatch import open_order
 from alerts.events_json import event_to_json
 from alerts.policy import EscalationPolicy
+from alerts.quarantine import quarantine_item
 from devices.backoff import Backoff
 from devices.careplan import CarePlan, CarePlanError, care_plan_for
 from devices.db import AsyncPool
@@ -245,6 +248,97 @@ async def defer(conn: Conn, deferral: Deferral, *, now: datetime) -> None:
     )
 
 
+def fallback_verdict(row: Mapping[str, Any], error: str, *, now: datetime) -> Verdict | None:
+    """A life-safety event its detector could not judge is still raised, red, with the
+    detector's own keys (a redelivery stays one alert): never lost to a bug."""
+    name = str(row.get("name"))
+    if row.get("kind") != "event" or name not in LIFE_SAFETY or row.get("value_bool") is False:
+        return None
+    at = row.get("time")
+    if isinstance(at, str):
+        try:
+            at = datetime.fromisoformat(at)
+        except ValueError:
+            at = now
+    at = at if isinstance(at, datetime) and at.tzinfo is not None else now
+    device_key = row.get("device_key")
+    if not isinstance(device_key, int):
+        return None
+    resident = row.get("resident_id")
+    source = row.get("site_id") if name == "smoke" else (resident or f"d{device_key}")
+    return Verdict(
+        detector="fallback",
+        kind=name,
+        colour=Colour.RED,
+        occurred_at=at,
+        site_id=str(row.get("site_id")),
+        resident_id=int(resident) if isinstance(resident, int) else None,
+        device_key=device_key,
+        idem_key=f"{name}:{device_key}:{at.timestamp()}",
+        fold_key=f"{name}:{source}",
+        fold_s=120,
+        explanation=f"{name.upper()} from {row.get('device_kind')} {row.get('device_id')} at "
+        f"{at:%H:%M:%S} UTC (its detector failed: {error}); treat it as an emergency",
+        details={"device_id": row.get("device_id"), "fallback": True, "error": error},
+    )
+
+
+async def _judge(
+    conn: Conn,
+    rows: Sequence[Mapping[str, Any]],
+    *,
+    routes: Mapping[str, tuple[EventDetector, ...]],
+    window_detectors: tuple[WindowDetector, ...],
+    policy: EscalationPolicy,
+    now: datetime,
+) -> int:
+    events = [to_event(r) for r in rows]
+    acc = [e for e in events if e.kind == "acc"]
+    raised = 0
+    outcomes = evaluate([e for e in events if e.kind != "acc"], routes, now)
+    outcomes += await acc_verdicts(conn, acc, window_detectors, now)
+    for outcome in outcomes:
+        if isinstance(outcome, Deferral):
+            await defer(conn, outcome, now=now)
+        elif await persist(conn, outcome, now=now, policy=policy):
+            raised += 1
+            log.info("alert %s (%s): %s", outcome.kind, outcome.colour, outcome.explanation)
+    return raised
+
+
+async def _quarantine_row(
+    conn: Conn, row: Mapping[str, Any], exc: Exception, *, policy: EscalationPolicy, now: datetime
+) -> int:
+    error = f"{type(exc).__name__}: {exc}"[:500]
+    log.error(
+        "outbox row %s (%s) failed and is quarantined: %s",
+        row.get("id"),
+        row.get("name"),
+        error,
+        extra={"outbox_id": row.get("id"), "device_id": row.get("device_id")},
+    )
+    await quarantine_item(
+        conn,
+        queue="stream_outbox",
+        item_key=str(row.get("id")),
+        payload={k: v for k, v in row.items() if k != "plans"},
+        error=error,
+        process="alerts",
+        now=now,
+    )
+    fallback = fallback_verdict(row, error, now=now)
+    if fallback is None:
+        return 0
+    try:
+        async with conn.transaction():
+            return 1 if await persist(conn, fallback, now=now, policy=policy) else 0
+    except psycopg.OperationalError:
+        raise
+    except Exception:  # kept in the quarantine and shown as a technical alert
+        log.exception("the fallback alert for outbox row %s failed too", row.get("id"))
+        return 0
+
+
 async def run_cycle(
     pool: AsyncPool,
     *,
@@ -254,20 +348,33 @@ async def run_cycle(
     now: datetime,
     window_detectors: tuple[WindowDetector, ...] = (),
 ) -> Cycle:
+    """Claim a batch and judge it in one transaction. If judging the batch fails for any
+    reason but the database's availability, each row is judged alone (in its own savepoint)
+    and the one that fails is quarantined with its error, a life-safety row raised by the
+    fallback; the rest of the batch is judged as usual. No row can stop the loop."""
+    judge = functools.partial(
+        _judge, routes=routes, window_detectors=window_detectors, policy=policy, now=now
+    )
     async with pool.connection() as conn, conn.transaction():
         cur = await conn.execute(CLAIM_SQL, {"limit": limit})
-        events = [to_event(r) for r in await cur.fetchall()]
-        acc = [e for e in events if e.kind == "acc"]
-        raised = 0
-        outcomes = evaluate([e for e in events if e.kind != "acc"], routes, now)
-        outcomes += await acc_verdicts(conn, acc, window_detectors, now)
-        for outcome in outcomes:
-            if isinstance(outcome, Deferral):
-                await defer(conn, outcome, now=now)
-            elif await persist(conn, outcome, now=now, policy=policy):
-                raised += 1
-                log.info("alert %s (%s): %s", outcome.kind, outcome.colour, outcome.explanation)
-    return Cycle(len(events), raised)
+        rows = await cur.fetchall()
+        try:
+            async with conn.transaction():
+                raised = await judge(conn, rows)
+        except psycopg.OperationalError:
+            raise
+        except Exception as batch_exc:  # noqa: BLE001 (judged again row by row)
+            log.warning("batch of %s failed (%s); judging row by row", len(rows), batch_exc)
+            raised = 0
+            for row in rows:
+                try:
+                    async with conn.transaction():
+                        raised += await judge(conn, [row])
+                except psycopg.OperationalError:
+                    raise
+                except Exception as exc:  # noqa: BLE001 (quarantined and logged)
+                    raised += await _quarantine_row(conn, row, exc, policy=policy, now=now)
+    return Cycle(len(rows), raised)
 
 
 async def listen(

@@ -8,18 +8,23 @@ import contextlib
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
+import psycopg
 from fastapi import FastAPI
 from fastapi.exceptions import RequestValidationError
 
-from dashboard_api import admin, live, pages, timeline
-from dashboard_api.errors import validation_error
+from alerts.notify.wiring import open_channels
+from alerts.watchdog.loop import WatchConfig, watchdog_loop
+from dashboard_api import admin, live, operations, pages, timeline
+from dashboard_api.errors import database_unavailable, validation_error
 from dashboard_api.figures import router as figures_router
 from dashboard_api.notifications import router as notifications_router
 from dashboard_api.orders import router as orders_router
 from dashboard_api.routes import router
 from dashboard_api.security import SecurityHeaders
 from devices.db import open_pool
+from devices.heartbeat import WorkerIdentity, heartbeat_loop
 from devices.settings import Settings
+from devices.supervise import Supervisor
 
 
 def create_app(settings: Settings) -> FastAPI:
@@ -28,13 +33,53 @@ def create_app(settings: Settings) -> FastAPI:
         app.state.pool = await open_pool(settings.database_url, name="api", max_size=10)
         hub = app.state.hub = live.Hub(settings.database_url, keepalive_s=settings.live_keepalive_s)
         listener = asyncio.create_task(hub.run(), name="live-listen")
-        try:
-            yield
-        finally:
-            listener.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await listener
-            await app.state.pool.close()
+        async with contextlib.AsyncExitStack() as stack:
+            stop = asyncio.Event()
+            app.state.supervisor = supervisor = Supervisor(stop=stop)
+            tasks: list[asyncio.Task[None]] = []
+            if settings.watchdog_in_api:
+                # the dead-man's switch: the API tells the centre when the alerts worker died
+                channels = await stack.enter_async_context(open_channels(settings))
+                who = WorkerIdentity.current("api")
+                config = WatchConfig.from_settings(settings)
+                pool = app.state.pool
+                tasks.append(
+                    asyncio.create_task(
+                        supervisor.run(
+                            "watchdog",
+                            lambda: watchdog_loop(
+                                pool,
+                                config=config,
+                                channels=channels,
+                                watcher=who.worker_id,
+                                stop=stop,
+                            ),
+                        ),
+                        name="watchdog",
+                    )
+                )
+                tasks.append(
+                    asyncio.create_task(
+                        heartbeat_loop(
+                            pool,
+                            who,
+                            supervisor=supervisor,
+                            every_s=settings.heartbeat_interval_s,
+                            stop=stop,
+                        ),
+                        name="heartbeat",
+                    )
+                )
+            try:
+                yield
+            finally:
+                stop.set()
+                for task in (*tasks, listener):
+                    if task is listener:
+                        task.cancel()
+                    with contextlib.suppress(asyncio.CancelledError):
+                        await task
+                await app.state.pool.close()
 
     app = FastAPI(
         title="Eldercare monitoring API",
@@ -46,6 +91,7 @@ def create_app(settings: Settings) -> FastAPI:
     )
     app.state.settings = settings
     app.add_exception_handler(RequestValidationError, validation_error)
+    app.add_exception_handler(psycopg.OperationalError, database_unavailable)
     app.add_middleware(SecurityHeaders)
     app.include_router(router)
     app.include_router(orders_router)
@@ -56,6 +102,7 @@ def create_app(settings: Settings) -> FastAPI:
     app.mount("/static", pages.static_files, name="static")
     app.include_router(notifications_router)
     app.include_router(admin.router)
+    app.include_router(operations.router)
 
     @app.get("/healthz", include_in_schema=False)
     async def healthz() -> dict[str, str]:

@@ -113,6 +113,27 @@ class Settings(BaseSettings):
     sms_gateway_auth_header: SecretStr = SecretStr("")  # sent as Authorization when set
     sms_gateway_id_field: str = "message_id"
 
+    # The dead-man's switch (alerts/watchdog): every worker beats this often; a watcher (each
+    # alerts worker and each API process) checks every watchdog_interval_s and raises a
+    # technical alert when a worker is silent for heartbeat_stale_s, when a queue lags beyond
+    # its bound, when a device floods or items are quarantined.
+    heartbeat_interval_s: float = Field(default=5.0, gt=0)
+    heartbeat_stale_s: float = Field(default=30.0, gt=0)
+    watchdog_interval_s: float = Field(default=10.0, gt=0)
+    # processes that must always have a live worker, comma-separated
+    watch_processes: str = "alerts,ingest,api"
+    watch_outbox_lag_s: float = 60.0
+    watch_escalation_lag_s: float = 60.0
+    watch_notify_lag_s: float = 600.0
+    watch_flood_window_s: float = 120.0
+    # where technical alerts go, beside the wall: a JSON list of {"kind", "address"} with kind
+    # webhook, email or sms, e.g. '[{"kind": "sms", "address": "+8613800000000"}]'
+    technical_alert_channels: list[dict[str, str]] = Field(default_factory=list)
+    technical_alert_webhook_secret: SecretStr = SecretStr("")
+    # the alerts worker's /healthz, /readyz and /metrics (0: not served)
+    alerts_probe_port: int = 0
+    probe_host: str = "127.0.0.1"
+
     # Retention of raw telemetry (drop_chunks when no licence-managed policy is available).
     telemetry_retention_days: int = 400
     retention_check_interval_s: float = 3600.0
@@ -121,6 +142,10 @@ class Settings(BaseSettings):
     api_host: str = "127.0.0.1"
     api_port: int = 8000
     token_ttl_s: int = 12 * 3600
+    # Prometheus scrapers send this as a bearer token to the API's /metrics (unset: 404).
+    metrics_token: SecretStr = SecretStr("")
+    # the API process runs a watchdog too: it tells the centre when the alerts worker died
+    watchdog_in_api: bool = True
     # Live event streams: a keepalive (and a check that the token still holds) this often.
     live_keepalive_s: float = 15.0
 

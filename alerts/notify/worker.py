@@ -82,6 +82,9 @@ async def _deliver_one(
                 receipt, ok = await channel.send(out), True
             except DeliveryFailed as exc:
                 receipt = exc.receipt
+            except Exception as exc:  # a channel's bug is this delivery's failure, no one else's
+                log.exception("notification %s: channel %s raised", outbox_id, kind)
+                receipt = f"internal error in channel {kind}: {type(exc).__name__}"
         took = int((time.monotonic() - started) * 1000)
     attempts = int(row["attempts"]) + 1
     async with pool.connection() as conn, conn.transaction():

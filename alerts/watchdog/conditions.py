@@ -1,0 +1,269 @@
+"""Pure: what is wrong right now, from heartbeats, queue ages, floods and the quarantine.
+
+``now`` comes in; nothing here reads a clock or a database. Each condition has a stable key,
+so every watcher computing the same snapshot raises the same technical alert, once.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+# A worker whose last beat is older than this is kept in view no longer (a restarted
+# process gets a new id; the old row only says when it died).
+FORGET_AFTER = timedelta(days=1)
+# a loop that failed this many times within the window is flagged even while it runs again
+FLAPPING_RESTARTS = 3
+FLAPPING_WINDOW = timedelta(minutes=10)
+
+
+@dataclass(frozen=True, slots=True)
+class Beat:
+    worker_id: str
+    process: str
+    hostname: str
+    started_at: datetime
+    beat_at: datetime
+    stopped_at: datetime | None
+    loops: Mapping[str, Mapping[str, Any]]
+
+
+@dataclass(frozen=True, slots=True)
+class QueueAges:
+    """Seconds the oldest waiting item of each queue has waited (None: the queue is empty)."""
+
+    stream_outbox_s: float | None = None
+    escalation_overdue_s: float | None = None
+    notify_overdue_s: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Flood:
+    device_id: str
+    site_id: str
+    dropped: int
+    dropped_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class Quarantined:
+    queue: str
+    count: int
+    latest_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class Snapshot:
+    beats: Sequence[Beat] = ()
+    queues: QueueAges = QueueAges()
+    floods: Sequence[Flood] = ()
+    quarantined: Sequence[Quarantined] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Bounds:
+    heartbeat_stale_s: float = 30.0
+    stream_outbox_lag_s: float = 60.0
+    escalation_lag_s: float = 60.0
+    notify_lag_s: float = 600.0
+    flood_window_s: float = 120.0
+    # processes that must always have a live worker
+    watched: frozenset[str] = frozenset({"alerts", "ingest"})
+
+
+@dataclass(frozen=True, slots=True)
+class Condition:
+    key: str
+    kind: str
+    colour: str  # "red": the alarm path is broken; "yellow": degraded, look soon
+    subject: str  # zh-CN first, then en
+    details: Mapping[str, Any] = field(default_factory=dict)
+
+
+def _age(now: datetime, at: datetime) -> int:
+    return int((now - at).total_seconds())
+
+
+def _workers(snap: Snapshot, bounds: Bounds, now: datetime) -> list[Condition]:
+    stale = timedelta(seconds=bounds.heartbeat_stale_s)
+    beats = [b for b in snap.beats if now - b.beat_at <= FORGET_AFTER]
+    out: list[Condition] = []
+    live = [b for b in beats if b.stopped_at is None and now - b.beat_at <= stale]
+    for process in sorted(bounds.watched | {b.process for b in beats}):
+        mine = [b for b in beats if b.process == process]
+        alive = [b for b in live if b.process == process]
+        if not alive and (process in bounds.watched or mine):
+            last = max((b.beat_at for b in mine), default=None)
+            silent = None if last is None else _age(now, last)
+            out.append(
+                Condition(
+                    key=f"process_down:{process}",
+                    kind="process_down",
+                    colour="red",
+                    subject=f"没有运行中的 {process} 进程"
+                    + (f"（{silent} 秒无心跳）" if silent is not None else "")
+                    + f" / no {process} worker running"
+                    + (f" (silent for {silent} s)" if silent is not None else ""),
+                    details={
+                        "process": process,
+                        "last_beat_at": last and last.isoformat(),
+                        "silent_s": silent,
+                    },
+                ),
+            )
+            continue
+        for b in mine:
+            dead = b.stopped_at is None and now - b.beat_at > stale
+            # a worker restarted on the same host (a new id) replaces the one that died
+            replaced = any(o.hostname == b.hostname and o.started_at >= b.beat_at for o in mine)
+            if dead and not replaced:
+                out.append(
+                    Condition(
+                        key=f"worker_down:{b.worker_id}",
+                        kind="worker_down",
+                        colour="yellow",
+                        subject=f"{process} 进程 {b.worker_id} 已停止心跳 {_age(now, b.beat_at)} 秒，"
+                        f"其余进程在接替 / worker {b.worker_id} silent for "
+                        f"{_age(now, b.beat_at)} s; the others carry on",
+                        details={
+                            "process": process,
+                            "worker_id": b.worker_id,
+                            "last_beat_at": b.beat_at.isoformat(),
+                        },
+                    )
+                )
+    for b in live:
+        out.extend(_loops(b, now))
+    return out
+
+
+def _loops(b: Beat, now: datetime) -> list[Condition]:
+    out: list[Condition] = []
+    for name, health in sorted(b.loops.items()):
+        restarts = int(health.get("restarts") or 0)
+        error = health.get("last_error")
+        err_at = health.get("last_error_at")
+        recent = isinstance(err_at, int | float) and (
+            now - datetime.fromtimestamp(float(err_at), tz=now.tzinfo) <= FLAPPING_WINDOW
+        )
+        details = {"worker_id": b.worker_id, "loop": name, "restarts": restarts, "error": error}
+        if not health.get("running", False):
+            out.append(
+                Condition(
+                    key=f"loop_down:{b.worker_id}:{name}",
+                    kind="loop_down",
+                    colour="red",
+                    subject=f"{b.process} 的 {name} 循环出错，正在重启：{error} / loop {name} of "
+                    f"{b.worker_id} failed and is restarting: {error}",
+                    details=details,
+                )
+            )
+        elif recent and restarts >= FLAPPING_RESTARTS:
+            out.append(
+                Condition(
+                    key=f"loop_flapping:{b.worker_id}:{name}",
+                    kind="loop_flapping",
+                    colour="yellow",
+                    subject=f"{b.process} 的 {name} 循环已重启 {restarts} 次 / loop {name} of "
+                    f"{b.worker_id} restarted {restarts} times",
+                    details=details,
+                )
+            )
+    return out
+
+
+_QUEUES = (
+    (
+        "stream_outbox",
+        "stream_outbox_s",
+        "stream_outbox_lag_s",
+        "red",
+        "传感器事件等待检测",
+        "sensor events waiting for the detectors",
+    ),
+    (
+        "escalation",
+        "escalation_overdue_s",
+        "escalation_lag_s",
+        "red",
+        "派单升级步骤逾期",
+        "escalation steps overdue",
+    ),
+    (
+        "notify",
+        "notify_overdue_s",
+        "notify_lag_s",
+        "yellow",
+        "家属通知积压",
+        "family notifications overdue",
+    ),
+)
+
+
+def _queues(snap: Snapshot, bounds: Bounds) -> list[Condition]:
+    out: list[Condition] = []
+    for queue, field_name, bound_name, colour, zh, en in _QUEUES:
+        age = getattr(snap.queues, field_name)
+        bound = float(getattr(bounds, bound_name))
+        if age is not None and age > bound:
+            out.append(
+                Condition(
+                    key=f"lag:{queue}",
+                    kind="queue_lag",
+                    colour=colour,
+                    subject=f"{zh} {int(age)} 秒（上限 {int(bound)} 秒） / {en}: {int(age)} s "
+                    f"(bound {int(bound)} s)",
+                    details={"queue": queue, "age_s": int(age), "bound_s": int(bound)},
+                )
+            )
+    return out
+
+
+def _floods(snap: Snapshot, bounds: Bounds, now: datetime) -> list[Condition]:
+    window = timedelta(seconds=bounds.flood_window_s)
+    return [
+        Condition(
+            key=f"flood:{f.device_id}",
+            kind="device_flood",
+            colour="yellow",
+            subject=f"设备 {f.device_id} 发送过多消息，遥测已限流（已丢弃 {f.dropped} 条，"
+            f"求救/跌倒/烟雾照常处理） / device {f.device_id} is flooding: {f.dropped} telemetry "
+            "messages dropped (SOS, fall and smoke still pass)",
+            details={
+                "device_id": f.device_id,
+                "site_id": f.site_id,
+                "dropped": f.dropped,
+                "dropped_at": f.dropped_at.isoformat(),
+            },
+        )
+        for f in snap.floods
+        if now - f.dropped_at <= window
+    ]
+
+
+def _quarantine(snap: Snapshot) -> list[Condition]:
+    return [
+        Condition(
+            key=f"quarantine:{q.queue}",
+            kind="quarantine",
+            colour="yellow",
+            subject=f"{q.queue} 队列有 {q.count} 项处理失败，已隔离待管理员查看 / {q.count} "
+            f"item(s) of {q.queue} failed and are quarantined for an administrator",
+            details={"queue": q.queue, "count": q.count, "latest_at": q.latest_at.isoformat()},
+        )
+        for q in snap.quarantined
+        if q.count > 0
+    ]
+
+
+def conditions(snap: Snapshot, bounds: Bounds, *, now: datetime) -> list[Condition]:
+    """Everything wrong at ``now``, one condition per key."""
+    found = (
+        _workers(snap, bounds, now)
+        + _queues(snap, bounds)
+        + _floods(snap, bounds, now)
+        + _quarantine(snap)
+    )
+    return list({c.key: c for c in found}.values())
