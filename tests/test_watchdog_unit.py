@@ -62,7 +62,8 @@ def test_a_dead_alerts_worker_is_red_even_with_nobody_left() -> None:
     found = conditions(snap, BOUNDS, now=NOW)
     assert [(c.key, c.colour) for c in found] == [("process_down:alerts", "red")]
     assert found[0].details["silent_s"] == 45
-    assert "alerts" in found[0].subject and "进程" in found[0].subject
+    assert "alerts" in found[0].subject
+    assert "进程" in found[0].subject
 
 
 def test_a_process_never_seen_is_down_too() -> None:
@@ -162,7 +163,8 @@ def test_fallback_raises_life_safety_red_with_the_detectors_keys() -> None:
     assert fallback_verdict({**row, "name": "heart_rate"}, "x", now=NOW) is None
     assert fallback_verdict({**row, "value_bool": False}, "x", now=NOW) is None
     smoke = fallback_verdict({**row, "name": "smoke", "time": NOW.isoformat()}, "x", now=NOW)
-    assert smoke is not None and smoke.fold_key == "smoke:home-17"
+    assert smoke is not None
+    assert smoke.fold_key == "smoke:home-17"
 
 
 def test_supervisor_restarts_a_failing_loop_and_keeps_the_others() -> None:
