@@ -78,6 +78,16 @@ def admin_only(role: str, target: str | None) -> int | str:
     return {"anon": 401, "admin": OK}.get(role, 403)
 
 
+def admin_missing(role: str, target: str | None) -> int | str:
+    """Administration of an object that does not exist (a quarantined item): 404 for admins."""
+    return {"anon": 401, "admin": 404}.get(role, 403)
+
+
+def not_enabled(role: str, target: str | None) -> int | str:
+    """Prometheus metrics: off without ELDERCARE_METRICS_TOKEN, whoever asks."""
+    return 404
+
+
 Rule = Callable[[str, str | None], int | str]
 RULES: dict[tuple[str, str], Rule] = {
     ("GET", "/"): public,
@@ -117,6 +127,11 @@ RULES: dict[tuple[str, str], Rule] = {
     ("GET", "/api/admin/sim-clock"): admin_only,
     ("PUT", "/api/admin/sim-clock"): admin_only,
     ("DELETE", "/api/admin/sim-clock"): admin_only,
+    ("GET", "/readyz"): public,
+    ("GET", "/metrics"): not_enabled,
+    ("GET", "/api/technical-alerts"): staff,
+    ("GET", "/api/admin/quarantine"): admin_only,
+    ("POST", "/api/admin/quarantine/{item_id}/resolve"): admin_missing,
 }
 BODIES: dict[tuple[str, str], dict[str, Any]] = {
     ("PUT", "/api/admin/sim-clock"): {"sim_origin": "2026-11-23T00:00:00+00:00", "speed": 10},
@@ -124,6 +139,7 @@ BODIES: dict[tuple[str, str], dict[str, Any]] = {
     ("POST", "/api/orders/{order_id}/cancel"): {"reason": "resident called: all well"},
     ("POST", "/api/orders"): {"site_id": "home-17", "category": "meal"},
     ("PUT", "/api/notifications/preferences"): {"colours": ["red"]},
+    ("POST", "/api/admin/quarantine/{item_id}/resolve"): {"note": "checked"},
 }
 
 
@@ -172,7 +188,7 @@ def world(services: Services) -> Iterator[World]:
                 "JOIN devices d ON d.site_id = o.site_id WHERE d.device_id = %s",
                 (device,),
             )[0]
-            ids[target] = dict(row)
+            ids[target] = dict(row) | {"item_id": 999_999}  # no such quarantined item
         ids["X"]["user_id"] = query(
             url, "SELECT user_id FROM users WHERE username = 'family-home17'"
         )[0]["user_id"]

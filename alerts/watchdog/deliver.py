@@ -54,12 +54,15 @@ async def send_all(
         if channel is None:
             receipts.append(f"{t.kind}: not enabled")
             continue
+        subject, text = f"{prefix}{row['kind']}{suffix}", f"{prefix}{row['subject']}{suffix}"
         out = Outgoing(
             delivery_id=int(row["id"]),
             address=t.address,
-            subject=f"{prefix}{row['kind']}{suffix}",
-            text=f"{prefix}{row['subject']}{suffix}",
+            subject=subject,
+            text=text,
             payload={
+                "subject": subject,
+                "text": text,
                 "type": "technical",
                 "key": row["key"],
                 "colour": row["colour"],
