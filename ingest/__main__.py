@@ -13,6 +13,7 @@ import typer
 from prometheus_client import start_http_server
 
 from devices.db import open_pool
+from devices.heartbeat import WorkerIdentity, heartbeat_loop
 from devices.logs import setup_logging
 from devices.migrate import apply_policies, detect_features
 from devices.settings import Settings
@@ -42,9 +43,10 @@ async def serve(settings: Settings, source: MqttSource) -> None:
     with psycopg.connect(settings.database_url) as conn:
         features = detect_features(conn)
         apply_policies(conn, features, retention_days=settings.telemetry_retention_days)
-    # one connection per write in flight, one for the device cache, one for retention
+    # one connection per write in flight, one for the device cache, one for retention, one
+    # for the heartbeat
     pool = await open_pool(
-        settings.database_url, name="ingest", max_size=settings.ingest_writes_in_flight + 2
+        settings.database_url, name="ingest", max_size=settings.ingest_writes_in_flight + 3
     )
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -66,6 +68,17 @@ async def serve(settings: Settings, source: MqttSource) -> None:
             tg.create_task(consume_then_disconnect(), name="consume")
             tg.create_task(
                 retention(settings, pool, policies=features.policies, stop=stop), name="retention"
+            )
+            # the dead-man's switch: a watcher raises a technical alert when these stop
+            tg.create_task(
+                heartbeat_loop(
+                    pool,
+                    WorkerIdentity.current("ingest"),
+                    supervisor=None,
+                    every_s=settings.heartbeat_interval_s,
+                    stop=stop,
+                ),
+                name="heartbeat",
             )
     finally:
         await pool.close()

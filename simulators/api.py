@@ -31,6 +31,15 @@ class Alert(msgspec.Struct, frozen=True):
     incident_id: int | None = None
 
 
+class _Technical(msgspec.Struct, frozen=True):
+    id: int
+    kind: str
+    colour: str
+    subject: str
+    details: dict[str, object]
+    raised_at: datetime
+
+
 class Order(msgspec.Struct, frozen=True):
     order_id: int
     alert_id: int | None
@@ -101,6 +110,27 @@ class Api:
     def alerts(self, *, since: datetime) -> list[Alert]:
         query = urllib.parse.urlencode({"since": since.isoformat(), "limit": 500})
         return msgspec.json.decode(self._call("GET", f"/api/alerts?{query}"), type=list[Alert])
+
+    def technical_alerts(self) -> list[Alert]:
+        """What the backend's dead-man's switch raised about itself (open, and cleared within
+        the day), in the shape of alerts so a scorecard counts them with the rest."""
+        out = self._call("GET", "/api/technical-alerts?include_cleared=true")
+        return [
+            Alert(
+                alert_id=t.id,
+                site_id=str(t.details.get("site_id", "")),
+                resident_id=None,
+                resident_name=None,
+                kind=t.kind,
+                colour=t.colour,
+                occurred_at=t.raised_at,
+                raised_at=t.raised_at,
+                explanation=t.subject,
+                order_id=None,
+                order_state=None,
+            )
+            for t in msgspec.json.decode(out, type=list[_Technical])
+        ]
 
     def residents(self) -> list[ResidentInfo]:
         out = self._call("GET", "/api/residents")

@@ -357,6 +357,7 @@ async def run(
     gone: str | None = None
     try:
         alerts = await asyncio.to_thread(reader.call, lambda: reader.api.alerts(since=since))
+        alerts += await asyncio.to_thread(reader.call, reader.api.technical_alerts)
         orders = await asyncio.to_thread(reader.orders)
     except ApiError as exc:  # judged on nothing: every incident missed
         gone, alerts, orders = str(exc), [], {}
