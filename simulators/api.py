@@ -117,7 +117,7 @@ class Api:
         out = self._call("GET", "/api/technical-alerts?include_cleared=true")
         return [
             Alert(
-                alert_id=t.id,
+                alert_id=-t.id,  # never the id of a resident alert
                 site_id=str(t.details.get("site_id", "")),
                 resident_id=None,
                 resident_name=None,
