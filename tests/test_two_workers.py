@@ -22,13 +22,13 @@ def test_one_of_two_workers_killed_mid_stream_loses_and_doubles_nothing(
     services: Services, database_url: str
 ) -> None:
     pop = seed(services, database_url)
-    # one SOS device per resident (presses of one resident would fold into one incident)
+    # one SOS device (button or wristband) per resident: presses of one resident fold into one
     by_resident: dict[str, str] = {}
     for d in pop.devices:
-        if d.resident and d.kind in ("sos_button", "button") and d.resident not in by_resident:
+        if d.resident and d.kind in ("sos_button", "wristband") and d.resident not in by_resident:
             by_resident[d.resident] = d.device_id
     buttons = sorted(by_resident.values())[:PRESSES]
-    assert len(buttons) == PRESSES, f"the demo population has {len(buttons)} buttons"
+    assert len(buttons) == PRESSES, f"the demo population has {len(buttons)} residents with SOS devices"
     now = datetime.now(UTC)
     for site in {next(d.site_id for d in pop.devices if d.device_id == b) for b in buttons}:
         add_responder(
