@@ -28,7 +28,9 @@ def test_one_of_two_workers_killed_mid_stream_loses_and_doubles_nothing(
         if d.resident and d.kind in ("sos_button", "wristband") and d.resident not in by_resident:
             by_resident[d.resident] = d.device_id
     buttons = sorted(by_resident.values())[:PRESSES]
-    assert len(buttons) == PRESSES, f"the demo population has {len(buttons)} residents with SOS devices"
+    assert len(buttons) == PRESSES, (
+        f"the demo population has {len(buttons)} residents with SOS devices"
+    )
     now = datetime.now(UTC)
     for site in {next(d.site_id for d in pop.devices if d.device_id == b) for b in buttons}:
         add_responder(
