@@ -58,7 +58,8 @@ async def serve(settings: Settings, source: MqttSource, lane: MqttSource) -> Non
         settings.database_url, name="ingest", max_size=settings.ingest_writes_in_flight + 2
     )
     # The life-safety lane's own connections: a busy telemetry pool never keeps an SOS waiting.
-    lane_pool = await open_pool(settings.database_url, name="ingest-ls", max_size=2)
+    # One connection per write in flight (2), one for the device cache.
+    lane_pool = await open_pool(settings.database_url, name="ingest-ls", max_size=3)
     cache = DeviceCache()
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()

@@ -232,7 +232,9 @@ class Path:
 
     @classmethod
     def life_safety(cls, settings: Settings) -> Path:
-        return cls("life-safety", 500, 0.0, 1, decode_in_thread=False, status_apart=True)
+        # Two writes in flight: while one waits for the device_status lock (its rows already
+        # committed), the next SOS is committed on the other connection.
+        return cls("life-safety", 500, 0.0, 2, decode_in_thread=False, status_apart=True)
 
 
 async def consume(
@@ -285,7 +287,11 @@ async def consume(
                 items, acks = decode_all(*args)
             metrics.DECODE_SECONDS.observe(time.perf_counter() - started)
             metrics.HELD.labels(path.name).set(pacer.held if pacer is not None else 0)
-        while pending and (pending[0].task.done() or len(pending) >= depth or not acks):
+        if pending and not acks and not pending[0].task.done():
+            # Idle: acknowledge the oldest write as soon as it commits, but never block on it
+            # (a lane write waiting for the status lock must not keep the next SOS waiting).
+            await asyncio.wait([pending[0].task], timeout=0.05)
+        while pending and (pending[0].task.done() or len(pending) >= depth):
             if not await pending.popleft().finish(source):
                 await _abandon(pending)
                 return  # not committed, not acknowledged: the broker will deliver them again
