@@ -9,25 +9,33 @@ worker and database (issue 18 item 3, issue 16 item 3).
 
 from __future__ import annotations
 
-import asyncio
 import json
+import subprocess
+import sys
 import time
 import uuid
 from collections.abc import Sequence
-from datetime import UTC, datetime
 
 import paho.mqtt.client as mqtt
 import psycopg
 import pytest
 from paho.mqtt.enums import CallbackAPIVersion
-from psycopg.rows import dict_row
 
 from bench.dispatch_latency import add_responders
 from bench.stack import provision
-from devices.registry import retire_device
 from devices.seed import DemoPopulation
 from simulators.load import device_ids
-from tests.services import LOAD_USER, Services, device, query, running, seed, wait_until, worker_env
+from tests.services import (
+    LOAD_USER,
+    ROOT,
+    Services,
+    device,
+    query,
+    running,
+    seed,
+    wait_until,
+    worker_env,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -226,10 +234,16 @@ def test_a_backlog_is_stored_paced_and_a_fresh_flood_is_dropped(
     assert stored_times[0]["n"] == 500  # each reading once
 
 
-async def _retire(url: str, device_id: str) -> None:
-    async with await psycopg.AsyncConnection.connect(url, row_factory=dict_row) as conn:
-        await retire_device(conn, device_id=device_id, at=datetime.now(UTC))
-        await conn.commit()
+def _retire(s: Services, url: str, device_id: str) -> None:
+    """Retire through the CLI, as an operator would (``python -m devices retire``)."""
+    env = worker_env(s, url)
+    env["ELDERCARE_BROKER_ADMIN_PASSWORD"] = s.admin_password
+    done = subprocess.run(
+        [sys.executable, "-m", "devices", "retire", "--device-id", device_id],
+        env=env, cwd=ROOT, capture_output=True, text=True, timeout=60, check=False,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert f"device {device_id} retired" in done.stdout
 
 
 def test_a_retired_or_moved_device_is_refused_at_once_without_restarting_ingest(
@@ -259,7 +273,7 @@ def test_a_retired_or_moved_device_is_refused_at_once_without_restarting_ingest(
             ),
             what="both devices accepted",
         )
-        asyncio.run(_retire(database_url, dev))
+        _retire(services, database_url, dev)
         with psycopg.connect(database_url, autocommit=True) as conn:
             conn.execute("UPDATE devices SET site_id = 'ld-new' WHERE device_id = %s", (mover,))
         # The very next message of each is refused (no probe loop: the first one counts).
@@ -274,3 +288,11 @@ def test_a_retired_or_moved_device_is_refused_at_once_without_restarting_ingest(
         )
         assert proc.poll() is None  # the same process all along
     assert _count(database_url, stored, (dev,)) == 1
+    # Retiring again is refused, not silently repeated.
+    again = subprocess.run(
+        [sys.executable, "-m", "devices", "retire", "--device-id", dev],
+        env=worker_env(services, database_url), cwd=ROOT, capture_output=True, text=True,
+        timeout=60, check=False,
+    )  # fmt: skip
+    assert again.returncode == 1
+    assert "no active device" in again.stderr
