@@ -105,7 +105,9 @@ def decode_all(
                     m.topic,
                     m.payload,
                     Reason.RATE_LIMITED,
-                    f"device over {buckets.rate:g} msg/s (burst {buckets.burst:g})"
+                    f"backlog over the pacer's bound ({pacer.max_held} messages held)"
+                    if backlog and pacer is not None
+                    else f"device over {buckets.rate:g} msg/s (burst {buckets.burst:g})"
                     if buckets is not None
                     else "over the rate",
                     item.device_key,
