@@ -1,11 +1,16 @@
 """SOS to offered: latency of the dispatch path under steady background telemetry.
 
     .venv/bin/python -m bench.dispatch_latency [--incidents 1000] [--rate 5000]
+    .venv/bin/python -m bench.dispatch_latency --load fleet --rate 0   # ingest saturated
 
-Starts its own PostgreSQL+TimescaleDB (durable: fsync on, unless ``--fast``) and Mosquitto,
-seeds the demo population, puts responders on shift, and runs the real ``ingest`` and
-``alerts`` processes. Background publisher processes send telemetry (one SenML record per
-message, QoS 1, each device with its own credentials) at ``--rate`` messages/s. Then, one
+Starts its own PostgreSQL+TimescaleDB and Mosquitto, seeds the demo population, puts
+responders on shift, and runs the real ``ingest`` and ``alerts`` processes. Background
+publisher processes send telemetry at ``--rate`` messages/s: with ``--load paho`` (the
+default) one SenML record per message, QoS 1, each demo device with its own credentials;
+with ``--load fleet`` the project's fast load publisher (simulators.load_run, the same mix as
+bench.ingest: vitals, status, door/motion events, acc windows) over a provisioned fleet of
+``--fleet-devices``, where ``--rate 0`` publishes as fast as the broker takes it, more than
+one ingest worker stores here, so telemetry saturates ingest. Then, one
 incident at a time, an SOS is published over MQTT by a button with its own credentials, and
 the clock stops when the order's offer reaches a responder: the ``NOTIFY responders`` that
 PostgreSQL delivers only once the offer is committed. The order is then cancelled so the
@@ -34,8 +39,18 @@ from paho.mqtt.enums import CallbackAPIVersion
 from psycopg.rows import dict_row
 
 from alerts.dispatch import Actor, OrderError, cancel_order
+from bench.stack import provision
 from devices.seed import DemoDevice
-from tests.services import Services, fresh_database, running, seed, start_services, worker_env
+from simulators.load_run import LoadSpec, acked, start_load
+from tests.services import (
+    LOAD_USER,
+    Services,
+    fresh_database,
+    running,
+    seed,
+    start_services,
+    worker_env,
+)
 
 BACKGROUND_KINDS = ("wristband", "bed_mat", "pir", "door", "smoke")
 
@@ -222,6 +237,21 @@ def telemetry_rows(url: str) -> int:
         return int(row[0]) if row else 0
 
 
+def fleet_messages(url: str) -> int:
+    """Background messages of the load fleet committed so far, from the rows they left (a
+    vitals pack is three telemetry rows, an acc window one row, an event one row; the 5% of
+    status messages leave none and are not counted)."""
+    with psycopg.connect(url) as conn:
+        row = conn.execute(
+            "SELECT (SELECT count(*) FROM telemetry t JOIN devices d USING (device_key)"
+            "  WHERE d.device_id LIKE 'ld%%') / 3"
+            " + (SELECT count(*) FROM acc_windows)"
+            " + (SELECT count(*) FROM events e JOIN devices d USING (device_key)"
+            "  WHERE d.device_id LIKE 'ld%%')"
+        ).fetchone()
+        return int(row[0]) if row else 0
+
+
 def _interrupt(_sig: int, _frame: object) -> None:
     raise KeyboardInterrupt
 
@@ -229,8 +259,13 @@ def _interrupt(_sig: int, _frame: object) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--incidents", type=int, default=1000)
-    parser.add_argument("--rate", type=float, default=5000.0, help="background messages/s")
+    parser.add_argument(
+        "--rate", type=float, default=5000.0, help="background messages/s (fleet: 0 = unpaced)"
+    )
     parser.add_argument("--publishers", type=int, default=2)
+    parser.add_argument("--load", choices=("paho", "fleet"), default="paho")
+    parser.add_argument("--fleet-devices", type=int, default=2000)
+    parser.add_argument("--fleet-sites", type=int, default=50)
     parser.add_argument("--warmup", type=float, default=5.0, help="seconds of load first")
     args = parser.parse_args()
     signal.signal(signal.SIGTERM, _interrupt)  # a timeout still stops every process started
@@ -244,6 +279,56 @@ def main() -> None:
         services.pg.stop()
 
 
+class Background:
+    """The background load, started and stopped around the measurement."""
+
+    def __init__(self, services: Services, url: str, args: argparse.Namespace, pop: Any) -> None:
+        self.args = args
+        self.procs: list[Any] = []
+        port = services.broker.port
+        ctx = mp.get_context("spawn")
+        if args.load == "fleet":
+            provision(url, devices=args.fleet_devices, sites=args.fleet_sites)
+            self.spec = LoadSpec(
+                host="127.0.0.1", port=port, username=LOAD_USER[0], password=LOAD_USER[1],
+                devices=args.fleet_devices, sites=args.fleet_sites, messages=10**12,
+                rate=args.rate, processes=args.publishers,
+            )  # fmt: skip
+            return
+        self.stop = ctx.Event()
+        self.sent_value = ctx.Value("q", 0)
+        background = [d for d in pop.devices if d.kind in BACKGROUND_KINDS]
+        shares = [background[i :: args.publishers] for i in range(args.publishers)]
+        self.procs = [
+            ctx.Process(
+                target=load_worker,
+                args=(port, share, args.rate / args.publishers, self.sent_value, self.stop),
+            )
+            for share in shares
+        ]
+
+    def start(self) -> None:
+        if self.args.load == "fleet":
+            self.procs, self.shared = start_load(self.spec)
+            return
+        for p in self.procs:
+            p.start()
+
+    def sent(self) -> int:
+        if self.args.load == "fleet":
+            return acked(self.shared, self.spec.processes)
+        return int(self.sent_value.value)
+
+    def close(self) -> None:
+        if self.args.load == "fleet":
+            for p in self.procs:
+                p.terminate()
+        else:
+            self.stop.set()
+        for p in self.procs:
+            p.join(timeout=10)
+
+
 def run(services: Services, url: str, args: argparse.Namespace) -> None:
     pop = seed(services, url)
     add_responders(url)
@@ -251,39 +336,35 @@ def run(services: Services, url: str, args: argparse.Namespace) -> None:
     background = [d for d in pop.devices if d.kind in BACKGROUND_KINDS]
     env = worker_env(services, url)
     env["ELDERCARE_BROKER_BACKEND_PASSWORD"] = services.backend_password
-    # The demo's few devices each send far more than a real one (every 10 s): lift the
-    # per-device flood guard above the bench's own rate, or it drops the background load.
-    per_device = args.rate / max(len(background), 1)
-    env["ELDERCARE_INGEST_DEVICE_RATE"] = str(max(50.0, 2 * per_device))
-    env["ELDERCARE_INGEST_DEVICE_BURST"] = str(max(500.0, 20 * per_device))
-    print(f"{len(background)} background devices, {per_device:,.0f} msg/s each", flush=True)
-    port = services.broker.port
-    ctx = mp.get_context("spawn")
-    stop = ctx.Event()
-    sent = ctx.Value("q", 0)
+    if args.load == "paho":
+        # The demo's few devices each send far more than a real one (every 10 s): lift the
+        # per-device flood guard above the bench's own rate, or it drops the background load.
+        per_device = args.rate / max(len(background), 1)
+        env["ELDERCARE_INGEST_DEVICE_RATE"] = str(max(50.0, 2 * per_device))
+        env["ELDERCARE_INGEST_DEVICE_BURST"] = str(max(500.0, 20 * per_device))
+        print(f"{len(background)} background devices, {per_device:,.0f} msg/s each", flush=True)
+    else:
+        print(
+            f"{args.fleet_devices} fleet devices, {args.rate or 'unpaced':} msg/s in total",
+            flush=True,
+        )
+    load = Background(services, url, args, pop)
     with running("ingest", env), running("alerts", env):
         time.sleep(2)  # let ingest subscribe (a startup wait, not a measured interval)
-        shares = [background[i :: args.publishers] for i in range(args.publishers)]
-        procs = [
-            ctx.Process(
-                target=load_worker, args=(port, share, args.rate / args.publishers, sent, stop)
-            )
-            for share in shares
-        ]
-        for p in procs:
-            p.start()
+        load.start()
         try:
             time.sleep(args.warmup)  # background load reaches its steady state
-            sent0, rows0, t0 = sent.value, telemetry_rows(url), time.perf_counter()
+            count = fleet_messages if args.load == "fleet" else telemetry_rows
+            sent0, rows0, t0 = load.sent(), count(url), time.perf_counter()
             print(f"after warm-up: {sent0} published, {rows0} stored", flush=True)
-            latencies, timeouts = asyncio.run(measure(url, port, buttons, args.incidents))
+            latencies, timeouts = asyncio.run(
+                measure(url, services.broker.port, buttons, args.incidents)
+            )
             elapsed = time.perf_counter() - t0
-            sent1, rows1 = sent.value, telemetry_rows(url)
+            sent1, rows1 = load.sent(), count(url)
             stages = breakdown(url)
         finally:
-            stop.set()
-            for p in procs:
-                p.join(timeout=10)
+            load.close()
     ms = [x * 1000 for x in latencies]
     print(f"load average (1/5/15 min) at the end: {os.getloadavg()}, cpus: {os.cpu_count()}")
     print(
@@ -291,8 +372,9 @@ def run(services: Services, url: str, args: argparse.Namespace) -> None:
         f"{len(ms)} incidents, {timeouts} timed out (>10 s)"
     )
     print(
-        f"background telemetry: {(sent1 - sent0) / elapsed:,.0f} msg/s published, "
-        f"{(rows1 - rows0) / elapsed:,.0f} rows/s stored, over {elapsed:.1f} s"
+        f"background ({args.load}): {(sent1 - sent0) / elapsed:,.0f} msg/s published, "
+        f"{(rows1 - rows0) / elapsed:,.0f} msg/s stored"
+        f"{' (status messages not counted)' if args.load == 'fleet' else ''}, over {elapsed:.1f} s"
     )
     if ms:
         print(

@@ -19,7 +19,7 @@ from devices.broker_admin import BrokerAdmin, NewDevice, broker_admin
 from devices.broker_files import write_broker_files, write_secret
 from devices.credentials import ServiceUser, admin_user, backend_user, ingest_user, mosquitto_hash
 from devices.domain import DeviceKind, Placement
-from devices.registry import Conn, device_credentials, provision_device
+from devices.registry import Conn, device_credentials, provision_device, retire_device
 from devices.seed import seed_demo, seed_demo_roster
 from devices.settings import Settings
 
@@ -102,6 +102,33 @@ def provision(
         if errors:
             raise typer.Exit(_fail("; ".join(errors)))
         typer.echo("added to the running broker")
+
+
+@app.command()
+def retire(device_id: Annotated[str, typer.Option()]) -> None:
+    """Retire a device: its assignment ends, its MQTT password is void, ingest refuses its
+    messages from the next one on (NOTIFY devices_changed), and with
+    ELDERCARE_BROKER_ADMIN_PASSWORD it is removed from the running broker at once."""
+    settings = Settings()
+
+    async def go() -> bool:
+        async with await _with_conn(settings) as conn:
+            cur = await conn.execute(
+                "SELECT 1 FROM devices WHERE device_id = %s AND retired_at IS NULL", (device_id,)
+            )
+            if await cur.fetchone() is None:
+                return False
+            await retire_device(conn, device_id=device_id, at=datetime.now(UTC))
+            await conn.commit()
+            return True
+
+    if not asyncio.run(go()):
+        raise typer.Exit(_fail(f"no active device {device_id!r}"))
+    typer.echo(f"device {device_id} retired")
+    if settings.broker_admin_password.get_secret_value():
+        with _admin(settings) as admin:
+            admin.remove([device_id])
+        typer.echo("removed from the running broker")
 
 
 def _fail(message: str) -> int:

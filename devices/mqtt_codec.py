@@ -5,7 +5,8 @@ of Python per received message (callbacks, property objects, message objects), w
 consumer well below what the broker can deliver (../shared/measurements.md: paho ~12k, a
 minimal parser ~33k QoS-1 messages/s on the same machine). A consumer only ever receives
 PUBLISH and sends PUBACK, so the protocol surface is small: CONNECT/CONNACK, SUBSCRIBE/SUBACK,
-PUBLISH (QoS 0/1) in, PUBACK out, PINGREQ/PINGRESP and DISCONNECT. Everything else is refused.
+PUBLISH (QoS 0/1) in, PUBACK out, PINGREQ/PINGRESP and DISCONNECT, and UNSUBSCRIBE/UNSUBACK
+(to drop a filter an older version left in a persistent session). Everything else is refused.
 The load publisher (simulators.load) frames its PUBLISH packets here for the same reason. The
 device simulators and the backend's own publishers keep using paho/aiomqtt.
 """
@@ -17,7 +18,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 CONNECT, CONNACK, PUBLISH, PUBACK = 1, 2, 3, 4
-SUBSCRIBE, SUBACK, PINGREQ, PINGRESP, DISCONNECT = 8, 9, 12, 13, 14
+SUBSCRIBE, SUBACK, UNSUBSCRIBE, UNSUBACK = 8, 9, 10, 11
+PINGREQ, PINGRESP, DISCONNECT = 12, 13, 14
 
 PINGREQ_BYTES = b"\xc0\x00"
 DISCONNECT_BYTES = b"\xe0\x00"  # normal disconnection, no properties
@@ -55,7 +57,7 @@ class SubAck:
 
 @dataclass(frozen=True, slots=True)
 class Control:
-    """PINGRESP, or DISCONNECT from the broker (reason 0 when it sent none)."""
+    """PINGRESP, UNSUBACK, or DISCONNECT from the broker (reason 0 when it sent none)."""
 
     kind: int
     reason: int = 0
@@ -113,6 +115,13 @@ def subscribe(packet_id: int, filters: Sequence[str], qos: int = 1) -> bytes:
     for f in filters:
         body += _string(f) + bytes([qos])
     return _packet(SUBSCRIBE << 4 | 0x02, body)
+
+
+def unsubscribe(packet_id: int, filters: Sequence[str]) -> bytes:
+    body = _U16.pack(packet_id) + b"\x00"  # no properties
+    for f in filters:
+        body += _string(f)
+    return _packet(UNSUBSCRIBE << 4 | 0x02, body)
 
 
 def publish(
@@ -183,6 +192,8 @@ def _parse(first: int, body: bytes) -> Packet:
         return SubAck(_U16.unpack_from(body)[0], tuple(body[start + plen :]))
     if kind == PINGRESP:
         return Control(PINGRESP)
+    if kind == UNSUBACK:
+        return Control(UNSUBACK)  # "no subscription existed" is as good as "removed"
     if kind == DISCONNECT:
         return Control(DISCONNECT, body[0] if body else 0)
     raise ProtocolError(f"unexpected packet type {kind} from the broker")

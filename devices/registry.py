@@ -17,6 +17,10 @@ from devices.domain import CareProfile, DeviceKind, Placement, RoomKind, SiteKin
 
 Conn = AsyncConnection[DictRow]
 
+# NOTIFY channel of every change to ``devices`` (a trigger, migration 0013): ingest reloads its
+# device cache on it, so a retired, moved or new device is known at once.
+DEVICES_CHANNEL = "devices_changed"
+
 
 @dataclass(frozen=True, slots=True)
 class DeviceRef:

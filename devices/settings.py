@@ -46,6 +46,11 @@ class Settings(BaseSettings):
     # Per-device rate limit (token bucket): messages/s on average and burst; 0 = off.
     ingest_device_rate: float = 50.0
     ingest_device_burst: float = 500.0
+    # A backlog (readings older than ingest_late_after_s, sent after a reconnect) over the
+    # device rate is paced, not dropped: released at this many messages/s per device, with at
+    # most ingest_backlog_max messages held (unacknowledged) per worker connection.
+    ingest_backlog_rate: float = 50.0
+    ingest_backlog_max: int = Field(default=1000, ge=0)
     # A reading this much older than its arrival is counted as late (stored all the same).
     ingest_late_after_s: float = 60.0
     # device_status.last_seen_at is refreshed at most this often per device and worker (every

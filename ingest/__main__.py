@@ -12,34 +12,45 @@ import psycopg
 import typer
 from prometheus_client import start_http_server
 
-from devices.db import open_pool
+from devices.db import AsyncPool, open_pool
 from devices.heartbeat import WorkerIdentity, heartbeat_loop
 from devices.logs import setup_logging
 from devices.migrate import apply_policies, detect_features
 from devices.settings import Settings
-from ingest.mqtt_source import MqttSource, SourceConfig
-from ingest.worker import consume, retention
+from ingest.devicecache import DeviceCache, watch_devices
+from ingest.mqtt_source import (
+    LANE_CHANNELS,
+    TELEMETRY_CHANNELS,
+    MqttSource,
+    SourceConfig,
+)
+from ingest.worker import Path, consume, retention
 
 app = typer.Typer(add_completion=False, help="MQTT -> TimescaleDB ingest worker")
 log = logging.getLogger("ingest")
 
 
-def source_config(settings: Settings, client_id: str | None) -> SourceConfig:
+def source_config(settings: Settings, client_id: str | None, *, lane: bool = False) -> SourceConfig:
+    """The telemetry path's connection, or (``lane``) the life-safety lane's: its own client
+    id (``<client id>-ls``) and session, subscribed to the event topics only."""
+    base = client_id or settings.mqtt_client_id
     return SourceConfig(
         host=settings.mqtt_host,
         port=settings.mqtt_port,
         username=settings.mqtt_username,
         password=settings.mqtt_password.get_secret_value(),
-        client_id=client_id or settings.mqtt_client_id,
+        client_id=f"{base}-ls" if lane else base,
         topic_root=settings.mqtt_topic_root,
         share_group=settings.mqtt_share_group or None,
         session_expiry_s=settings.mqtt_session_expiry_s,
         receive_maximum=settings.mqtt_receive_maximum,
         queue_max=max(settings.ingest_queue_max, settings.mqtt_receive_maximum),
+        channels=LANE_CHANNELS if lane else TELEMETRY_CHANNELS,
+        drop_channels=() if lane else LANE_CHANNELS,
     )
 
 
-async def serve(settings: Settings, source: MqttSource) -> None:
+async def serve(settings: Settings, source: MqttSource, lane: MqttSource) -> None:
     with psycopg.connect(settings.database_url) as conn:
         features = detect_features(conn)
         apply_policies(conn, features, retention_days=settings.telemetry_retention_days)
@@ -48,24 +59,37 @@ async def serve(settings: Settings, source: MqttSource) -> None:
     pool = await open_pool(
         settings.database_url, name="ingest", max_size=settings.ingest_writes_in_flight + 3
     )
+    # The life-safety lane's own connections: a busy telemetry pool never keeps an SOS waiting.
+    # One connection per write in flight (2), one for the device cache.
+    lane_pool = await open_pool(settings.database_url, name="ingest-ls", max_size=3)
+    cache = DeviceCache()
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
-    # The connection outlives the consumer by a moment: the last committed batch is
-    # acknowledged before the worker says goodbye to the broker.
-    disconnect = asyncio.Event()
 
-    async def consume_then_disconnect() -> None:
+    async def consume_then_disconnect(
+        src: MqttSource, db: AsyncPool, path: Path, disconnect: asyncio.Event
+    ) -> None:
+        # The connection outlives the consumer by a moment: the last committed batch is
+        # acknowledged before the worker says goodbye to the broker.
         try:
-            await consume(settings, pool, source, stop)
+            await consume(settings, db, src, stop, cache=cache, path=path)
         finally:
             disconnect.set()
 
     try:
         async with asyncio.TaskGroup() as tg:
-            tg.create_task(source.run(disconnect), name="mqtt")
-            tg.create_task(consume_then_disconnect(), name="consume")
+            for name, src, db, path in (
+                ("", source, pool, Path.telemetry(settings)),
+                ("-ls", lane, lane_pool, Path.life_safety(settings)),
+            ):
+                disconnect = asyncio.Event()
+                tg.create_task(src.run(disconnect), name=f"mqtt{name}")
+                tg.create_task(
+                    consume_then_disconnect(src, db, path, disconnect), name=f"consume{name}"
+                )
+            tg.create_task(watch_devices(settings.database_url, cache, stop), name="devices")
             tg.create_task(
                 retention(settings, pool, policies=features.policies, stop=stop), name="retention"
             )
@@ -81,6 +105,7 @@ async def serve(settings: Settings, source: MqttSource) -> None:
                 name="heartbeat",
             )
     finally:
+        await lane_pool.close()
         await pool.close()
 
 
@@ -100,7 +125,9 @@ def run(
     if metrics_port:
         start_http_server(metrics_port, addr="127.0.0.1")
     with contextlib.suppress(KeyboardInterrupt):
-        asyncio.run(serve(settings, MqttSource(source_config(settings, client_id))))
+        telemetry = MqttSource(source_config(settings, client_id))
+        lane = MqttSource(source_config(settings, client_id, lane=True))
+        asyncio.run(serve(settings, telemetry, lane))
 
 
 if __name__ == "__main__":

@@ -39,3 +39,8 @@ READING_TO_COMMIT = Histogram(
     " with a good clock); packs older than a minute are left out",
     buckets=_LATENCY_BUCKETS,
 )
+HELD = Gauge(
+    "ingest_backlog_held_messages",
+    "Backlog messages held by the pacer (not yet stored nor acknowledged), per path",
+    ["path"],
+)

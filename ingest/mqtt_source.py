@@ -25,6 +25,11 @@ from ingest.decode import RawMessage
 log = logging.getLogger(__name__)
 
 CHANNELS = ("telemetry", "event", "status")
+# The worker's two paths: life-safety events (sos, fall, smoke) travel on the event topic with
+# the name inside the payload, so the life-safety lane takes every event (its own connection,
+# its own client id) and the telemetry path everything else.
+LANE_CHANNELS = ("event",)
+TELEMETRY_CHANNELS = ("telemetry", "status")
 READ_CHUNK = 256 * 1024
 
 
@@ -46,9 +51,15 @@ class SourceConfig:
     keepalive_s: int = 30
     queue_max: int = 20000  # messages held in memory before the socket is no longer read
     max_packet_bytes: int = 2 * 1024 * 1024
+    channels: tuple[str, ...] = CHANNELS
+    # Channels to unsubscribe from on connect: a persistent session made by a version that
+    # took every channel on one connection would otherwise keep sending them here.
+    drop_channels: tuple[str, ...] = ()
 
-    def filters(self) -> list[str]:
-        plain = [f"{self.topic_root}/+/+/{c}" for c in CHANNELS]
+    def filters(self, channels: tuple[str, ...] | None = None) -> list[str]:
+        plain = [
+            f"{self.topic_root}/+/+/{c}" for c in (self.channels if channels is None else channels)
+        ]
         if not self.share_group:
             return plain
         return [f"$share/{self.share_group}/{f}" for f in plain]
@@ -107,6 +118,8 @@ class MqttSource:
         )
         parser = mc.Parser(cfg.max_packet_bytes)
         ack = await self._connack(reader, parser)
+        if cfg.drop_channels:
+            self._send(mc.unsubscribe(2, cfg.filters(cfg.drop_channels)))
         self._send(mc.subscribe(1, cfg.filters()))
         log.info("connected to broker (session present: %s)", ack.session_present)
         backoff.reset()

@@ -6,6 +6,7 @@ import asyncio
 import logging
 import time
 from collections import deque
+from dataclasses import dataclass
 from datetime import UTC, datetime
 
 import psycopg
@@ -13,32 +14,17 @@ import psycopg
 from devices.backoff import Backoff
 from devices.db import AsyncPool
 from devices.migrate import drop_old_chunks
-from devices.registry import DeviceRef, device_refs
+from devices.registry import DeviceRef
 from devices.settings import Settings
 from devices.wire import Reason
 from ingest import metrics
 from ingest.decode import DeadLetter, Decoded, Limits, RawMessage, decode, is_life_safety
+from ingest.devicecache import DeviceCache, device_of_topic
 from ingest.mqtt_source import MqttSource
-from ingest.ratelimit import TokenBuckets
+from ingest.ratelimit import BacklogPacer, TokenBuckets
 from ingest.writer import Batch, WriteResult, write_batch
 
 log = logging.getLogger(__name__)
-
-
-class DeviceCache:
-    """device_id -> DeviceRef, reloaded when an unknown id shows up (at most every few seconds)."""
-
-    def __init__(self, refresh_every_s: float = 2.0) -> None:
-        self.refs: dict[str, DeviceRef] = {}
-        self._loaded_at = float("-inf")
-        self._every = refresh_every_s
-
-    async def ensure(self, pool: AsyncPool, messages: list[RawMessage], now: float) -> None:
-        unknown = any(_device_id(m.topic) not in self.refs for m in messages)
-        if unknown and now - self._loaded_at >= self._every:
-            async with pool.connection() as conn:
-                self.refs = await device_refs(conn)
-            self._loaded_at = now
 
 
 class LastSeenThrottle:
@@ -66,12 +52,14 @@ def _device_id(topic: str) -> str:
         return _DEVICE_OF_TOPIC[topic]
     except KeyError:
         pass
-    parts = topic.split("/")
-    device = parts[3] if len(parts) > 3 else ""
+    device = device_of_topic(topic)
     if len(_DEVICE_OF_TOPIC) >= 100_000:
         _DEVICE_OF_TOPIC.clear()
     _DEVICE_OF_TOPIC[topic] = device
     return device
+
+
+Held = tuple[RawMessage, Decoded]
 
 
 def decode_all(
@@ -80,34 +68,56 @@ def decode_all(
     limits: Limits,
     buckets: TokenBuckets | None = None,
     now: float = 0.0,
-) -> list[Decoded | DeadLetter]:
-    """Decode every message; the rate limit applies after decoding, to anything but a
-    life-safety event (sos, fall, smoke), which always passes and takes no token. A message
-    over the limit becomes a ``rate_limited`` dead letter carrying its device (counted per
-    device in ``device_status.dropped_messages``)."""
+    pacer: BacklogPacer[Held] | None = None,
+) -> tuple[list[Decoded | DeadLetter], list[RawMessage]]:
+    """Decode every message; returns the items to commit and the messages to acknowledge once
+    they are. The rate limit applies after decoding, to anything but a life-safety event (sos,
+    fall, smoke), which always passes and takes no token. A fresh message over the limit
+    becomes a ``rate_limited`` dead letter carrying its device (counted per device in
+    ``device_status.dropped_messages``). A backlog message (all its readings older than
+    ``late_after_s``) goes to the ``pacer`` instead: stored now, or held (neither stored nor
+    acknowledged yet) and handed back by a later call, or, past the pacer's bound, dropped
+    like a flood. Held messages due again come first."""
     out: list[Decoded | DeadLetter] = []
+    acks: list[RawMessage] = []
     dropped = late = 0
+    if pacer is not None:
+        for m, again in pacer.release(now):
+            out.append(again)
+            acks.append(m)
+            late += 1
     for m in messages:
-        item = decode(m, refs, limits)
+        item: Decoded | DeadLetter = decode(m, refs, limits)
         if isinstance(item, Decoded):
-            if (
-                buckets is not None
-                and not (item.events and is_life_safety(item))
-                and not buckets.allow(_device_id(m.topic), now)
-            ):
+            backlog = 0 < item.last_time < m.received_at - limits.late_after_s
+            verdict: bool | None = True
+            if buckets is not None and not (item.events and is_life_safety(item)):
+                device = _device_id(m.topic)
+                if backlog and pacer is not None:
+                    verdict = pacer.offer(device, (m, item), now)
+                else:
+                    verdict = buckets.allow(device, now)
+            if verdict is None:
+                continue  # held by the pacer: acknowledged when a later batch commits it
+            if not verdict:
                 dropped += 1
                 item = DeadLetter(
                     m.topic,
                     m.payload,
                     Reason.RATE_LIMITED,
-                    f"device over {buckets.rate:g} msg/s (burst {buckets.burst:g})",
+                    f"backlog over the pacer's bound ({pacer.max_held} messages held)"
+                    if backlog and pacer is not None
+                    else f"device over {buckets.rate:g} msg/s (burst {buckets.burst:g})"
+                    if buckets is not None
+                    else "over the rate",
                     item.device_key,
                 )
-            elif 0 < item.last_time < m.received_at - limits.late_after_s:
+            elif backlog:
                 late += 1  # stored all the same: a device that was offline sends its backlog
         out.append(item)
+        acks.append(m)
     metrics.LATE.inc(late)
-    return out
+    return out, acks
 
 
 async def store(
@@ -116,14 +126,18 @@ async def store(
     *,
     stop: asyncio.Event,
     seen: LastSeenThrottle | None = None,
+    status_apart: bool = False,
 ) -> WriteResult | None:
     """Commit the batch, retrying while the database is unreachable; a batch the database
     refuses for another reason is written message by message so one bad row cannot block the
-    rest. Returns None only if asked to stop before the batch was committed."""
+    rest. Returns None only if asked to stop before the batch was committed. With
+    ``status_apart`` the rows are committed first and the ``device_status`` updates (which
+    wait for the lock that orders every batch's status writes) in a second transaction, so a
+    life-safety event never waits behind a telemetry batch's commit."""
     backoff = Backoff()
     while True:
         try:
-            return await _commit(pool, items, seen)
+            return await _commit(pool, items, seen, status_apart=status_apart)
         except psycopg.OperationalError as exc:
             metrics.DB_RETRIES.inc()
             delay = backoff.next_delay()
@@ -139,16 +153,30 @@ async def store(
 
 
 async def _commit(
-    pool: AsyncPool, items: list[Decoded | DeadLetter], seen: LastSeenThrottle | None = None
+    pool: AsyncPool,
+    items: list[Decoded | DeadLetter],
+    seen: LastSeenThrottle | None = None,
+    *,
+    status_apart: bool = False,
 ) -> WriteResult:
     batch = Batch()
     for item in items:
         batch.add(item)
     if seen is not None:
         batch.last_seen = seen.due(batch.last_seen)
+    later: Batch | None = None
+    if status_apart and (batch.statuses or batch.last_seen or batch.dropped):
+        later = Batch(statuses=batch.statuses, last_seen=batch.last_seen, dropped=batch.dropped)
+        batch.statuses, batch.last_seen, batch.dropped = [], {}, {}
     async with pool.connection() as conn:
         async with conn.transaction():
             result = await write_batch(conn, batch)
+        if later is not None:
+            # A crash between the two commits redelivers the batch: its rows are then
+            # duplicates, and these updates are written again.
+            async with conn.transaction():
+                await write_batch(conn, later)
+            batch = later
         if seen is not None:
             seen.mark(batch.last_seen)
         return result
@@ -180,45 +208,105 @@ async def _commit_one_by_one(pool: AsyncPool, items: list[Decoded | DeadLetter])
     return WriteResult(*totals)
 
 
+@dataclass(frozen=True, slots=True)
+class Path:
+    """How one of the worker's paths batches: the telemetry path (large batches, decoding in a
+    thread, several writes in flight) or the life-safety lane (what is there, at once, decoded
+    on the loop, its rows committed before any device_status update)."""
+
+    name: str
+    batch_max: int
+    wait_s: float
+    depth: int
+    decode_in_thread: bool
+    status_apart: bool
+
+    @classmethod
+    def telemetry(cls, settings: Settings) -> Path:
+        return cls(
+            "telemetry",
+            settings.ingest_batch_max,
+            settings.ingest_batch_wait_ms / 1000,
+            max(1, settings.ingest_writes_in_flight),
+            decode_in_thread=True,
+            status_apart=False,
+        )
+
+    @classmethod
+    def life_safety(cls, settings: Settings) -> Path:
+        # Two writes in flight: while one waits for the device_status lock (its rows already
+        # committed), the next SOS is committed on the other connection.
+        return cls("life-safety", 500, 0.0, 2, decode_in_thread=False, status_apart=True)
+
+
 async def consume(
-    settings: Settings, pool: AsyncPool, source: MqttSource, stop: asyncio.Event
+    settings: Settings,
+    pool: AsyncPool,
+    source: MqttSource,
+    stop: asyncio.Event,
+    *,
+    cache: DeviceCache | None = None,
+    path: Path | None = None,
 ) -> None:
-    cache = DeviceCache()
+    cache = cache if cache is not None else DeviceCache()
+    path = path if path is not None else Path.telemetry(settings)
     seen = LastSeenThrottle(settings.ingest_last_seen_resolution_s)
     limits = Limits(
         settings.max_payload_bytes, settings.max_future_skew_s, settings.ingest_late_after_s
     )
     buckets = TokenBuckets(settings.ingest_device_rate, settings.ingest_device_burst)
-    wait_s = settings.ingest_batch_wait_ms / 1000
-    # A pipeline: while batches are written (each on its own connection, up to
-    # ingest_writes_in_flight at once), the next one is gathered and decoded. Commits may end
-    # in any order, but acknowledgements leave in arrival order: a batch is acknowledged only
-    # once it and every batch before it are committed.
-    depth = max(1, settings.ingest_writes_in_flight)
+    pacer: BacklogPacer[Held] | None = None
+    if settings.ingest_device_rate > 0:
+        # Held messages hold slots of the broker's Receive Maximum: keep most of it flowing.
+        held_max = min(settings.ingest_backlog_max, settings.mqtt_receive_maximum // 2)
+        pacer = BacklogPacer(
+            TokenBuckets(settings.ingest_backlog_rate, settings.ingest_device_burst), held_max
+        )
+    wait_s = path.wait_s
+    # A pipeline: while batches are written (each on its own connection, up to path.depth at
+    # once), the next one is gathered and decoded. Commits may end in any order, but
+    # acknowledgements leave in arrival order: a batch is acknowledged only once it and every
+    # batch before it are committed (messages held by the backlog pacer are the exception:
+    # acknowledged with the later batch that commits them; brokers match PUBACKs by packet id).
+    depth = path.depth
     pending: deque[_Pending] = deque()
     while not stop.is_set():
-        idle_s = 0.5 if not pending else wait_s  # a written batch is acked promptly
-        messages = await source.take_batch(settings.ingest_batch_max, wait_s, idle_s)
+        held = pacer is not None and pacer.held > 0
+        # a written batch is acked promptly; held backlog is released at its pace
+        idle_s = 0.05 if held else 0.5 if not pending else max(wait_s, 0.02)
+        messages = await source.take_batch(path.batch_max, wait_s, idle_s)
         items: list[Decoded | DeadLetter] = []
-        if messages:
+        acks: list[RawMessage] = []
+        if messages or held:
             metrics.RECEIVED.inc(len(messages))
-            await cache.ensure(pool, messages, time.monotonic())
+            await cache.ensure(pool, map(_device_id_of, messages), time.monotonic())
             started = time.perf_counter()
-            # In a thread, so the batches being written keep making their round trips.
-            items = await asyncio.to_thread(
-                decode_all, messages, cache.refs, limits, buckets, time.monotonic()
-            )
+            args = (messages, cache.refs, limits, buckets, time.monotonic(), pacer)
+            if path.decode_in_thread:
+                # In a thread, so the batches being written keep making their round trips.
+                items, acks = await asyncio.to_thread(decode_all, *args)
+            else:
+                items, acks = decode_all(*args)
             metrics.DECODE_SECONDS.observe(time.perf_counter() - started)
-        while pending and (pending[0].task.done() or len(pending) >= depth or not messages):
+            metrics.HELD.labels(path.name).set(pacer.held if pacer is not None else 0)
+        if pending and not acks and not pending[0].task.done():
+            # Idle: acknowledge the oldest write as soon as it commits, but never block on it
+            # (a lane write waiting for the status lock must not keep the next SOS waiting).
+            await asyncio.wait([pending[0].task], timeout=0.05)
+        while pending and (pending[0].task.done() or len(pending) >= depth):
             if not await pending.popleft().finish(source):
                 await _abandon(pending)
                 return  # not committed, not acknowledged: the broker will deliver them again
-        if messages:
-            pending.append(_Pending(pool, items, messages, stop, seen))
+        if acks:
+            pending.append(_Pending(pool, items, acks, stop, seen, path.status_apart))
     while pending:
         if not await pending.popleft().finish(source):
             await _abandon(pending)
             return
+
+
+def _device_id_of(m: RawMessage) -> str:
+    return _device_id(m.topic)
 
 
 async def _abandon(pending: deque[_Pending]) -> None:
@@ -238,11 +326,12 @@ class _Pending:
         messages: list[RawMessage],
         stop: asyncio.Event,
         seen: LastSeenThrottle,
+        status_apart: bool,
     ) -> None:
         self.items = items
         self.messages = messages
         self.seconds = 0.0
-        self.task = asyncio.create_task(self._write(pool, items, stop, seen))
+        self.task = asyncio.create_task(self._write(pool, items, stop, seen, status_apart))
 
     async def _write(
         self,
@@ -250,11 +339,12 @@ class _Pending:
         items: list[Decoded | DeadLetter],
         stop: asyncio.Event,
         seen: LastSeenThrottle,
+        status_apart: bool,
     ) -> WriteResult | None:
         started = time.perf_counter()
         if not items:
             return WriteResult(0, 0, 0, 0, 0)
-        result = await store(pool, items, stop=stop, seen=seen)
+        result = await store(pool, items, stop=stop, seen=seen, status_apart=status_apart)
         self.seconds = time.perf_counter() - started
         return result
 

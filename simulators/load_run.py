@@ -7,6 +7,7 @@ import multiprocessing as mp
 import sys
 import time
 from dataclasses import asdict, dataclass
+from multiprocessing.process import BaseProcess
 from multiprocessing.sharedctypes import SynchronizedArray
 
 import msgspec
@@ -81,16 +82,28 @@ def _sums(shared: SynchronizedArray[int], processes: int) -> list[int]:
     return [sum(shared[p * SLOTS + j] for p in range(processes)) for j in range(SLOTS)]
 
 
-def run_load(spec: LoadSpec, *, live: bool = True) -> LoadResult:
+def start_load(spec: LoadSpec) -> tuple[list[BaseProcess], SynchronizedArray[int]]:
+    """Start the publisher processes; :func:`acked` reads their progress. Terminating them is
+    how a caller stops a load it no longer needs (bench.dispatch_latency)."""
     ctx = mp.get_context("spawn")
     shared: SynchronizedArray[int] = ctx.Array("q", SLOTS * spec.processes)
-    procs = [
+    procs: list[BaseProcess] = [
         ctx.Process(target=_child, args=(spec, i, shared), daemon=True)
         for i in range(spec.processes)
     ]
-    started = time.monotonic()
     for p in procs:
         p.start()
+    return procs, shared
+
+
+def acked(shared: SynchronizedArray[int], processes: int) -> int:
+    """Messages the broker has acknowledged so far, over all publisher processes."""
+    return _sums(shared, processes)[1]
+
+
+def run_load(spec: LoadSpec, *, live: bool = True) -> LoadResult:
+    started = time.monotonic()
+    procs, shared = start_load(spec)
     last = (started, 0)
     while any(p.is_alive() for p in procs):
         deadline = last[0] + 1.0  # a progress line a second, and no wait once all are done

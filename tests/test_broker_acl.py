@@ -149,19 +149,29 @@ def test_no_device_can_take_over_another_clients_id(services: Services, database
     pop = seed(services, database_url)
     victim, attacker = _dev(pop, "wristband", 0), _dev(pop, "wristband", 1)
     ingest = Session(services, "ingest", services.ingest_password, "eldercare-ingest-1")
+    # the life-safety lane's own connection (ingest/__main__.py: "<client id>-ls")
+    lane = Session(services, "ingest", services.ingest_password, "eldercare-ingest-1-ls")
     wrist = Session(services, victim.device_id, victim.password, victim.device_id)
     try:
-        for stolen in ("eldercare-ingest-1", victim.device_id, "eldercare-alerts-1"):
+        for stolen in (
+            "eldercare-ingest-1",
+            "eldercare-ingest-1-ls",
+            victim.device_id,
+            "eldercare-alerts-1",
+        ):
             thief = Session(services, attacker.device_id, attacker.password, stolen)
             assert not thief.accepted, stolen
             thief.close()
         assert ingest.accepted
+        assert lane.accepted
+        assert lane.subscribe("$share/ingest/eldercare/v1/+/+/event") == GRANTED
         assert wrist.accepted
-        assert ingest.disconnects == 0
+        assert ingest.disconnects == lane.disconnects == 0
         assert wrist.disconnects == 0
         assert can_connect(services, attacker.device_id, attacker.password)
     finally:
         ingest.close()
+        lane.close()
         wrist.close()
 
 
