@@ -250,7 +250,6 @@ def run(services: Services, url: str, args: argparse.Namespace) -> None:
     buttons = [d for d in pop.devices if d.kind == "sos_button"]
     background = [d for d in pop.devices if d.kind in BACKGROUND_KINDS]
     env = worker_env(services, url)
-    env["ELDERCARE_BROKER_BACKEND_PASSWORD"] = services.backend_password
     # The demo's few devices each send far more than a real one (every 10 s): lift the
     # per-device flood guard above the bench's own rate, or it drops the background load.
     per_device = args.rate / max(len(background), 1)
@@ -261,7 +260,11 @@ def run(services: Services, url: str, args: argparse.Namespace) -> None:
     ctx = mp.get_context("spawn")
     stop = ctx.Event()
     sent = ctx.Value("q", 0)
-    with running("ingest", env), running("alerts", env):
+    alerts_env = env | {
+        "ELDERCARE_MQTT_USERNAME": "backend",
+        "ELDERCARE_MQTT_PASSWORD": services.backend_password,
+    }
+    with running("ingest", env), running("alerts", alerts_env):
         time.sleep(2)  # let ingest subscribe (a startup wait, not a measured interval)
         shares = [background[i :: args.publishers] for i in range(args.publishers)]
         procs = [

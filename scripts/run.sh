@@ -61,7 +61,10 @@ supervise() {
 }
 start() { local name=$1; shift; supervise "$name" "$@" & pids+=($!); }
 start ingest $PY -m ingest run --metrics-port "$METRICS_PORT"
-start alerts $PY -m alerts run
+# each process signs in to the broker with its own account: alerts publishes device commands
+# as `backend` (the env file's ELDERCARE_MQTT_USERNAME/PASSWORD are ingest's)
+start alerts env ELDERCARE_MQTT_USERNAME=backend \
+  ELDERCARE_MQTT_PASSWORD="$ELDERCARE_BROKER_BACKEND_PASSWORD" $PY -m alerts run
 start api $PY -m dashboard_api serve
 sleep 2  # let ingest subscribe before the devices start talking
 # ELDERCARE_DEMO_SIMULATOR=0 leaves the devices to a conformance run (scripts/conform.sh).

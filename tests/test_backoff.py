@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import random
 import statistics
 
@@ -37,7 +38,7 @@ def test_the_cap_doubles_until_the_maximum_and_reset_starts_over(
         caps.append(b.cap())
         b.next_delay(random.Random(0))
     assert caps[0] == initial
-    for a, c in zip(caps, caps[1:], strict=False):
+    for a, c in itertools.pairwise(caps):
         assert c == pytest.approx(min(maximum, 2 * a))
     b.reset()
     assert b.cap() == initial
