@@ -15,11 +15,11 @@ from psycopg.rows import dict_row
 
 from devices import migrate as migrations
 from devices import stack
-from devices.broker_admin import BrokerAdmin, NewDevice, broker_admin
+from devices.broker_admin import BrokerAdmin, NewDevice, broker_admin, remove_devices
 from devices.broker_files import write_broker_files, write_secret
 from devices.credentials import ServiceUser, admin_user, backend_user, ingest_user, mosquitto_hash
 from devices.domain import DeviceKind, Placement
-from devices.registry import Conn, device_credentials, provision_device
+from devices.registry import Conn, RetireError, device_credentials, provision_device, retire_device
 from devices.seed import seed_demo, seed_demo_roster
 from devices.settings import Settings
 
@@ -102,6 +102,34 @@ def provision(
         if errors:
             raise typer.Exit(_fail("; ".join(errors)))
         typer.echo("added to the running broker")
+
+
+@app.command()
+def retire(device_id: Annotated[str, typer.Option()]) -> None:
+    """Retire a device: it may no longer sign in (removed from the running broker with
+    ELDERCARE_BROKER_ADMIN_PASSWORD), its assignment ends, ingest refuses what it still sends."""
+    settings = Settings()
+
+    async def go() -> str:
+        async with await _with_conn(settings) as conn:
+            try:
+                done = await retire_device(conn, device_id=device_id, at=datetime.now(UTC))
+            except RetireError as exc:
+                raise typer.Exit(_fail(str(exc))) from None
+            await conn.commit()
+            return done.site_id
+
+    site = asyncio.run(go())
+    typer.echo(f"device {device_id} of site {site} retired")
+    problem = remove_devices(
+        settings.mqtt_host,
+        settings.mqtt_port,
+        settings.broker_admin_password.get_secret_value(),
+        [device_id],
+    )
+    if problem:
+        raise typer.Exit(_fail(f"still known to the running broker: {problem}"))
+    typer.echo("removed from the running broker (disconnected)")
 
 
 def _fail(message: str) -> int:

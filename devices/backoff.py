@@ -30,7 +30,7 @@ class Backoff:
         # 2**attempts overflows a float after ~1000 failures; the cap is reached long before
         if self.attempts >= 64:
             return self.maximum_s
-        return min(self.maximum_s, self.initial_s * 2**self.attempts)
+        return min(self.maximum_s, self.initial_s * 2.0**self.attempts)
 
     def next_delay(self, rng: random.Random | None = None) -> float:
         """Full jitter: uniform in [0, cap], then the cap doubles (up to ``maximum_s``)."""

@@ -115,3 +115,17 @@ def broker_admin(
     finally:
         client.disconnect()
         client.loop_stop()
+
+
+def remove_devices(host: str, port: int, password: str, device_ids: list[str]) -> str | None:
+    """Delete retired devices' accounts from the running broker, which disconnects them.
+    Returns None when done, else why not (the registry has retired them all the same, and
+    ``broker-sync --reload`` removes them later)."""
+    if not password:
+        return "no ELDERCARE_BROKER_ADMIN_PASSWORD: run `devices broker-sync --reload`"
+    try:
+        with broker_admin(host, port, password) as admin:
+            admin.remove(device_ids)
+    except (BrokerAdminError, OSError) as exc:
+        return f"the broker was not reached ({exc}): run `devices broker-sync --reload`"
+    return None

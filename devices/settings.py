@@ -13,7 +13,6 @@ from typing import Any, Final
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-
 # Variables this code no longer reads. Set, they would be ignored in silence (the deployment
 # would believe something the code does not do), so a process refuses to start instead.
 REMOVED: Final = {
