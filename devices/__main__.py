@@ -37,7 +37,18 @@ def migrate() -> None:
     migrations.upgrade(settings.database_url)
     with psycopg.connect(settings.database_url) as conn:
         features = migrations.detect_features(conn)
+        dropped = migrations.apply_retention(
+            conn,
+            features,
+            retention_days=settings.telemetry_retention_days,
+            now=datetime.now(UTC),
+        )
     typer.echo(f"schema at head; TimescaleDB {features.version} ({features.license} licence)")
+    typer.echo(
+        f"retention {settings.telemetry_retention_days} days "
+        f"({'TimescaleDB policies' if features.policies else 'drop_chunks'}); "
+        f"{dropped} chunks dropped now"
+    )
 
 
 @app.command()
