@@ -112,6 +112,7 @@ async def serve(settings: Settings) -> None:
                     wake=commands,
                     stop=stop,
                     poll_s=settings.alerts_poll_interval_s,
+                    tls_ca_file=settings.mqtt_tls_ca_file,
                 ),
                 name="command_publisher",
             )

@@ -59,6 +59,7 @@ async def retire(
         settings.mqtt_port,
         settings.broker_admin_password.get_secret_value(),
         [device_id],
+        tls_ca=settings.mqtt_tls_ca_file,
     )
     if problem:
         log.warning("retired device %s still on the broker: %s", device_id, problem)

@@ -137,6 +137,7 @@ def retire(device_id: Annotated[str, typer.Option()]) -> None:
         settings.mqtt_port,
         settings.broker_admin_password.get_secret_value(),
         [device_id],
+        tls_ca=settings.mqtt_tls_ca_file,
     )
     if problem:
         raise typer.Exit(_fail(f"still known to the running broker: {problem}"))
@@ -150,7 +151,10 @@ def _fail(message: str) -> int:
 
 def _admin(settings: Settings) -> AbstractContextManager[BrokerAdmin]:
     return broker_admin(
-        settings.mqtt_host, settings.mqtt_port, settings.broker_admin_password.get_secret_value()
+        settings.mqtt_host,
+        settings.mqtt_port,
+        settings.broker_admin_password.get_secret_value(),
+        tls_ca=settings.mqtt_tls_ca_file,
     )
 
 

@@ -233,9 +233,7 @@ def tls_listener(port: int, tls: TlsFiles, *, bind: str | None = "127.0.0.1") ->
     ]
 
 
-def broker_config(
-    conf_dir: Path, port: int, *, tls: tuple[int, TlsFiles] | None = None
-) -> str:
+def broker_config(conf_dir: Path, port: int, *, tls: tuple[int, TlsFiles] | None = None) -> str:
     # Stock limits (20 in flight, 1,000 queued) silently drop QoS 1 messages under load
     # (shared/measurements.md): ingest acknowledges only after commit, so it needs a deep
     # in-flight window and the broker must hold what arrives while a worker is away.

@@ -47,6 +47,11 @@ class Settings(BaseSettings):
     # The broker-admin account (dynamic-security control topic): ``devices provision`` adds the
     # new device to the running broker with it, ``broker-sync --reload`` removes retired ones.
     broker_admin_password: SecretStr = SecretStr("")
+    # TLS to the broker: the CA file that signed its server certificate (devices.tls or the
+    # site's own PKI). Set, every connection of this process to the broker is TLS, verified
+    # against it (ingest, the alerts worker's command publisher, the broker-admin calls of
+    # provision/retire/broker-sync); unset, plain MQTT (compose: the internal listener).
+    mqtt_tls_ca_file: Path | None = None
     mqtt_share_group: str = "ingest"
     mqtt_client_id: str = "eldercare-ingest-1"
     mqtt_session_expiry_s: int = 7 * 24 * 3600

@@ -30,6 +30,7 @@ def source_config(settings: Settings, client_id: str | None) -> SourceConfig:
         username=settings.mqtt_username,
         password=settings.mqtt_password.get_secret_value(),
         client_id=client_id or settings.mqtt_client_id,
+        tls_ca_file=str(settings.mqtt_tls_ca_file) if settings.mqtt_tls_ca_file else None,
         share_group=settings.mqtt_share_group or None,
         session_expiry_s=settings.mqtt_session_expiry_s,
         receive_maximum=settings.mqtt_receive_maximum,
