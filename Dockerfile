@@ -30,8 +30,8 @@ RUN groupadd --system --gid 10001 eldercare \
  && useradd --system --uid 10001 --gid eldercare --home-dir /app --shell /usr/sbin/nologin eldercare \
  && groupadd --system --gid 1883 mosquitto \
  && useradd --system --uid 1883 --gid mosquitto --no-create-home --shell /usr/sbin/nologin mosquitto \
- && mkdir -p /mosquitto/config \
- && chown 1883:1883 /mosquitto/config
+ && mkdir -p /mosquitto/config /mosquitto/certs \
+ && chown 1883:1883 /mosquitto/config /mosquitto/certs
 
 USER eldercare
 

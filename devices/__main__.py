@@ -222,6 +222,21 @@ def broker_sync(
         raise typer.Exit(_fail("; ".join(errors)))
 
 
+@app.command("tls-certs")
+def tls_certs(
+    out: Annotated[Path, typer.Option(help="directory for ca.crt, server.crt, server.key")],
+    host: Annotated[
+        list[str] | None,
+        typer.Option(help="name or address devices use for the broker (repeat); the first is CN"),
+    ] = None,
+) -> None:
+    """Create a local CA and the broker's TLS server certificate (kept if they exist)."""
+    from devices.tls import make_certs
+
+    files = make_certs(out, hosts=tuple(host or ("localhost", "127.0.0.1")))
+    typer.echo(f"CA {files.ca_cert} (give it to the devices), server {files.server_cert}")
+
+
 services_app = typer.Typer(add_completion=False, help="The project's own PostgreSQL and Mosquitto")
 app.add_typer(services_app, name="services")
 
