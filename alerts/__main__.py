@@ -31,7 +31,7 @@ from alerts.fall.model import load_all as load_fall_models
 from alerts.notify.wiring import config_from, open_channels
 from alerts.notify.worker import notify_loop
 from alerts.periodic import periodic_loop
-from alerts.policy import EscalationPolicy, policy_from_settings
+from alerts.policy import policy_from_settings
 from alerts.routine import SiteDefaults
 from alerts.ticks import tick_loop
 from alerts.watchdog.loop import WatchConfig, watchdog_loop
@@ -44,11 +44,6 @@ from devices.settings import Settings
 from devices.supervise import Supervisor
 
 app = typer.Typer(add_completion=False, help="Detectors and dispatch worker")
-
-
-def policy_from(settings: Settings) -> EscalationPolicy:
-    """The policy of sites without their own (``escalation_policies``)."""
-    return policy_from_settings(settings)
 
 
 def site_defaults(settings: Settings) -> SiteDefaults:
@@ -81,7 +76,7 @@ async def serve(settings: Settings) -> None:
     specs = tuple(s for s in specs if s.detector.name not in disabled)
     routes = route(specs)
     clock = DetectorClock(allowed=settings.sim_clock_allowed)
-    policy = policy_from(settings)
+    policy = policy_from_settings(settings)
     wakes = {
         OUTBOX_CHANNEL: (wake,),
         DISPATCH_CHANNEL: (escalate, order_changed),
@@ -113,11 +108,12 @@ async def serve(settings: Settings) -> None:
                 pool,
                 host=settings.mqtt_host,
                 port=settings.mqtt_port,
-                username="backend",
-                password=settings.broker_backend_password.get_secret_value(),
+                username=settings.mqtt_username,
+                password=settings.mqtt_password.get_secret_value(),
                 wake=commands,
                 stop=stop,
                 poll_s=settings.alerts_poll_interval_s,
+                tls_ca_file=settings.mqtt_tls_ca_file,
             )
             loops["checks"] = lambda: check_loop(
                 pool,

@@ -11,6 +11,7 @@ import asyncio
 import contextlib
 import logging
 from datetime import UTC, datetime
+from pathlib import Path
 
 import aiomqtt
 import psycopg
@@ -55,13 +56,16 @@ async def command_publisher(
     wake: asyncio.Event,
     stop: asyncio.Event,
     poll_s: float,
+    tls_ca_file: Path | None = None,
 ) -> None:
-    """Keep one broker connection; publish whenever woken (NOTIFY) or every ``poll_s``."""
+    """Keep one broker connection; publish whenever woken (NOTIFY) or every ``poll_s``.
+    With ``tls_ca_file``, over TLS, the broker's certificate verified against that CA."""
     backoff = Backoff()
+    tls = aiomqtt.TLSParameters(ca_certs=str(tls_ca_file)) if tls_ca_file else None
     while not stop.is_set():
         try:
             async with aiomqtt.Client(
-                host, port, username=username, password=password, identifier=None
+                host, port, username=username, password=password, identifier=None, tls_params=tls
             ) as client:
                 backoff.reset()
                 while not stop.is_set():

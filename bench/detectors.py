@@ -26,12 +26,12 @@ import psycopg
 from psycopg.rows import dict_row
 from threadpoolctl import threadpool_limits
 
-from alerts.__main__ import policy_from
 from alerts.detectors.registry import build_registry, route
 from alerts.fall.detector import AccFallDetector, AccWindow
 from alerts.fall.model import PLACEMENTS
 from alerts.fall.model import load as load_fall_model
 from alerts.fall.model import load_all as load_fall_models
+from alerts.policy import policy_from_settings
 from alerts.worker import CLAIM_SQL, evaluate, run_cycle, to_event
 from devices import migrate
 from devices.db import open_pool
@@ -80,7 +80,7 @@ async def drain(url: str, *, detect: bool, now: datetime) -> tuple[int, float, f
         while True:
             if detect:
                 cycle = await run_cycle(
-                    pool, routes=routes, policy=policy_from(settings), limit=500, now=now
+                    pool, routes=routes, policy=policy_from_settings(settings), limit=500, now=now
                 )
                 claimed = cycle.claimed
             else:

@@ -349,7 +349,11 @@ def run(services: Services, url: str, args: argparse.Namespace) -> None:
             flush=True,
         )
     load = Background(services, url, args, pop)
-    with running("ingest", env), running("alerts", env):
+    alerts_env = env | {
+        "ELDERCARE_MQTT_USERNAME": "backend",
+        "ELDERCARE_MQTT_PASSWORD": services.backend_password,
+    }
+    with running("ingest", env), running("alerts", alerts_env):
         time.sleep(2)  # let ingest subscribe (a startup wait, not a measured interval)
         load.start()
         try:

@@ -1,4 +1,10 @@
-"""Administration that is not for care work: the simulated detector clock of a conformance run.
+"""Administration that is not for care work: retiring a device, and the simulated detector
+clock of a conformance run.
+
+``POST /api/admin/devices/{device_id}/retire`` retires a device in the registry (its password
+hash is dropped, its assignment ends, ingest refuses what it still sends) and, when this
+process has ``ELDERCARE_BROKER_ADMIN_PASSWORD``, removes its account from the running broker,
+which disconnects it; the answer says whether that happened.
 
 ``PUT /api/admin/sim-clock`` makes the time-driven detectors (inactivity, deferred checks,
 vital signs, device silence) evaluate at a simulated time that runs ``speed`` times faster from
@@ -9,17 +15,74 @@ with 409, and the alerts worker ignores the table.
 
 from __future__ import annotations
 
+import asyncio
+import logging
 from datetime import datetime
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, HTTPException, status
+from fastapi import APIRouter, Depends, HTTPException, Path, status
 from pydantic import BaseModel, Field
 
 from dashboard_api.deps import AdminUser, ConnDep, Now, SettingsDep
 from devices import simclock
-from devices.registry import Conn
+from devices.broker_admin import remove_devices
+from devices.registry import AlreadyRetired, Conn, UnknownDevice, retire_device
+from devices.settings import Settings
+
+log = logging.getLogger(__name__)
 
 router = APIRouter(prefix="/api/admin", tags=["admin"])
+
+
+class RetiredOut(BaseModel):
+    device_id: str
+    site_id: str
+    retired_at: datetime
+    removed_from_broker: bool
+    broker_note: str = Field(default="", description="why the broker still knows it, if so")
+
+
+async def retire(
+    conn: Conn, *, settings: Settings, device_id: str, username: str, now: datetime
+) -> RetiredOut:
+    try:
+        done = await retire_device(conn, device_id=device_id, at=now)
+    except UnknownDevice as exc:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, f"设备不存在 / {exc}") from exc
+    except AlreadyRetired as exc:
+        raise HTTPException(status.HTTP_409_CONFLICT, f"设备已停用 / {exc}") from exc
+    await conn.commit()
+    log.info("device %s retired by %s", device_id, username)
+    problem = await asyncio.to_thread(
+        remove_devices,
+        settings.mqtt_host,
+        settings.mqtt_port,
+        settings.broker_admin_password.get_secret_value(),
+        [device_id],
+        tls_ca=settings.mqtt_tls_ca_file,
+    )
+    if problem:
+        log.warning("retired device %s still on the broker: %s", device_id, problem)
+    return RetiredOut(
+        device_id=device_id,
+        site_id=done.site_id,
+        retired_at=done.retired_at,
+        removed_from_broker=problem is None,
+        broker_note=problem or "",
+    )
+
+
+DeviceId = Annotated[str, Path(pattern=r"^[A-Za-z0-9_-]{1,64}$")]
+
+
+@router.post("/devices/{device_id}/retire", response_model=RetiredOut)
+async def post_retire(
+    device_id: DeviceId, conn: ConnDep, user: AdminUser, settings: SettingsDep, at: Now
+) -> RetiredOut:
+    """Retire a device (administrators only): it can no longer sign in or be dispatched to."""
+    return await retire(
+        conn, settings=settings, device_id=device_id, username=user.username, now=at
+    )
 
 
 class SimClockIn(BaseModel):

@@ -15,11 +15,11 @@ from psycopg.rows import dict_row
 
 from devices import migrate as migrations
 from devices import stack
-from devices.broker_admin import BrokerAdmin, NewDevice, broker_admin
+from devices.broker_admin import BrokerAdmin, NewDevice, broker_admin, remove_devices
 from devices.broker_files import write_broker_files, write_secret
 from devices.credentials import ServiceUser, admin_user, backend_user, ingest_user, mosquitto_hash
 from devices.domain import DeviceKind, Placement
-from devices.registry import Conn, device_credentials, provision_device, retire_device
+from devices.registry import Conn, RetireError, device_credentials, provision_device, retire_device
 from devices.seed import seed_demo, seed_demo_roster
 from devices.settings import Settings
 
@@ -37,7 +37,18 @@ def migrate() -> None:
     migrations.upgrade(settings.database_url)
     with psycopg.connect(settings.database_url) as conn:
         features = migrations.detect_features(conn)
+        dropped = migrations.apply_retention(
+            conn,
+            features,
+            retention_days=settings.telemetry_retention_days,
+            now=datetime.now(UTC),
+        )
     typer.echo(f"schema at head; TimescaleDB {features.version} ({features.license} licence)")
+    typer.echo(
+        f"retention {settings.telemetry_retention_days} days "
+        f"({'TimescaleDB policies' if features.policies else 'drop_chunks'}); "
+        f"{dropped} chunks dropped now"
+    )
 
 
 @app.command()
@@ -106,29 +117,31 @@ def provision(
 
 @app.command()
 def retire(device_id: Annotated[str, typer.Option()]) -> None:
-    """Retire a device: its assignment ends, its MQTT password is void, ingest refuses its
-    messages from the next one on (NOTIFY devices_changed), and with
-    ELDERCARE_BROKER_ADMIN_PASSWORD it is removed from the running broker at once."""
+    """Retire a device: it may no longer sign in (removed from the running broker with
+    ELDERCARE_BROKER_ADMIN_PASSWORD), its assignment ends, ingest refuses what it still sends."""
     settings = Settings()
 
-    async def go() -> bool:
+    async def go() -> str:
         async with await _with_conn(settings) as conn:
-            cur = await conn.execute(
-                "SELECT 1 FROM devices WHERE device_id = %s AND retired_at IS NULL", (device_id,)
-            )
-            if await cur.fetchone() is None:
-                return False
-            await retire_device(conn, device_id=device_id, at=datetime.now(UTC))
+            try:
+                done = await retire_device(conn, device_id=device_id, at=datetime.now(UTC))
+            except RetireError as exc:
+                raise typer.Exit(_fail(str(exc))) from None
             await conn.commit()
-            return True
+            return done.site_id
 
-    if not asyncio.run(go()):
-        raise typer.Exit(_fail(f"no active device {device_id!r}"))
-    typer.echo(f"device {device_id} retired")
-    if settings.broker_admin_password.get_secret_value():
-        with _admin(settings) as admin:
-            admin.remove([device_id])
-        typer.echo("removed from the running broker")
+    site = asyncio.run(go())
+    typer.echo(f"device {device_id} of site {site} retired")
+    problem = remove_devices(
+        settings.mqtt_host,
+        settings.mqtt_port,
+        settings.broker_admin_password.get_secret_value(),
+        [device_id],
+        tls_ca=settings.mqtt_tls_ca_file,
+    )
+    if problem:
+        raise typer.Exit(_fail(f"still known to the running broker: {problem}"))
+    typer.echo("removed from the running broker (disconnected)")
 
 
 def _fail(message: str) -> int:
@@ -138,7 +151,10 @@ def _fail(message: str) -> int:
 
 def _admin(settings: Settings) -> AbstractContextManager[BrokerAdmin]:
     return broker_admin(
-        settings.mqtt_host, settings.mqtt_port, settings.broker_admin_password.get_secret_value()
+        settings.mqtt_host,
+        settings.mqtt_port,
+        settings.broker_admin_password.get_secret_value(),
+        tls_ca=settings.mqtt_tls_ca_file,
     )
 
 
@@ -204,6 +220,21 @@ def broker_sync(
         )
     if errors:
         raise typer.Exit(_fail("; ".join(errors)))
+
+
+@app.command("tls-certs")
+def tls_certs(
+    out: Annotated[Path, typer.Option(help="directory for ca.crt, server.crt, server.key")],
+    host: Annotated[
+        list[str] | None,
+        typer.Option(help="name or address devices use for the broker (repeat); the first is CN"),
+    ] = None,
+) -> None:
+    """Create a local CA and the broker's TLS server certificate (kept if they exist)."""
+    from devices.tls import make_certs
+
+    files = make_certs(out, hosts=tuple(host or ("localhost", "127.0.0.1")))
+    typer.echo(f"CA {files.ca_cert} (give it to the devices), server {files.server_cert}")
 
 
 services_app = typer.Typer(add_completion=False, help="The project's own PostgreSQL and Mosquitto")

@@ -14,6 +14,7 @@ import uuid
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from pathlib import Path
 
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
@@ -95,7 +96,7 @@ class BrokerAdmin:
 
 @contextmanager
 def broker_admin(
-    host: str, port: int, password: str, *, timeout_s: float = 10.0
+    host: str, port: int, password: str, *, timeout_s: float = 10.0, tls_ca: Path | None = None
 ) -> Iterator[BrokerAdmin]:
     client = mqtt.Client(
         CallbackAPIVersion.VERSION2,
@@ -103,6 +104,8 @@ def broker_admin(
         protocol=mqtt.MQTTv5,
     )
     client.username_pw_set(ADMIN_USERNAME, password)
+    if tls_ca is not None:
+        client.tls_set(ca_certs=str(tls_ca))
     subscribed = threading.Event()
     client.on_subscribe = lambda *_a: subscribed.set()
     client.connect(host, port)
@@ -115,3 +118,19 @@ def broker_admin(
     finally:
         client.disconnect()
         client.loop_stop()
+
+
+def remove_devices(
+    host: str, port: int, password: str, device_ids: list[str], *, tls_ca: Path | None = None
+) -> str | None:
+    """Delete retired devices' accounts from the running broker, which disconnects them.
+    Returns None when done, else why not (the registry has retired them all the same, and
+    ``broker-sync --reload`` removes them later)."""
+    if not password:
+        return "no ELDERCARE_BROKER_ADMIN_PASSWORD: run `devices broker-sync --reload`"
+    try:
+        with broker_admin(host, port, password, tls_ca=tls_ca) as admin:
+            admin.remove(device_ids)
+    except (BrokerAdminError, OSError) as exc:
+        return f"the broker was not reached ({exc}): run `devices broker-sync --reload`"
+    return None

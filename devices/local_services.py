@@ -17,8 +17,12 @@ import subprocess
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from devices.credentials import DYNSEC_FILE
+
+if TYPE_CHECKING:
+    from devices.tls import TlsFiles
 
 DB_USER = "eldercare"
 DB_NAME = "eldercare"
@@ -190,6 +194,7 @@ class LocalBroker:
     conf_dir: Path
     port: int
     pid: int
+    tls_port: int | None = None  # the devices' TLS listener, when started with one
 
     def stop(self) -> None:
         with contextlib.suppress(ProcessLookupError):
@@ -214,7 +219,21 @@ _DYNSEC_CANDIDATES = (
 DYNSEC_PLUGIN = next((p for p in _DYNSEC_CANDIDATES if Path(p).exists()), _DYNSEC_CANDIDATES[0])
 
 
-def broker_config(conf_dir: Path, port: int) -> str:
+def tls_listener(port: int, tls: TlsFiles, *, bind: str | None = "127.0.0.1") -> list[str]:
+    """A TLS listener (MQTT over TLS 1.2+): devices sign in with their own credentials, as on
+    the plain one; the server certificate is signed by ``tls.ca_cert``, which devices trust.
+    No client certificates: accounts and ACLs stay the dynamic-security plugin's."""
+    return [
+        f"listener {port} {bind}" if bind else f"listener {port}",
+        f"cafile {tls.ca_cert}",
+        f"certfile {tls.server_cert}",
+        f"keyfile {tls.server_key}",
+        "tls_version tlsv1.2",
+        "require_certificate false",
+    ]
+
+
+def broker_config(conf_dir: Path, port: int, *, tls: tuple[int, TlsFiles] | None = None) -> str:
     # Stock limits (20 in flight, 1,000 queued) silently drop QoS 1 messages under load
     # (shared/measurements.md): ingest acknowledges only after commit, so it needs a deep
     # in-flight window and the broker must hold what arrives while a worker is away.
@@ -242,19 +261,29 @@ def broker_config(conf_dir: Path, port: int) -> str:
             "log_type notice",
             "connection_messages true",
             f"pid_file {conf_dir / 'mosquitto.pid'}",
+            *(tls_listener(*tls) if tls else []),
             "",
         ]
     )
 
 
-def start_mosquitto(conf_dir: Path, *, port: int | None = None) -> LocalBroker:
-    """Start Mosquitto with ``conf_dir/dynamic-security.json`` (which must exist)."""
+def start_mosquitto(
+    conf_dir: Path,
+    *,
+    port: int | None = None,
+    tls: TlsFiles | None = None,
+    tls_port: int | None = None,
+) -> LocalBroker:
+    """Start Mosquitto with ``conf_dir/dynamic-security.json`` (which must exist); with
+    ``tls``, also a TLS listener for devices on ``tls_port`` (or a free one)."""
     conf_dir.mkdir(parents=True, exist_ok=True)
     if not (conf_dir / DYNSEC_FILE).exists():
         raise FileNotFoundError(conf_dir / DYNSEC_FILE)
     port = free_port(port)
+    secure = free_port(tls_port) if tls else None
     conf = conf_dir / "mosquitto.conf"
-    conf.write_text(broker_config(conf_dir, port) + ("user root\n" if os.geteuid() == 0 else ""))
+    text = broker_config(conf_dir, port, tls=(secure, tls) if secure and tls else None)
+    conf.write_text(text + ("user root\n" if os.geteuid() == 0 else ""))
     pid_file = conf_dir / "mosquitto.pid"
     pid_file.unlink(missing_ok=True)
     started = subprocess.run(
@@ -263,6 +292,8 @@ def start_mosquitto(conf_dir: Path, *, port: int | None = None) -> LocalBroker:
     try:
         if started.returncode == 0:
             wait_for_port(port)
+            if secure:
+                wait_for_port(secure)
     except TimeoutError:
         started.returncode = 1
     if started.returncode != 0:
@@ -270,4 +301,4 @@ def start_mosquitto(conf_dir: Path, *, port: int | None = None) -> LocalBroker:
         detail = log.read_text()[-2000:] if log.exists() else started.stderr
         raise RuntimeError(f"mosquitto did not start: {detail}")
     pid = int(pid_file.read_text().split()[0])
-    return LocalBroker(conf_dir, port, pid)
+    return LocalBroker(conf_dir, port, pid, secure)

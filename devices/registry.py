@@ -141,17 +141,54 @@ async def assign_device(conn: Conn, *, device_key: int, resident_id: int, at: da
     )
 
 
-async def retire_device(conn: Conn, *, device_id: str, at: datetime) -> None:
+class RetireError(LookupError):
+    """The device cannot be retired: see the two kinds below."""
+
+
+class UnknownDevice(RetireError):
+    pass
+
+
+class AlreadyRetired(RetireError):
+    pass
+
+
+@dataclass(frozen=True, slots=True)
+class RetiredDevice:
+    device_key: int
+    device_id: str
+    site_id: str
+    retired_at: datetime
+
+
+async def retire_device(conn: Conn, *, device_id: str, at: datetime) -> RetiredDevice:
+    """Retire a device from ``at`` on: its MQTT password hash is dropped (the broker account
+    goes at the next ``broker-sync``, or at once through :mod:`devices.broker_admin`), its
+    resident assignment ends, and ingest refuses what it still sends as ``device_retired``.
+    Raises :class:`UnknownDevice` or :class:`AlreadyRetired`. The caller
+    commits."""
+    cur = await conn.execute(
+        "UPDATE devices SET retired_at = %s, mqtt_password_hash = NULL "
+        "WHERE device_id = %s AND retired_at IS NULL RETURNING device_key, site_id",
+        (at, device_id),
+    )
+    row = await cur.fetchone()
+    if row is None:
+        cur = await conn.execute(
+            "SELECT retired_at FROM devices WHERE device_id = %s", (device_id,)
+        )
+        known = await cur.fetchone()
+        if known is None:
+            raise UnknownDevice(f"no device {device_id!r}")
+        raise AlreadyRetired(
+            f"device {device_id!r} was retired at {known['retired_at']:%Y-%m-%d %H:%M}"
+        )
     await conn.execute(
         "UPDATE device_assignments SET during = tstzrange(lower(during), %s) "
-        "WHERE device_key = (SELECT device_key FROM devices WHERE device_id = %s) "
-        "AND upper_inf(during)",
-        (at, device_id),
+        "WHERE device_key = %s AND upper_inf(during)",
+        (at, row["device_key"]),
     )
-    await conn.execute(
-        "UPDATE devices SET retired_at = %s, mqtt_password_hash = NULL WHERE device_id = %s",
-        (at, device_id),
-    )
+    return RetiredDevice(int(row["device_key"]), device_id, str(row["site_id"]), at)
 
 
 async def device_refs(conn: Conn) -> dict[str, DeviceRef]:

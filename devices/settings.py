@@ -5,15 +5,33 @@ Build it in ``main()`` (``Settings()``), never at import time, and pass it down.
 
 from __future__ import annotations
 
+import os
 from datetime import timedelta
 from pathlib import Path
+from typing import Any, Final
 
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+# Variables this code no longer reads. Set, they would be ignored in silence (the deployment
+# would believe something the code does not do), so a process refuses to start instead.
+REMOVED: Final = {
+    "ELDERCARE_MQTT_TOPIC_ROOT": "the topic root is part of the device protocol, fixed at "
+    "eldercare/v1 in devices/wire.py (docs/device-protocol.md); unset it",
+}
+
+
+class RemovedSettingError(ValueError):
+    pass
+
 
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="ELDERCARE_", extra="ignore")
+
+    def model_post_init(self, context: Any, /) -> None:
+        stale = [f"{name}: {why}" for name, why in REMOVED.items() if name in os.environ]
+        if stale:
+            raise RemovedSettingError("; ".join(stale))
 
     # PostgreSQL with TimescaleDB (psycopg conninfo URL).
     database_url: str = "postgresql://eldercare@127.0.0.1:5432/eldercare"
@@ -29,7 +47,11 @@ class Settings(BaseSettings):
     # The broker-admin account (dynamic-security control topic): ``devices provision`` adds the
     # new device to the running broker with it, ``broker-sync --reload`` removes retired ones.
     broker_admin_password: SecretStr = SecretStr("")
-    mqtt_topic_root: str = "eldercare/v1"
+    # TLS to the broker: the CA file that signed its server certificate (devices.tls or the
+    # site's own PKI). Set, every connection of this process to the broker is TLS, verified
+    # against it (ingest, the alerts worker's command publisher, the broker-admin calls of
+    # provision/retire/broker-sync); unset, plain MQTT (compose: the internal listener).
+    mqtt_tls_ca_file: Path | None = None
     mqtt_share_group: str = "ingest"
     mqtt_client_id: str = "eldercare-ingest-1"
     mqtt_session_expiry_s: int = 7 * 24 * 3600

@@ -476,7 +476,3 @@ class AlertCancelled(Command, frozen=True, tag="alert_cancelled"):
 
 def encode_command(cmd: Command) -> bytes:
     return msgspec.json.encode(cmd)
-
-
-def encode_senml(records: list[dict[str, object]]) -> bytes:
-    return msgspec.json.encode(records)

@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import ssl
 import time
 from collections import deque
 from collections.abc import Sequence
@@ -45,6 +46,7 @@ class SourceConfig:
     password: str
     client_id: str
     topic_root: str = "eldercare/v1"
+    tls_ca_file: str | None = None  # TLS to the broker, verified against this CA
     share_group: str | None = "ingest"
     session_expiry_s: int = 7 * 24 * 3600
     receive_maximum: int = 5000
@@ -101,7 +103,12 @@ class MqttSource:
     async def _session(self, stop: asyncio.Event, backoff: Backoff) -> None:
         cfg = self.cfg
         reader, writer = await asyncio.wait_for(
-            asyncio.open_connection(cfg.host, cfg.port), timeout=10
+            asyncio.open_connection(
+                cfg.host,
+                cfg.port,
+                ssl=ssl.create_default_context(cafile=cfg.tls_ca_file) if cfg.tls_ca_file else None,
+            ),
+            timeout=10,
         )
         self._writer = writer
         self._send(

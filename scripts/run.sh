@@ -61,10 +61,14 @@ supervise() {
 }
 start() { local name=$1; shift; supervise "$name" "$@" & pids+=($!); }
 start ingest $PY -m ingest run --metrics-port "$METRICS_PORT"
-# Two alerts workers share the work (claims with SKIP LOCKED, run tokens): either may die
-# at any moment and the other carries on while it restarts (ELDERCARE_ALERTS_WORKERS=1: one).
-start alerts $PY -m alerts run
-for ((i = 2; i <= ${ELDERCARE_ALERTS_WORKERS:-2}; i++)); do start "alerts-$i" $PY -m alerts run; done
+# each process signs in to the broker with its own account: alerts publishes device commands
+# as `backend` (the env file's ELDERCARE_MQTT_USERNAME/PASSWORD are ingest's). Two alerts
+# workers share the work (claims with SKIP LOCKED, run tokens): either may die at any moment
+# and the other carries on while it restarts (ELDERCARE_ALERTS_WORKERS=1: one).
+for ((i = 1; i <= ${ELDERCARE_ALERTS_WORKERS:-2}; i++)); do
+  start "alerts$([ "$i" = 1 ] || echo "-$i")" env ELDERCARE_MQTT_USERNAME=backend \
+    ELDERCARE_MQTT_PASSWORD="$ELDERCARE_BROKER_BACKEND_PASSWORD" $PY -m alerts run
+done
 start api $PY -m dashboard_api serve
 sleep 2  # let ingest subscribe before the devices start talking
 # ELDERCARE_DEMO_SIMULATOR=0 leaves the devices to a conformance run (scripts/conform.sh).

@@ -70,11 +70,15 @@ if [ ! -x "$ROOT/.venv/bin/python" ]; then
   log "creating .venv"
   "$PY" -m venv "$ROOT/.venv"
 fi
-STAMP="$ROOT/.venv/.installed-$(sha256sum "$ROOT/pyproject.toml" | cut -c1-16)"
+# Exactly the locked versions, every file checked against its hash (requirements/*.txt, made
+# by pip-compile from pyproject.toml: see the README), the build backend among them, then the
+# project itself, editable, without resolving or downloading anything again.
+STAMP="$ROOT/.venv/.installed-$(cat "$ROOT/pyproject.toml" "$ROOT"/requirements/*.txt | sha256sum | cut -c1-16)"
 if [ ! -f "$STAMP" ]; then
-  log "installing Python dependencies"
-  "$ROOT/.venv/bin/pip" install -q --upgrade pip >/dev/null
-  "$ROOT/.venv/bin/pip" install -q -e "$ROOT[dev]"
+  log "installing Python dependencies from requirements/dev.txt"
+  "$ROOT/.venv/bin/pip" install -q --require-hashes --no-deps \
+    -r "$ROOT/requirements/build.txt" -r "$ROOT/requirements/dev.txt"
+  "$ROOT/.venv/bin/pip" install -q --no-deps --no-build-isolation -e "$ROOT"
   rm -f "$ROOT"/.venv/.installed-*; touch "$STAMP"
 fi
 log "ready (PostgreSQL $PG_MAJOR at $PG_BIN, TimescaleDB in $PKGLIBDIR)"

@@ -16,6 +16,21 @@ from simulators.fleet import DeviceCreds, load_devices
 from simulators.load_run import LoadSpec, result_json, run_load
 from simulators.session import Broker
 
+# The devices' TLS listener (8883): connect over TLS and verify the broker against this CA.
+TlsCa = Annotated[
+    Path | None,
+    typer.Option(
+        "--tls-ca",
+        envvar="ELDERCARE_MQTT_TLS_CA_FILE",
+        help="CA file of the broker's TLS listener; set, devices connect over TLS",
+    ),
+]
+
+
+def _ca(path: Path | None) -> str | None:
+    return str(path) if path is not None else None
+
+
 app = typer.Typer(add_completion=False, no_args_is_help=True)
 
 
@@ -31,6 +46,7 @@ def demo(
     ] = Path(".run/demo-devices.json"),
     host: Annotated[str, typer.Option(envvar="ELDERCARE_MQTT_HOST")] = "127.0.0.1",
     port: Annotated[int, typer.Option(envvar="ELDERCARE_MQTT_PORT")] = 1883,
+    tls_ca: TlsCa = None,
     duration: Annotated[float, typer.Option(min=0, help="Seconds to run; 0 = forever.")] = 0.0,
     interval: Annotated[float, typer.Option(min=0.1, help="Telemetry period (s).")] = 10.0,
     incident_every: Annotated[
@@ -42,7 +58,7 @@ def demo(
     """Connect every device of the file and publish telemetry, events and incidents."""
     logging.basicConfig(level=log_level.upper(), format="%(asctime)s %(levelname)s %(message)s")
     fleet = _fleet(devices)
-    broker = Broker(host=host, port=port)
+    broker = Broker(host=host, port=port, tls_ca=_ca(tls_ca))
     asyncio.run(
         run_demo(
             fleet,
@@ -126,6 +142,7 @@ def conform(
     devices: Annotated[Path, typer.Option()] = Path(".run/demo-devices.json"),
     host: Annotated[str, typer.Option(envvar="ELDERCARE_MQTT_HOST")] = "127.0.0.1",
     port: Annotated[int, typer.Option(envvar="ELDERCARE_MQTT_PORT")] = 1883,
+    tls_ca: TlsCa = None,
     truth: Annotated[Path, typer.Option(help="Ground-truth JSONL written during the run.")] = (
         Path(".run/ground-truth.jsonl")
     ),
@@ -153,7 +170,11 @@ def conform(
         client.login(user, password)
         lines, ok, stats = asyncio.run(
             run_conformance(
-                plan, fleet, broker=Broker(host=host, port=port), api=client, truth_path=truth
+                plan,
+                fleet,
+                broker=Broker(host=host, port=port, tls_ca=_ca(tls_ca)),
+                api=client,
+                truth_path=truth,
             )
         )
     except ApiError as exc:
@@ -179,6 +200,7 @@ def chaos(
     devices: Annotated[Path, typer.Option()] = Path(".run/demo-devices.json"),
     host: Annotated[str, typer.Option(envvar="ELDERCARE_MQTT_HOST")] = "127.0.0.1",
     port: Annotated[int, typer.Option(envvar="ELDERCARE_MQTT_PORT")] = 1883,
+    tls_ca: TlsCa = None,
     metrics: Annotated[str | None, typer.Option(help="Ingest's /metrics URL.")] = None,
     truth: Annotated[Path, typer.Option(help="Ground-truth JSONL written during the run.")] = (
         Path(".run/chaos-ground-truth.jsonl")
@@ -213,7 +235,7 @@ def chaos(
             run_chaos(
                 plan,
                 fleet,
-                broker=Broker(host=host, port=port),
+                broker=Broker(host=host, port=port, tls_ca=_ca(tls_ca)),
                 reader=reader,
                 run_dir=run_dir,
                 metrics_url=metrics,

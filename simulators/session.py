@@ -29,6 +29,7 @@ ACC_WINDOW_SAMPLES: Final = 50  # 1 s at 50 Hz
 class Broker:
     host: str
     port: int
+    tls_ca: str | None = None  # TLS, verifying the broker against this CA (the 8883 listener)
 
 
 @dataclass(slots=True)
@@ -92,6 +93,7 @@ class SimDevice:
             ),
             keepalive=30,
             timeout=10.0,
+            tls_params=aiomqtt.TLSParameters(ca_certs=broker.tls_ca) if broker.tls_ca else None,
         )
 
     async def _connect_and_run(self, broker: Broker) -> None:

@@ -11,8 +11,8 @@ from typing import TypeVar
 import psycopg
 from psycopg.rows import dict_row
 
-from alerts.__main__ import policy_from
 from alerts.detectors.safety import SosDetector
+from alerts.policy import policy_from_settings
 from alerts.worker import persist, to_event
 from devices.accounts import create_user
 from devices.domain import Role
@@ -21,7 +21,7 @@ from devices.settings import Settings
 
 T = TypeVar("T")
 T0 = datetime(2026, 11, 23, 8, 0, tzinfo=UTC)
-POLICY = policy_from(Settings())
+POLICY = policy_from_settings(Settings())
 
 
 def arun(database_url: str, fn: Callable[[Conn], Awaitable[T]]) -> T:

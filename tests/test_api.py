@@ -11,8 +11,8 @@ import pytest
 from fastapi.testclient import TestClient
 from psycopg.rows import dict_row
 
-from alerts.__main__ import policy_from
 from alerts.detectors.safety import SosDetector
+from alerts.policy import policy_from_settings
 from alerts.worker import persist, to_event
 from dashboard_api.app import create_app
 from devices.seed import DemoPopulation
@@ -50,7 +50,9 @@ def _raise_sos(database_url: str, device_id: str) -> None:
             assert row is not None
             verdict = SosDetector().evaluate(to_event(row), now=datetime.now(UTC))
             assert verdict is not None
-            await persist(conn, verdict, now=datetime.now(UTC), policy=policy_from(Settings()))
+            await persist(
+                conn, verdict, now=datetime.now(UTC), policy=policy_from_settings(Settings())
+            )
             await conn.commit()
 
     asyncio.run(go())

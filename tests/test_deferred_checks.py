@@ -10,9 +10,9 @@ import asyncio
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from alerts.__main__ import policy_from
 from alerts.checks import run_checks
 from alerts.detectors.registry import build_registry, rechecks, route
+from alerts.policy import policy_from_settings
 from alerts.worker import run_cycle
 from devices.db import open_pool
 from devices.settings import Settings
@@ -32,7 +32,7 @@ def last_night(hour: int = 2) -> datetime:
 async def drive(url: str, *times: datetime) -> None:
     """Run the detector cycle, then the check cycle, at each given moment."""
     specs = build_registry(fall_min_confidence=0.2, fall_confirm_confidence=0.7)
-    policy = policy_from(Settings())
+    policy = policy_from_settings(Settings())
     pool = await open_pool(url, name="test", max_size=2)
     try:
         for now in times:

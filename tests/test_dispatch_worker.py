@@ -16,9 +16,8 @@ from tests.services import Services, device, query, running, seed, wait_until, w
 
 
 def _env(services: Services, database_url: str) -> dict[str, str]:
-    env = worker_env(services, database_url)
-    env["ELDERCARE_BROKER_BACKEND_PASSWORD"] = services.backend_password
-    return env
+    """The alerts worker signs in with its own account, as compose gives it (``backend``)."""
+    return worker_env(services, database_url, username="backend")
 
 
 class Inbox:

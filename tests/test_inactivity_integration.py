@@ -8,8 +8,9 @@ import asyncio
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from alerts.__main__ import policy_from, site_defaults
+from alerts.__main__ import site_defaults
 from alerts.detectors.registry import build_tick_registry
+from alerts.policy import policy_from_settings
 from alerts.routine_store import refresh_routines
 from alerts.ticks import TickResult, run_tick
 from devices.db import open_pool
@@ -60,7 +61,7 @@ def _tick(url: str, now: datetime, wall: datetime | None = None) -> TickResult:
             return await run_tick(
                 pool,
                 specs=build_tick_registry(),
-                policy=policy_from(settings),
+                policy=policy_from_settings(settings),
                 defaults=defaults,
                 now=now,
                 wall=wall,

@@ -14,12 +14,12 @@ from datetime import UTC, datetime, time, timedelta
 from typing import Any, TypeVar
 from zoneinfo import ZoneInfo
 
-from alerts.__main__ import policy_from
 from alerts.detectors.base import Verdict
 from alerts.notify import service
 from alerts.notify.channels import SIGNATURE_HEADER, TIMESTAMP_HEADER, sign
 from alerts.notify.wiring import config_from, open_channels
 from alerts.notify.worker import Cycle, run_cycle
+from alerts.policy import policy_from_settings
 from alerts.worker import persist
 from devices.db import AsyncPool, open_pool
 from devices.domain import Colour
@@ -97,7 +97,7 @@ async def raise_alert(
         resident_id=resident_id,
     )
     async with pool.connection() as conn:
-        stored = await persist(conn, verdict, now=at, policy=policy_from(Settings()))
+        stored = await persist(conn, verdict, now=at, policy=policy_from_settings(Settings()))
         await conn.commit()
         return stored
 

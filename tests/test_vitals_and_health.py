@@ -8,10 +8,10 @@ from datetime import UTC, datetime, timedelta
 from hypothesis import given
 from hypothesis import strategies as st
 
-from alerts.__main__ import policy_from
 from alerts.detectors.devicehealth import DeviceHealth, DeviceHealthDetector
 from alerts.detectors.vitals import VitalsDetector, VitalsState, VitalsWindow
 from alerts.periodic import run_periodic
+from alerts.policy import policy_from_settings
 from devices.careplan import care_plan_for
 from devices.db import open_pool
 from devices.domain import CareProfile, Colour
@@ -119,7 +119,7 @@ def test_periodic_cycle_raises_vitals_and_battery_alerts_once(
                     pool,
                     vitals=VitalsDetector(),
                     health=DeviceHealthDetector(),
-                    policy=policy_from(Settings()),
+                    policy=policy_from_settings(Settings()),
                     now=t0 + timedelta(minutes=minutes),
                 )
         finally:
