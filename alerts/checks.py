@@ -21,6 +21,8 @@ import psycopg
 from alerts.clock import DetectorClock
 from alerts.detectors.base import CheckContext, ContextEvent, Dismissed, Rechecker, StreamEvent
 from alerts.events_json import event_from_json
+from alerts.fall import check as fall_check
+from alerts.fall_checks import CLAIM_OPEN, pending_from, still_at
 from alerts.policy import EscalationPolicy
 from alerts.worker import persist
 from devices.backoff import Backoff
@@ -33,7 +35,7 @@ LOOKBACK = timedelta(minutes=2)
 
 CLAIM_DUE = """
 SELECT check_id, detector, event FROM detector_checks
-WHERE done_at IS NULL AND due_at <= %(now)s
+WHERE done_at IS NULL AND due_at <= %(now)s AND detector <> 'fall_check'
 ORDER BY due_at LIMIT %(limit)s FOR UPDATE SKIP LOCKED
 """
 
@@ -135,6 +137,40 @@ async def run_checks(
     return CheckCycle(len(due), raised)
 
 
+async def run_fall_checks(
+    pool: AsyncPool, *, policy: EscalationPolicy, limit: int, now: datetime, wall: datetime
+) -> CheckCycle:
+    """Every open "did you fall?" check, due or not: an SOS, lying still or the window run
+    out raise its fall at once, the wearer's "I'm OK" cancels it; otherwise it stays open
+    (no write: the row lock ends with the transaction). Judged at ``now``, raised at ``wall``."""
+    async with pool.connection() as conn, conn.transaction():
+        cur = await conn.execute(CLAIM_OPEN, {"limit": limit})
+        rows = await cur.fetchall()
+        decided = raised = 0
+        for row in rows:
+            check = pending_from(row)
+            context = await load_context(conn, event_from_json(row["event"]), now=now)
+            still = await still_at(conn, check, now=now)
+            result = fall_check.judge(check, context, still_at=still, now=now)
+            if result is None:
+                continue
+            decided += 1
+            if isinstance(result, Dismissed):
+                outcome = f"cancelled: {result.reason}"
+                log.info("fall check %s: %s", check.check_id, outcome)
+            elif await persist(conn, result, now=wall, policy=policy):
+                raised += 1
+                outcome = f"raised: {result.details.get('check_outcome')}"
+                log.info("alert %s (%s): %s", result.kind, result.colour, result.explanation)
+            else:
+                outcome = "folded into an earlier alert"
+            await conn.execute(
+                "UPDATE detector_checks SET done_at = %s, outcome = %s WHERE check_id = %s",
+                (wall, outcome, check.check_id),
+            )
+    return CheckCycle(decided, raised)
+
+
 async def check_loop(
     pool: AsyncPool,
     *,
@@ -152,6 +188,7 @@ async def check_loop(
             cycle = await run_checks(
                 pool, rechecks=rechecks, policy=policy, limit=limit, now=at.detect, wall=at.wall
             )
+            await run_fall_checks(pool, policy=policy, limit=limit, now=at.detect, wall=at.wall)
             backoff.reset()
         except psycopg.OperationalError as exc:
             delay = backoff.next_delay()

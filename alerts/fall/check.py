@@ -24,6 +24,7 @@ import numpy.typing as npt
 from alerts.detectors.base import CheckContext, Dismissed, Verdict
 from alerts.fall import features as F
 from devices.careplan import DEFAULT_FALL_CHECK_S, CarePlan
+from devices.wire import FALL_CHECK_ANSWER
 
 F64 = npt.NDArray[np.float64]
 
@@ -35,7 +36,7 @@ DETECT_LAG_S = 3  # an impact is judged 2-3 s after it (features.POST_S plus a p
 SETTLE_S = 2.0  # movement this soon after the impact is the fall itself
 STILL_S = 10.0  # no movement at all for this long after it: lying still, page at once
 STILL_RANGE_G = 0.05  # "no movement": every axis (0.5-s mean) within this range
-ANSWER = "fall_check_ok"  # the event name of "I'm OK" (vs = the check id)
+ANSWER = FALL_CHECK_ANSWER  # the event name of "I'm OK" (vs = the check id)
 
 
 def certain_for(model_placement: str, threshold: float) -> float:
@@ -114,7 +115,11 @@ def judge(
         None,
     )
     if sos is not None:
-        return _raise(check, f"SOS pressed at {sos.time:%H:%M:%S} during the check", "sos")
+        # one situation, one order: the fall joins the SOS press's alert (SosDetector's key)
+        raised = _raise(check, f"SOS pressed at {sos.time:%H:%M:%S} during the check", "sos")
+        if v.resident_id is not None:
+            raised = replace(raised, fold_key=f"sos:{v.resident_id}")
+        return raised
     if still_at is not None:
         return _raise(check, f"lying still since the impact ({STILL_S:.0f} s)", "lying_still")
     ok = next(
