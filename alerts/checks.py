@@ -19,10 +19,17 @@ from datetime import datetime, timedelta
 import psycopg
 
 from alerts.clock import DetectorClock
-from alerts.detectors.base import CheckContext, ContextEvent, Dismissed, Rechecker, StreamEvent
+from alerts.detectors.base import (
+    CheckContext,
+    ContextEvent,
+    Dismissed,
+    Rechecker,
+    StreamEvent,
+    Verdict,
+)
 from alerts.events_json import event_from_json
 from alerts.fall import check as fall_check
-from alerts.fall_checks import CLAIM_OPEN, pending_from, still_at
+from alerts.fall_checks import CLAIM_OPEN, paged_already, pending_from, still_at
 from alerts.policy import EscalationPolicy
 from alerts.worker import persist
 from devices.backoff import Backoff
@@ -149,13 +156,18 @@ async def run_fall_checks(
         decided = raised = 0
         for row in rows:
             check = pending_from(row)
-            context = await load_context(conn, event_from_json(row["event"]), now=now)
-            still = await still_at(conn, check, now=now)
-            result = fall_check.judge(check, context, still_at=still, now=now)
+            if await paged_already(conn, check.verdict):
+                result: Verdict | Dismissed | None = Dismissed("paged at once by a later window")
+            else:
+                context = await load_context(conn, event_from_json(row["event"]), now=now)
+                still = await still_at(conn, check, now=now)
+                result = fall_check.judge(check, context, still_at=still, now=now)
             if result is None:
                 continue
             decided += 1
-            if isinstance(result, Dismissed):
+            if isinstance(result, Dismissed) and result.reason.startswith("paged"):
+                outcome = f"superseded: {result.reason}"
+            elif isinstance(result, Dismissed):
                 outcome = f"cancelled: {result.reason}"
                 log.info("fall check %s: %s", check.check_id, outcome)
             elif await persist(conn, result, now=wall, policy=policy):

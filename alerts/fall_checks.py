@@ -105,11 +105,8 @@ async def checks_since(conn: Conn, resident_id: int | None, since: datetime) -> 
     return 0 if row is None else int(row["n"])
 
 
-async def ask_first(conn: Conn, verdict: Verdict, *, now: datetime) -> bool:
-    """Open a fall check for a likely fall and queue its ``fall_check`` command; True if the
-    check is open (new, or one already open for this situation), False if the fall should
-    be persisted now (it joins an alert already open for the same situation)."""
-    await conn.execute("SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))", (verdict.fold_key,))
+async def paged_already(conn: Conn, verdict: Verdict) -> bool:
+    """Whether an alert of the same situation is open (a later, certain window paged)."""
     window = timedelta(seconds=verdict.fold_s)
     cur = await conn.execute(
         OPEN_INCIDENT,
@@ -119,7 +116,15 @@ async def ask_first(conn: Conn, verdict: Verdict, *, now: datetime) -> bool:
             "until": verdict.occurred_at + window,
         },
     )
-    if await cur.fetchone() is not None:
+    return await cur.fetchone() is not None
+
+
+async def ask_first(conn: Conn, verdict: Verdict, *, now: datetime) -> bool:
+    """Open a fall check for a likely fall and queue its ``fall_check`` command; True if the
+    check is open (new, or one already open for this situation), False if the fall should
+    be persisted now (it joins an alert already open for the same situation)."""
+    await conn.execute("SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))", (verdict.fold_key,))
+    if await paged_already(conn, verdict):
         return False  # already paged: this impact joins that alert
     cur = await conn.execute(OPEN_CHECK, {"fold": verdict.fold_key})
     if await cur.fetchone() is not None:
