@@ -9,6 +9,7 @@ the device ever receives the command, and survives a restart of the worker.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 from dataclasses import replace
 from datetime import datetime, timedelta
@@ -23,6 +24,8 @@ from alerts.fall import check as C
 from devices.careplan import DEFAULT_FALL_CHECK_S
 from devices.registry import Conn
 from devices.wire import TOPIC_ROOT, FallCheck, encode_command
+
+log = logging.getLogger(__name__)
 
 DETECTOR = "fall_check"
 
@@ -132,6 +135,10 @@ async def ask_first(conn: Conn, verdict: Verdict, *, now: datetime) -> bool:
     window_s = _window(verdict)
     due = C.due_at(verdict.occurred_at, window_s)
     asked = await checks_since(conn, verdict.resident_id, now - timedelta(days=1)) + 1
+    if asked > 1:  # the aim is about one question a day: more says the detector cries wolf
+        log.warning(
+            "resident %s asked 'did you fall?' %d times in 24 h", verdict.resident_id, asked
+        )
     pending = replace(verdict, details={**verdict.details, "checks_24h": asked})
     cur = await conn.execute(
         INSERT,

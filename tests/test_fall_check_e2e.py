@@ -11,26 +11,31 @@ trace's band is asserted before it is streamed, so a retrained model fails here 
 from __future__ import annotations
 
 import asyncio
+import json
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import aiomqtt
+import numpy as np
 import psycopg
 import pytest
 
 from alerts.__main__ import policy_from
 from alerts.checks import run_fall_checks
 from alerts.commands import publish_pending
+from alerts.detectors.base import Verdict
 from alerts.detectors.registry import build_registry, build_window_registry, route
 from alerts.escalation import run_due
 from alerts.fall import check as C
 from alerts.fall import corpus, live, umafall
 from alerts.fall.detector import AccFallDetector
 from alerts.fall.model import load, load_all
+from alerts.fall_checks import ask_first
 from alerts.worker import run_cycle
 from devices.db import open_pool
+from devices.domain import Colour
 from devices.seed import DemoPopulation
 from devices.settings import Settings
 from simulators import devices as packs
@@ -317,3 +322,56 @@ def test_a_resident_with_dementia_is_not_asked(
     assert "check" not in order["details"]
     assert (order["offered_at"] - fall.impact).total_seconds() < 5
     assert checks(database_url) == []
+
+
+def test_lying_still_after_the_impact_pages_before_the_window_ends(
+    services: Services, database_url: str
+) -> None:
+    """The acc windows after the impact (here written straight to the database: one band
+    lying motionless on the floor) raise the check before its window ends."""
+    seed(services, database_url)
+    [band] = query(
+        database_url,
+        "SELECT d.device_key, d.site_id, a.resident_id FROM devices d JOIN device_assignments a"
+        " USING (device_key) WHERE d.device_id = 'wb-0042' AND upper_inf(a.during)",
+    )
+    impact = datetime.fromtimestamp(float(int(time.time() - 100)), UTC)
+    rng = np.random.default_rng(3)
+    with psycopg.connect(database_url) as conn:
+        for s in range(-1, 20):  # 1-s packs at 50 Hz, resting on the floor (sensor noise)
+            x = rng.normal(0.0, 0.03, (50, 3)) + np.array([0.0, 9.81, 0.0])
+            conn.execute(
+                "INSERT INTO acc_windows (time, device_key, t_offset, acc_x, acc_y, acc_z)"
+                " VALUES (%s, %s, %s, %s, %s, %s)",
+                (impact + timedelta(seconds=s), band["device_key"], [i / 50 for i in range(50)],
+                 x[:, 0].tolist(), x[:, 1].tolist(), x[:, 2].tolist()),
+            )  # fmt: skip
+    verdict = Verdict("acc_fall", "fall", Colour.RED, impact, band["site_id"],
+                      f"acc_fall:{band['device_key']}:{impact.timestamp():.1f}",
+                      f"fall:{band['resident_id']}", 120, "Possible fall",
+                      resident_id=band["resident_id"], device_key=band["device_key"],
+                      details={"device_id": "wb-0042", "check": True, "check_window_s": 30})  # fmt: skip
+
+    async def go() -> None:
+        pool = await open_pool(database_url, name="test", max_size=2)
+        try:
+            async with pool.connection() as conn, conn.transaction():
+                assert await ask_first(conn, verdict, now=impact + timedelta(seconds=3))
+            for at in (8, 13):
+                await run_fall_checks(pool, policy=POLICY, limit=10,
+                                      now=impact + timedelta(seconds=at),
+                                      wall=impact + timedelta(seconds=at))  # fmt: skip
+                if at == 8:  # not still long enough yet
+                    assert query(database_url, "SELECT 1 FROM alerts") == []
+        finally:
+            await pool.close()
+
+    asyncio.run(go())
+    [check] = checks(database_url)
+    assert check["outcome"] == "raised: lying_still"
+    [order] = query(database_url, "SELECT colour, opened_at FROM dispatch_orders")
+    assert order["colour"] == "red"
+    assert (order["opened_at"] - impact).total_seconds() == 13  # not the 33 s of the window
+    [cmd] = query(database_url, "SELECT topic, payload FROM device_commands")
+    assert cmd["topic"] == f"eldercare/v1/{band['site_id']}/wb-0042/cmd"
+    assert json.loads(bytes(cmd["payload"]))["type"] == "fall_check"
