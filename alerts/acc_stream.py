@@ -12,6 +12,7 @@ import numpy as np
 
 from alerts.detectors.base import StreamEvent, Verdict
 from alerts.fall import features as F
+from alerts.fall.check import window_s
 from alerts.fall.detector import AccWindow
 from devices.registry import Conn
 
@@ -63,6 +64,7 @@ def assemble(event: StreamEvent, packs: Sequence[dict[str, object]]) -> AccWindo
         room_name=event.room_name,
         device_kind=event.device_kind,
         placement=event.placement,
+        check_s=window_s(event.care_plans),
     )
 
 

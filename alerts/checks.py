@@ -20,8 +20,17 @@ from typing import Any
 import psycopg
 
 from alerts.clock import DetectorClock
-from alerts.detectors.base import CheckContext, ContextEvent, Dismissed, Rechecker, StreamEvent
+from alerts.detectors.base import (
+    CheckContext,
+    ContextEvent,
+    Dismissed,
+    Rechecker,
+    StreamEvent,
+    Verdict,
+)
 from alerts.events_json import event_from_json
+from alerts.fall import check as fall_check
+from alerts.fall_checks import CLAIM_OPEN, paged_already, pending_from, still_at
 from alerts.policy import EscalationPolicy
 from alerts.quarantine import quarantine_item
 from alerts.worker import fallback_verdict, persist
@@ -35,7 +44,7 @@ LOOKBACK = timedelta(minutes=2)
 
 CLAIM_DUE = """
 SELECT check_id, detector, event FROM detector_checks
-WHERE done_at IS NULL AND due_at <= %(now)s
+WHERE done_at IS NULL AND due_at <= %(now)s AND detector <> 'fall_check'
 ORDER BY due_at LIMIT %(limit)s FOR UPDATE SKIP LOCKED
 """
 
@@ -193,6 +202,77 @@ async def run_checks(
     return CheckCycle(len(due), raised)
 
 
+async def _decide_fall_check(
+    conn: Conn, row: Mapping[str, Any], *, policy: EscalationPolicy, now: datetime, wall: datetime
+) -> str | None:
+    """The check's outcome once decided (None: it stays open)."""
+    check = pending_from(dict(row))
+    if await paged_already(conn, check.verdict):
+        result: Verdict | Dismissed | None = Dismissed("paged at once by a later window")
+    else:
+        context = await load_context(conn, event_from_json(row["event"]), now=now)
+        still = await still_at(conn, check, now=now)
+        result = fall_check.judge(check, context, still_at=still, now=now)
+    if result is None:
+        return None
+    if isinstance(result, Dismissed) and result.reason.startswith("paged"):
+        return f"superseded: {result.reason}"
+    if isinstance(result, Dismissed):
+        log.info("fall check %s: cancelled: %s", check.check_id, result.reason)
+        return f"cancelled: {result.reason}"
+    if await persist(conn, result, now=wall, policy=policy):
+        log.info("alert %s (%s): %s", result.kind, result.colour, result.explanation)
+        return f"raised: {result.details.get('check_outcome')}"
+    return "folded into an earlier alert"
+
+
+async def _quarantine_fall_check(
+    conn: Conn, row: Mapping[str, Any], exc: Exception, *, policy: EscalationPolicy, wall: datetime
+) -> str:
+    """A fall check that cannot be judged pages its fall now: asking is only worth it while
+    the answer can be read."""
+    outcome = await _quarantine_check(conn, row, exc, policy=policy, wall=wall)
+    try:
+        verdict = pending_from(dict(row)).verdict
+        async with conn.transaction():
+            raised = await persist(conn, verdict, now=wall, policy=policy)
+    except psycopg.OperationalError:
+        raise
+    except Exception:
+        log.exception("fall check %s: its fall could not be raised either", row.get("check_id"))
+        return outcome
+    return f"raised: check failed ({outcome})" if raised else outcome
+
+
+async def run_fall_checks(
+    pool: AsyncPool, *, policy: EscalationPolicy, limit: int, now: datetime, wall: datetime
+) -> CheckCycle:
+    """Every open "did you fall?" check, due or not: an SOS, lying still or the window run
+    out raise its fall at once, the wearer's "I'm OK" cancels it; otherwise it stays open
+    (no write: the row lock ends with the transaction). Judged at ``now``, raised at ``wall``."""
+    async with pool.connection() as conn, conn.transaction():
+        cur = await conn.execute(CLAIM_OPEN, {"limit": limit})
+        rows = await cur.fetchall()
+        decided = raised = 0
+        for row in rows:
+            try:
+                async with conn.transaction():
+                    outcome = await _decide_fall_check(conn, row, policy=policy, now=now, wall=wall)
+            except psycopg.OperationalError:
+                raise
+            except Exception as exc:  # noqa: BLE001 (quarantined and logged; the fall is paged)
+                outcome = await _quarantine_fall_check(conn, row, exc, policy=policy, wall=wall)
+            if outcome is None:
+                continue
+            decided += 1
+            raised += outcome.startswith("raised")
+            await conn.execute(
+                "UPDATE detector_checks SET done_at = %s, outcome = %s WHERE check_id = %s",
+                (wall, outcome, row["check_id"]),
+            )
+    return CheckCycle(decided, raised)
+
+
 async def check_loop(
     pool: AsyncPool,
     *,
@@ -210,6 +290,7 @@ async def check_loop(
             cycle = await run_checks(
                 pool, rechecks=rechecks, policy=policy, limit=limit, now=at.detect, wall=at.wall
             )
+            await run_fall_checks(pool, policy=policy, limit=limit, now=at.detect, wall=at.wall)
             backoff.reset()
         except psycopg.OperationalError as exc:
             delay = backoff.next_delay()

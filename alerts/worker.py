@@ -22,6 +22,7 @@ from alerts.acc_stream import WindowDetector, acc_verdicts
 from alerts.detectors.base import Deferral, EventDetector, StreamEvent, Verdict
 from alerts.dispatch import open_order
 from alerts.events_json import event_to_json
+from alerts.fall_checks import ask_first, asks
 from alerts.policy import EscalationPolicy
 from alerts.quarantine import quarantine_item
 from devices.backoff import Backoff
@@ -248,6 +249,14 @@ async def defer(conn: Conn, deferral: Deferral, *, now: datetime) -> None:
     )
 
 
+async def store(conn: Conn, verdict: Verdict, *, now: datetime, policy: EscalationPolicy) -> bool:
+    """A likely fall whose wearer is asked first opens a fall check (``alerts.fall_checks``);
+    any other verdict is persisted. True if it opened a new incident."""
+    if asks(verdict) and await ask_first(conn, verdict, now=now):
+        return False
+    return await persist(conn, verdict, now=now, policy=policy)
+
+
 def fallback_verdict(row: Mapping[str, Any], error: str, *, now: datetime) -> Verdict | None:
     """A life-safety event its detector could not judge is still raised, red, with the
     detector's own keys (a redelivery stays one alert): never lost to a bug."""
@@ -300,7 +309,7 @@ async def _judge(
     for outcome in outcomes:
         if isinstance(outcome, Deferral):
             await defer(conn, outcome, now=now)
-        elif await persist(conn, outcome, now=now, policy=policy):
+        elif await store(conn, outcome, now=now, policy=policy):
             raised += 1
             log.info("alert %s (%s): %s", outcome.kind, outcome.colour, outcome.explanation)
     return raised

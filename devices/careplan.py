@@ -14,6 +14,11 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 
 from devices.domain import CareProfile
 
+# "Did you fall?" (alerts/fall/check.py): seconds the wearer has to answer "I'm OK" on the
+# wristband before a likely fall pages; at most 45 so impact to order stays under 60 s.
+DEFAULT_FALL_CHECK_S = 30
+MAX_FALL_CHECK_S = 45
+
 
 class Range(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
@@ -49,6 +54,9 @@ class CarePlan(BaseModel):
     rr: Range = Range(low=8, high=26)
     vitals_sustained_s: int = Field(default=120, ge=0, le=3600)
     vitals_margin: float = Field(default=0.05, ge=0, le=0.5)
+    # A likely (not certain) fall from the wearable asks the wearer first and pages if they
+    # do not cancel within this many seconds; 0 skips the question and pages at once.
+    fall_check_s: int = Field(default=DEFAULT_FALL_CHECK_S, ge=0, le=MAX_FALL_CHECK_S)
 
     def vital_range(self, metric: str) -> Range | None:
         ranges: Mapping[str, Range] = {"hr": self.hr, "spo2": self.spo2, "rr": self.rr}
@@ -64,7 +72,8 @@ class CarePlan(BaseModel):
 PROFILE_DEFAULTS: Mapping[CareProfile, Mapping[str, object]] = {
     CareProfile.INDEPENDENT: {},
     CareProfile.FRAIL: {"bed_exit_watch": True},
-    CareProfile.DEMENTIA: {"wandering_watch": True, "bed_exit_watch": True},
+    # a resident with dementia cannot be relied on to answer "did you fall?": page at once
+    CareProfile.DEMENTIA: {"wandering_watch": True, "bed_exit_watch": True, "fall_check_s": 0},
     CareProfile.BED_BOUND: {"bed_exit_watch": True, "bed_exit_return_s": 5 * 60},
 }
 

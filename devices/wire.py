@@ -474,5 +474,20 @@ class AlertCancelled(Command, frozen=True, tag="alert_cancelled"):
     alert_id: str
 
 
+# The wearer's "I'm OK" to a fall check: an event record named this, ``vs`` the check id.
+FALL_CHECK_ANSWER: Final = "fall_check_ok"
+
+
+class FallCheck(Command, frozen=True, tag="fall_check"):
+    """Ask the wearer "did you fall?": vibrate and offer "I'm OK" until ``until_ts``; an
+    answer is an event ``fall_check_ok`` with ``vs`` = ``check_id``. A check received after
+    ``until_ts`` (a device that was offline) is stale: the device ignores it."""
+
+    check_id: str
+    window_s: int
+    impact_ts: float
+    until_ts: float
+
+
 def encode_command(cmd: Command) -> bytes:
     return msgspec.json.encode(cmd)

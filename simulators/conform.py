@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+from devices.domain import DeviceKind
 from simulators import calibration, sisfall
 from simulators.api import Alert, Api, ApiError, Order, ResidentInfo
 from simulators.clock import SimClock
@@ -174,7 +175,14 @@ async def run(
         truth_log.append(t)
         log.info("incident #%d %s %s (%s) now true", t.id, t.what, t.resident or "", t.device_id)
 
-    player = Player({d: creds[d] for d in devices}, broker=broker, on_truth=on_truth)
+    answers = {
+        band.device_id: r.answers_fall_check
+        for r in residents
+        if (band := r.device(DeviceKind.WRISTBAND)) is not None
+    }
+    player = Player(
+        {d: creds[d] for d in devices}, broker=broker, on_truth=on_truth, answers=answers
+    )
     since = datetime.now(UTC)
     log.info("connecting %d devices of %d residents", len(devices), len(residents))
     await player.connect(devices, None)

@@ -16,6 +16,7 @@ from collections.abc import Mapping, Sequence
 from typing import Final
 
 from simulators.fleet import DeviceCreds, random_incident, scripted_incidents
+from simulators.population import answers_fall_check, seed_profiles
 from simulators.session import Broker, SimDevice, Stats
 
 log = logging.getLogger("simulators.demo")
@@ -36,8 +37,17 @@ async def run_demo(
     """Run until SIGINT/SIGTERM or ``duration`` seconds (0: forever); returns the counters."""
     rng = random.Random(seed)
     stats = Stats()
+    profiles = seed_profiles(devices)
     sims = {
-        d.device_id: SimDevice(d, rng=random.Random(rng.random()), interval=interval, stats=stats)
+        d.device_id: SimDevice(
+            d,
+            rng=random.Random(rng.random()),
+            interval=interval,
+            stats=stats,
+            answers_checks=d.resident is not None
+            and d.resident in profiles
+            and answers_fall_check(d.resident, profiles[d.resident]),
+        )
         for d in devices
     }
     stop = asyncio.Event()

@@ -16,6 +16,7 @@ from typing import Final
 import msgspec
 
 from devices.domain import DeviceKind
+from devices.wire import FALL_CHECK_ANSWER
 
 Rec = dict[str, object]
 Pack = list[Rec]
@@ -192,3 +193,18 @@ def fall_samples(rng: random.Random, count: int) -> list[Sample]:
         else:
             samples.append((x, y, z))
     return samples
+
+
+def fall_check_answer(
+    command: dict[str, object], *, device_id: str, now: float, can_answer: bool
+) -> Pack | None:
+    """A wristband's answer to a ``fall_check`` command (docs/device-protocol.md section 6):
+    "I'm OK" pressed at ``now``, as an event record ``fall_check_ok`` carrying the check id.
+    None when there is nothing to answer: another command, a check already expired, or a
+    wearer who cannot answer (asleep, confused, or really on the floor)."""
+    if command.get("type") != "fall_check" or not can_answer:
+        return None
+    check_id, until = command.get("check_id"), command.get("until_ts")
+    if not isinstance(check_id, str) or not isinstance(until, int | float) or now > until:
+        return None
+    return _pack(device_id, now, [{"n": FALL_CHECK_ANSWER, "vs": check_id}], None)

@@ -9,12 +9,15 @@ import logging
 import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
+from functools import partial
 
+import msgspec
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.reasoncodes import ReasonCode
 
+from devices.domain import DeviceKind
 from devices.wire import Channel
 from simulators import devices as packs
 from simulators.clock import SimClock
@@ -24,6 +27,8 @@ from simulators.timeline import Msg, Op, Truth
 
 log = logging.getLogger("simulators.player")
 CONNECT_TIMEOUT_S = 20.0
+FALLEN_FOR_S = 120.0  # after a real fall the wearer cannot answer "did you fall?" for this long
+FALLS = frozenset({"fall", "fall_accel"})
 
 
 @dataclass(slots=True)
@@ -50,11 +55,16 @@ class Player:
         *,
         broker: Broker,
         on_truth: Callable[[Truth], None],
+        answers: Mapping[str, bool] | None = None,
     ) -> None:
         self.links = {k: Link(v) for k, v in creds.items()}
         self.broker = broker
         self.on_truth = on_truth
         self.stats = PlayStats()
+        # wristband -> its wearer presses "I'm OK" when asked (population.answers_fall_check)
+        self.answers = dict(answers or {})
+        self.fell: dict[str, float] = {}  # wristband -> simulated time of its last real fall
+        self.clock: SimClock | None = None
 
     def _client(self, link: Link) -> mqtt.Client:
         c = link.creds
@@ -77,7 +87,31 @@ class Player:
             time.sleep(0.01)
         status = packs.status_payload(now=sim_now, battery=None)
         client.publish(link.creds.topic(Channel.STATUS), status, qos=1, retain=True)
+        if link.creds.kind is DeviceKind.WRISTBAND:  # it answers "did you fall?"
+            client.on_message = partial(self._on_command, link)
+            client.subscribe(link.creds.topic(Channel.CMD), qos=1)
         link.client, link.online = client, True
+
+    def _on_command(self, link: Link, _c: object, _u: object, msg: mqtt.MQTTMessage) -> None:
+        """A ``fall_check``: the wearer answers "I'm OK" unless they cannot (population
+        parameter) or really fell a moment ago. Runs on the client's network thread."""
+        try:
+            command = msgspec.json.decode(msg.payload, type=dict[str, object])
+        except msgspec.DecodeError:
+            log.warning("%s: unreadable command %r", link.creds.device_id, msg.payload[:200])
+            return
+        device_id = link.creds.device_id
+        now = self.clock.now() if self.clock else time.time()
+        down = now - self.fell.get(device_id, float("-inf")) < FALLEN_FOR_S
+        pack = packs.fall_check_answer(
+            command,
+            device_id=device_id,
+            now=now,
+            can_answer=self.answers.get(device_id, False) and not down,
+        )
+        if pack is not None and link.client is not None:
+            link.client.publish(link.creds.topic(Channel.EVENT), packs.encode(pack), qos=1)
+            log.info("%s: answered fall check %s: I'm OK", device_id, command.get("check_id"))
 
     async def connect(self, device_ids: Iterable[str], clock: SimClock | None) -> None:
         """Connect devices concurrently, then send each one's backlog in a burst."""
@@ -110,6 +144,7 @@ class Player:
 
     async def play(self, msgs: list[Msg], clock: SimClock) -> PlayStats:
         msgs = sorted(msgs, key=lambda m: m.at)
+        self.clock = clock
         reconnects: list[asyncio.Task[None]] = []
         for m in msgs:
             await clock.sleep_until(m.at)
@@ -119,6 +154,8 @@ class Player:
                 case Op.TRUTH:
                     assert m.truth is not None
                     m.truth.wall_at = time.time()
+                    if m.truth.what in FALLS:
+                        self.fell[m.truth.device_id] = m.truth.sim_at
                     self.on_truth(m.truth)
                 case Op.DROP:
                     self.drop(m.device_id)

@@ -7,6 +7,7 @@ actually uses (:data:`PROFILE_DEVICES`); vital signs follow a daily rhythm, lowe
 
 from __future__ import annotations
 
+import hashlib
 import math
 import random
 from collections.abc import Iterable, Mapping, Sequence
@@ -47,6 +48,21 @@ SEED_PROFILE_ORDER: Final = (
     CareProfile.DEMENTIA,
     CareProfile.BED_BOUND,
 )
+
+
+# Share of residents who answer "did you fall?" on their wristband (the rest cannot: asleep,
+# confused, hard of hearing); residents with dementia never do. Which ones is fixed by name.
+FALL_CHECK_ANSWER_SHARE: Final = 0.7
+
+
+def answers_fall_check(
+    name: str, profile: CareProfile, share: float = FALL_CHECK_ANSWER_SHARE
+) -> bool:
+    """Whether this resident presses "I'm OK" when the wristband asks (stable per name)."""
+    if profile is CareProfile.DEMENTIA:
+        return False
+    digest = hashlib.sha256(name.encode()).digest()
+    return int.from_bytes(digest[:4], "big") / 2**32 < share
 
 
 @dataclass(frozen=True, slots=True)
@@ -105,6 +121,7 @@ class Resident:
     room: str | None
     profile: CareProfile
     devices: dict[DeviceKind, DeviceCreds] = field(default_factory=dict)
+    answers_fall_check: bool = True  # presses "I'm OK" when the wristband asks
 
     @property
     def wears_band(self) -> bool:
@@ -134,12 +151,14 @@ def build_population(
     *,
     profiles: Mapping[str, CareProfile] | None = None,
     only: Iterable[str] | None = None,
+    answer_share: float = FALL_CHECK_ANSWER_SHARE,
 ) -> list[Resident]:
     """Residents named in the credentials file, each with the devices their profile has.
 
     Personal devices (wristband, bed mat) belong to the resident named on them; shared room
     devices (PIR, door, SOS button, radar) go to the residents of that room; a site's smoke
     detector without a room goes to every resident of the site whose profile has one.
+    ``answer_share`` of them (never one with dementia) answer "did you fall?" checks.
     """
     chosen = seed_profiles(creds) | dict(profiles or {})
     wanted = set(only) if only is not None else None
@@ -147,7 +166,10 @@ def build_population(
     for d in creds:
         if d.resident and d.resident not in residents and (wanted is None or d.resident in wanted):
             profile = chosen.get(d.resident, CareProfile.FRAIL)
-            residents[d.resident] = Resident(d.resident, d.site_id, d.room, profile)
+            answers = answers_fall_check(d.resident, profile, answer_share)
+            residents[d.resident] = Resident(
+                d.resident, d.site_id, d.room, profile, answers_fall_check=answers
+            )
     personal = {DeviceKind.WRISTBAND, DeviceKind.BED_MAT}
     for r in residents.values():
         kinds = PROFILE_DEVICES[r.profile]

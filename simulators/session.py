@@ -23,6 +23,7 @@ log = logging.getLogger("simulators.device")
 BACKOFF_INITIAL_S: Final = 1.0
 BACKOFF_MAX_S: Final = 30.0
 ACC_WINDOW_SAMPLES: Final = 50  # 1 s at 50 Hz
+FALLEN_FOR_S: Final = 120.0  # after an injected fall the wearer cannot answer for this long
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,9 +48,17 @@ class SimDevice:
     """A device's state and connection loop; ``inbox`` takes incidents, ``None`` means stop."""
 
     def __init__(
-        self, creds: DeviceCreds, *, rng: random.Random, interval: float, stats: Stats
+        self,
+        creds: DeviceCreds,
+        *,
+        rng: random.Random,
+        interval: float,
+        stats: Stats,
+        answers_checks: bool = True,
     ) -> None:
         self.creds = creds
+        self.answers_checks = answers_checks  # the wearer presses "I'm OK" when asked
+        self.fell_at = 0.0  # when this wearable last injected a fall (its wearer is down)
         self.rng = rng
         self.interval = interval
         self.stats = stats
@@ -60,6 +69,7 @@ class SimDevice:
         self.present = rng.random() < 0.7  # in bed (bed mat), someone in the room (radar)
         self.door_open = False
         self._attempt = 0
+        self._answers: set[asyncio.Task[None]] = set()
 
     @property
     def name(self) -> str:
@@ -158,6 +168,29 @@ class SimDevice:
                 continue
             who = f" ({self.creds.resident})" if self.creds.resident else ""
             log.info("%s%s: command %s %s", self.name, who, command.get("type"), command)
+            if command.get("type") == "fall_check" and self.creds.kind is DeviceKind.WRISTBAND:
+                self._answer_later(client, command)
+
+    def _answer_later(self, client: aiomqtt.Client, command: dict[str, object]) -> None:
+        """The wearer reads "did you fall?" and, if able and not on the floor, presses
+        "I'm OK" a few seconds later (an event over the wire protocol)."""
+        down = time.time() - self.fell_at < FALLEN_FOR_S
+
+        async def answer() -> None:
+            await asyncio.sleep(self.rng.uniform(3.0, 12.0))
+            pack = packs.fall_check_answer(
+                command,
+                device_id=self.creds.device_id,
+                now=time.time(),
+                can_answer=self.answers_checks and not down,
+            )
+            if pack is not None:
+                await self._send(client, Channel.EVENT, pack)
+                log.info("%s: answered fall check %s: I'm OK", self.name, command.get("check_id"))
+
+        task = asyncio.get_running_loop().create_task(answer(), name=f"answer:{self.name}")
+        self._answers.add(task)
+        task.add_done_callback(self._answers.discard)
 
     async def _announce_state(self, client: aiomqtt.Client) -> None:
         if self.creds.kind in (DeviceKind.BED_MAT, DeviceKind.RADAR):
@@ -212,6 +245,7 @@ class SimDevice:
             pack = packs.sos_pack(device_id=device_id, now=now, seq=self._next_seq())
         else:
             if self.creds.kind is DeviceKind.WRISTBAND:  # the raw impact, then the verdict
+                self.fell_at = now
                 samples = packs.fall_samples(self.rng, ACC_WINDOW_SAMPLES)
                 window = packs.acc_window_pack(
                     device_id=device_id, now=now, samples=samples, seq=self._next_seq()

@@ -1,7 +1,8 @@
 """``python -m alerts.evaluate.falls``: the fall detector judged per placement on people it
 has never seen, through the live path (1-s packs assembled as the worker assembles them).
 
-    python -m alerts.evaluate.falls [cv] [--placement wrist] [--write-doc]
+    python -m alerts.evaluate.falls [cv] [--placement wrist] [--write-doc] [--dump FILE]
+    python -m alerts.evaluate.falls bands FILE [--write-doc]
     python -m alerts.evaluate.falls external DIR --out FILE
 
 ``cv`` (the default): for every placement with data, subject-wise 5-fold cross-validation
@@ -9,6 +10,8 @@ within each data set (no test person in training; other data sets' recordings ma
 the shipped recipe does) and leave-one-data-set-out (every recording of the tested data set
 left out of training). Each fold trains its own model and threshold (nested, inside the
 training folds only), then every test recording is replayed through ``alerts.fall.live``.
+``--dump FILE`` keeps every firing window per recording for ``bands`` (the "did you fall?"
+check's figures, ``alerts.evaluate.falls_check``).
 Recording level: a fall recording counts as caught if the worker would raise an alert, an
 activity recording is a false alarm if it would. ``--write-doc`` puts the tables into
 ``docs/detection-falls.md``. ``external``: see ``alerts.evaluate.falls_external``.
@@ -31,6 +34,7 @@ import numpy as np
 from sklearn.model_selection import GroupKFold
 from threadpoolctl import threadpool_limits
 
+from alerts.evaluate.falls_check import Dumped, dump_line
 from alerts.fall import corpus, learn, live, pools
 from alerts.fall.corpus import Rec
 from alerts.fall.detector import AccFallDetector
@@ -185,8 +189,25 @@ def table(rows: Sequence[Row]) -> str:
     return "\n".join(lines)
 
 
-def cross_validate(placements: Sequence[str]) -> list[Row]:
+def dumped(placement: str, model_of: str, scheme: str, judged: Sequence[Judged]) -> list[Dumped]:
+    return [
+        Dumped(
+            placement,
+            model_of,
+            scheme,
+            j.rec.key,
+            j.rec.activity,
+            j.rec.is_fall,
+            j.rec.duration_s,
+            j.outcome.scored,
+        )
+        for j in judged
+    ]
+
+
+def cross_validate(placements: Sequence[str], sink: list[Dumped] | None = None) -> list[Row]:
     rows: list[Row] = []
+    sink = [] if sink is None else sink
     for placement in placements:
         if placement not in TESTED:
             continue
@@ -195,6 +216,8 @@ def cross_validate(placements: Sequence[str]) -> list[Row]:
             detector = fold_model(placement, keep)
             by_scheme.setdefault(scheme, []).extend(judge(detector, test, placement))
         rows += [summarise(placement, s, j) for s, j in by_scheme.items()]
+        for s, j in by_scheme.items():
+            sink += dumped(placement, placement, s, j)
     for placement, (model_of, dataset, where) in STAND_IN.items():
         if placement not in placements:
             continue
@@ -202,6 +225,7 @@ def cross_validate(placements: Sequence[str]) -> list[Row]:
         judged = judge(detector, corpus.load(dataset, where), placement)
         scheme = f"{model_of} model on {dataset} {where} (held out)"
         rows.append(summarise(placement, scheme, judged))
+        sink += dumped(placement, model_of, scheme, judged)
     return rows
 
 
@@ -235,10 +259,10 @@ def write_cards(rows: Sequence[Row], stamp: str, root: Path = MODEL_ROOT) -> Non
         path.write_text(json.dumps(card, indent=2, sort_keys=True) + "\n")
 
 
-def write_doc(text: str, doc: Path = DOC) -> None:
+def write_doc(text: str, doc: Path = DOC, *, begin: str = BEGIN, end: str = END) -> None:
     body = doc.read_text()
-    start, end = body.index(BEGIN) + len(BEGIN), body.index(END)
-    doc.write_text(body[:start] + "\n" + text + "\n" + body[end:])
+    start, stop = body.index(begin) + len(begin), body.index(end)
+    doc.write_text(body[:start] + "\n" + text + "\n" + body[stop:])
 
 
 def main(argv: Sequence[str] | None = None) -> None:
@@ -248,16 +272,25 @@ def main(argv: Sequence[str] | None = None) -> None:
 
         external(args[1:])
         return
+    if args and args[0] == "bands":
+        from alerts.evaluate.falls_check import main as bands
+
+        bands(args[1:])
+        return
     if args and args[0] == "cv":
         args = args[1:]
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--placement", action="append", choices=[*TESTED, *STAND_IN, *NO_DATA])
     parser.add_argument("--write-doc", action="store_true")
+    parser.add_argument("--dump", type=Path, help="every firing window, for the bands command")
     opts = parser.parse_args(args)
     threadpool_limits(1)  # one thread: OpenMP spinning on a shared machine is far slower
     started = time.monotonic()
     placements = opts.placement or [*TESTED, *STAND_IN, *NO_DATA]
-    rows = cross_validate(placements)
+    sink: list[Dumped] = []
+    rows = cross_validate(placements, sink)
+    if opts.dump:
+        opts.dump.write_text("".join(dump_line(d) + "\n" for d in sink))
     text = table(rows)
     notes = [f"- {p}: {why}" for p, why in NO_DATA.items() if p in placements]
     stamp = (

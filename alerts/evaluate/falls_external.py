@@ -8,8 +8,9 @@ the start and acceleration in m/s2, at any steady rate. Each recording is cut in
 packs a device sends and judged as the worker would; FILE gets one row per recording:
 ``recording,fired,first_alert_t,max_confidence,checks`` (``fired``: staff would be paged if
 the wearer did nothing; ``first_alert_t``: seconds from the start when the first alert would
-be raised; ``checks``: "did you fall?" checks the wearer would have been asked). Sensitivity
-and specificity per placement and age group are printed.
+be raised; ``checks``: "did you fall?" checks the wearer would have been asked, with the
+default 30-s window and the shipped bands, ``alerts.fall.check``). Sensitivity and
+specificity per placement and age group are printed.
 """
 
 from __future__ import annotations

@@ -12,7 +12,9 @@ import numpy.typing as npt
 
 from alerts.detectors.base import Verdict
 from alerts.fall import features as F
+from alerts.fall.check import certain_for
 from alerts.fall.model import FallModel
+from devices.careplan import DEFAULT_FALL_CHECK_S
 from devices.domain import Colour
 
 F64 = npt.NDArray[np.float64]
@@ -35,6 +37,8 @@ class AccWindow:
     room_name: str | None = None
     device_kind: str = "wristband"
     placement: str = "unknown"  # where the device sits on the body (devices.domain.Placement)
+    # seconds the wearer has to answer "did you fall?" (care plan; 0: never ask, page at once)
+    check_s: int = DEFAULT_FALL_CHECK_S
 
     def samples(self) -> F64:
         return np.column_stack([self.acc_x, self.acc_y, self.acc_z]).astype(np.float64)
@@ -55,6 +59,9 @@ class AccFallDetector:
 
     The impact is judged once ``features.POST_S`` seconds of its aftermath are in (the first
     alert comes 2-3 s after the impact); lying still afterwards raises the model's confidence.
+    A fall at or above the placement's certain band (``check.CERTAIN``) pages at once; below
+    it the verdict says ``check`` (ask the wearer first, ``alerts/fall/check.py``) unless the
+    wearer's window is 0.
     """
 
     model: FallModel = field(repr=False)
@@ -108,6 +115,11 @@ class AccFallDetector:
                 f"; placement {window.placement} has no model of its own, judged by the "
                 f"{made_for} model ({why})"
             )
+        certain = certain_for(made_for, model.threshold)
+        ask = confidence < certain and window.check_s > 0
+        band = {"band": "certain" if confidence >= certain else "likely", "certain": certain}
+        if ask:
+            band |= {"check": True, "check_window_s": window.check_s}
         return confidence, Verdict(
             detector=self.name,
             kind="fall",
@@ -127,6 +139,7 @@ class AccFallDetector:
                 "confidence": round(confidence, 3),
                 "threshold": model.threshold,
                 "model_sha256": str(model.card.get("model_sha256", ""))[:12],
+                **band,
                 **{k: round(v, 3) for k, v in named.items()},
             },
         )

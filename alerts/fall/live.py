@@ -16,6 +16,7 @@ times returned are from the trace's own start.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -24,7 +25,9 @@ import numpy.typing as npt
 
 from alerts.acc_stream import HISTORY_S, assemble
 from alerts.detectors.base import StreamEvent, Verdict
+from alerts.fall import check as C
 from alerts.fall.detector import AccFallDetector
+from devices.careplan import DEFAULT_FALL_CHECK_S
 
 F64 = npt.NDArray[np.float64]
 EPOCH = datetime(2026, 1, 1, tzinfo=UTC)
@@ -33,14 +36,72 @@ LEAD_IN_S = 6.0
 
 
 @dataclass(frozen=True, slots=True)
+class Scored:
+    """One firing window: when (seconds from the trace's start), how sure, and whether the
+    wearer then lay still (``check.still_since``), for replaying the check at any band."""
+
+    impact_t: float
+    judged_t: float  # the end of the pack whose window fired
+    confidence: float
+    still_t: float | None
+    fold_s: int
+
+
+@dataclass(frozen=True, slots=True)
+class Checked:
+    """What the check does with a recording's firing windows."""
+
+    checks: int  # "did you fall?" questions put to the wearer
+    paged_at_once: bool  # a window in the certain band (or no check allowed)
+    paged_if_answered: bool  # paged even if the wearer answers "I'm OK" (certain, or still)
+    page_t: float | None  # seconds from the start when staff are paged if nobody answers
+
+
+def checked(
+    scored: Sequence[Scored], *, certain: float, window: int = DEFAULT_FALL_CHECK_S
+) -> Checked:
+    """The check's state machine (as ``alerts.checks`` runs it) over a recording's firing
+    windows: a certain one pages at once; a likely one opens a check unless one is open or an
+    alert was paged within the fold window; a check pages when the wearer lies still or the
+    window runs out (the wearer never answering: a fallen person), and is cancelled when the
+    wearer answers (an activity: the person is fine), unless lying still came first."""
+    checks, at_once, if_ok = 0, False, False
+    page_t: float | None = None
+    open_due: float | None = None
+    last_page: float | None = None
+    for s in scored:
+        if s.confidence >= certain or window <= 0:
+            at_once = if_ok = True
+            last_page = s.impact_t
+            page_t = s.judged_t if page_t is None else min(page_t, s.judged_t)
+            continue
+        if last_page is not None and s.impact_t - last_page <= s.fold_s:
+            continue  # folds into the alert already raised
+        if open_due is not None and s.impact_t <= open_due:
+            continue  # one question at a time
+        checks += 1
+        open_due = s.impact_t + C.DETECT_LAG_S + window
+        paged = open_due if s.still_t is None else min(open_due, s.still_t)
+        page_t = paged if page_t is None else min(page_t, paged)
+        if s.still_t is not None and s.still_t <= open_due:
+            if_ok = True
+            last_page = s.impact_t
+    return Checked(checks, at_once, if_ok, page_t)
+
+
+@dataclass(frozen=True, slots=True)
 class Outcome:
-    fired: bool
+    fired: bool  # staff would be paged if the wearer did nothing (never answered a check)
     first_alert_t: float | None  # seconds from the start when the worker raises the first alert
     impact_t: float | None  # seconds from the start of the first alert's impact
     max_confidence: float  # highest confidence of any window (0 if none reached the model)
     checks: int  # "did you fall?" checks the backend would have sent the wearer
     alerts: int  # alerts after folding (one situation within the detector's fold window)
     verdicts: tuple[Verdict, ...]
+    scored: tuple[Scored, ...] = ()
+    paged_at_once: bool = False
+    paged_if_answered: bool = False  # the wearer answered every check "I'm OK"
+    page_t: float | None = None  # when staff are paged if nobody answers
 
 
 def packs(times: F64, samples: F64, *, start: datetime = EPOCH) -> list[dict[str, object]]:
@@ -103,13 +164,14 @@ def run(
     placement: str = "unknown",
     start: datetime = EPOCH,
     lead_in_s: float = LEAD_IN_S,
+    check_s: int = DEFAULT_FALL_CHECK_S,
 ) -> Outcome:
     times, samples = with_lead_in(times, samples, lead_in_s)
     rows = packs(times, samples, start=start)
     t0s = np.array([float(p["t0"]) for p in rows])  # type: ignore[arg-type]
     verdicts: list[Verdict] = []
+    scored: list[Scored] = []
     best = 0.0
-    checks = 0
     first: float | None = None
     last_alert: datetime | None = None
     alerts = 0
@@ -126,9 +188,12 @@ def run(
         best = max(best, confidence)
         if verdict is None:
             continue
-        if verdict.details.get("check"):
-            checks += 1
         verdicts.append(verdict)
+        impact_t = (verdict.occurred_at - start).total_seconds()
+        still = C.still_since(times, samples, impact=impact_t)
+        scored.append(
+            Scored(impact_t, pack_end - start.timestamp(), confidence, still, verdict.fold_s)
+        )
         if (
             last_alert is None
             or (verdict.occurred_at - last_alert).total_seconds() > verdict.fold_s
@@ -138,4 +203,19 @@ def run(
         if first is None:
             first = pack_end - start.timestamp()
     impact = (verdicts[0].occurred_at - start).total_seconds() if verdicts else None
-    return Outcome(bool(verdicts), first, impact, best, checks, alerts, tuple(verdicts))
+    band = verdicts[0].details.get("certain", 1.0) if verdicts else 1.0
+    certain = float(band) if isinstance(band, int | float) else 1.0
+    c = checked(scored, certain=certain, window=check_s)
+    return Outcome(
+        bool(verdicts),
+        first,
+        impact,
+        best,
+        c.checks,
+        alerts,
+        tuple(verdicts),
+        tuple(scored),
+        c.paged_at_once,
+        c.paged_if_answered,
+        c.page_t,
+    )
