@@ -75,6 +75,20 @@ class InactivityDetector:
         start = s.in_bathroom_since or s.last_activity_at
         return self._verdict(s, start, quiet, usual, "quiet", text)
 
+    def deadline(self, s: ResidentSnapshot) -> tuple[str, datetime] | None:
+        """The state at ``s.taken_at`` and when the current spell would pass its threshold at
+        the hour it is now (used by the evaluation; the live rule re-reads the hour)."""
+        if s.last_activity_at is None or s.away or s.in_bed:
+            return None
+        tz = ZoneInfo(s.timezone)
+        usual = s.routine.usual_max(s.taken_at.astimezone(tz).hour, s.last_activity_room_kind)
+        quiet = s.last_activity_at + timedelta(seconds=s.routine.allowance(usual))
+        if s.in_bathroom_since is not None:
+            stay = s.routine.bathroom_max(s.in_bathroom_since.astimezone(tz).hour)
+            at = s.in_bathroom_since + timedelta(seconds=s.routine.allowance(stay))
+            return ("bathroom", min(at, quiet))
+        return ("active", quiet)
+
     def _verdict(
         self,
         s: ResidentSnapshot,

@@ -19,7 +19,7 @@ from collections import Counter
 import typer
 
 from alerts.datasets.kasteren import HOMES, Home, load_home
-from alerts.evaluate.inactivity import labelled_days
+from alerts.evaluate.external import local_days as labelled_days
 from alerts.routine import Gap, gaps, segments
 
 HOUR = 3600.0
