@@ -31,7 +31,7 @@ import numpy as np
 from alerts.datasets.kasteren import Home
 from alerts.detectors.snapshot import ResidentSnapshot, TickDetector
 from alerts.evaluate.replay import Replayer
-from alerts.routine import FitParams, SiteDefaults, fit_routine, segments
+from alerts.routine import Deadline, FitParams, SiteDefaults, fit_routine, segments
 
 DAY = 86400.0
 HOUR = 3600.0
@@ -39,7 +39,7 @@ NEVER_S = 24 * HOUR  # how long "never moves again" is followed
 
 
 class HasDeadline(TickDetector, Protocol):
-    def deadline(self, s: ResidentSnapshot) -> tuple[str, datetime] | None: ...
+    def deadline(self, s: ResidentSnapshot) -> Deadline | None: ...
 
 
 @dataclass
@@ -142,7 +142,7 @@ def evaluate_home(
             silent = Replayer(before, routine, detector, start=t0 - 2 * DAY, timezone=home.timezone)
             snap = silent.snapshot(t0)
             dl = detector.deadline(snap)
-            state = dl[0] if dl else ("away" if snap.away else "bed" if snap.in_bed else "none")
+            state = dl.state if dl else snap.rest_state
             first = silent.first_alarm(t0, t0 + NEVER_S, tick_s)
             last = snap.last_activity_at.timestamp() if snap.last_activity_at else t0
             run.onsets.append(
@@ -151,7 +151,7 @@ def evaluate_home(
                     state,
                     last,
                     first.at if first else None,
-                    dl[1].timestamp() if dl else None,
+                    dl.at if dl else None,
                     float(rng.uniform(2 * HOUR, 6 * HOUR)),
                     float(rng.uniform(4 * HOUR, 12 * HOUR)),
                     routine.learned,
