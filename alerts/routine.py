@@ -153,7 +153,8 @@ class Routine:
         if data.get("version") != 2:
             return default_routine(defaults or SiteDefaults())
         normal, caps = data["normal_s"], data["caps_s"]
-        assert isinstance(normal, dict) and isinstance(caps, dict)
+        assert isinstance(normal, dict)
+        assert isinstance(caps, dict)
         return cls(
             normal_s={
                 str(k): tuple(None if x is None else float(x) for x in v) for k, v in normal.items()

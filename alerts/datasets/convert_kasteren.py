@@ -23,6 +23,7 @@ import csv
 import json
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Annotated
 
 import typer
 
@@ -113,8 +114,8 @@ def convert_home(name: str, out: Path, data_dir: Path = DATA_DIR) -> Path:
 
 
 def main(
-    out: Path = typer.Argument(..., help="directory to write house-A .. house-E into"),
-    data_dir: Path = typer.Option(DATA_DIR, help="the TL release (../shared/data/...)"),
+    out: Annotated[Path, typer.Argument(help="directory to write house-A .. house-E into")],
+    data_dir: Annotated[Path, typer.Option(help="the TL release (../shared/data/...)")] = DATA_DIR,
 ) -> None:
     """Convert the shared homes to the evaluation's home format."""
     for name in HOMES:

@@ -103,7 +103,9 @@ def load_external(directory: Path) -> Home:
         value = _value(dev.kind, name, row["value"] or "", where)
         room = "bedroom" if dev.role == "bed" and dev.room is None else dev.room
         events.append(
-            Activity(_time(row["time"], where), room, dev.kind, name, value, dev.role == "exit_door")
+            Activity(
+                _time(row["time"], where), room, dev.kind, name, value, dev.role == "exit_door"
+            )
         )
     labels: list[Label] = []
     lpath = directory / "labels.csv"
@@ -112,6 +114,8 @@ def load_external(directory: Path) -> Home:
             what = row["activity"].strip()
             if what not in LABELS:
                 raise FormatError(f"{lpath}:{i}: activity {what!r} not in {LABELS}")
-            labels.append(Label(_time(row["start"], lpath.name), _time(row["end"], lpath.name), what))
+            labels.append(
+                Label(_time(row["start"], lpath.name), _time(row["end"], lpath.name), what)
+            )
     events.sort(key=lambda a: a.t)
     return Home(directory.name, tuple(events), tuple(labels), tz)

@@ -107,8 +107,10 @@ class InactivityDetector:
                 "state": d.state,
                 "last_sign_of_life_at": s.last_activity_at.isoformat(),
                 "spell_start": spell_start.isoformat(),
-                "counted_from": (s.last_activity_at + timedelta(seconds=d.counted_from
-                                 - s.last_activity_at.timestamp())).isoformat(),
+                "counted_from": (
+                    s.last_activity_at
+                    + timedelta(seconds=d.counted_from - s.last_activity_at.timestamp())
+                ).isoformat(),
                 "elapsed_s": round(quiet),
                 "threshold_s": round(d.threshold_s),
                 "cap_s": round(d.cap_s),

@@ -111,9 +111,11 @@ def evaluate_home(
     tick_s: float = 60.0,
     history_days: int = 28,
     outage_s: float = 16 * HOUR,
-    defaults: SiteDefaults = SiteDefaults(),
-    params: FitParams = FitParams(),
+    defaults: SiteDefaults | None = None,
+    params: FitParams | None = None,
 ) -> HomeRun:
+    defaults = defaults or SiteDefaults()
+    params = params or FitParams()
     run = HomeRun(home.name)
     tz = ZoneInfo(home.timezone)
     events = list(home.events)
@@ -276,16 +278,27 @@ def table(rows: list[dict[str, object]]) -> str:
     ]
     for f in rows:
         a2, a4 = f["a_2_6h_alerted"], f["a_4_12h_alerted"]
-        b, c, d = f["b_within_30min_of_own_threshold"], f["c_last_sign_to_alert"], f["d_false_alarms"]
-        assert isinstance(a2, dict) and isinstance(a4, dict) and isinstance(b, dict)
-        assert isinstance(c, dict) and isinstance(d, dict)
+        b, c, d = (
+            f["b_within_30min_of_own_threshold"],
+            f["c_last_sign_to_alert"],
+            f["d_false_alarms"],
+        )
+        assert isinstance(a2, dict)
+        assert isinstance(a4, dict)
+        assert isinstance(b, dict)
+        assert isinstance(d, dict)
+        assert isinstance(c, dict)
+        whole = c["all"]
+        assert isinstance(whole, dict)
         ci, first, causes = d["poisson95"], d["first_days"], d["by_cause"]
-        assert isinstance(ci, list) and isinstance(first, dict) and isinstance(causes, dict)
+        assert isinstance(ci, list)
+        assert isinstance(first, dict)
+        assert isinstance(causes, dict)
         rate = d["per_resident_day"]
         lines.append(
             f"{f['home']!s:<9} {f['resident_days']!s:>4} {f['learned_days']!s:>6}  "
             f"{_pct(a2['share'])}  {_pct(a4['share'])}  {_pct(b['share'])}   "
-            f"{_min(c['all']['median_min'])} {_min(c['all']['p95_min'])}        "
+            f"{_min(whole['median_min'])} {_min(whole['p95_min'])}        "
             f"{float(str(rate)):.3f} ({d['count']}) [{ci[0]:.3f}, {ci[1]:.3f}]"
             f"     {first['count']}/{first['days']} d  "
             + ", ".join(f"{k} {v}" for k, v in sorted(causes.items()))
@@ -303,4 +316,3 @@ def table(rows: list[dict[str, object]]) -> str:
         lines.append(f"{f['home']!s:<9} " + "; ".join(parts))
     lines.append("(e) check-ins per resident-day: 0 (no check_in is asked: not built)")
     return "\n".join(lines)
-

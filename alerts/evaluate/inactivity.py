@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Annotated
 
 import numpy as np
 import typer
@@ -28,12 +29,12 @@ def _root() -> None:
 
 @app.command()
 def external(
-    dirs: list[Path] = typer.Argument(..., help="one directory per home"),
-    json_out: Path | None = typer.Option(None, "--json", help="write the figures here"),
-    seed: int = typer.Option(20261203, help="random seed for the onsets and lengths"),
-    per_day: int = typer.Option(3, help="onsets per evaluated day (08-20 h local)"),
-    tick_s: float = typer.Option(60.0, help="replay tick (the live tick interval)"),
-    history_days: int = typer.Option(28, help="past days the routine is fitted on"),
+    dirs: Annotated[list[Path], typer.Argument(help="one directory per home")],
+    json_out: Annotated[Path | None, typer.Option("--json", help="write the figures")] = None,
+    seed: Annotated[int, typer.Option(help="seed for the onsets and lengths")] = 20261203,
+    per_day: Annotated[int, typer.Option(help="onsets per day (08-20 h local)")] = 3,
+    tick_s: Annotated[float, typer.Option(help="replay tick (the live tick)")] = 60.0,
+    history_days: Annotated[int, typer.Option(help="past days fitted on")] = 28,
 ) -> None:
     """Past-days-only evaluation on homes in the external format."""
     rng = np.random.default_rng(seed)
