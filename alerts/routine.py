@@ -7,7 +7,8 @@ in when it began:
 * ``bed`` (bed mat pressed, no sign of life outside the bedroom since),
 * ``seated`` (seat mat pressed, or a radar seeing a still presence, and no sign of life in
   another room since),
-* ``bathroom`` (every sign of life since entering came from the bathroom),
+* ``bathroom`` (motion or presence seen in the bathroom, and every sign of life since from
+  there; a bathroom door is a passage and ends a stay, a flush keeps one open),
 * ``away`` (an exit door, then nothing but its grace period),
 * ``active`` (at home, none of the above).
 
@@ -40,7 +41,10 @@ BATHROOM = "bathroom"
 UTC_TZ = ZoneInfo("UTC")
 STATES = ("active", "seated", "bathroom", "bed")
 SEATS = ("seat_mat", "radar")
-STARTS_ONLY = ("flush", "appliance")  # their end is the device's, not the person's
+STARTS_ONLY = ("flush", "appliance")
+# Only these put a person IN the bathroom: a door is a passage (either side), and a flush is
+# mostly the end of a visit (it keeps a stay open, it does not open one).
+PRESENCE_KINDS = ("pir", "radar", "seat_mat")  # their end is the device's, not the person's
 MOVEMENT = ("activity", "steps")  # wristband per-minute readings: > 0 is movement
 # Signs of life within this long after an exit door still count as leaving (a PIR timing
 # out, the door closing behind the person).
@@ -227,9 +231,11 @@ class StateWalk:
                 self.seat_room = self.seated_since = None
         elif self.seat_room is not None and room is not None and room != self.seat_room:
             self.seat_room = self.seated_since = None
-        if room == BATHROOM:
+        if room == BATHROOM and a.device_kind in PRESENCE_KINDS:
             self.bathroom_since = self.bathroom_since or a.t
-        elif room is not None:
+        elif room == BATHROOM and a.device_kind == "door":
+            self.bathroom_since = None  # a passage: the person may be on either side
+        elif room is not None and room != BATHROOM:
             self.bathroom_since = None
 
     @property

@@ -15,7 +15,14 @@ from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 
 from alerts.detectors.snapshot import DeviceSnapshot, ResidentSnapshot
-from alerts.routine import Activity, Routine, SiteDefaults, current_state, default_routine
+from alerts.routine import (
+    SEATS,
+    Activity,
+    Routine,
+    SiteDefaults,
+    current_state,
+    default_routine,
+)
 from devices.registry import Conn
 
 ACTIVITY_NAMES = ["motion", "presence", "door", "sos", "fall", "flush", "appliance"]
@@ -137,8 +144,8 @@ def build_snapshot(
         in_bathroom_since=_at(state.bathroom_since),
         rest_state=state.state,
         seated_since=_at(state.seated_since),
-        has_bed_mat=state.has_bed_mat,
-        has_seat_sensor=state.has_seat_sensor,
+        has_bed_mat=state.has_bed_mat or any(d.kind == "bed_mat" for d in devices),
+        has_seat_sensor=state.has_seat_sensor or any(d.kind in SEATS for d in devices),
         devices=devices,
     )
 

@@ -43,7 +43,9 @@ def seat(t: float, on: bool) -> Activity:
     return Activity(t, "living", "seat_mat", "presence", on)
 
 
-def days_of_motion(days: int, every_min: float = 20, first_h: int = 7, last_h: int = 22) -> list:
+def days_of_motion(
+    days: int, every_min: float = 20, first_h: int = 7, last_h: int = 22
+) -> list[Activity]:
     """Daytime motion every ``every_min`` minutes; nights without a sign of life."""
     out = []
     for d in range(days):
@@ -76,7 +78,7 @@ def alert_delay(events: list[Activity], routine: Routine, **resident: object) ->
     )
     assert detector.evaluate(snapshot(events, routine, at, **resident), now=at) is not None
     assert snap.last_activity_at is not None
-    return d.at - snap.last_activity_at.timestamp()
+    return float(d.at - snap.last_activity_at.timestamp())
 
 
 def test_learned_normal_is_by_onset_hour_and_never_above_the_cap() -> None:

@@ -45,6 +45,7 @@ def creds() -> list[DeviceCreds]:
         (DeviceKind.SOS_BUTTON, "btn"),
         (DeviceKind.WRISTBAND, "wb"),
         (DeviceKind.BED_MAT, "bed"),
+        (DeviceKind.SEAT_MAT, "seat"),
         (DeviceKind.PIR, "pir"),
         (DeviceKind.DOOR, "door"),
         (DeviceKind.SMOKE, "smoke"),
@@ -83,11 +84,17 @@ def test_a_day_of_routine_stays_in_the_day_and_sleeps_at_night(profile: CareProf
     assert events == sorted(events)
     assert all(MIDNIGHT <= e.at < MIDNIGHT + 10 * DAY for e in events)
     in_bed = [
-        ((e.at - MIDNIGHT) % DAY) / 3600 for e in events if e.value is True and e.name == "presence"
+        ((e.at - MIDNIGHT) % DAY) / 3600
+        for e in events
+        if e.value is True and e.name == "presence" and e.device is DeviceKind.BED_MAT
     ]
     assert len(in_bed) >= 9  # to bed every night (and back after night toilet visits)
     assert all(h >= 20 or h < 11 for h in in_bed)  # never into bed in the afternoon
     assert sum(1 for e in events if e.name == "motion") > 10 * 50  # moving every day
+    seated = [e for e in events if e.device is DeviceKind.SEAT_MAT]
+    assert sum(e.value is True for e in seated) == sum(e.value is False for e in seated)
+    if profile is not CareProfile.BED_BOUND:  # long quiet spells by day are spent seated
+        assert sum(e.value is True for e in seated) >= 5
 
 
 def test_independent_residents_go_out_and_bed_bound_ones_do_not() -> None:
