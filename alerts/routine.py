@@ -313,17 +313,20 @@ def anchor(
     state: str, start: float, tz: tzinfo, window: Window, *, has_bed: bool
 ) -> tuple[float, float | None]:
     """(when the detector starts counting a spell begun at ``start``, the latest it may stop
-    counting by day: the next sleep-window start, or None). A spell begun in the sleep window
-    counts from its end when sleep cannot be told (no bed mat) or the person is in bed."""
+    counting by day: the next sleep-window start, or None).
+
+    A spell begun in the sleep window counts from the window's end (at night, out of bed and
+    not back is the night bed-exit watch's job). A spell begun by day whose threshold falls in
+    the window is counted from the window's end too when sleep cannot be told (no bed mat) or
+    the person is in bed. Bathroom stays are counted at night as by day."""
     if state == BATHROOM:
         return start, None
     local = datetime.fromtimestamp(start, tz)
-    sleeps = state == "bed" or not has_bed
-    if not sleeps:
-        return start, None
     if window.contains(local):
         return window.next_edge(local, window.end_h).timestamp(), None
-    return start, window.next_edge(local, window.start_h).timestamp()
+    if state == "bed" or not has_bed:
+        return start, window.next_edge(local, window.start_h).timestamp()
+    return start, None
 
 
 def segments(events: Sequence[Activity], outage_s: float = 16 * 3600) -> list[list[Activity]]:

@@ -182,8 +182,13 @@ def test_in_bed_at_night_counts_from_the_end_of_the_sleep_window() -> None:
     # window 22-06 h (care plan default): from 06:00 next day plus the 4 h bed cap
     assert alert_delay(bed, default_routine()) == 7 * H + 4 * H
     # a quiet evening at home in a home with a bed mat is not moved into the morning
-    evening = [*bed, Activity(t + 60, "bedroom", "bed_mat", "presence", False), motion(t + 120)]
+    e = t - 3 * H  # 20:00
+    evening = [motion(e - 60, "bedroom"), Activity(e, "bedroom", "bed_mat", "presence", True)]
+    evening += [Activity(e + 60, "bedroom", "bed_mat", "presence", False), motion(e + 120)]
     assert alert_delay(evening, default_routine()) == 4 * H  # no seat sensor: the seated cap
+    # up at night and quiet: counted from the end of the window (the bed-exit watch's night)
+    up = [*bed, Activity(t + 60, "bedroom", "bed_mat", "presence", False), motion(t + 120)]
+    assert alert_delay(up, default_routine()) == 7 * H - 120 + 4 * H
 
 
 def test_detector_is_silent_when_away_or_never_seen_and_alerts_once_per_spell() -> None:
