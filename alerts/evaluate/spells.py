@@ -33,7 +33,7 @@ def day_spells(home: Home) -> list[Gap]:
         g
         for seg in segments(list(home.events), 16 * HOUR)
         for g in gaps(seg)
-        if g.state == "awake" and lo <= g.start < hi and 8 <= (g.start % (24 * HOUR)) / HOUR < 20
+        if g.state == "active" and lo <= g.start < hi and 8 <= (g.start % (24 * HOUR)) / HOUR < 20
     ]
 
 
