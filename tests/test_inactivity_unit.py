@@ -302,3 +302,17 @@ def test_coming_home_after_an_absence_is_home_and_a_silence_then_is_inactivity()
     assert current_state(dithering).away_since == t + 310
     again = [*home, motion(t + 3 * H), door(t + 3 * H + 30)]
     assert current_state(again).away_since == t + 3 * H + 30
+
+
+def test_a_bathroom_door_is_a_passage_and_a_flush_does_not_open_a_stay() -> None:
+    t = (DAY0 + timedelta(hours=10)).timestamp()
+    door = Activity(t, "bathroom", "door", "door", True)
+    flush = Activity(t + 60, "bathroom", "flush", "flush", True)
+    assert current_state([motion(t - 60), door]).state == "active"
+    assert current_state([motion(t - 60), flush]).state == "active"
+    inside = [motion(t - 60), motion(t, "bathroom"), flush]
+    assert current_state(inside).state == "bathroom"
+    assert current_state(inside).bathroom_since == t
+    assert current_state([*inside, Activity(t + 90, "bathroom", "door", "door", False)]).state == (
+        "active"
+    )
