@@ -89,10 +89,10 @@ def write_home(
     with (home / "labels.csv").open("w", newline="", encoding="utf-8") as f:
         w = csv.writer(f)
         w.writerow(["start", "end", "activity"])
-        for s, e in sorted(set(nights)):
-            w.writerow([_iso(s), _iso(e), "sleeping"])
-        for s, e in _outings(events):
-            w.writerow([_iso(s), _iso(e), "away"])
+        for t0, t1 in sorted(set(nights)):
+            w.writerow([_iso(t0), _iso(t1), "sleeping"])
+        for t0, t1 in _outings(events):
+            w.writerow([_iso(t0), _iso(t1), "away"])
     meta = {"timezone": "Asia/Shanghai", "source": f"simulators.homes seed {seed} {profile}"}
     (home / "home.json").write_text(json.dumps(meta) + "\n", encoding="utf-8")
     return home
