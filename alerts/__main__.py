@@ -48,8 +48,8 @@ app = typer.Typer(add_completion=False, help="Detectors and dispatch worker")
 
 def site_defaults(settings: Settings) -> SiteDefaults:
     return SiteDefaults(
-        day_max_s=settings.inactivity_default_day_max_s,
-        night_max_s=settings.inactivity_default_night_max_s,
+        active_max_s=settings.inactivity_default_day_max_s,
+        seated_max_s=settings.inactivity_default_seated_max_s,
         bathroom_max_s=settings.inactivity_default_bathroom_max_s,
         margin_s=settings.inactivity_margin_s,
     )

@@ -1,13 +1,29 @@
-"""A resident's routine: how long a quiet spell is normal at each hour of the day.
+"""A resident's routine: where they rest, and how long a quiet spell there is normal.
 
-Pure (numpy, no I/O). From a history of activity events (motion, bed-mat presence changes,
-doors, ...) we walk the gaps between consecutive events. Each gap gets the state the person
-was in when it began: asleep (in bed), away (left through an exit door) or at home and
-awake, in the room kind of the event that opened it. For at-home-awake gaps we record, for
-every (day, local hour) the gap overlaps, the quiet time reached inside that hour; the
-daily maximum per hour, pooled with the neighbouring hours, gives the "usual maximum" at
-that hour (a high quantile). Bathroom stays get their own usual maximum. A resident with
-too little history falls back to the site defaults.
+Pure (numpy, no I/O). The history of signs of life is walked event by event
+(:class:`StateWalk`); each quiet gap until the next sign of life gets the state the person was
+in when it began:
+
+* ``bed`` (bed mat pressed, no sign of life outside the bedroom since),
+* ``seated`` (seat mat pressed, or a radar seeing a still presence, and no sign of life in
+  another room since),
+* ``bathroom`` (motion or presence seen in the bathroom, and every sign of life since from
+  there; a bathroom door is a passage and ends a stay, a flush keeps one open),
+* ``away`` (an exit door, then nothing but its grace period),
+* ``active`` (at home, none of the above).
+
+Signs of life (:func:`is_sign_of_life`): motion, doors, both edges of bed and seat mats and of
+radar presence, SOS and fall events, a flush or appliance **start** (a cistern refilling or an
+appliance switching itself off is not an action), and a wristband's movement (an ``activity``
+level or ``steps`` count above zero).
+
+For each state the normal length of a spell is learned by the local hour at which the detector
+starts counting it (:func:`anchor`: the onset, or the end of the sleep window for a spell that
+begins in it in a home that cannot tell sleep, i.e. without a bed mat, and for ``bed``). The
+threshold is the learned normal plus margin, never above the state's **cap** (care plan, else
+the site defaults: 2 h active, 4 h seated or in bed, 45 min in the bathroom). In a home with
+no seat mat or radar a person sitting still cannot be told from one lying on the floor, so the
+``active`` cap there is the seated one. Too little history: the caps themselves.
 """
 
 from __future__ import annotations
@@ -15,7 +31,7 @@ from __future__ import annotations
 import itertools
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, tzinfo
+from datetime import datetime, timedelta, tzinfo
 from zoneinfo import ZoneInfo
 
 import numpy as np
@@ -23,6 +39,13 @@ import numpy as np
 HOURS = 24
 BATHROOM = "bathroom"
 UTC_TZ = ZoneInfo("UTC")
+STATES = ("active", "seated", "bathroom", "bed")
+SEATS = ("seat_mat", "radar")
+STARTS_ONLY = ("flush", "appliance")
+# Only these put a person IN the bathroom: a door is a passage (either side), and a flush is
+# mostly the end of a visit (it keeps a stay open, it does not open one).
+PRESENCE_KINDS = ("pir", "radar", "seat_mat")  # their end is the device's, not the person's
+MOVEMENT = ("activity", "steps")  # wristband per-minute readings: > 0 is movement
 # Signs of life within this long after an exit door still count as leaving (a PIR timing
 # out, the door closing behind the person).
 EXIT_GRACE_S = 180.0
@@ -32,123 +55,133 @@ ARRIVAL_AFTER_S = 600.0
 
 @dataclass(frozen=True, slots=True)
 class Activity:
-    """One sign of life, reduced to what the routine needs."""
+    """One event of a device serving the resident, reduced to what the routine needs."""
 
     t: float  # seconds since the Unix epoch
     room_kind: str | None = None
     device_kind: str = "pir"
     name: str = "motion"
-    value: bool | None = None  # bed-mat presence (True = lay down)
+    value: bool | float | None = None  # presence / flush / appliance on; activity level
     exit: bool = False  # a door the person leaves the home through
+
+
+def is_sign_of_life(a: Activity) -> bool:
+    if a.name in STARTS_ONLY or a.device_kind in STARTS_ONLY:
+        return a.value is True
+    if a.name in MOVEMENT:
+        return not isinstance(a.value, bool) and isinstance(a.value, float | int) and a.value > 0
+    return True
 
 
 @dataclass(frozen=True, slots=True)
 class SiteDefaults:
-    """Safe defaults for a resident without enough history (all in seconds)."""
+    """Caps for residents whose care plan states none, and the margin (all in seconds)."""
 
-    day_max_s: float = 2 * 3600
-    night_max_s: float = 9 * 3600
-    night_start_hour: int = 22
-    night_end_hour: int = 7
-    bathroom_max_s: float = 40 * 60
+    active_max_s: float = 2 * 3600
+    seated_max_s: float = 4 * 3600
+    bathroom_max_s: float = 45 * 60
     margin_s: float = 20 * 60
     margin_frac: float = 0.10
+    night_start_hour: float = 22.0  # the care plan's default sleep window
+    night_end_hour: float = 6.0
+
+    def caps(self) -> dict[str, float]:
+        s = self.seated_max_s
+        return {"active": self.active_max_s, "seated": s, "bed": s, "bathroom": self.bathroom_max_s}
 
 
 @dataclass(frozen=True, slots=True)
 class FitParams:
-    quantile: float = 1.0  # of the pooled daily maxima per hour
-    pool_hours: int = 1  # neighbours on each side pooled with an hour
+    quantile: float = 1.0  # of the spells pooled per anchor hour
+    pool_hours: int = 2  # neighbours on each side pooled with an hour
     min_days: float = 5.0  # less history than this: site defaults
     min_samples: int = 8  # per pooled hour before trusting it
-    room_min_samples: int = 40  # per pooled hour and room kind (room profiles are noisier)
     floor_s: float = 30 * 60  # never expect less than this
     bathroom_floor_s: float = 20 * 60
 
 
 @dataclass(frozen=True, slots=True)
-class Routine:
-    usual_max_s: tuple[float, ...]  # by local hour 0..23
-    bathroom_max_s: float
-    margin_s: float
-    margin_frac: float
-    room_max_s: Mapping[str, tuple[float, ...]] = field(default_factory=dict)
-    days: float = 0.0
-    learned: bool = False
-    bathroom_by_hour_s: tuple[float, ...] = ()  # by the local hour a stay began; () = flat
+class Window:
+    """The sleep window in local hours (may wrap past midnight)."""
 
-    def bathroom_max(self, hour: int) -> float:
-        return self.bathroom_by_hour_s[hour] if self.bathroom_by_hour_s else self.bathroom_max_s
+    start_h: float = 22.0
+    end_h: float = 6.0
 
-    def usual_max(self, hour: int, room_kind: str | None = None) -> float:
-        by_room = self.room_max_s.get(room_kind) if room_kind else None
-        return by_room[hour] if by_room is not None else self.usual_max_s[hour]
+    def contains(self, local: datetime) -> bool:
+        h = local.hour + local.minute / 60
+        s, e = self.start_h, self.end_h
+        return (h >= s or h < e) if s > e else s <= h < e
 
-    def allowance(self, usual_s: float) -> float:
-        """The threshold for a usual maximum: usual plus margin."""
-        return usual_s + max(self.margin_s, self.margin_frac * usual_s)
-
-    def to_json(self) -> dict[str, object]:
-        return {
-            "usual_max_s": list(self.usual_max_s),
-            "bathroom_max_s": self.bathroom_max_s,
-            "margin_s": self.margin_s,
-            "margin_frac": self.margin_frac,
-            "room_max_s": {k: list(v) for k, v in self.room_max_s.items()},
-            "days": self.days,
-            "learned": self.learned,
-            "bathroom_by_hour_s": list(self.bathroom_by_hour_s),
-        }
-
-    @classmethod
-    def from_json(cls, data: Mapping[str, object]) -> Routine:
-        usual = data["usual_max_s"]
-        rooms = data.get("room_max_s") or {}
-        assert isinstance(usual, list)
-        by_hour = data.get("bathroom_by_hour_s") or []
-        assert isinstance(rooms, dict)
-        assert isinstance(by_hour, list)
-        return cls(
-            usual_max_s=tuple(float(x) for x in usual),
-            bathroom_max_s=float(str(data["bathroom_max_s"])),
-            margin_s=float(str(data["margin_s"])),
-            margin_frac=float(str(data["margin_frac"])),
-            room_max_s={str(k): tuple(float(x) for x in v) for k, v in rooms.items()},
-            days=float(str(data.get("days", 0.0))),
-            learned=bool(data.get("learned", False)),
-            bathroom_by_hour_s=tuple(float(x) for x in by_hour),
-        )
-
-
-def is_night(hour: int, defaults: SiteDefaults) -> bool:
-    s, e = defaults.night_start_hour, defaults.night_end_hour
-    return (hour >= s or hour < e) if s > e else s <= hour < e
-
-
-def default_routine(defaults: SiteDefaults = SiteDefaults()) -> Routine:
-    usual = tuple(
-        defaults.night_max_s if is_night(h, defaults) else defaults.day_max_s for h in range(HOURS)
-    )
-    return Routine(usual, defaults.bathroom_max_s, defaults.margin_s, defaults.margin_frac)
+    def next_edge(self, local: datetime, edge_h: float) -> datetime:
+        day = local.replace(hour=0, minute=0, second=0, microsecond=0)
+        at = day + timedelta(hours=edge_h)
+        return at if at > local else at + timedelta(days=1)
 
 
 @dataclass(frozen=True, slots=True)
-class Gap:
-    start: float
-    end: float
-    state: str  # "awake", "asleep", "away"
-    room_kind: str | None
+class Routine:
+    normal_s: Mapping[str, tuple[float | None, ...]]  # state -> by anchor hour; None: unknown
+    caps_s: Mapping[str, float]
+    margin_s: float
+    margin_frac: float
+    days: float = 0.0
+    learned: bool = False
+
+    def allowance(self, usual_s: float) -> float:
+        return usual_s + max(self.margin_s, self.margin_frac * usual_s)
+
+    def normal(self, state: str, hour: int) -> float | None:
+        by_hour = self.normal_s.get(state)
+        return by_hour[hour] if by_hour else None
+
+    def threshold(self, state: str, hour: int, cap_s: float | None = None) -> float:
+        """Learned normal plus margin, never above the cap (plan's, else the site's)."""
+        cap = cap_s if cap_s is not None else self.caps_s.get(state, self.caps_s["active"])
+        usual = self.normal(state, hour)
+        return cap if usual is None else min(self.allowance(usual), cap)
+
+    def to_json(self) -> dict[str, object]:
+        return {
+            "version": 2,
+            "normal_s": {k: list(v) for k, v in self.normal_s.items()},
+            "caps_s": dict(self.caps_s),
+            "margin_s": self.margin_s,
+            "margin_frac": self.margin_frac,
+            "days": self.days,
+            "learned": self.learned,
+        }
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, object], defaults: SiteDefaults | None = None) -> Routine:
+        """A stored routine; one of an older format gives the site defaults until refitted."""
+        if data.get("version") != 2:
+            return default_routine(defaults or SiteDefaults())
+        normal, caps = data["normal_s"], data["caps_s"]
+        assert isinstance(normal, dict)
+        assert isinstance(caps, dict)
+        return cls(
+            normal_s={
+                str(k): tuple(None if x is None else float(x) for x in v) for k, v in normal.items()
+            },
+            caps_s={str(k): float(v) for k, v in caps.items()},
+            margin_s=float(str(data["margin_s"])),
+            margin_frac=float(str(data["margin_frac"])),
+            days=float(str(data.get("days", 0.0))),
+            learned=bool(data.get("learned", False)),
+        )
+
+
+def default_routine(defaults: SiteDefaults = SiteDefaults(), days: float = 0.0) -> Routine:
+    return Routine({}, defaults.caps(), defaults.margin_s, defaults.margin_frac, days=days)
 
 
 class ExitTracker:
     """Away = an exit-door event, then nothing but its ``EXIT_GRACE_S`` grace period.
 
     A passage through an exit door after at least ``ARRIVAL_AFTER_S`` away is coming home
-    (with the door closing behind the person in its grace period): the person is at home from
-    there, so a collapse right after coming in is inactivity, not an absence. On the evaluation
-    homes this found 9 of the 10 silences house A missed after a door, false alarms unchanged.
-    Without the minimum absence (an earlier try) a door opened twice on the way out read as
-    coming home, and later absences as silence at home."""
+    (with the door closing behind the person in its grace period): a collapse right after
+    coming in is inactivity, not an absence. Without the minimum absence a door opened twice
+    on the way out read as coming home, and later absences as silence at home."""
 
     def __init__(self) -> None:
         self.last_exit: float | None = None
@@ -167,21 +200,76 @@ class ExitTracker:
         return self.away
 
 
+class StateWalk:
+    """The state rules, one sign of life at a time (shared by learning and the snapshot)."""
+
+    def __init__(self) -> None:
+        self.exits = ExitTracker()
+        self.away = False
+        self.in_bed: bool | None = None  # None: no bed mat seen
+        self.bed_changed: float | None = None
+        self.seat_room: str | None = None  # set while seated ("" for a seat without a room)
+        self.seated_since: float | None = None
+        self.bathroom_since: float | None = None
+        self.has_bed = False
+        self.has_seat = False
+
+    def step(self, a: Activity) -> None:
+        self.away = self.exits.step(a)
+        room = a.room_kind
+        if a.device_kind == "bed_mat" and a.name == "presence":
+            self.has_bed = True
+            self.in_bed, self.bed_changed = a.value is True, a.t
+        elif self.in_bed and room not in (None, "bedroom"):
+            self.in_bed = False
+        if a.device_kind in SEATS and a.name == "presence":
+            self.has_seat = True
+            if a.value is True:
+                self.seat_room = room or ""
+                self.seated_since = self.seated_since or a.t
+            else:
+                self.seat_room = self.seated_since = None
+        elif self.seat_room is not None and room is not None and room != self.seat_room:
+            self.seat_room = self.seated_since = None
+        if room == BATHROOM and a.device_kind in PRESENCE_KINDS:
+            self.bathroom_since = self.bathroom_since or a.t
+        elif room == BATHROOM and a.device_kind == "door":
+            self.bathroom_since = None  # a passage: the person may be on either side
+        elif room is not None and room != BATHROOM:
+            self.bathroom_since = None
+
+    @property
+    def state(self) -> str:
+        if self.away:
+            return "away"
+        if self.in_bed:
+            return "bed"
+        if self.seat_room is not None:
+            return "seated"
+        return BATHROOM if self.bathroom_since is not None else "active"
+
+
+@dataclass(frozen=True, slots=True)
+class Gap:
+    start: float
+    end: float
+    state: str  # one of STATES or "away"
+    room_kind: str | None
+    bathroom_since: float | None = None
+
+
+def signs(events: Sequence[Activity]) -> list[Activity]:
+    return sorted((a for a in events if is_sign_of_life(a)), key=lambda a: a.t)
+
+
 def gaps(events: Sequence[Activity]) -> list[Gap]:
-    """The quiet gaps between consecutive events, each with the state that opened it."""
+    """The quiet gaps between consecutive signs of life, each with the state that opened it."""
     out: list[Gap] = []
-    in_bed = False
-    exits = ExitTracker()
-    ordered = sorted(events, key=lambda a: a.t)
-    for a, b in itertools.pairwise(ordered):
-        if a.device_kind == "bed_mat" and a.value is not None:
-            in_bed = a.value
-        elif a.device_kind != "bed_mat":
-            in_bed = in_bed and a.room_kind in (None, "bedroom")
-        away = exits.step(a)
-        state = "asleep" if in_bed else "away" if away else "awake"
+    walk = StateWalk()
+    for a, b in itertools.pairwise(signs(events)):
+        walk.step(a)
         if b.t > a.t:
-            out.append(Gap(a.t, b.t, state, a.room_kind))
+            out.append(Gap(a.t, b.t, walk.state, a.room_kind, walk.bathroom_since))
     return out
 
 
@@ -189,34 +277,56 @@ def gaps(events: Sequence[Activity]) -> list[Gap]:
 class CurrentState:
     """Where a sequence of events leaves the person (times in epoch seconds)."""
 
-    last: Activity | None
+    last: Activity | None  # the last sign of life
     in_bed: bool | None  # None: no bed mat among the events
     bed_changed_at: float | None
     away_since: float | None  # an exit door, and nothing but its grace period since
     bathroom_since: float | None  # every event since this one came from the bathroom
+    state: str = "active"
+    seated_since: float | None = None
+    has_bed_mat: bool = False
+    has_seat_sensor: bool = False
 
 
 def current_state(events: Sequence[Activity]) -> CurrentState:
-    """The same state rules as :func:`gaps`, applied up to the last event."""
-    in_bed: bool | None = None
-    bed_changed: float | None = None
-    bathroom_since: float | None = None
-    exits = ExitTracker()
-    away = False
-    ordered = sorted(events, key=lambda a: a.t)
+    """The same state rules as :func:`gaps`, applied up to the last sign of life."""
+    walk = StateWalk()
+    ordered = signs(events)
     for a in ordered:
-        away = exits.step(a)
-        if a.device_kind == "bed_mat" and a.value is not None:
-            in_bed, bed_changed = a.value, a.t
-        elif in_bed and a.room_kind not in (None, "bedroom"):
-            in_bed = False
-        if a.room_kind == BATHROOM:
-            bathroom_since = a.t if bathroom_since is None else bathroom_since
-        else:
-            bathroom_since = None
+        walk.step(a)
     last = ordered[-1] if ordered else None
-    away_since = exits.last_exit if away else None
-    return CurrentState(last, in_bed, bed_changed, away_since, bathroom_since)
+    away_since = walk.exits.last_exit if walk.away else None
+    return CurrentState(
+        last,
+        walk.in_bed,
+        walk.bed_changed,
+        away_since,
+        walk.bathroom_since,
+        walk.state,
+        walk.seated_since,
+        walk.has_bed,
+        walk.has_seat,
+    )
+
+
+def anchor(
+    state: str, start: float, tz: tzinfo, window: Window, *, has_bed: bool
+) -> tuple[float, float | None]:
+    """(when the detector starts counting a spell begun at ``start``, the latest it may stop
+    counting by day: the next sleep-window start, or None).
+
+    A spell begun in the sleep window counts from the window's end (at night, out of bed and
+    not back is the night bed-exit watch's job). A spell begun by day whose threshold falls in
+    the window is counted from the window's end too when sleep cannot be told (no bed mat) or
+    the person is in bed. Bathroom stays are counted at night as by day."""
+    if state == BATHROOM:
+        return start, None
+    local = datetime.fromtimestamp(start, tz)
+    if window.contains(local):
+        return window.next_edge(local, window.end_h).timestamp(), None
+    if state == "bed" or not has_bed:
+        return start, window.next_edge(local, window.start_h).timestamp()
+    return start, None
 
 
 def segments(events: Sequence[Activity], outage_s: float = 16 * 3600) -> list[list[Activity]]:
@@ -229,22 +339,31 @@ def segments(events: Sequence[Activity], outage_s: float = 16 * 3600) -> list[li
     return out
 
 
-def _hour_parts(start: float, end: float, tz: tzinfo) -> list[tuple[int, int, float]]:
-    """(day ordinal, local hour, quiet seconds reached by the end of that hour's part)."""
-    parts: list[tuple[int, int, float]] = []
-    t = start
-    while t < end:
-        local = datetime.fromtimestamp(t, tz)
-        hour_end = local.replace(minute=0, second=0, microsecond=0).timestamp() + 3600
-        stop = min(end, hour_end)
-        parts.append((local.toordinal(), local.hour, stop - start))
-        t = stop
-    return parts
-
-
-def _pooled(table: Mapping[tuple[int, int], float], hour: int, pool: int) -> list[float]:
-    hours = {(hour + d) % HOURS for d in range(-pool, pool + 1)}
-    return [v for (_, h), v in table.items() if h in hours]
+def spell_samples(
+    seg_gaps: Sequence[Gap], tz: tzinfo, window: Window, *, has_bed: bool
+) -> list[tuple[str, int, float]]:
+    """(state, local anchor hour, length counted) of every spell, as the detector counts it;
+    bathroom stays run from entering to the first sign of life elsewhere."""
+    out: list[tuple[str, int, float]] = []
+    stay: float | None = None
+    for g in seg_gaps:
+        if g.state == BATHROOM:
+            stay = g.bathroom_since if stay is None else stay
+            continue
+        if stay is not None:
+            out.append((BATHROOM, datetime.fromtimestamp(stay, tz).hour, g.start - stay))
+            stay = None
+        if g.state == "away":
+            continue
+        base, stop = anchor(g.state, g.start, tz, window, has_bed=has_bed)
+        end = g.end if stop is None else min(g.end, stop)
+        if end > base:
+            out.append((g.state, datetime.fromtimestamp(base, tz).hour, end - base))
+        if stop is not None and g.end > stop:  # crossed the sleep window: the morning part
+            morning = window.next_edge(datetime.fromtimestamp(stop, tz), window.end_h)
+            if g.end > morning.timestamp():
+                out.append((g.state, morning.hour, g.end - morning.timestamp()))
+    return out
 
 
 def fit_routine(
@@ -255,85 +374,74 @@ def fit_routine(
     params: FitParams = FitParams(),
 ) -> Routine:
     """Learn the routine from contiguous recordings (gaps between segments are not spells)."""
-    fallback = default_routine(defaults)
-    daily: dict[tuple[int, int], float] = {}
-    by_room: dict[str, dict[tuple[int, int], float]] = {}
-    stays: list[tuple[int, float]] = []
+    window = Window(defaults.night_start_hour, defaults.night_end_hour)
+    has_bed = any(a.device_kind == "bed_mat" for seg in segments for a in seg)
+    samples: list[tuple[str, int, float]] = []
     span = 0.0
     for segment in segments:
         seg_gaps = gaps(segment)
-        if not seg_gaps:
-            continue
-        span += seg_gaps[-1].end - seg_gaps[0].start
-        stays.extend(_bathroom_stays(seg_gaps, tz))
-        for g in seg_gaps:
-            if g.state != "awake":
-                continue
-            room = by_room.setdefault(g.room_kind or "", {})
-            for day, hour, q in _hour_parts(g.start, g.end, tz):
-                daily[day, hour] = max(daily.get((day, hour), 0.0), q)
-                room[day, hour] = max(room.get((day, hour), 0.0), q)
+        if seg_gaps:
+            span += seg_gaps[-1].end - seg_gaps[0].start
+            samples += spell_samples(seg_gaps, tz, window, has_bed=has_bed)
     days = span / 86400
     if days < params.min_days:
-        return Routine(
-            fallback.usual_max_s,
-            fallback.bathroom_max_s,
-            fallback.margin_s,
-            fallback.margin_frac,
-            days=days,
-        )
-
-    def profile(table: Mapping[tuple[int, int], float], need: int) -> list[float | None]:
-        out: list[float | None] = []
+        return default_routine(defaults, days)
+    normal: dict[str, tuple[float | None, ...]] = {}
+    for state in STATES:
+        floor = params.bathroom_floor_s if state == BATHROOM else params.floor_s
+        by_hour: list[float | None] = []
         for h in range(HOURS):
-            values = _pooled(table, h, params.pool_hours)
-            if len(values) < need:
-                out.append(None)
+            hours = {(h + d) % HOURS for d in range(-params.pool_hours, params.pool_hours + 1)}
+            values = [x for s, hh, x in samples if s == state and hh in hours]
+            if len(values) < params.min_samples:
+                by_hour.append(None)
             else:
-                q = float(np.quantile(np.asarray(values), params.quantile))
-                out.append(max(q, params.floor_s))
-        return out
-
-    overall = profile(daily, params.min_samples)
-    usual = tuple(v if v is not None else fallback.usual_max_s[h] for h, v in enumerate(overall))
-    rooms: dict[str, tuple[float, ...]] = {}
-    for kind, table in by_room.items():
-        values = profile(table, params.room_min_samples)
-        if kind and all(v is not None for v in values):
-            rooms[kind] = tuple(min(float(v or 0.0), u) for v, u in zip(values, usual, strict=True))
-    bathroom, by_hour = _bathroom_profile(stays, params, fallback.bathroom_max_s)
+                by_hour.append(max(float(np.quantile(values, params.quantile)), floor))
+        normal[state] = tuple(by_hour)
     return Routine(
-        usual,
-        bathroom,
-        defaults.margin_s,
-        defaults.margin_frac,
-        room_max_s=rooms,
-        days=days,
-        learned=True,
-        bathroom_by_hour_s=by_hour,
+        normal, defaults.caps(), defaults.margin_s, defaults.margin_frac, days=days, learned=True
     )
 
 
-def _bathroom_profile(
-    stays: Sequence[tuple[int, float]], params: FitParams, fallback_s: float
-) -> tuple[float, tuple[float, ...]]:
-    """The usual maximum bathroom stay. Kept flat: a by-start-hour profile was tried and
-    raised false alarms on the evaluation homes (too few stays per hour)."""
-    if len(stays) < params.min_samples:
-        return fallback_s, ()
-    overall = float(np.quantile([d for _, d in stays], params.quantile))
-    return max(overall, params.bathroom_floor_s), ()
+@dataclass(frozen=True, slots=True)
+class Deadline:
+    """When a quiet spell becomes an alert, and why."""
+
+    state: str
+    counted_from: float  # epoch s: the spell's onset (bathroom: entering), or a window's end
+    at: float  # epoch s
+    threshold_s: float
+    cap_s: float
+    learned: bool = False
+    reasons: tuple[str, ...] = field(default_factory=tuple)
 
 
-def _bathroom_stays(seg_gaps: Sequence[Gap], tz: tzinfo) -> list[tuple[int, float]]:
-    """(local start hour, duration) from entering the bathroom to the first sign of life
-    elsewhere."""
-    stays: list[tuple[int, float]] = []
-    since: float | None = None
-    for g in seg_gaps:
-        if g.room_kind == BATHROOM and g.state == "awake":
-            since = g.start if since is None else since
-        elif since is not None:
-            stays.append((datetime.fromtimestamp(since, tz).hour, g.start - since))
-            since = None
-    return stays
+def deadline(
+    routine: Routine,
+    *,
+    state: str,
+    last_sign: float,
+    bathroom_since: float | None,
+    tz: tzinfo,
+    window: Window,
+    caps: Mapping[str, float],
+    has_bed: bool,
+    has_seat: bool,
+) -> Deadline | None:
+    """The alert time of the current spell (None while away)."""
+    if state == "away":
+        return None
+    start = bathroom_since if state == BATHROOM and bathroom_since is not None else last_sign
+    # Without a seat mat or radar, sitting still cannot be told from lying on the floor.
+    cap_state = "seated" if state == "active" and not has_seat else state
+    cap = caps.get(cap_state, caps["active"])
+    base, stop = anchor(state, start, tz, window, has_bed=has_bed)
+    hour = datetime.fromtimestamp(base, tz).hour
+    threshold = routine.threshold(state, hour, cap)
+    at = base + threshold
+    if stop is not None and at > stop:
+        base = window.next_edge(datetime.fromtimestamp(stop, tz), window.end_h).timestamp()
+        hour = datetime.fromtimestamp(base, tz).hour
+        threshold = routine.threshold(state, hour, cap)
+        at = base + threshold
+    return Deadline(state, base, at, threshold, cap, routine.normal(state, hour) is not None)

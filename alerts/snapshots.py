@@ -15,10 +15,18 @@ from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 
 from alerts.detectors.snapshot import DeviceSnapshot, ResidentSnapshot
-from alerts.routine import Activity, Routine, SiteDefaults, current_state, default_routine
+from alerts.routine import (
+    SEATS,
+    Activity,
+    Routine,
+    SiteDefaults,
+    current_state,
+    default_routine,
+)
 from devices.registry import Conn
 
-ACTIVITY_NAMES = ["motion", "presence", "door", "sos", "fall"]
+ACTIVITY_NAMES = ["motion", "presence", "door", "sos", "fall", "flush", "appliance"]
+BOOL_NAMES = ("presence", "flush", "appliance")
 EXIT_ROOM_KINDS = ("entrance",)
 # Each device's last few events are kept however old, so a door passage can be told apart
 # as leaving or coming home (the departure's open/close before the arrival's).
@@ -86,7 +94,7 @@ ORDER BY s.resident_id, s.device_key, e.time
 def activity_of(row: Mapping[str, object]) -> Activity:
     time = row["time"]
     assert isinstance(time, datetime)
-    value = row["value_bool"] if row["kind"] == "bed_mat" and row["name"] == "presence" else None
+    value = row["value_bool"] if row["name"] in BOOL_NAMES else None
     return Activity(
         t=time.timestamp(),
         room_kind=row["room_kind"] if isinstance(row["room_kind"], str) else None,
@@ -134,6 +142,10 @@ def build_snapshot(
         away=state.away_since is not None,
         away_since=_at(state.away_since),
         in_bathroom_since=_at(state.bathroom_since),
+        rest_state=state.state,
+        seated_since=_at(state.seated_since),
+        has_bed_mat=state.has_bed_mat or any(d.kind == "bed_mat" for d in devices),
+        has_seat_sensor=state.has_seat_sensor or any(d.kind in SEATS for d in devices),
         devices=devices,
     )
 
@@ -184,7 +196,7 @@ async def load_snapshots(
         build_snapshot(
             resident=r,
             activities=activities.get(int(r["resident_id"]), []),
-            routine=Routine.from_json(r["routine"]) if r["routine"] else fallback,
+            routine=Routine.from_json(r["routine"], defaults) if r["routine"] else fallback,
             now=now,
             devices=tuple(devices.get(int(r["resident_id"]), {}).values()),
         )

@@ -36,6 +36,40 @@ class Range(BaseModel):
         return self.low <= value <= self.high
 
 
+class InactivityPlan(BaseModel):
+    """Caps on how long a quiet spell may last before an inactivity alert, by where the
+    resident rests (minutes; None = the site default). The learned normal never exceeds them.
+    ``max_quiet_min`` caps every state at once."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    active_max_min: float | None = Field(default=None, gt=0, le=24 * 60)
+    seated_max_min: float | None = Field(default=None, gt=0, le=24 * 60)
+    bed_max_min: float | None = Field(default=None, gt=0, le=24 * 60)
+    bathroom_max_min: float | None = Field(default=None, gt=0, le=24 * 60)
+    max_quiet_min: float | None = Field(default=None, gt=0, le=24 * 60)
+
+    def caps_s(self) -> dict[str, float]:
+        out = {
+            state: float(v) * 60
+            for state, v in (
+                ("active", self.active_max_min),
+                ("seated", self.seated_max_min),
+                ("bed", self.bed_max_min),
+                ("bathroom", self.bathroom_max_min),
+            )
+            if v is not None
+        }
+        return out
+
+    def merged_caps_s(self, site: Mapping[str, float]) -> dict[str, float]:
+        """The site's caps overridden by the plan's, all under ``max_quiet_min``."""
+        caps = {**site, **self.caps_s()}
+        if self.max_quiet_min is not None:
+            caps = {k: min(v, self.max_quiet_min * 60) for k, v in caps.items()}
+        return caps
+
+
 class CarePlan(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
@@ -57,6 +91,10 @@ class CarePlan(BaseModel):
     # A likely (not certain) fall from the wearable asks the wearer first and pages if they
     # do not cancel within this many seconds; 0 skips the question and pages at once.
     fall_check_s: int = Field(default=DEFAULT_FALL_CHECK_S, ge=0, le=MAX_FALL_CHECK_S)
+    # Inactivity caps by resting place; the night is the sleep window above.
+    inactivity: InactivityPlan = InactivityPlan()
+    # Tick detectors to leave out for this resident, by name (e.g. "inactivity").
+    disabled_detectors: tuple[str, ...] = ()
 
     def vital_range(self, metric: str) -> Range | None:
         ranges: Mapping[str, Range] = {"hr": self.hr, "spo2": self.spo2, "rr": self.rr}

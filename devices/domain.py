@@ -13,6 +13,9 @@ class SiteKind(StrEnum):
 class DeviceKind(StrEnum):
     WRISTBAND = "wristband"
     BED_MAT = "bed_mat"
+    SEAT_MAT = "seat_mat"  # chair or couch pressure mat: presence = someone seated
+    FLUSH = "flush"  # toilet flush sensor: flush true = pulled (false = cistern refilled)
+    APPLIANCE = "appliance"  # a smart plug: appliance true = switched on (false = off)
     PIR = "pir"
     DOOR = "door"
     SMOKE = "smoke"

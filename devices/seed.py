@@ -209,6 +209,7 @@ async def seed_demo(
             (DeviceKind.SOS_BUTTON, "btn", False),
             (DeviceKind.WRISTBAND, "wb", True),
             (DeviceKind.BED_MAT, "bed", True),
+            (DeviceKind.SEAT_MAT, "seat", False),  # the armchair: seated is a resting place
             (DeviceKind.PIR, "pir", False),
             (DeviceKind.DOOR, "door", False),
             (DeviceKind.SMOKE, "smoke", False),

@@ -101,9 +101,12 @@ class Settings(BaseSettings):
     tick_interval_s: float = 60.0
     routine_refit_interval_s: float = 24 * 3600.0
     routine_history_days: int = 28
+    # Site caps on a quiet spell by resting place (a care plan's "inactivity" overrides them):
+    # at home and active by day, seated (also in bed, and active where no seat sensor can
+    # tell sitting), in the bathroom. The night is the care plan's sleep window.
     inactivity_default_day_max_s: float = 2 * 3600.0
-    inactivity_default_night_max_s: float = 9 * 3600.0
-    inactivity_default_bathroom_max_s: float = 40 * 60.0
+    inactivity_default_seated_max_s: float = 4 * 3600.0
+    inactivity_default_bathroom_max_s: float = 45 * 60.0
     inactivity_margin_s: float = 20 * 60.0
 
     # Dispatch: acceptance deadline by colour (seconds after the order opens).

@@ -26,7 +26,7 @@ from devices.wire import (
 )
 
 DOOR_STATES = frozenset({"open", "closed"})
-BOOL_EVENTS = frozenset({"motion", "presence", "sos", "fall", "smoke"})
+BOOL_EVENTS = frozenset({"motion", "presence", "sos", "fall", "smoke", "flush", "appliance"})
 # Never rate-limited, never dropped (docs/ingest.md).
 LIFE_SAFETY = frozenset({"sos", "fall", "smoke"})
 
@@ -200,6 +200,8 @@ VALUE_BOUNDS: dict[str, tuple[float, float]] = {
     "rr": (0.0, 100.0),  # 1/min
     "temp": (-40.0, 85.0),  # Cel: a room sensor's range (covers a body temperature too)
     "battery": (0.0, 100.0),  # %EL
+    "activity": (0.0, 100.0),  # % of the minute the wearer moved (wristband, per minute)
+    "steps": (0.0, 300.0),  # steps in the minute (wristband)
 }
 
 

@@ -265,6 +265,23 @@ def population(
 
 
 @app.command()
+def homes(
+    out: Annotated[Path, typer.Argument(help="Directory to write the simulated homes into.")],
+    residents: Annotated[int, typer.Option(min=1)] = 6,
+    days: Annotated[int, typer.Option(min=1)] = 28,
+    seed: Annotated[int, typer.Option()] = 20261203,
+) -> None:
+    """Simulated homes in the inactivity evaluation's format (docs/detection-inactivity.md)."""
+    from simulators import calibration
+    from simulators.homes import write_homes
+
+    for path in write_homes(
+        out, residents=residents, days=days, calib=calibration.load(), seed=seed
+    ):
+        typer.echo(path)
+
+
+@app.command()
 def calibrate(
     data: Annotated[Path, typer.Option(help="Directory of houseA..C .sensors/.activities.")] = (
         Path("../shared/data/smarthome-kasteren/tl_format_houses_A-E")

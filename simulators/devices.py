@@ -26,7 +26,16 @@ FIRMWARE: Final = "sim-1.0"
 GRAVITY: Final = 9.81
 UTC_OFFSET_H: Final = 8.0  # the demo sites are in China: daily rhythms follow local time
 BATTERY_KINDS: Final = frozenset(
-    {DeviceKind.WRISTBAND, DeviceKind.PIR, DeviceKind.DOOR, DeviceKind.SMOKE, DeviceKind.SOS_BUTTON}
+    {
+        DeviceKind.WRISTBAND,
+        DeviceKind.PIR,
+        DeviceKind.DOOR,
+        DeviceKind.SMOKE,
+        DeviceKind.SOS_BUTTON,
+        DeviceKind.SEAT_MAT,
+        DeviceKind.FLUSH,
+        DeviceKind.APPLIANCE,
+    }
 )
 LAST_WILL: Final = msgspec.json.encode({"online": False})
 

@@ -17,7 +17,9 @@ from simulators.scenario import Incident, What
 from simulators.sisfall import FallTraces
 from simulators.timeline import Effects, Msg, Op, Truth, acc_stream
 
-ALL_ROUTINE = frozenset({DeviceKind.PIR, DeviceKind.DOOR, DeviceKind.BED_MAT})
+ALL_ROUTINE = frozenset(
+    {DeviceKind.PIR, DeviceKind.DOOR, DeviceKind.BED_MAT, DeviceKind.SEAT_MAT, DeviceKind.WRISTBAND}
+)
 PRE_S = 3.0  # resting accelerometer windows before a fall trace
 POST_S = 5.0  # lying still after it
 VERDICT_AFTER_S = 1.0  # a wristband reports its fall verdict this long after the impact
@@ -97,13 +99,31 @@ def _smoke(inc: Incident, r: Resident | None, t: float, ctx: Ctx) -> Built:
 
 
 def _inactivity(inc: Incident, r: Resident | None, t: float, ctx: Ctx) -> Built:
+    """A collapse: the last sign of life at ``t``, then nothing. ``where`` picks the resting
+    place: up and about (PIR), seated (the seat mat pressed, never released), or right after
+    coming home (the door, an hour after leaving through it)."""
     dev = _needs(r, DeviceKind.PIR, inc.what)
     assert r is not None
     msgs: list[Msg] = []
+    quiet_from = t - 61.0
     if bed := r.device(DeviceKind.BED_MAT):  # up and about first: in bed is not inactivity
         msgs.append(_event(bed.device_id, t - 60.0, [{"n": "presence", "vb": False}]))
-    msgs.append(_event(dev.device_id, t, [{"n": "motion", "vb": True}]))  # last sign of life
-    ctx.effects.suppress.append((r.name, ALL_ROUTINE, t - 61.0, t + inc.duration_s))
+    seat = r.device(DeviceKind.SEAT_MAT)
+    if inc.where == "seated":
+        dev = _needs(r, DeviceKind.SEAT_MAT, inc.what)
+        msgs.append(_event(dev.device_id, t, [{"n": "presence", "vb": True}]))
+    elif inc.where == "after_home":
+        dev = _needs(r, DeviceKind.DOOR, inc.what)
+        quiet_from = t - 3600.0 - 61.0
+        for at, state in ((-3600.0, "open"), (-3580.0, "closed"), (-20.0, "open"), (0.0, "closed")):
+            msgs.append(_event(dev.device_id, t + at, [{"n": "door", "vs": state}]))
+    elif inc.where:
+        raise IncidentError(f"inactivity: where={inc.where!r} is not '', 'seated' or 'after_home'")
+    else:
+        msgs.append(_event(dev.device_id, t, [{"n": "motion", "vb": True}]))  # last sign of life
+    if seat and inc.where != "seated":  # not in the armchair
+        msgs.insert(0, _event(seat.device_id, quiet_from - 1.0, [{"n": "presence", "vb": False}]))
+    ctx.effects.suppress.append((r.name, ALL_ROUTINE, quiet_from, t + inc.duration_s))
     return msgs, dev, t + inc.detect_after_s
 
 

@@ -28,6 +28,7 @@ PROFILE_DEVICES: Final[dict[CareProfile, frozenset[DeviceKind]]] = {
         {
             DeviceKind.WRISTBAND,
             DeviceKind.BED_MAT,
+            DeviceKind.SEAT_MAT,
             DeviceKind.SOS_BUTTON,
             DeviceKind.PIR,
             DeviceKind.DOOR,

@@ -8,6 +8,7 @@ from :mod:`simulators.calibration` (real homes), bent per care profile by :data:
 from __future__ import annotations
 
 import bisect
+import itertools
 import random
 from dataclasses import dataclass
 from typing import Final
@@ -49,8 +50,8 @@ PROFILES: Final[dict[CareProfile, ProfileLaw]] = {
 class RoutineEvent:
     at: float  # simulated epoch seconds
     device: DeviceKind  # which of the resident's devices reports it
-    name: str  # "motion", "presence" or "door"
-    value: bool | str
+    name: str  # "motion", "presence", "door" or "activity" (wristband, % of the minute moving)
+    value: bool | str | float
 
 
 def _normal(rng: random.Random, stat: Stat, *, sd_scale: float = 1.0) -> float:
@@ -181,9 +182,29 @@ def day_plan(
             if t >= min(day_end, n.wake_at):
                 break
             out.append(RoutineEvent(t, DeviceKind.PIR, "motion", True))
+    _seated_and_moving(
+        out, awake=(max(day_start, last_night.wake_at), min(day_end, tonight.bed_at))
+    )
     kept = [e for e in out if day_start <= e.at < day_end]
     kept.sort()
     return DayPlan(kept, [last_night, tonight])
+
+
+SEATED_AFTER_S: Final = 30 * 60  # a quiet spell this long by day is spent in the armchair
+
+
+def _seated_and_moving(out: list[RoutineEvent], *, awake: tuple[float, float]) -> None:
+    """Long quiet spells while awake are spent seated (seat mat pressed, released when the
+    next movement comes); every movement is also a minute of wristband activity. Draws no
+    random numbers (the level is read off the time), so the rest of the day is unchanged."""
+    moves = sorted(e.at for e in out if e.device is DeviceKind.PIR and awake[0] <= e.at < awake[1])
+    for a, b in itertools.pairwise(moves):
+        if b - a >= SEATED_AFTER_S:
+            out.append(RoutineEvent(a + 30.0, DeviceKind.SEAT_MAT, "presence", True))
+            out.append(RoutineEvent(b - 20.0, DeviceKind.SEAT_MAT, "presence", False))
+    for t in moves:
+        level = float(10 + int(t) % 51)  # % of the minute moving
+        out.append(RoutineEvent(t, DeviceKind.WRISTBAND, "activity", level))
 
 
 def local_midnight(t: float, utc_offset_h: float = 8.0) -> float:

@@ -50,6 +50,9 @@ class Incident(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     confidence: float = 0.9  # on-device fall confidence
     accept: bool = False  # accept the order through the API as a responder would
     needs: str = ""  # the detector this incident needs, shown in the scorecard
+    # inactivity: where the resident collapses: "" (up and about in their room), "seated" (in
+    # the armchair: seat mat pressed), "after_home" (right after coming home from an outing)
+    where: str = ""
 
 
 class Fault(msgspec.Struct, frozen=True, forbid_unknown_fields=True):

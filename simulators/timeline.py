@@ -113,9 +113,8 @@ def routine_msgs(
                     or effects.suppressed(r.name, ev.device, ev.at)
                 ):
                     continue
-                records: list[packs.Rec] = [
-                    {"n": ev.name, "vs" if ev.name == "door" else "vb": ev.value}
-                ]
+                key = "vs" if ev.name == "door" else "v" if ev.name == "activity" else "vb"
+                records: list[packs.Rec] = [{"n": ev.name, key: ev.value}]
                 out.append(
                     Msg(ev.at, dev.device_id, pack=packs.make_pack(dev.device_id, ev.at, records))
                 )

@@ -97,7 +97,9 @@ def test_long_silence_gives_one_yellow_alert_and_going_out_gives_none(
     assert alert["colour"] == "yellow"
     resident = query(database_url, "SELECT resident_id FROM residents WHERE site_id = 'home-17'")[0]
     assert alert["resident_id"] == resident["resident_id"]
-    assert "No movement for 3 h 10 min" in alert["explanation"]
+    assert "No sign of life for 3 h 10 min" in alert["explanation"]
+    assert alert["details"]["state"] == "active"
+    assert alert["details"]["threshold_s"] == 50 * 60  # learned 20-min spells: 30 min floor + 20
     assert alert["raised_at"] == wall
     assert silent_from < alert["occurred_at"] < now
     assert alert["details"]["routine_learned"] is True

@@ -45,6 +45,7 @@ def creds() -> list[DeviceCreds]:
         (DeviceKind.SOS_BUTTON, "btn"),
         (DeviceKind.WRISTBAND, "wb"),
         (DeviceKind.BED_MAT, "bed"),
+        (DeviceKind.SEAT_MAT, "seat"),
         (DeviceKind.PIR, "pir"),
         (DeviceKind.DOOR, "door"),
         (DeviceKind.SMOKE, "smoke"),
@@ -83,11 +84,17 @@ def test_a_day_of_routine_stays_in_the_day_and_sleeps_at_night(profile: CareProf
     assert events == sorted(events)
     assert all(MIDNIGHT <= e.at < MIDNIGHT + 10 * DAY for e in events)
     in_bed = [
-        ((e.at - MIDNIGHT) % DAY) / 3600 for e in events if e.value is True and e.name == "presence"
+        ((e.at - MIDNIGHT) % DAY) / 3600
+        for e in events
+        if e.value is True and e.name == "presence" and e.device is DeviceKind.BED_MAT
     ]
     assert len(in_bed) >= 9  # to bed every night (and back after night toilet visits)
     assert all(h >= 20 or h < 11 for h in in_bed)  # never into bed in the afternoon
     assert sum(1 for e in events if e.name == "motion") > 10 * 50  # moving every day
+    seated = [e for e in events if e.device is DeviceKind.SEAT_MAT]
+    assert sum(e.value is True for e in seated) == sum(e.value is False for e in seated)
+    if profile is not CareProfile.BED_BOUND:  # long quiet spells by day are spent seated
+        assert sum(e.value is True for e in seated) >= 5
 
 
 def test_independent_residents_go_out_and_bed_bound_ones_do_not() -> None:
@@ -278,3 +285,57 @@ def test_more_expected_alerts_of_a_caught_incident_are_part_of_it() -> None:
 def test_bundled_scenarios_load(path: Path) -> None:
     sc = load(path)
     assert sc.incident or sc.fault or sc.max_false_alarms == 0
+
+
+@pytest.mark.parametrize(("where", "last"), [("seated", "presence"), ("after_home", "door")])
+def test_a_collapse_leaves_its_resting_place_as_the_last_sign_of_life(
+    where: str, last: str
+) -> None:
+    import msgspec
+
+    sc = load(BUNDLED / "collapse-at-home.toml")
+    inc = next(i for i in sc.incident if i.where == where)
+    sc = msgspec.structs.replace(
+        sc, sites=["home-17"], incident=[msgspec.structs.replace(inc, resident="Zheng Hui")]
+    )
+    c = creds()
+    start = 1_795_000_000.0
+    msgs = build(sc, cast(sc, c), {d.device_id: d for d in c}, start=start)
+    t = start + inc.at_s
+    mine = {"pir-0042", "seat-0042", "door-0042", "wb-0042", "bed-0042"}
+    events = sorted(
+        (m.at, m.device_id, r.get("n"), r.get("vb", r.get("vs")))
+        for m in msgs
+        if m.pack is not None and m.device_id in mine
+        for r in m.pack
+        if r.get("n") in ("motion", "presence", "door", "activity")
+    )
+    before = [e for e in events if e[0] <= t]
+    assert before[-1][2] == last
+    if where == "seated":
+        assert before[-1][1:] == ("seat-0042", "presence", True)
+    else:  # back through the door an hour after leaving through it
+        assert [e[3] for e in before if e[1] == "door-0042"][-4:] == [
+            "open",
+            "closed",
+            "open",
+            "closed",
+        ]
+    assert not [e for e in events if t < e[0] < t + inc.duration_s]  # nothing moves after
+
+
+def test_simulated_homes_are_written_in_the_evaluation_format(tmp_path: Path) -> None:
+    from alerts.datasets.external import load_external
+    from simulators.homes import write_home
+
+    path = write_home(tmp_path, "sim-frail", CareProfile.FRAIL, days=6, calib=CALIB, seed=3)
+    home = load_external(path)
+    kinds = {a.device_kind for a in home.events}
+    assert kinds == {"pir", "door", "bed_mat", "seat_mat", "wristband"}
+    assert home.timezone == "Asia/Shanghai"
+    assert sum(1 for lab in home.labels if lab.name == "sleeping") >= 6
+    assert all(lab.start < lab.end for lab in home.labels)
+    again = write_home(
+        tmp_path / "again", "sim-frail", CareProfile.FRAIL, days=6, calib=CALIB, seed=3
+    )
+    assert (again / "events.csv").read_text() == (path / "events.csv").read_text()

@@ -41,15 +41,17 @@ ROOM_KEYWORDS: tuple[tuple[str, tuple[str, ...]], ...] = (
 # would record when commissioning). See docs/detection-inactivity.md.
 SENSOR_OVERRIDES: dict[str, dict[int, str]] = {"B": {4: "front door (unnamed id 4)"}}
 PIR_MAX_ACTIVE_S = 30 * 60
-AWAY_LABELS = ("leave-house", "going-out")
+AWAY_LABELS = ("leave-house", "going-out", "away")
 ASLEEP_LABELS = ("go-to-bed", "sleeping")
+SEAT_MATS = ("couch",)
+FLUSHES = ("flush", "float")
 
 
 @dataclass(frozen=True, slots=True)
 class Sensor:
     name: str
     room_kind: str | None
-    device_kind: str  # "bed_mat", "door", "pir" or "contact"
+    device_kind: str  # "bed_mat", "seat_mat", "flush", "door", "pir" or "contact"
     exit: bool
 
 
@@ -65,6 +67,7 @@ class Home:
     name: str
     events: tuple[Activity, ...]  # sorted by time
     labels: tuple[Label, ...]
+    timezone: str = "UTC"  # the TL epochs are local time written as UTC
 
     def label_at(self, t: float) -> str | None:
         for label in self.labels:
@@ -90,7 +93,17 @@ def classify(name: str) -> Sensor:
     if room is None:
         room = next((kind for kind, keys in ROOM_KEYWORDS if any(k in lower for k in keys)), None)
     kind = (
-        "bed_mat" if bed else "door" if "door" in lower else "pir" if "pir" in lower else "contact"
+        "bed_mat"
+        if bed
+        else "seat_mat"
+        if any(k in lower for k in SEAT_MATS)
+        else "flush"
+        if any(k in lower for k in FLUSHES)
+        else "door"
+        if "door" in lower
+        else "pir"
+        if "pir" in lower
+        else "contact"
     )
     return Sensor(name.strip(), room, kind, exit_door)
 

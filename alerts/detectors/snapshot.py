@@ -59,6 +59,11 @@ class ResidentSnapshot:
     away_since: datetime | None = None
     # In the bathroom (every sign of life since this time came from the bathroom).
     in_bathroom_since: datetime | None = None
+    # Where the resident rests now: active, seated, bathroom, bed or away (alerts.routine).
+    rest_state: str = "active"
+    seated_since: datetime | None = None
+    has_bed_mat: bool = False  # a bed mat among the resident's events: sleep can be told
+    has_seat_sensor: bool = False  # a seat mat or radar: sitting can be told
     devices: tuple[DeviceSnapshot, ...] = field(default_factory=tuple)
 
     @property

@@ -48,7 +48,9 @@ class Replayer:
         *,
         start: float,
         recent_s: float = 6 * 3600,
+        timezone: str = "UTC",
     ) -> None:
+        self.resident = {**RESIDENT, "timezone": timezone}
         self.events = events
         self.times = [a.t for a in events]
         self.routine = routine
@@ -77,7 +79,7 @@ class Replayer:
         activities = sorted(kept | set(self.recent), key=lambda a: a.t)
         now = datetime.fromtimestamp(t, UTC)
         return build_snapshot(
-            resident=RESIDENT, activities=activities, routine=self.routine, now=now
+            resident=self.resident, activities=activities, routine=self.routine, now=now
         )
 
     def tick(self, t: float) -> Verdict | None:
@@ -87,6 +89,16 @@ class Replayer:
             return None
         self.seen.add(verdict.idem_key)
         return verdict
+
+    def first_alarm(self, start: float, end: float, tick_s: float) -> Alarm | None:
+        """The first alarm on the ``tick_s`` grid within [start, end), or None."""
+        t = math.ceil(start / tick_s) * tick_s
+        while t < end:
+            verdict = self.tick(t)
+            if verdict is not None:
+                return Alarm(t, verdict)
+            t += tick_s
+        return None
 
     def run(self, start: float, end: float, tick_s: float) -> list[Alarm]:
         """Ticks on the absolute ``tick_s`` grid within [start, end)."""

@@ -19,7 +19,7 @@ from collections import Counter
 import typer
 
 from alerts.datasets.kasteren import HOMES, Home, load_home
-from alerts.evaluate.inactivity import labelled_days
+from alerts.evaluate.external import local_days as labelled_days
 from alerts.routine import Gap, gaps, segments
 
 HOUR = 3600.0
@@ -33,7 +33,7 @@ def day_spells(home: Home) -> list[Gap]:
         g
         for seg in segments(list(home.events), 16 * HOUR)
         for g in gaps(seg)
-        if g.state == "awake" and lo <= g.start < hi and 8 <= (g.start % (24 * HOUR)) / HOUR < 20
+        if g.state == "active" and lo <= g.start < hi and 8 <= (g.start % (24 * HOUR)) / HOUR < 20
     ]
 
 

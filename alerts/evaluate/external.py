@@ -1,0 +1,318 @@
+"""The inactivity detector on any home's logs, learning as it runs live (past days only).
+
+For every evaluated day ``d`` of a home the routine is fitted on the events of the
+``history_days`` before ``d`` (nothing from ``d`` or later; site defaults while there are
+fewer than ``FitParams.min_days`` days), then day ``d`` is replayed through the live snapshot
+builder and detector with a 60-s tick:
+
+* untouched: every alert is a false alarm (d), split by what the labels say about the spell:
+  ``sensor gap`` (the labels say the person was away, asleep or doing something the sensors
+  did not see) or ``long benign spell`` (no label: quiet, most likely resting);
+* from ``per_day`` random onsets between 08:00 and 20:00 local where the labels do not say
+  away or asleep, the person never moves again (every later event removed): the first alert
+  gives (c) the time from the last sign of life to the alert, and (a) whether a silence of a
+  drawn length (2-6 h, 4-12 h) is alerted (an alert before its end: the replay is identical
+  until then). (b) among silences outlasting the detector's own threshold for the state at
+  onset by 30 min, the share alerted within 30 min of that threshold.
+"""
+
+from __future__ import annotations
+
+import bisect
+import math
+from collections import Counter
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
+from typing import Protocol
+from zoneinfo import ZoneInfo
+
+import numpy as np
+
+from alerts.datasets.kasteren import Home
+from alerts.detectors.snapshot import ResidentSnapshot, TickDetector
+from alerts.evaluate.replay import Replayer
+from alerts.routine import Deadline, FitParams, SiteDefaults, fit_routine, segments
+
+DAY = 86400.0
+HOUR = 3600.0
+NEVER_S = 24 * HOUR  # how long "never moves again" is followed
+
+
+class HasDeadline(TickDetector, Protocol):
+    def deadline(self, s: ResidentSnapshot) -> Deadline | None: ...
+
+
+@dataclass
+class Onset:
+    t0: float
+    state: str  # the detector's reading at onset ("away" when it would never alert)
+    last_sign: float
+    alarm: float | None  # first alert if the person never moves again (within NEVER_S)
+    deadline: float | None  # the detector's own threshold crossing for the onset state
+    short_s: float  # a 2-6 h silence from t0
+    long_s: float  # a 4-12 h silence from t0
+    learned: bool
+
+
+@dataclass
+class FalseAlarm:
+    at: float
+    state: str
+    cause: str  # "sensor gap" or "long benign spell"
+    learned: bool
+
+
+@dataclass
+class HomeRun:
+    home: str
+    days: int = 0
+    learned_days: int = 0
+    onsets: list[Onset] = field(default_factory=list)
+    false_alarms: list[FalseAlarm] = field(default_factory=list)
+
+
+def local_days(home: Home) -> list[float]:
+    """Local midnights of the evaluated days: the labelled ones, or every day with events."""
+    tz = ZoneInfo(home.timezone)
+    times = [lab.start for lab in home.labels] or [a.t for a in home.events]
+    dates = sorted({datetime.fromtimestamp(t, tz).date() for t in times})
+    return [_midnight(d, tz) for d in dates]
+
+
+def _midnight(d: date, tz: ZoneInfo) -> float:
+    return datetime(d.year, d.month, d.day, tzinfo=tz).timestamp()
+
+
+def _pick(home: Home, day: float, rng: np.random.Generator, count: int) -> list[float]:
+    out: list[float] = []
+    first, last = home.events[0].t, home.events[-1].t
+    for _ in range(200):
+        if len(out) == count:
+            break
+        t0 = float(day + rng.uniform(8 * HOUR, 20 * HOUR))
+        if home.at_home_awake(t0, t0 + 60) and first < t0 < last:
+            out.append(t0)
+    return out
+
+
+def _cause(home: Home, start: float, end: float) -> str:
+    for lab in home.labels:
+        if lab.start < end and start < lab.end:
+            return "sensor gap"
+    return "long benign spell"
+
+
+def evaluate_home(
+    home: Home,
+    detector: HasDeadline,
+    *,
+    rng: np.random.Generator,
+    per_day: int = 3,
+    tick_s: float = 60.0,
+    history_days: int = 28,
+    outage_s: float = 16 * HOUR,
+    defaults: SiteDefaults | None = None,
+    params: FitParams | None = None,
+) -> HomeRun:
+    defaults = defaults or SiteDefaults()
+    params = params or FitParams()
+    run = HomeRun(home.name)
+    tz = ZoneInfo(home.timezone)
+    events = list(home.events)
+    times = [a.t for a in events]
+    for day in local_days(home):
+        lo = bisect.bisect_left(times, day - history_days * DAY)
+        hi = bisect.bisect_left(times, day)
+        routine = fit_routine(
+            segments(events[lo:hi], outage_s), tz=tz, defaults=defaults, params=params
+        )
+        run.days += 1
+        run.learned_days += int(routine.learned)
+        end = _midnight((datetime.fromtimestamp(day, tz) + timedelta(days=1, hours=2)).date(), tz)
+        replay = Replayer(events, routine, detector, start=day - 2 * DAY, timezone=home.timezone)
+        replay.run(day - 2 * DAY, day, tick_s)  # spells already alerted before the day
+        for alarm in replay.run(day, end, tick_s):
+            snap = replay.snapshot(alarm.at)
+            last = snap.last_activity_at.timestamp() if snap.last_activity_at else alarm.at
+            state = str(alarm.verdict.details.get("state", "?"))
+            run.false_alarms.append(
+                FalseAlarm(alarm.at, state, _cause(home, last, alarm.at), routine.learned)
+            )
+        for t0 in _pick(home, day, rng, per_day):
+            i0 = bisect.bisect_left(times, t0)
+            before = events[:i0]
+            silent = Replayer(before, routine, detector, start=t0 - 2 * DAY, timezone=home.timezone)
+            snap = silent.snapshot(t0)
+            dl = detector.deadline(snap)
+            state = dl.state if dl else snap.rest_state
+            first = silent.first_alarm(t0, t0 + NEVER_S, tick_s)
+            last = snap.last_activity_at.timestamp() if snap.last_activity_at else t0
+            run.onsets.append(
+                Onset(
+                    t0,
+                    state,
+                    last,
+                    first.at if first else None,
+                    dl.at if dl else None,
+                    float(rng.uniform(2 * HOUR, 6 * HOUR)),
+                    float(rng.uniform(4 * HOUR, 12 * HOUR)),
+                    routine.learned,
+                )
+            )
+    return run
+
+
+def poisson_interval(k: int, exposure: float, level: float = 0.95) -> tuple[float, float]:
+    """Exact (Garwood) interval for a Poisson rate: k events over ``exposure`` units."""
+    alpha = (1 - level) / 2
+
+    def cdf(x: int, lam: float) -> float:  # P(X <= x)
+        term = total = math.exp(-lam)
+        for i in range(1, x + 1):
+            term *= lam / i
+            total += term
+        return total
+
+    def solve(f: object, target: float) -> float:
+        assert callable(f)
+        lo, hi = 0.0, max(10.0, 10.0 * (k + 1))
+        for _ in range(200):
+            mid = (lo + hi) / 2
+            if f(mid) > target:
+                lo = mid
+            else:
+                hi = mid
+        return (lo + hi) / 2
+
+    lower = 0.0 if k == 0 else solve(lambda lam: cdf(k - 1, lam), 1 - alpha)
+    upper = solve(lambda lam: cdf(k, lam), alpha)
+    return lower / exposure, upper / exposure
+
+
+def _alerted(o: Onset, length: float) -> bool:
+    return o.alarm is not None and o.alarm < o.t0 + length
+
+
+def _quantiles(values: list[float]) -> dict[str, float | None]:
+    if not values:
+        return {"n": 0, "median_min": None, "p95_min": None}
+    arr = np.asarray(values)  # inf = not alerted within NEVER_S
+    med = float(np.percentile(arr, 50, method="inverted_cdf"))
+    p95 = float(np.percentile(arr, 95, method="inverted_cdf"))
+    return {
+        "n": len(values),
+        "median_min": None if math.isinf(med) else round(med / 60, 1),
+        "p95_min": None if math.isinf(p95) else round(p95 / 60, 1),
+    }
+
+
+def figures(run: HomeRun) -> dict[str, object]:
+    """(a)-(e) for one home (or several runs merged)."""
+    ons = run.onsets
+    short = [_alerted(o, o.short_s) for o in ons]
+    long_ = [_alerted(o, o.long_s) for o in ons]
+    beyond = [
+        (o, length)
+        for o in ons
+        for length in (o.short_s, o.long_s)
+        if o.deadline is not None and o.t0 + length >= o.deadline + 1800
+    ]
+    within = [o.alarm is not None and o.alarm <= o.deadline + 1800 for o, _ in beyond if o.deadline]
+    delays = [(o.alarm - o.last_sign) if o.alarm else math.inf for o in ons]
+    by_state: dict[str, list[float]] = {}
+    for o, d in zip(ons, delays, strict=True):
+        by_state.setdefault(o.state, []).append(d)
+    fa = run.false_alarms
+    lo, hi = poisson_interval(len(fa), run.days) if run.days else (math.nan, math.nan)
+    first_days = run.days - run.learned_days
+    fa_first = [f for f in fa if not f.learned]
+    return {
+        "home": run.home,
+        "resident_days": run.days,
+        "learned_days": run.learned_days,
+        "a_2_6h_alerted": {"n": len(short), "share": _share(short)},
+        "a_4_12h_alerted": {"n": len(long_), "share": _share(long_)},
+        "b_within_30min_of_own_threshold": {"n": len(within), "share": _share(within)},
+        "c_last_sign_to_alert": {"all": _quantiles(delays)}
+        | {state: _quantiles(v) for state, v in sorted(by_state.items())},
+        "d_false_alarms": {
+            "count": len(fa),
+            "per_resident_day": len(fa) / run.days if run.days else None,
+            "poisson95": [lo, hi],
+            "by_cause": dict(Counter(f.cause for f in fa)),
+            "by_state": dict(Counter(f.state for f in fa)),
+            "first_days": {"days": first_days, "count": len(fa_first)},
+            "learned_days": {"days": run.learned_days, "count": len(fa) - len(fa_first)},
+        },
+        "e_check_ins_per_resident_day": 0.0,
+    }
+
+
+def _share(flags: list[bool]) -> float | None:
+    return sum(flags) / len(flags) if flags else None
+
+
+def merge(runs: list[HomeRun], name: str = "all") -> HomeRun:
+    out = HomeRun(name)
+    for r in runs:
+        out.days += r.days
+        out.learned_days += r.learned_days
+        out.onsets += r.onsets
+        out.false_alarms += r.false_alarms
+    return out
+
+
+def _pct(x: object) -> str:
+    return "    -" if not isinstance(x, float) else f"{100 * x:5.1f}%"
+
+
+def _min(x: object) -> str:
+    return "  >24h" if x is None else f"{float(str(x)):6.0f}"
+
+
+def table(rows: list[dict[str, object]]) -> str:
+    lines = [
+        "home      days learned  2-6h    4-12h   (b)30min  last sign->alert min  "
+        "false alarms/day [95%]         first days  causes",
+        "                                                   median   p95",
+    ]
+    for f in rows:
+        a2, a4 = f["a_2_6h_alerted"], f["a_4_12h_alerted"]
+        b, c, d = (
+            f["b_within_30min_of_own_threshold"],
+            f["c_last_sign_to_alert"],
+            f["d_false_alarms"],
+        )
+        assert isinstance(a2, dict)
+        assert isinstance(a4, dict)
+        assert isinstance(b, dict)
+        assert isinstance(d, dict)
+        assert isinstance(c, dict)
+        whole = c["all"]
+        assert isinstance(whole, dict)
+        ci, first, causes = d["poisson95"], d["first_days"], d["by_cause"]
+        assert isinstance(ci, list)
+        assert isinstance(first, dict)
+        assert isinstance(causes, dict)
+        rate = d["per_resident_day"]
+        lines.append(
+            f"{f['home']!s:<9} {f['resident_days']!s:>4} {f['learned_days']!s:>6}  "
+            f"{_pct(a2['share'])}  {_pct(a4['share'])}  {_pct(b['share'])}   "
+            f"{_min(whole['median_min'])} {_min(whole['p95_min'])}        "
+            f"{float(str(rate)):.3f} ({d['count']}) [{ci[0]:.3f}, {ci[1]:.3f}]"
+            f"     {first['count']}/{first['days']} d  "
+            + ", ".join(f"{k} {v}" for k, v in sorted(causes.items()))
+        )
+    lines.append("")
+    lines.append("(c) by state at onset: median / p95 min (n)")
+    for f in rows:
+        c = f["c_last_sign_to_alert"]
+        assert isinstance(c, dict)
+        parts = [
+            f"{k} {_min(v['median_min']).strip()} / {_min(v['p95_min']).strip()} ({v['n']})"
+            for k, v in c.items()
+            if k != "all"
+        ]
+        lines.append(f"{f['home']!s:<9} " + "; ".join(parts))
+    lines.append("(e) check-ins per resident-day: 0 (no check_in is asked: not built)")
+    return "\n".join(lines)
