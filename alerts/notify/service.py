@@ -97,14 +97,14 @@ async def list_deliveries(
     cur = await conn.execute(
         "SELECT n.id, n.user_id, n.resident_id, n.source, n.alert_id, n.order_id, n.colour,"
         " n.subject, n.body, n.created_at, n.not_before, n.state, n.reason, n.attempts,"
-        " n.delivered_at, n.delivered_via, COALESCE((SELECT jsonb_agg(jsonb_build_object("
+        " n.delivered_at, n.delivered_via, n.site_id, n.read_at, COALESCE((SELECT jsonb_agg(jsonb_build_object("
         "  'at', a.at, 'channel', a.channel, 'address', a.address, 'ok', a.ok,"
         "  'receipt', a.receipt, 'duration_ms', a.duration_ms) ORDER BY a.id)"
         "  FROM notification_attempts a WHERE a.outbox_id = n.id), '[]') AS attempt_log"
-        " FROM notification_outbox n JOIN residents r ON r.resident_id = n.resident_id"
+        " FROM notification_outbox n LEFT JOIN residents r ON r.resident_id = n.resident_id"
         " WHERE (%(u)s::bigint IS NULL OR n.user_id = %(u)s)"
         " AND (%(admin)s OR (%(family)s AND n.user_id = %(me)s)"
-        "      OR (NOT %(family)s AND r.site_id = ANY(%(sites)s)))"
+        "      OR (NOT %(family)s AND COALESCE(r.site_id, n.site_id) = ANY(%(sites)s)))"
         " ORDER BY n.created_at DESC, n.id DESC LIMIT %(limit)s OFFSET %(offset)s",
         {
             "u": user_id,
@@ -117,3 +117,17 @@ async def list_deliveries(
         },
     )
     return list(await cur.fetchall())
+
+
+async def mark_read(
+    conn: Conn, *, user_id: int, delivery_id: int, now: datetime
+) -> datetime | None:
+    """The first time a member says they saw a notification (their own only); None if it is
+    not theirs. Reading again keeps the first time."""
+    cur = await conn.execute(
+        "UPDATE notification_outbox SET read_at = COALESCE(read_at, %s) "
+        "WHERE id = %s AND user_id = %s RETURNING read_at",
+        (now, delivery_id, user_id),
+    )
+    row = await cur.fetchone()
+    return None if row is None else row["read_at"]
