@@ -184,9 +184,7 @@ class TencentSmsChannel:
 
     def body(self, out: Outgoing) -> bytes:
         params = json.loads(
-            fill_json(
-                self.template_params, out, setting="ELDERCARE_TENCENT_SMS_TEMPLATE_PARAMS", limit=12
-            )
+            fill_json(self.template_params, out, setting="ELDERCARE_TENCENT_SMS_TEMPLATE_PARAMS")
         )
         if not (isinstance(params, list) and all(isinstance(p, str) for p in params)):
             raise DeliveryFailed(
