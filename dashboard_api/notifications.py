@@ -133,7 +133,8 @@ class AttemptOut(BaseModel):
 class DeliveryOut(BaseModel):
     id: int
     user_id: int | None = Field(description="the family member; null for a care-station group")
-    site_id: str | None = Field(description="the care station whose group robot it went to")
+    site_id: str | None = Field(description="the site of the resident (or of the station)")
+    to_station: bool = Field(description="sent to the care station's group, not a family")
     resident_id: int | None
     source: Source
     alert_id: int | None
@@ -153,8 +154,9 @@ class DeliveryOut(BaseModel):
 
 
 class ReadOut(BaseModel):
-    id: int
+    alert_id: int
     read_at: datetime
+    notifications: int = Field(description="how many of the member's notifications it marked")
 
 
 def _out(user_id: int, row: dict[str, Any] | None, *, own: bool) -> PrefsOut:
@@ -239,16 +241,17 @@ async def deliveries(
 
 
 @router.post(
-    "/deliveries/{delivery_id}/read",
+    "/alerts/{alert_id}/read",
     response_model=ReadOut,
     responses={**NOT_FOUND, 403: {"model": Problem}},
 )
-async def mark_read(conn: ConnDep, user: CurrentUser, at: Now, delivery_id: UserId) -> ReadOut:
-    """The family member has seen it: a red alert's voice call (if any) is not made."""
+async def mark_read(conn: ConnDep, user: CurrentUser, at: Now, alert_id: UserId) -> ReadOut:
+    """The family member has seen what they were told about this alert: a red alert's
+    pending voice call is not made."""
     if user.role is not Role.FAMILY:
         raise HTTPException(status.HTTP_403_FORBIDDEN, "family members only")
-    read_at = await service.mark_read(conn, user_id=user.user_id, delivery_id=delivery_id, now=at)
-    if read_at is None:
-        raise HTTPException(status.HTTP_404_NOT_FOUND, "no such notification")
+    marked = await service.mark_alert_read(conn, user_id=user.user_id, alert_id=alert_id, now=at)
+    if marked is None:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, "no such alert")
     await conn.commit()
-    return ReadOut(id=delivery_id, read_at=read_at)
+    return ReadOut(alert_id=alert_id, read_at=at, notifications=marked)

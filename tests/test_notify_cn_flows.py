@@ -133,13 +133,12 @@ def _ladder(database_url: str, *, read_after: timedelta | None) -> tuple[Any, An
             assert ali.requests == []
             if read_after is not None:
                 async with pool.connection() as conn:
-                    first = await service.mark_read(
-                        conn, user_id=user_id, delivery_id=row["id"], now=now + read_after
-                    )
-                    again = await service.mark_read(
-                        conn, user_id=user_id, delivery_id=row["id"], now=now + 2 * read_after
-                    )
-                    assert first == again == now + read_after  # the first reading is kept
+                    alert = row["alert_id"]
+                    for k in (1, 2):  # reading twice keeps the first time
+                        marked = await service.mark_alert_read(
+                            conn, user_id=user_id, alert_id=alert, now=now + k * read_after
+                        )
+                        assert marked == 1
                     await conn.commit()
             await cycle(pool, s, now + timedelta(seconds=120))
             await cycle(pool, s, now + timedelta(seconds=400))  # nothing further either way
@@ -334,11 +333,11 @@ def test_a_family_chooses_wechat_and_voice_and_marks_a_notification_read(
         config = config_from(cn_settings(database_url))
         run(database_url, lambda pool: enqueue(pool, now=datetime.now(UTC), config=config))
         [row] = outbox(database_url)
-        path = f"/api/notifications/deliveries/{row['id']}/read"
+        path = f"/api/notifications/alerts/{row['alert_id']}/read"
         assert client.post(path, headers=staff).status_code == 403
         assert (
             client.post(
-                f"/api/notifications/deliveries/{row['id'] + 99}/read", headers=me
+                f"/api/notifications/alerts/{row['alert_id'] + 99}/read", headers=me
             ).status_code
             == 404
         )
@@ -347,4 +346,6 @@ def test_a_family_chooses_wechat_and_voice_and_marks_a_notification_read(
         history = client.get("/api/notifications/deliveries", headers=me).json()
     assert history[0]["read_at"] == read.json()["read_at"]
     assert history[0]["user_id"] == user_id
-    assert history[0]["site_id"] is None
+    assert history[0]["site_id"] == site_id
+    assert history[0]["to_station"] is False
+    assert read.json()["notifications"] == 1

@@ -65,7 +65,7 @@ def sign(secret: str, timestamp: int, body: bytes) -> str:
 
 def template_values(out: Outgoing, *, limit: int | None = None) -> dict[str, str]:
     """The variables a provider template may use: ``$to $text $subject $resident $event
-    $time $colour $notification_id``; each cut to ``limit`` characters when given."""
+    $time $colour $notification_id $alert_id``; each cut to ``limit`` characters when given."""
     values = {
         "to": out.address,
         "text": out.text,
@@ -75,6 +75,7 @@ def template_values(out: Outgoing, *, limit: int | None = None) -> dict[str, str
         "time": str(out.payload.get("local_time", "")),
         "colour": str(out.payload.get("colour", "")),
         "notification_id": str(out.delivery_id),
+        "alert_id": str(out.payload.get("alert_id") or ""),
     }
     if limit is not None:
         values = {k: v if len(v) <= limit else v[: limit - 1] + "…" for k, v in values.items()}
