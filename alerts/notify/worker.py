@@ -248,12 +248,19 @@ async def run_cycle(
     enqueued = await enqueue(pool, now=now, config=config)
     async with pool.connection() as conn, conn.transaction():
         due = await claim_due(conn, now=now, config=config)
-    results = await asyncio.gather(
-        *(
-            _deliver_one(pool, row, channels=channels, config=config, now=now, rng=rng)
-            for row in due
-        )
-    )
+    # One recipient's rows go one after another, oldest first (a family hears "accepted"
+    # before "resolved", which concurrent sends could swap); recipients run concurrently.
+    queues: dict[tuple[object, object], list[Mapping[str, Any]]] = {}
+    for row in due:
+        queues.setdefault((row["user_id"], row["site_id"]), []).append(row)
+
+    async def in_order(rows: list[Mapping[str, Any]]) -> list[str]:
+        return [
+            await _deliver_one(pool, row, channels=channels, config=config, now=now, rng=rng)
+            for row in rows
+        ]
+
+    results = [r for rs in await asyncio.gather(*map(in_order, queues.values())) for r in rs]
     return Cycle(
         enqueued,
         len(due),
