@@ -24,7 +24,7 @@ from pydantic import (
 
 from alerts.notify import service
 from alerts.notify.egress import Refused, resolve_public
-from alerts.notify.policy import ChannelKind, Source
+from alerts.notify.policy import FAMILY_CHANNELS, ChannelKind, Source
 from dashboard_api.deps import ConnDep, CurrentUser, Now, SettingsDep
 from dashboard_api.schemas import Problem
 from devices.accounts import Principal
@@ -35,6 +35,7 @@ router = APIRouter(prefix="/api/notifications", tags=["notifications"])
 NOT_FOUND: dict[int | str, dict[str, Any]] = {404: {"model": Problem}}
 EMAIL = re.compile(r"^[\x21-\x3f\x41-\x7e]{1,64}@[A-Za-z0-9-]{1,63}(\.[A-Za-z0-9-]{1,63})+$")
 PHONE = re.compile(r"^\+?[0-9]{6,20}$")
+OPENID = re.compile(r"^[A-Za-z0-9_-]{20,64}$")
 URL = TypeAdapter(HttpUrl)
 UserId = Annotated[int, Path(ge=1, le=2**62)]
 
@@ -54,8 +55,12 @@ class ChannelIn(BaseModel):
                 raise ValueError("a webhook address is an http(s) URL") from exc
         elif self.kind is ChannelKind.EMAIL and not EMAIL.match(self.address):
             raise ValueError("not an e-mail address")
-        elif self.kind is ChannelKind.SMS and not PHONE.match(self.address):
+        elif self.kind in (ChannelKind.SMS, ChannelKind.VOICE) and not PHONE.match(self.address):
             raise ValueError("a phone number is digits with an optional leading +")
+        elif self.kind is ChannelKind.WECHAT and not OPENID.match(self.address):
+            raise ValueError("a WeChat openid (from the Official Account) is 20-64 letters/digits")
+        elif self.kind not in FAMILY_CHANNELS:
+            raise ValueError("a care station's group robot is set by an administrator")
         return self
 
 
@@ -127,7 +132,9 @@ class AttemptOut(BaseModel):
 
 class DeliveryOut(BaseModel):
     id: int
-    user_id: int
+    user_id: int | None = Field(description="the family member; null for a care-station group")
+    site_id: str | None = Field(description="the site of the resident (or of the station)")
+    to_station: bool = Field(description="sent to the care station's group, not a family")
     resident_id: int | None
     source: Source
     alert_id: int | None
@@ -142,7 +149,14 @@ class DeliveryOut(BaseModel):
     attempts: int
     delivered_at: datetime | None
     delivered_via: str | None
+    read_at: datetime | None
     attempt_log: list[AttemptOut]
+
+
+class ReadOut(BaseModel):
+    alert_id: int
+    read_at: datetime
+    notifications: int = Field(description="how many of the member's notifications it marked")
 
 
 def _out(user_id: int, row: dict[str, Any] | None, *, own: bool) -> PrefsOut:
@@ -224,3 +238,20 @@ async def deliveries(
         conn, principal=user, user_id=user_id, limit=limit, offset=offset
     )
     return [DeliveryOut(**r) for r in rows]
+
+
+@router.post(
+    "/alerts/{alert_id}/read",
+    response_model=ReadOut,
+    responses={**NOT_FOUND, 403: {"model": Problem}},
+)
+async def mark_read(conn: ConnDep, user: CurrentUser, at: Now, alert_id: UserId) -> ReadOut:
+    """The family member has seen what they were told about this alert: a red alert's
+    pending voice call is not made."""
+    if user.role is not Role.FAMILY:
+        raise HTTPException(status.HTTP_403_FORBIDDEN, "family members only")
+    marked = await service.mark_alert_read(conn, user_id=user.user_id, alert_id=alert_id, now=at)
+    if marked is None:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, "no such alert")
+    await conn.commit()
+    return ReadOut(alert_id=alert_id, read_at=at, notifications=marked)

@@ -5,13 +5,16 @@ Build it in ``main()`` (``Settings()``), never at import time, and pass it down.
 
 from __future__ import annotations
 
+import json
 import os
 from datetime import timedelta
 from pathlib import Path
-from typing import Any, Final
+from typing import Any, Final, Literal
 
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from devices.domain import Colour
 
 # Variables this code no longer reads. Set, they would be ignored in silence (the deployment
 # would believe something the code does not do), so a process refuses to start instead.
@@ -142,6 +145,69 @@ class Settings(BaseSettings):
     sms_gateway_body: str = '{"to": "$to", "text": "$text"}'
     sms_gateway_auth_header: SecretStr = SecretStr("")  # sent as Authorization when set
     sms_gateway_id_field: str = "message_id"
+    # Which provider carries a family's "sms" channel. Provider endpoints are settings (an
+    # administrator's choice, not a family's), so they skip the webhook egress check; tests
+    # point them at local emulators. Templates are JSON string.Templates over $resident
+    # $event $time $subject $text $colour $notification_id (see docs/notifications.md).
+    sms_provider: Literal["gateway", "aliyun", "tencent"] = "gateway"
+    # Aliyun AccessKey, shared by SMS (Dysmsapi SendSms) and voice (Dyvmsapi SingleCallByTts).
+    aliyun_access_key_id: str = ""
+    aliyun_access_key_secret: SecretStr = SecretStr("")
+    aliyun_region_id: str = "cn-hangzhou"
+    aliyun_sms_endpoint: str = "https://dysmsapi.aliyuncs.com/"
+    aliyun_sms_sign_name: str = ""
+    aliyun_sms_template_code: str = ""
+    aliyun_sms_template_param: str = '{"name": "$resident", "event": "$event", "time": "$time"}'
+    # Tencent Cloud SMS (SendSms 2021-01-11, TC3-HMAC-SHA256).
+    tencent_secret_id: str = ""
+    tencent_secret_key: SecretStr = SecretStr("")
+    tencent_sms_endpoint: str = "https://sms.tencentcloudapi.com/"
+    tencent_sms_region: str = "ap-guangzhou"
+    tencent_sms_sdk_app_id: str = ""
+    tencent_sms_sign_name: str = ""
+    tencent_sms_template_id: str = ""
+    tencent_sms_template_params: str = '["$resident", "$event", "$time"]'
+    # Voice calls (Aliyun SingleCallByTts) for red alerts: a family's "voice" channel is
+    # called when the text before it is not read (POST .../deliveries/{id}/read) within
+    # notify_voice_after_s, or not delivered by then; 0 = only after text channels fail.
+    aliyun_voice_endpoint: str = "https://dyvmsapi.aliyuncs.com/"
+    aliyun_voice_tts_code: str = ""
+    aliyun_voice_tts_param: str = '{"name": "$resident", "event": "$event"}'
+    aliyun_voice_called_show_number: str = ""
+    aliyun_voice_play_times: int = Field(default=2, ge=1, le=3)
+    notify_voice_after_s: float = Field(default=120.0, ge=0)
+    # WeChat Official Account template messages to a family member's openid.
+    wechat_oa_api_base: str = "https://api.weixin.qq.com"
+    wechat_oa_appid: str = ""
+    wechat_oa_secret: SecretStr = SecretStr("")
+    wechat_oa_template_id: str = ""
+    wechat_oa_template_data: str = (
+        '{"thing1": {"value": "$resident"}, "thing2": {"value": "$event"},'
+        ' "time3": {"value": "$time"}}'
+    )
+    wechat_oa_link: str = (
+        ""  # the message's link, e.g. https://care.example.cn/family?n=$notification_id
+    )
+    # WeChat Work group robots of the care stations: a JSON object {"<site_id>": "<key>"}.
+    # New alerts of the chosen colours at a listed site go to its group through the outbox.
+    wecom_robot_api_base: str = "https://qyapi.weixin.qq.com"
+    wecom_robot_keys: SecretStr = SecretStr("")
+    wecom_robot_colours: frozenset[Colour] = frozenset({Colour.RED, Colour.YELLOW})
+    wecom_robot_msgtype: Literal["text", "markdown"] = "markdown"
+    wecom_robot_language: Literal["en", "zh"] = "zh"
+
+    def wecom_robot_sites(self) -> dict[str, str]:
+        """The robot keys by site id (the secret setting parsed; a malformed one is an error
+        at start, not a silent nothing)."""
+        raw = self.wecom_robot_keys.get_secret_value().strip()
+        if not raw:
+            return {}
+        keys = json.loads(raw)
+        if not isinstance(keys, dict) or not all(
+            isinstance(k, str) and isinstance(v, str) and v for k, v in keys.items()
+        ):
+            raise ValueError('ELDERCARE_WECOM_ROBOT_KEYS is a JSON object {"site": "key"}')
+        return keys
 
     # The dead-man's switch (alerts/watchdog): every worker beats this often; a watcher (each
     # alerts worker and each API process) checks every watchdog_interval_s and raises a

@@ -68,6 +68,13 @@ def family_only(role: str, target: str | None) -> int | str:
     return {"anon": 401, "family_x": OK}.get(role, 403)
 
 
+def family_scoped(role: str, target: str | None) -> int | str:
+    """A family member, about their own relative; staff have nothing to mark read."""
+    if role in ("anon", "family_x"):
+        return scoped(role, target)
+    return 403
+
+
 def staff_for_home17(role: str, target: str | None) -> int | str:
     """A service order for home-17 (BODIES): staff of other sites may not open one there."""
     return {"anon": 401, "family_x": 403, "staff_b": 404}.get(role, OK)
@@ -121,6 +128,7 @@ RULES: dict[tuple[str, str], Rule] = {
     ("PUT", "/api/notifications/preferences"): family_only,
     ("GET", "/api/notifications/users/{user_id}/preferences"): scoped,
     ("GET", "/api/notifications/deliveries"): signed_in,
+    ("POST", "/api/notifications/alerts/{alert_id}/read"): family_scoped,
     ("GET", "/api/stats/today"): staff,
     ("POST", "/api/live/ticket"): signed_in,
     ("GET", "/api/live"): signed_in,

@@ -1,4 +1,5 @@
-"""Channel adapters behind one small Protocol: webhook, e-mail over SMTP, an HTTP SMS gateway.
+"""Channel adapters behind one small Protocol: webhook, e-mail over SMTP, an HTTP SMS gateway
+(the Chinese providers are in ``wechat.py`` and ``cn_sms.py``).
 
 ``send`` returns the other side's receipt (HTTP status, SMTP reply, gateway message id) or
 raises :class:`DeliveryFailed` with what went wrong; nothing else escapes.
@@ -60,6 +61,38 @@ def sign(secret: str, timestamp: int, body: bytes) -> str:
     """``sha256=<hex HMAC-SHA256 of "<timestamp>." + body>`` (see docs/notifications.md)."""
     mac = hmac.new(secret.encode(), str(timestamp).encode() + b"." + body, hashlib.sha256)
     return "sha256=" + mac.hexdigest()
+
+
+def template_values(out: Outgoing, *, limit: int | None = None) -> dict[str, str]:
+    """The variables a provider template may use: ``$to $text $subject $resident $event
+    $time $colour $notification_id $alert_id``; each cut to ``limit`` characters when given."""
+    values = {
+        "to": out.address,
+        "text": out.text,
+        "subject": out.subject,
+        "resident": str(out.payload.get("resident_name", "")),
+        "event": str(out.payload.get("kind", "")),
+        "time": str(out.payload.get("local_time", "")),
+        "colour": str(out.payload.get("colour", "")),
+        "notification_id": str(out.delivery_id),
+        "alert_id": str(out.payload.get("alert_id") or ""),
+    }
+    if limit is not None:
+        values = {k: v if len(v) <= limit else v[: limit - 1] + "…" for k, v in values.items()}
+    return values
+
+
+def fill_json(template: str, out: Outgoing, *, setting: str, limit: int | None = None) -> str:
+    """Fill a JSON ``string.Template`` with the (JSON-escaped) template values; a template
+    that does not fill, or does not give JSON, fails the delivery naming its setting."""
+    values = template_values(out, limit=limit)
+    escaped = {k: json.dumps(v, ensure_ascii=False)[1:-1] for k, v in values.items()}
+    try:
+        filled = string.Template(template).substitute(escaped)
+        json.loads(filled)
+    except (KeyError, ValueError) as exc:
+        raise DeliveryFailed(f"bad {setting} template: {exc!r}") from exc
+    return filled
 
 
 def _status_receipt(response: httpx2.Response) -> str:
@@ -167,19 +200,7 @@ class SmsGatewayChannel:
     kind: ChannelKind = ChannelKind.SMS
 
     def render(self, out: Outgoing) -> bytes:
-        values = {
-            "to": out.address,
-            "text": out.text,
-            "subject": out.subject,
-            "resident": str(out.payload.get("resident_name", "")),
-            "event": str(out.payload.get("kind", "")),
-            "time": str(out.payload.get("local_time", "")),
-        }
-        escaped = {k: json.dumps(v, ensure_ascii=False)[1:-1] for k, v in values.items()}
-        try:
-            return string.Template(self.body_template).substitute(escaped).encode()
-        except (KeyError, ValueError) as exc:
-            raise DeliveryFailed(f"bad ELDERCARE_SMS_GATEWAY_BODY template: {exc!r}") from exc
+        return fill_json(self.body_template, out, setting="ELDERCARE_SMS_GATEWAY_BODY").encode()
 
     async def send(self, out: Outgoing) -> str:
         if not self.url:

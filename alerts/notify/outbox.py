@@ -18,8 +18,10 @@ WITH due AS (
     ORDER BY next_attempt_at, id LIMIT %(limit)s FOR UPDATE SKIP LOCKED)
 UPDATE notification_outbox n SET next_attempt_at = %(lease)s
 FROM due WHERE n.id = due.id
-RETURNING n.id, n.user_id, n.subject, n.body, n.payload, n.channel_index,
-    n.channel_attempts, n.attempts,
+RETURNING n.id, n.user_id, n.site_id, n.colour, n.subject, n.body, n.payload,
+    n.channel_index, n.channel_attempts, n.attempts, n.created_at, n.delivered_at,
+    n.delivered_via, n.read_at,
+    (SELECT state FROM dispatch_orders o WHERE o.order_id = n.order_id) AS order_state,
     (SELECT channels FROM notification_prefs p WHERE p.user_id = n.user_id) AS channels,
     (SELECT webhook_secret FROM notification_prefs p WHERE p.user_id = n.user_id) AS secret
 """

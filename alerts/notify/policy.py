@@ -14,7 +14,14 @@ from devices.domain import Colour
 class ChannelKind(StrEnum):
     WEBHOOK = "webhook"
     EMAIL = "email"
-    SMS = "sms"
+    SMS = "sms"  # the installation's SMS provider (gateway, Aliyun or Tencent Cloud)
+    WECHAT = "wechat"  # WeChat Official Account template message to an openid
+    VOICE = "voice"  # a text-to-speech phone call: red only, after unread text
+    WECOM_ROBOT = "wecom_robot"  # a care station's WeChat Work group robot (site rows only)
+
+
+# What a family member may put in their own channel list.
+FAMILY_CHANNELS = frozenset(ChannelKind) - {ChannelKind.WECOM_ROBOT}
 
 
 class Source(StrEnum):
@@ -113,3 +120,64 @@ def after_failure(
     if channel_index + 1 < channels:
         return Retry(now, channel_index + 1, 0)
     return GiveUp(f"all {channels} channel(s) failed")
+
+
+def targets_for(
+    channels: list[dict[str, str]], *, colour: Colour, site_id: str | None
+) -> list[dict[str, str]]:
+    """The channel list a row is delivered along: a care station's group robot for a site
+    row; a family member's own list otherwise, where a voice call is kept for red only."""
+    if site_id is not None:
+        return [{"kind": ChannelKind.WECOM_ROBOT.value, "address": site_id}]
+    return [
+        c
+        for c in channels
+        if c.get("kind") != ChannelKind.WECOM_ROBOT.value
+        and (c.get("kind") != ChannelKind.VOICE.value or colour is Colour.RED)
+    ]
+
+
+def _next_voice(kinds: list[str], after: int) -> int | None:
+    return next(
+        (i for i in range(after + 1, len(kinds)) if kinds[i] == ChannelKind.VOICE.value), None
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class AwaitRead:
+    """Delivered as text; call at ``at`` on ``channel_index`` unless read by then."""
+
+    at: datetime
+    channel_index: int
+
+
+def after_delivery(
+    now: datetime, *, colour: Colour, kinds: list[str], channel_index: int, voice_after: timedelta
+) -> AwaitRead | None:
+    """A red notification delivered as text, with a voice channel later in the list, waits
+    ``voice_after`` to be read before the call; anything else is done once delivered."""
+    if colour is not Colour.RED or voice_after <= timedelta(0):
+        return None
+    if kinds[channel_index] == ChannelKind.VOICE.value:
+        return None
+    voice = _next_voice(kinds, channel_index)
+    return None if voice is None else AwaitRead(now + voice_after, voice)
+
+
+def undelivered_jump(
+    now: datetime,
+    *,
+    colour: Colour,
+    created_at: datetime,
+    kinds: list[str],
+    channel_index: int,
+    voice_after: timedelta,
+) -> Retry | None:
+    """A red notification still not delivered ``voice_after`` after it was queued goes
+    straight to the next voice channel instead of working through more text retries."""
+    if colour is not Colour.RED or voice_after <= timedelta(0) or now - created_at < voice_after:
+        return None
+    if kinds[channel_index] == ChannelKind.VOICE.value:
+        return None
+    voice = _next_voice(kinds, channel_index)
+    return None if voice is None else Retry(now, voice, 0)

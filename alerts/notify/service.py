@@ -97,14 +97,15 @@ async def list_deliveries(
     cur = await conn.execute(
         "SELECT n.id, n.user_id, n.resident_id, n.source, n.alert_id, n.order_id, n.colour,"
         " n.subject, n.body, n.created_at, n.not_before, n.state, n.reason, n.attempts,"
-        " n.delivered_at, n.delivered_via, COALESCE((SELECT jsonb_agg(jsonb_build_object("
+        " n.delivered_at, n.delivered_via, COALESCE(r.site_id, n.site_id) AS site_id,"
+        " n.user_id IS NULL AS to_station, n.read_at, COALESCE((SELECT jsonb_agg(jsonb_build_object("
         "  'at', a.at, 'channel', a.channel, 'address', a.address, 'ok', a.ok,"
         "  'receipt', a.receipt, 'duration_ms', a.duration_ms) ORDER BY a.id)"
         "  FROM notification_attempts a WHERE a.outbox_id = n.id), '[]') AS attempt_log"
-        " FROM notification_outbox n JOIN residents r ON r.resident_id = n.resident_id"
+        " FROM notification_outbox n LEFT JOIN residents r ON r.resident_id = n.resident_id"
         " WHERE (%(u)s::bigint IS NULL OR n.user_id = %(u)s)"
         " AND (%(admin)s OR (%(family)s AND n.user_id = %(me)s)"
-        "      OR (NOT %(family)s AND r.site_id = ANY(%(sites)s)))"
+        "      OR (NOT %(family)s AND COALESCE(r.site_id, n.site_id) = ANY(%(sites)s)))"
         " ORDER BY n.created_at DESC, n.id DESC LIMIT %(limit)s OFFSET %(offset)s",
         {
             "u": user_id,
@@ -117,3 +118,22 @@ async def list_deliveries(
         },
     )
     return list(await cur.fetchall())
+
+
+async def mark_alert_read(conn: Conn, *, user_id: int, alert_id: int, now: datetime) -> int | None:
+    """A family member has seen the notifications about an alert of their relative: mark
+    their rows for it read (the first time is kept), so a pending voice call is not made.
+    None if the alert is not one of their relative's; else how many rows were marked."""
+    cur = await conn.execute(
+        "SELECT 1 FROM alerts a JOIN family_links f ON f.resident_id = a.resident_id "
+        "WHERE a.alert_id = %s AND f.user_id = %s",
+        (alert_id, user_id),
+    )
+    if await cur.fetchone() is None:
+        return None
+    cur = await conn.execute(
+        "UPDATE notification_outbox SET read_at = COALESCE(read_at, %s) "
+        "WHERE user_id = %s AND alert_id = %s",
+        (now, user_id, alert_id),
+    )
+    return cur.rowcount

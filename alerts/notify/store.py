@@ -72,6 +72,10 @@ class NotifyConfig:
     lease: timedelta
     timezone: str
     summary_hour: int
+    voice_after: timedelta = timedelta(seconds=120)  # unread red text -> voice call
+    robot_sites: frozenset[str] = frozenset()  # sites whose WeChat Work group hears alerts
+    robot_colours: frozenset[Colour] = frozenset({Colour.RED, Colour.YELLOW})
+    robot_language: str = "zh"
 
 
 def prefs_from_row(row: Mapping[str, Any], default_tz: str) -> Prefs:

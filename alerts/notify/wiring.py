@@ -15,8 +15,10 @@ from alerts.notify.channels import (
     SmtpConfig,
     WebhookChannel,
 )
+from alerts.notify.cn_sms import AliyunRpc, AliyunSmsChannel, AliyunVoiceChannel, TencentSmsChannel
 from alerts.notify.policy import ChannelKind
 from alerts.notify.store import NotifyConfig
+from alerts.notify.wechat import TokenCache, WeChatTemplateChannel, WeComRobotChannel
 from devices.settings import Settings
 
 
@@ -30,6 +32,10 @@ def config_from(settings: Settings) -> NotifyConfig:
         lease=timedelta(seconds=settings.notify_lease_s),
         timezone=settings.notify_timezone,
         summary_hour=settings.notify_summary_hour,
+        voice_after=timedelta(seconds=settings.notify_voice_after_s),
+        robot_sites=frozenset(settings.wecom_robot_sites()),
+        robot_colours=frozenset(settings.wecom_robot_colours),
+        robot_language=settings.wecom_robot_language,
     )
 
 
@@ -45,20 +51,79 @@ def smtp_from(settings: Settings) -> SmtpConfig:
     )
 
 
+def sms_from(settings: Settings, client: httpx2.AsyncClient) -> Channel:
+    if settings.sms_provider == "aliyun":
+        return AliyunSmsChannel(
+            aliyun_rpc(settings, client, settings.aliyun_sms_endpoint),
+            sign_name=settings.aliyun_sms_sign_name,
+            template_code=settings.aliyun_sms_template_code,
+            template_param=settings.aliyun_sms_template_param,
+        )
+    if settings.sms_provider == "tencent":
+        return TencentSmsChannel(
+            client,
+            endpoint=settings.tencent_sms_endpoint,
+            secret_id=settings.tencent_secret_id,
+            secret_key=settings.tencent_secret_key.get_secret_value(),
+            region=settings.tencent_sms_region,
+            sdk_app_id=settings.tencent_sms_sdk_app_id,
+            sign_name=settings.tencent_sms_sign_name,
+            template_id=settings.tencent_sms_template_id,
+            template_params=settings.tencent_sms_template_params,
+        )
+    return SmsGatewayChannel(
+        client,
+        url=settings.sms_gateway_url,
+        body_template=settings.sms_gateway_body,
+        id_field=settings.sms_gateway_id_field,
+        auth_header=settings.sms_gateway_auth_header.get_secret_value(),
+    )
+
+
+def aliyun_rpc(settings: Settings, client: httpx2.AsyncClient, endpoint: str) -> AliyunRpc:
+    return AliyunRpc(
+        client,
+        endpoint=endpoint,
+        access_key_id=settings.aliyun_access_key_id,
+        access_key_secret=settings.aliyun_access_key_secret.get_secret_value(),
+        region_id=settings.aliyun_region_id,
+    )
+
+
 @asynccontextmanager
 async def open_channels(settings: Settings) -> AsyncIterator[Mapping[ChannelKind, Channel]]:
-    """One HTTP client shared by the webhook and SMS adapters, closed on exit."""
+    """One HTTP client shared by the HTTP adapters (no redirects followed), closed on exit."""
     timeout = httpx2.Timeout(settings.webhook_timeout_s)
     async with httpx2.AsyncClient(timeout=timeout, follow_redirects=False) as client:
+        tokens = TokenCache(
+            client,
+            base_url=settings.wechat_oa_api_base,
+            appid=settings.wechat_oa_appid,
+            secret=settings.wechat_oa_secret.get_secret_value(),
+        )
         channels: dict[ChannelKind, Channel] = {
             ChannelKind.WEBHOOK: WebhookChannel(client, allow_hosts=settings.webhook_allow_hosts),
             ChannelKind.EMAIL: EmailChannel(smtp_from(settings)),
-            ChannelKind.SMS: SmsGatewayChannel(
+            ChannelKind.SMS: sms_from(settings, client),
+            ChannelKind.WECHAT: WeChatTemplateChannel(
                 client,
-                url=settings.sms_gateway_url,
-                body_template=settings.sms_gateway_body,
-                id_field=settings.sms_gateway_id_field,
-                auth_header=settings.sms_gateway_auth_header.get_secret_value(),
+                tokens,
+                template_id=settings.wechat_oa_template_id,
+                data_template=settings.wechat_oa_template_data,
+                link_template=settings.wechat_oa_link,
+            ),
+            ChannelKind.VOICE: AliyunVoiceChannel(
+                aliyun_rpc(settings, client, settings.aliyun_voice_endpoint),
+                tts_code=settings.aliyun_voice_tts_code,
+                tts_param=settings.aliyun_voice_tts_param,
+                called_show_number=settings.aliyun_voice_called_show_number,
+                play_times=settings.aliyun_voice_play_times,
+            ),
+            ChannelKind.WECOM_ROBOT: WeComRobotChannel(
+                client,
+                keys=settings.wecom_robot_sites(),
+                base_url=settings.wecom_robot_api_base,
+                msgtype=settings.wecom_robot_msgtype,
             ),
         }
         yield channels

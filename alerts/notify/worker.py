@@ -18,7 +18,16 @@ import psycopg
 
 from alerts.notify.channels import Channel, DeliveryFailed, Outgoing
 from alerts.notify.outbox import claim_due, record_attempt, update_row
-from alerts.notify.policy import ChannelKind, GiveUp, after_failure
+from alerts.notify.policy import (
+    ChannelKind,
+    GiveUp,
+    Retry,
+    after_delivery,
+    after_failure,
+    targets_for,
+    undelivered_jump,
+)
+from alerts.notify.stations import enqueue_site_alerts
 from alerts.notify.store import (
     NotifyConfig,
     enqueue_alerts,
@@ -27,6 +36,7 @@ from alerts.notify.store import (
 )
 from devices.backoff import Backoff
 from devices.db import AsyncPool
+from devices.domain import Colour
 
 log = logging.getLogger(__name__)
 
@@ -45,7 +55,119 @@ async def enqueue(pool: AsyncPool, *, now: datetime, config: NotifyConfig) -> in
         added = await enqueue_alerts(conn, now=now, config=config)
         added += await enqueue_order_changes(conn, now=now, config=config)
         added += await enqueue_summaries(conn, now=now, config=config)
+        added += await enqueue_site_alerts(conn, now=now, config=config)
     return added
+
+
+CLOSED = frozenset({"resolved", "cancelled"})
+
+
+def _outgoing(row: Mapping[str, Any], address: str, now: datetime) -> Outgoing:
+    return Outgoing(
+        delivery_id=int(row["id"]),
+        address=address,
+        subject=row["subject"],
+        text=row["body"],
+        payload={**row["payload"], "notification_id": int(row["id"])},
+        secret=row["secret"] or "",
+        timestamp=int(now.timestamp()),
+    )
+
+
+def _no_call_needed(row: Mapping[str, Any]) -> str | None:
+    """A red text already delivered and now due for its voice call: is the call still
+    needed? Not once the family read it, nor once the case is closed."""
+    if row["delivered_at"] is None:
+        return None
+    if row["read_at"] is not None:
+        return f"read at {row['read_at'].isoformat()}; no call"
+    if row["order_state"] in CLOSED:
+        return f"case {row['order_state']} before the call; no call"
+    return None
+
+
+def _on_success(
+    row: Mapping[str, Any],
+    *,
+    kind: str,
+    kinds: list[str],
+    index: int,
+    config: NotifyConfig,
+    now: datetime,
+    attempts: int,
+) -> tuple[str, dict[str, object]]:
+    base: dict[str, object] = {
+        "attempts": attempts,
+        "channel_attempts": int(row["channel_attempts"]) + 1,
+    }
+    if row["delivered_at"] is not None:  # the voice call after an unread text
+        via = f"{row['delivered_via']}+{kind}"
+        return "delivered", {**base, "state": "delivered", "delivered_via": via, "reason": ""}
+    wait = after_delivery(
+        now,
+        colour=Colour(row["colour"]),
+        kinds=kinds,
+        channel_index=index,
+        voice_after=config.voice_after,
+    )
+    done = {"delivered_at": now, "delivered_via": kind}
+    if wait is None:
+        return "delivered", {**base, **done, "state": "delivered"}
+    return "delivered", {
+        **base,
+        **done,
+        "next_attempt_at": wait.at,
+        "channel_index": wait.channel_index,
+        "channel_attempts": 0,
+        "reason": f"delivered by {kind}; a voice call follows at {wait.at.isoformat()} unless read",
+    }
+
+
+def _on_failure(
+    row: Mapping[str, Any],
+    *,
+    kinds: list[str],
+    index: int,
+    config: NotifyConfig,
+    now: datetime,
+    attempts: int,
+    receipt: str,
+    rng: random.Random | None,
+) -> tuple[str, dict[str, object]]:
+    step: Retry | GiveUp | None = None
+    if row["delivered_at"] is None and index < len(kinds):
+        step = undelivered_jump(
+            now,
+            colour=Colour(row["colour"]),
+            created_at=row["created_at"],
+            kinds=kinds,
+            channel_index=index,
+            voice_after=config.voice_after,
+        )
+    if step is None:
+        step = after_failure(
+            now,
+            channel_index=index,
+            channel_attempts=int(row["channel_attempts"]) + 1,
+            channels=len(kinds),
+            max_attempts=config.max_attempts,
+            initial_s=config.backoff_initial_s,
+            maximum_s=config.backoff_max_s,
+            rng=rng,
+        )
+    if isinstance(step, GiveUp):
+        if row["delivered_at"] is not None:  # the text got there; only the call did not
+            reason = f"delivered by {row['delivered_via']}; the voice call failed: {receipt}"
+            return "failed", {"state": "delivered", "reason": reason[:1000], "attempts": attempts}
+        log.warning("notification %s failed: %s (%s)", row["id"], step.reason, receipt)
+        return "failed", {"state": "failed", "reason": step.reason, "attempts": attempts}
+    return "retry", {
+        "next_attempt_at": step.at,
+        "channel_index": step.channel_index,
+        "channel_attempts": step.channel_attempts,
+        "attempts": attempts,
+        "reason": receipt[:1000],
+    }
 
 
 async def _deliver_one(
@@ -58,28 +180,29 @@ async def _deliver_one(
     rng: random.Random | None,
 ) -> str:
     """Try the row's current channel once; returns "delivered", "retry" or "failed"."""
-    targets: list[dict[str, str]] = list(row["channels"] or [])
+    targets = targets_for(
+        list(row["channels"] or []), colour=Colour(row["colour"]), site_id=row["site_id"]
+    )
+    kinds = [t["kind"] for t in targets]
     index = int(row["channel_index"])
     outbox_id = int(row["id"])
+    skip = _no_call_needed(row)
+    if skip is not None:
+        async with pool.connection() as conn, conn.transaction():
+            await update_row(
+                conn, outbox_id=outbox_id, fields={"state": "delivered", "reason": skip}
+            )
+        return "delivered"
     ok, receipt, kind, address, took = False, "no channel left", "none", "", 0
     if index < len(targets):
         kind, address = targets[index]["kind"], targets[index]["address"]
-        out = Outgoing(
-            delivery_id=outbox_id,
-            address=address,
-            subject=row["subject"],
-            text=row["body"],
-            payload={**row["payload"], "notification_id": outbox_id},
-            secret=row["secret"] or "",
-            timestamp=int(now.timestamp()),
-        )
         started = time.monotonic()
         channel = next((c for k, c in channels.items() if k.value == kind), None)
         if channel is None:
             receipt = f"channel {kind} is not enabled on this installation"
         else:
             try:
-                receipt, ok = await channel.send(out), True
+                receipt, ok = await channel.send(_outgoing(row, address, now)), True
             except DeliveryFailed as exc:
                 receipt = exc.receipt
             except Exception as exc:  # a channel's bug is this delivery's failure, no one else's
@@ -87,6 +210,21 @@ async def _deliver_one(
                 receipt = f"internal error in channel {kind}: {type(exc).__name__}"
         took = int((time.monotonic() - started) * 1000)
     attempts = int(row["attempts"]) + 1
+    if ok:
+        result, fields = _on_success(
+            row, kind=kind, kinds=kinds, index=index, config=config, now=now, attempts=attempts
+        )
+    else:
+        result, fields = _on_failure(
+            row,
+            kinds=kinds,
+            index=index,
+            config=config,
+            now=now,
+            attempts=attempts,
+            receipt=receipt,
+            rng=rng,
+        )
     async with pool.connection() as conn, conn.transaction():
         await record_attempt(
             conn,
@@ -98,49 +236,8 @@ async def _deliver_one(
             receipt=receipt[:1000],
             duration_ms=took,
         )
-        if ok:
-            await update_row(
-                conn,
-                outbox_id=outbox_id,
-                fields={
-                    "state": "delivered",
-                    "delivered_at": now,
-                    "delivered_via": kind,
-                    "attempts": attempts,
-                    "channel_attempts": int(row["channel_attempts"]) + 1,
-                },
-            )
-            return "delivered"
-        step = after_failure(
-            now,
-            channel_index=index,
-            channel_attempts=int(row["channel_attempts"]) + 1,
-            channels=len(targets),
-            max_attempts=config.max_attempts,
-            initial_s=config.backoff_initial_s,
-            maximum_s=config.backoff_max_s,
-            rng=rng,
-        )
-        if isinstance(step, GiveUp):
-            await update_row(
-                conn,
-                outbox_id=outbox_id,
-                fields={"state": "failed", "reason": step.reason, "attempts": attempts},
-            )
-            log.warning("notification %s failed: %s (%s)", outbox_id, step.reason, receipt)
-            return "failed"
-        await update_row(
-            conn,
-            outbox_id=outbox_id,
-            fields={
-                "next_attempt_at": step.at,
-                "channel_index": step.channel_index,
-                "channel_attempts": step.channel_attempts,
-                "attempts": attempts,
-                "reason": receipt[:1000],
-            },
-        )
-        return "retry"
+        await update_row(conn, outbox_id=outbox_id, fields=fields)
+    return result
 
 
 async def run_cycle(
@@ -154,12 +251,19 @@ async def run_cycle(
     enqueued = await enqueue(pool, now=now, config=config)
     async with pool.connection() as conn, conn.transaction():
         due = await claim_due(conn, now=now, config=config)
-    results = await asyncio.gather(
-        *(
-            _deliver_one(pool, row, channels=channels, config=config, now=now, rng=rng)
-            for row in due
-        )
-    )
+    # One recipient's rows go one after another, oldest first (a family hears "accepted"
+    # before "resolved", which concurrent sends could swap); recipients run concurrently.
+    queues: dict[tuple[object, object], list[Mapping[str, Any]]] = {}
+    for row in due:
+        queues.setdefault((row["user_id"], row["site_id"]), []).append(row)
+
+    async def in_order(rows: list[Mapping[str, Any]]) -> list[str]:
+        return [
+            await _deliver_one(pool, row, channels=channels, config=config, now=now, rng=rng)
+            for row in rows
+        ]
+
+    results = [r for rs in await asyncio.gather(*map(in_order, queues.values())) for r in rs]
     return Cycle(
         enqueued,
         len(due),
