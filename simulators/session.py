@@ -13,6 +13,7 @@ from typing import Final
 import aiomqtt
 import msgspec
 
+from devices.backoff import Backoff
 from devices.domain import DeviceKind
 from devices.wire import Channel
 from simulators import devices as packs
@@ -85,9 +86,10 @@ class SimDevice:
                 # Warn once per outage; the retries are only worth a debug line.
                 level = logging.WARNING if self._attempt == 0 else logging.DEBUG
                 log.log(level, "%s: MQTT connection failed: %s", self.name, group.exceptions[0])
-            cap = min(BACKOFF_MAX_S, BACKOFF_INITIAL_S * 2**self._attempt)
+            # the backend's own full-jitter backoff, from this device's seeded generator
+            delay = Backoff(BACKOFF_INITIAL_S, BACKOFF_MAX_S, self._attempt).next_delay(self.rng)
             self._attempt += 1
-            if not await self._pause(self.rng.uniform(cap / 2, cap)):
+            if not await self._pause(delay):
                 return
 
     def _client(self, broker: Broker) -> aiomqtt.Client:

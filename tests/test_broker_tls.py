@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import socket
 import ssl
+import subprocess
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -22,10 +24,16 @@ from paho.mqtt.enums import CallbackAPIVersion
 from psycopg.rows import dict_row
 
 from devices.broker_files import write_broker_files
-from devices.local_services import LocalBroker, start_mosquitto
+from devices.local_services import (
+    DYNSEC_PLUGIN,
+    LocalBroker,
+    free_port,
+    start_mosquitto,
+    wait_for_port,
+)
 from devices.seed import DemoDevice
 from devices.tls import TlsFiles, make_certs
-from tests.services import Services, query, running, seed, wait_until, worker_env
+from tests.services import ROOT, Services, query, running, seed, wait_until, worker_env
 
 pytestmark = pytest.mark.integration
 
@@ -160,3 +168,57 @@ def test_keys_are_their_owners_only_and_certificates_public(world: World) -> Non
     assert world.certs.ca_cert.stat().st_mode & 0o777 == 0o644
     again = make_certs(tls_dir)  # kept: devices go on trusting the same CA
     assert again.ca_cert.read_bytes() == world.certs.ca_cert.read_bytes()
+
+
+def test_the_deploy_config_starts_with_both_listeners(
+    services: Services, world: World, tmp_path: Path
+) -> None:
+    """deploy/mosquitto/mosquitto.conf itself (compose's broker), its container paths moved
+    into a temporary directory and its ports to free ones: plain 1883 for the backend
+    accounts, TLS 8883 for devices."""
+    base = tmp_path / "deploy"
+    (base / "data").mkdir(parents=True)
+    plain, secure = free_port(), free_port()
+    text = (ROOT / "deploy" / "mosquitto" / "mosquitto.conf").read_text()
+    for old, new in {
+        "listener 1883\n": f"listener {plain} 127.0.0.1\n",
+        "listener 8883\n": f"listener {secure} 127.0.0.1\n",
+        "/usr/lib/mosquitto_dynamic_security.so": DYNSEC_PLUGIN,
+        "/mosquitto/config/": f"{world.broker.conf_dir}/",
+        "/mosquitto/certs/": f"{world.certs.ca_cert.parent}/",
+        "/mosquitto/data/": f"{base / 'data'}/",
+        "log_dest stdout": f"log_dest file {base / 'mosquitto.log'}",
+    }.items():
+        assert old in text, old
+        text = text.replace(old, new)
+    conf = base / "mosquitto.conf"
+    root = "user root\n" if os.geteuid() == 0 else ""
+    conf.write_text(f"{text}pid_file {base / 'pid'}\n{root}")
+    world.broker.stop()  # it holds the same dynamic-security file
+    started = subprocess.run(
+        ["mosquitto", "-c", str(conf), "-d"], capture_output=True, text=True, check=False
+    )
+    assert started.returncode == 0, started.stderr
+    wait_for_port(plain)
+    wait_for_port(secure)
+    deployed = LocalBroker(base, plain, int((base / "pid").read_text().split()[0]), secure)
+    try:
+        d = Device(world, tls_ca=world.certs.ca_cert)
+        d.connect(secure)
+        wait_until(lambda: d.connack is not None, what="CONNACK over TLS")
+        assert d.connack == 0
+        d.close()
+        ingest = mqtt.Client(
+            CallbackAPIVersion.VERSION2, client_id="cfg-ingest", protocol=mqtt.MQTTv5
+        )
+        ingest.username_pw_set("ingest", services.ingest_password)
+        got: list[int] = []
+        ingest.on_connect = lambda _c, _u, _f, rc, _p: got.append(int(rc.value))
+        ingest.connect("127.0.0.1", plain)
+        ingest.loop_start()
+        wait_until(lambda: bool(got), what="CONNACK on the plain listener")
+        ingest.disconnect()
+        ingest.loop_stop()
+        assert got == [0]
+    finally:
+        deployed.stop()
