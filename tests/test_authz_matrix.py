@@ -24,14 +24,25 @@ from tests.live_server import serve
 from tests.services import Services, fresh_database, query, seed
 from tests.test_api import _raise_sos
 
-ROLES = ("anon", "admin", "staff_a", "staff_b", "family_x")
+ROLES = ("anon", "admin", "staff_a", "staff_b", "family_x", "visitor_xy", "officer_z", "reader")
 USERS = {
     "admin": "admin",
     "staff_a": "staff-homes",
     "staff_b": "staff-sunrise",
     "family_x": "family-home17",
+    "visitor_xy": "visitor-west",  # a community worker assigned to X and Y (issue 15)
+    "officer_z": "safety-sunrise",  # the safety officer of Z's site
+    "reader": "reader",  # the bureau's report reader: figures, no personal details
 }
+CARE_ONLY = ("family_x", "visitor_xy", "officer_z", "reader")  # no care-staff rights
 SITES = {"admin": None, "staff_a": {"home-17", "home-18", "home-19"}, "staff_b": {"sunrise"}}
+# what a list answer may hold for the other roles
+LIST_SCOPE: dict[str, set[str]] = {
+    "family_x": {"home-17"},
+    "visitor_xy": {"home-17", "home-18"},
+    "officer_z": {"sunrise"},
+    "reader": set(),
+}
 TARGETS = {"X": "home-17", "Y": "home-18", "Z": "sunrise"}
 OK = "ok"  # passed authorization: 2xx, or a 409 from the order's state
 
@@ -45,7 +56,7 @@ def signed_in(role: str, target: str | None) -> int | str:
 
 
 def staff(role: str, target: str | None) -> int | str:
-    return {"anon": 401, "family_x": 403}.get(role, OK)
+    return 401 if role == "anon" else 403 if role in CARE_ONLY else OK
 
 
 def scoped(role: str, target: str | None) -> int | str:
@@ -55,12 +66,14 @@ def scoped(role: str, target: str | None) -> int | str:
     assert target is not None
     if role == "family_x":
         return OK if target == "X" else 404
+    if role not in SITES:  # resident-scoped roles without family links see no one
+        return 404
     sites = SITES[role]
     return OK if sites is None or TARGETS[target] in sites else 404
 
 
 def staff_scoped(role: str, target: str | None) -> int | str:
-    return 403 if role == "family_x" else scoped(role, target)
+    return 403 if role in CARE_ONLY else scoped(role, target)
 
 
 def family_only(role: str, target: str | None) -> int | str:
@@ -70,12 +83,26 @@ def family_only(role: str, target: str | None) -> int | str:
 
 def staff_for_home17(role: str, target: str | None) -> int | str:
     """A service order for home-17 (BODIES): staff of other sites may not open one there."""
-    return {"anon": 401, "family_x": 403, "staff_b": 404}.get(role, OK)
+    if role in CARE_ONLY:
+        return 403
+    return {"anon": 401, "staff_b": 404}.get(role, OK)
 
 
 def admin_only(role: str, target: str | None) -> int | str:
     """Administration (the simulated clock answers 409 on a backend that does not allow it)."""
     return {"anon": 401, "admin": OK}.get(role, 403)
+
+
+def care(role: str, target: str | None) -> int | str:
+    """The visit plan: care staff and visitors (each sees their own part of it)."""
+    return {"anon": 401, "family_x": 403, "officer_z": 403, "reader": 403}.get(role, OK)
+
+
+def care_scoped(role: str, target: str | None) -> int | str:
+    """One priority resident: staff of their site, or the visitor assigned to them."""
+    if role == "visitor_xy":
+        return OK if target in ("X", "Y") else 404
+    return staff_scoped(role, target)
 
 
 Rule = Callable[[str, str | None], int | str]
@@ -117,6 +144,14 @@ RULES: dict[tuple[str, str], Rule] = {
     ("GET", "/api/admin/sim-clock"): admin_only,
     ("PUT", "/api/admin/sim-clock"): admin_only,
     ("DELETE", "/api/admin/sim-clock"): admin_only,
+    ("GET", "/visits"): public,
+    ("GET", "/api/care/plan"): care,
+    ("GET", "/api/care/overdue"): care,
+    ("GET", "/api/care/visit-rate"): care,
+    ("PUT", "/api/care/residents/{resident_id}/flags"): staff_scoped,
+    ("PUT", "/api/care/residents/{resident_id}/visitor"): staff_scoped,  # 409: not a visitor
+    ("POST", "/api/care/residents/{resident_id}/visits"): care_scoped,
+    ("GET", "/api/care/residents/{resident_id}/visits"): care_scoped,
 }
 BODIES: dict[tuple[str, str], dict[str, Any]] = {
     ("PUT", "/api/admin/sim-clock"): {"sim_origin": "2026-11-23T00:00:00+00:00", "speed": 10},
@@ -124,6 +159,11 @@ BODIES: dict[tuple[str, str], dict[str, Any]] = {
     ("POST", "/api/orders/{order_id}/cancel"): {"reason": "resident called: all well"},
     ("POST", "/api/orders"): {"site_id": "home-17", "category": "meal"},
     ("PUT", "/api/notifications/preferences"): {"colours": ["red"]},
+    ("PUT", "/api/care/residents/{resident_id}/flags"): {"flags": ["living_alone"]},
+    ("PUT", "/api/care/residents/{resident_id}/visitor"): {"visitor_user_id": 1},
+    ("POST", "/api/care/residents/{resident_id}/visits"): {
+        k: True for k in ("eating_ok", "mobility_ok", "mood_ok", "home_safety_ok", "devices_ok")
+    },
 }
 
 
@@ -228,7 +268,7 @@ def _check_list_scope(role: str, body: Any) -> None:
     """Nothing in a list answer lies outside the caller's sites."""
     if not isinstance(body, list):
         return
-    allowed = {"family_x": {"home-17"}}.get(role, SITES.get(role))
+    allowed = LIST_SCOPE.get(role, SITES.get(role))
     seen = {item["site_id"] for item in body if isinstance(item, dict) and "site_id" in item}
     assert allowed is None or seen <= allowed, (role, seen)
 
