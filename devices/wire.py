@@ -24,7 +24,7 @@ RELATIVE_TIME_LIMIT: Final = 2.0**28
 # Earliest plausible absolute time (2000-01-01): anything before is a device without a clock.
 EARLIEST_TIME: Final = 946_684_800.0
 
-EVENT_NAMES: Final = frozenset({"motion", "presence", "door", "sos", "fall", "smoke"})
+EVENT_NAMES: Final = frozenset({"motion", "presence", "door", "sos", "fall", "smoke", "selftest"})
 ACC_NAMES: Final = frozenset({"acc_x", "acc_y", "acc_z"})
 
 
