@@ -13,6 +13,7 @@ from fastapi.exceptions import RequestValidationError
 
 from dashboard_api import admin, live, pages, timeline
 from dashboard_api.care.routes import router as care_router
+from dashboard_api.care.safety_routes import router as safety_router
 from dashboard_api.errors import validation_error
 from dashboard_api.figures import router as figures_router
 from dashboard_api.notifications import router as notifications_router
@@ -58,6 +59,7 @@ def create_app(settings: Settings) -> FastAPI:
     app.include_router(notifications_router)
     app.include_router(admin.router)
     app.include_router(care_router)
+    app.include_router(safety_router)
 
     @app.get("/healthz", include_in_schema=False)
     async def healthz() -> dict[str, str]:

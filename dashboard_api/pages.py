@@ -40,3 +40,8 @@ async def family_page() -> FileResponse:
 @router.get("/visits")
 async def visits_page() -> FileResponse:
     return _page("visits.html")
+
+
+@router.get("/safety")
+async def safety_page() -> FileResponse:
+    return _page("safety.html")

@@ -123,7 +123,7 @@ async def gather(conn: Conn, *, month: date) -> list[ScopeFigures]:
     out = []
     for scope in scopes(sites):
         last = (end - timedelta(days=1)).date()
-        f = ScopeFigures(scope, label, f"{month.isoformat()} – {last.isoformat()} {PLAN_TZ}")
+        f = ScopeFigures(scope, label, f"{month.isoformat()} to {last.isoformat()} {PLAN_TZ}")
         inside = scope.sites.__contains__
         for r in residents:
             if inside(str(r["site_id"])):
