@@ -105,6 +105,18 @@ def care_scoped(role: str, target: str | None) -> int | str:
     return staff_scoped(role, target)
 
 
+def safety_role(role: str, target: str | None) -> int | str:
+    """Safety findings: care staff and safety officers (each their sites)."""
+    return {"anon": 401, "family_x": 403, "visitor_xy": 403, "reader": 403}.get(role, OK)
+
+
+def safety_site(role: str, target: str | None) -> int | str:
+    """One site's rounds: its staff and its safety officer."""
+    if role == "officer_z":
+        return OK if target == "Z" else 404
+    return staff_scoped(role, target)
+
+
 Rule = Callable[[str, str | None], int | str]
 RULES: dict[tuple[str, str], Rule] = {
     ("GET", "/"): public,
@@ -152,6 +164,13 @@ RULES: dict[tuple[str, str], Rule] = {
     ("PUT", "/api/care/residents/{resident_id}/visitor"): staff_scoped,  # 409: not a visitor
     ("POST", "/api/care/residents/{resident_id}/visits"): care_scoped,
     ("GET", "/api/care/residents/{resident_id}/visits"): care_scoped,
+    ("GET", "/safety"): public,
+    ("GET", "/api/safety/sites/{site_id}/checklist"): safety_site,
+    ("POST", "/api/safety/sites/{site_id}/checklist"): safety_site,
+    ("POST", "/api/safety/sites/{site_id}/rounds"): safety_site,  # 409: not on the checklist
+    ("GET", "/api/safety/findings"): safety_role,
+    ("PATCH", "/api/safety/findings/{finding_id}"): safety_site,  # 409 once closed
+    ("POST", "/api/safety/findings/{finding_id}/close"): safety_site,
 }
 BODIES: dict[tuple[str, str], dict[str, Any]] = {
     ("PUT", "/api/admin/sim-clock"): {"sim_origin": "2026-11-23T00:00:00+00:00", "speed": 10},
@@ -160,6 +179,12 @@ BODIES: dict[tuple[str, str], dict[str, Any]] = {
     ("POST", "/api/orders"): {"site_id": "home-17", "category": "meal"},
     ("PUT", "/api/notifications/preferences"): {"colours": ["red"]},
     ("PUT", "/api/care/residents/{resident_id}/flags"): {"flags": ["living_alone"]},
+    ("POST", "/api/safety/sites/{site_id}/checklist"): {"item_key": "garden_gate", "label": "x"},
+    ("POST", "/api/safety/sites/{site_id}/rounds"): {
+        "results": [{"item_key": "fire_exits", "ok": False, "note": "blocked"}]
+    },
+    ("PATCH", "/api/safety/findings/{finding_id}"): {"owner": "facilities"},
+    ("POST", "/api/safety/findings/{finding_id}/close"): {"note": "cleared"},
     ("PUT", "/api/care/residents/{resident_id}/visitor"): {"visitor_user_id": 1},
     ("POST", "/api/care/residents/{resident_id}/visits"): {
         k: True for k in ("eating_ok", "mobility_ok", "mood_ok", "home_safety_ok", "devices_ok")
@@ -187,7 +212,7 @@ class World:
     base: str
     pop: DemoPopulation
     tokens: dict[str, str]
-    ids: dict[str, dict[str, int]]  # target -> {resident_id, alert_id, order_id}
+    ids: dict[str, dict[str, Any]]  # target -> {resident_id, alert_id, order_id, site_id, ...}
 
     def login(self, role: str) -> str:
         user = next(u for u in self.pop.users if u.username == USERS[role])
@@ -203,7 +228,7 @@ class World:
 def world(services: Services) -> Iterator[World]:
     with fresh_database(services) as url:
         pop = seed(services, url)
-        ids: dict[str, dict[str, int]] = {}
+        ids: dict[str, dict[str, Any]] = {}
         for target, device in (("X", "btn-0042"), ("Y", "btn-0043"), ("Z", "wb-s01")):
             _raise_sos(url, device)
             row = query(
@@ -216,6 +241,15 @@ def world(services: Services) -> Iterator[World]:
         ids["X"]["user_id"] = query(
             url, "SELECT user_id FROM users WHERE username = 'family-home17'"
         )[0]["user_id"]
+        for target, site in TARGETS.items():  # a site and a safety finding per target
+            ids[target]["site_id"] = site
+            ids[target]["finding_id"] = query(
+                url,
+                "INSERT INTO safety_findings (idem_key, site_id, source, item_key, kind, "
+                "description, deadline, opened_at) VALUES (%s, %s, 'round', 'fire_exits', "
+                "'blocked', 'matrix', now() + interval '7 days', now()) RETURNING finding_id",
+                (f"matrix:{target}", site),
+            )[0]["finding_id"]
         for target in ("Y", "Z"):  # a family member for each other resident
             ids[target]["user_id"] = _family_user(
                 url, f"family-{target}", ids[target]["resident_id"]
