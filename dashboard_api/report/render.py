@@ -152,8 +152,8 @@ def _shares(ax: Axes, f: ScopeFigures) -> None:
             (t1("false_alarm"), o.false_alarm_rate),
         ]
     )
-    pairs = [(k, v) for k, v in pairs if v is not None]
-    _bars(ax, [k for k, _ in pairs], [100 * float(v) for _, v in pairs], fmt="{:.1f}%")
+    shown = [(k, 100 * v) for k, v in pairs if v is not None]
+    _bars(ax, [k for k, _ in shown], [v for _, v in shown], fmt="{:.1f}%")
     ax.set_ylim(0, 110)
     ax.set_ylabel("%")
 
