@@ -184,14 +184,21 @@ def test_flags_assignment_and_the_overdue_list(world: World) -> None:
 def test_reminders_reach_the_visitor_once_per_due_date(world: World) -> None:
     _client, _pop, url = world
     now = datetime.now(UTC)
+    # visitor-west has notification settings (no channel yet); volunteer-east has none
+    query(
+        url,
+        "INSERT INTO notification_prefs (user_id, webhook_secret) SELECT user_id, 'x' FROM users "
+        "WHERE username = 'visitor-west' RETURNING user_id",
+    )
     added = arun(url, lambda c: enqueue_visit_reminders(c, now=now))
     again = arun(url, lambda c: enqueue_visit_reminders(c, now=now + timedelta(minutes=5)))
     rows = query(
         url,
-        "SELECT u.username, n.resident_id, n.subject, n.state FROM notification_outbox n "
+        "SELECT u.username, n.resident_id, n.subject, n.state, n.reason FROM notification_outbox n "
         "JOIN users u USING (user_id) WHERE n.source = 'visit_reminder' ORDER BY n.resident_id",
     )
-    # 2 home-care residents for visitor-west, 4 sunrise residents for volunteer-east
-    assert (added, again, len(rows)) == (6, 0, 6)
-    assert {r["username"] for r in rows} == {"visitor-west", "volunteer-east"}
-    assert all(r["subject"].startswith("探访已逾期") and r["state"] == "skipped" for r in rows)
+    # the two home-care residents assigned to visitor-west, both overdue (flagged 30 days ago)
+    assert (added, again, len(rows)) == (2, 0, 2)
+    assert {r["username"] for r in rows} == {"visitor-west"}
+    assert all(r["subject"].startswith("探访已逾期") for r in rows)
+    assert {(r["state"], r["reason"]) for r in rows} == {("skipped", "no channel configured")}

@@ -35,7 +35,9 @@ def reminder_text(*, name: str, site: str, due: datetime, overdue: bool) -> tupl
 
 
 async def enqueue_visit_reminders(conn: Conn, *, now: datetime) -> int:
-    """Idempotent: the key is (resident, due date, visitor), so a cycle repeated adds nothing."""
+    """Idempotent: the key is (resident, due date, visitor), so a cycle repeated adds nothing.
+    Like a family member, a visitor hears only once they have notification settings (rows
+    without a channel are kept as skipped, so the history shows why nothing was sent)."""
     entries = await plan_entries(
         conn, where=sql.SQL("va.visitor_id IS NOT NULL"), params={}, now=now
     )
@@ -65,7 +67,7 @@ async def enqueue_visit_reminders(conn: Conn, *, now: datetime) -> int:
             "THEN 'pending' ELSE 'skipped' END, "
             "CASE WHEN jsonb_array_length(coalesce(p.channels, '[]')) > 0 "
             "THEN '' ELSE 'no channel configured' END "
-            "FROM users u LEFT JOIN notification_prefs p ON p.user_id = u.user_id "
+            "FROM users u JOIN notification_prefs p ON p.user_id = u.user_id "
             "WHERE u.user_id = %(user)s AND u.disabled_at IS NULL "
             "ON CONFLICT (idem_key) DO NOTHING",
             {
