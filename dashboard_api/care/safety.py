@@ -60,6 +60,8 @@ async def record_round(
     unknown = sorted({r["item_key"] for r in results} - known)
     if unknown:
         raise ValueError(f"not on this site's checklist: {', '.join(unknown)}")
+    if len({r["item_key"] for r in results}) != len(results):
+        raise ValueError("each checklist item once per round")
     cur = await conn.execute(
         "INSERT INTO safety_rounds (site_id, inspector_id, done_at, results, note) "
         "VALUES (%s, %s, %s, %s, %s) RETURNING round_id",
