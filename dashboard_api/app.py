@@ -18,6 +18,7 @@ from dashboard_api.errors import validation_error
 from dashboard_api.figures import router as figures_router
 from dashboard_api.notifications import router as notifications_router
 from dashboard_api.orders import router as orders_router
+from dashboard_api.report.routes import router as reports_router
 from dashboard_api.routes import router
 from dashboard_api.security import SecurityHeaders
 from devices.db import open_pool
@@ -60,6 +61,7 @@ def create_app(settings: Settings) -> FastAPI:
     app.include_router(admin.router)
     app.include_router(care_router)
     app.include_router(safety_router)
+    app.include_router(reports_router)
 
     @app.get("/healthz", include_in_schema=False)
     async def healthz() -> dict[str, str]:

@@ -117,6 +117,11 @@ def safety_site(role: str, target: str | None) -> int | str:
     return staff_scoped(role, target)
 
 
+def report_reader(role: str, target: str | None) -> int | str:
+    """The bureau's figures (no personal details): report readers and admins."""
+    return {"anon": 401, "admin": OK, "reader": OK}.get(role, 403)
+
+
 Rule = Callable[[str, str | None], int | str]
 RULES: dict[tuple[str, str], Rule] = {
     ("GET", "/"): public,
@@ -165,6 +170,7 @@ RULES: dict[tuple[str, str], Rule] = {
     ("POST", "/api/care/residents/{resident_id}/visits"): care_scoped,
     ("GET", "/api/care/residents/{resident_id}/visits"): care_scoped,
     ("GET", "/safety"): public,
+    ("GET", "/api/reports/monthly"): report_reader,
     ("GET", "/api/safety/sites/{site_id}/checklist"): safety_site,
     ("POST", "/api/safety/sites/{site_id}/checklist"): safety_site,
     ("POST", "/api/safety/sites/{site_id}/rounds"): safety_site,  # 409: not on the checklist

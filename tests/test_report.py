@@ -11,16 +11,20 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
+from fastapi.testclient import TestClient
+
 from alerts.care.plan import month_bounds
 from alerts.dispatch import Actor
 from alerts.policy import policy_from_settings
 from alerts.service_orders import create_service_order
+from dashboard_api.app import create_app
 from dashboard_api.report.__main__ import previous_month, write_report
 from devices.domain import ServiceCategory
 from devices.registry import Conn
 from devices.settings import Settings
 from tests.dispatch_world import arun
 from tests.services import Services, query, seed
+from tests.test_orders_api import demo_login
 
 ARTIFACTS = Path(__file__).resolve().parent.parent / "artifacts" / "report"
 
@@ -34,7 +38,7 @@ def test_report_numbers_match_the_seeded_month(
     services: Services, database_url: str, tmp_path: Path
 ) -> None:
     url = database_url
-    seed(services, url)
+    pop = seed(services, url)
     now = datetime.now(UTC)
     local = now.astimezone(ZoneInfo("Asia/Shanghai")).date().replace(day=1)
     start, _ = month_bounds(local, "Asia/Shanghai")
@@ -122,6 +126,25 @@ def test_report_numbers_match_the_seeded_month(
         assert pdf.startswith(b"%PDF")
         assert len(pdf) > 10_000
         assert (out / scope / "page-3.png").stat().st_size > 10_000
+    # the same figures for the bureau's report reader over the API, without names
+    with TestClient(create_app(Settings(database_url=url))) as client:
+        got = client.get(
+            f"/api/reports/monthly?month={local:%Y-%m}", headers=demo_login(client, pop, "reader")
+        )
+        assert got.status_code == 200
+        assert "full_name" not in got.text
+        assert "Wang Fang" not in got.text
+        assert "Zheng Hui" not in got.text  # the home-17 resident
+        api_west = next(
+            g for g in got.json() if (g["level"], g["name"]) == ("community", "pinghu-west")
+        )
+        assert (api_west["orders"], api_west["visited"], api_west["alerts_by_colour"]) == (
+            2,
+            1,
+            {"red": 2, "yellow": 1},
+        )
+        staff = demo_login(client, pop, "staff-homes")
+        assert client.get("/api/reports/monthly", headers=staff).status_code == 403
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     for png in (out / "community-pinghu-west").glob("page-*.png"):
         shutil.copy(png, ARTIFACTS / png.name)
