@@ -10,6 +10,7 @@ from fastapi import APIRouter, Depends, HTTPException, Path, Query, status
 from pydantic import BaseModel, Field
 
 from dashboard_api.care import safety
+from dashboard_api.queries import site_exists
 from dashboard_api.deps import ConnDep, CurrentUser, Now
 from dashboard_api.schemas import FreeText, Problem
 from devices.accounts import Principal
@@ -84,21 +85,21 @@ class CloseIn(BaseModel):
     note: FreeText = Field(min_length=1, max_length=2000)
 
 
-def _site(user: Principal, site_id: str) -> None:
-    if not safety.may_see_site(user, site_id):
+async def _site(conn: ConnDep, user: Principal, site_id: str) -> None:
+    if not safety.may_see_site(user, site_id) or not await site_exists(conn, site_id=site_id):
         raise HTTPException(status.HTTP_404_NOT_FOUND, "no such site")
 
 
 @router.get("/sites/{site_id}/checklist", response_model=list[ItemOut], responses=NOT_FOUND)
 async def get_checklist(conn: ConnDep, user: SafetyUser, site_id: SiteId) -> list[ItemOut]:
-    _site(user, site_id)
+    await _site(conn, user, site_id)
     return [ItemOut(**r) for r in await safety.checklist(conn, site_id=site_id)]
 
 
 @router.post("/sites/{site_id}/checklist", status_code=204, responses=NOT_FOUND)
 async def post_item(conn: ConnDep, user: SafetyUser, site_id: SiteId, body: ItemIn) -> None:
     """Add (or relabel) a site's own checklist item."""
-    _site(user, site_id)
+    await _site(conn, user, site_id)
     await safety.add_item(conn, site_id=site_id, item_key=body.item_key, label=body.label)
     await conn.commit()
 
@@ -109,7 +110,7 @@ async def post_item(conn: ConnDep, user: SafetyUser, site_id: SiteId, body: Item
 async def post_round(
     conn: ConnDep, user: SafetyUser, at: Now, site_id: SiteId, body: RoundIn
 ) -> RoundOut:
-    _site(user, site_id)
+    await _site(conn, user, site_id)
     try:
         round_id, findings = await safety.record_round(
             conn,
