@@ -10,8 +10,8 @@ from fastapi import APIRouter, Depends, HTTPException, Path, Query, status
 from pydantic import BaseModel, Field
 
 from dashboard_api.care import safety
-from dashboard_api.queries import site_exists
 from dashboard_api.deps import ConnDep, CurrentUser, Now
+from dashboard_api.queries import site_exists
 from dashboard_api.schemas import FreeText, Problem
 from devices.accounts import Principal
 from devices.domain import Role
