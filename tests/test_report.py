@@ -11,14 +11,16 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
+import psycopg
 from fastapi.testclient import TestClient
+from psycopg.rows import dict_row
 
 from alerts.care.plan import month_bounds
 from alerts.dispatch import Actor
 from alerts.policy import policy_from_settings
 from alerts.service_orders import create_service_order
 from dashboard_api.app import create_app
-from dashboard_api.report.__main__ import previous_month, write_report
+from dashboard_api.report.__main__ import due_month, previous_month, write_report
 from devices.domain import ServiceCategory
 from devices.registry import Conn
 from devices.settings import Settings
@@ -154,3 +156,20 @@ def test_previous_month_across_the_year() -> None:
     assert previous_month(datetime(2027, 1, 10, tzinfo=UTC)).isoformat() == "2026-12-01"
     # 2026-12-01 02:00 in Shanghai is still 11-30 in UTC: the local month counts
     assert previous_month(datetime(2026, 11, 30, 18, tzinfo=UTC)).isoformat() == "2026-11-01"
+
+
+def test_the_schedule_claims_each_month_once(database_url: str, tmp_path: Path) -> None:
+    async def go() -> list[object]:
+        async with await psycopg.AsyncConnection.connect(
+            database_url, row_factory=dict_row
+        ) as conn:
+            at = datetime(2026, 12, 1, 1, tzinfo=UTC)
+            first = await due_month(conn, now=at, out=tmp_path)
+            again = await due_month(conn, now=at + timedelta(hours=1), out=tmp_path)
+            nxt = await due_month(conn, now=datetime(2027, 1, 1, 1, tzinfo=UTC), out=tmp_path)
+            return [first, again, nxt]
+
+    first, again, nxt = asyncio.run(go())
+    assert str(first) == "2026-11-01"
+    assert again is None  # a restart the same month writes nothing twice
+    assert str(nxt) == "2026-12-01"
