@@ -16,6 +16,7 @@ from datetime import datetime, timedelta
 import psycopg
 from psycopg.types.json import Jsonb
 
+from alerts.care.findings import device_findings_cycle
 from alerts.clock import DetectorClock
 from alerts.detectors.base import Verdict
 from alerts.detectors.devicehealth import DeviceHealth, DeviceHealthDetector
@@ -153,6 +154,14 @@ async def run_periodic(
             return PeriodicCycle(0, 0)
         a = await vitals_cycle(conn, vitals, now=now, policy=policy, wall=wall)
         b = await health_cycle(conn, health, now=now, policy=policy, wall=wall)
+        # device-supplied safety findings (issue 15): self-tests, silent buttons, batteries;
+        # in a savepoint, so a failure there never costs the alerts of this cycle
+        try:
+            async with conn.transaction():
+                if await device_findings_cycle(conn, now=now):
+                    log.info("new device safety findings")
+        except psycopg.errors.DatabaseError:
+            log.exception("device safety findings failed; alerts go on")
     return PeriodicCycle(a.evaluated + b.evaluated, a.raised + b.raised)
 
 

@@ -15,10 +15,13 @@ from fastapi.exceptions import RequestValidationError
 from alerts.notify.wiring import open_channels
 from alerts.watchdog.loop import WatchConfig, watchdog_loop
 from dashboard_api import admin, live, operations, pages, timeline
+from dashboard_api.care.routes import router as care_router
+from dashboard_api.care.safety_routes import router as safety_router
 from dashboard_api.errors import database_unavailable, validation_error
 from dashboard_api.figures import router as figures_router
 from dashboard_api.notifications import router as notifications_router
 from dashboard_api.orders import router as orders_router
+from dashboard_api.report.routes import router as reports_router
 from dashboard_api.routes import router
 from dashboard_api.security import SecurityHeaders
 from devices.db import open_pool
@@ -103,6 +106,9 @@ def create_app(settings: Settings) -> FastAPI:
     app.include_router(notifications_router)
     app.include_router(admin.router)
     app.include_router(operations.router)
+    app.include_router(care_router)
+    app.include_router(safety_router)
+    app.include_router(reports_router)
 
     @app.get("/healthz", include_in_schema=False)
     async def healthz() -> dict[str, str]:

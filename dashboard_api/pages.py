@@ -35,3 +35,13 @@ async def station_page() -> FileResponse:
 @router.get("/family")
 async def family_page() -> FileResponse:
     return _page("family.html")
+
+
+@router.get("/visits")
+async def visits_page() -> FileResponse:
+    return _page("visits.html")
+
+
+@router.get("/safety")
+async def safety_page() -> FileResponse:
+    return _page("safety.html")

@@ -70,6 +70,9 @@ class Role(StrEnum):
     STAFF = "staff"
     FAMILY = "family"
     RESPONDER = "responder"  # a home-care provider: sees only the orders offered to them
+    VISITOR = "visitor"  # a community worker or volunteer: only the residents assigned to them
+    SAFETY_OFFICER = "safety_officer"  # a site's safety rounds and findings
+    REPORT_READER = "report_reader"  # the bureau: figures without personal details
 
 
 class OrderState(StrEnum):

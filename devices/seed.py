@@ -11,6 +11,7 @@ from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta
 
 from devices.accounts import create_user
+from devices.care_seed import seed_care_demo
 from devices.domain import CareProfile, DeviceKind, Placement, Role, RoomKind, SiteKind
 from devices.registry import (
     Conn,
@@ -244,6 +245,9 @@ async def seed_demo(
             resident_ids=(home_residents[0],),
         ),
     ]
+    # the care programme (issue 15): priority residents, visitors, checklists, districts
+    care = await seed_care_demo(conn, now=now, flagged_since=installed)
+    users += [DemoUser(*u) for u in care]
     return DemoPopulation(devices, users)
 
 

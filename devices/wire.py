@@ -25,7 +25,7 @@ RELATIVE_TIME_LIMIT: Final = 2.0**28
 EARLIEST_TIME: Final = 946_684_800.0
 
 EVENT_NAMES: Final = frozenset(
-    {"motion", "presence", "door", "sos", "fall", "smoke", "flush", "appliance"}
+    {"motion", "presence", "door", "sos", "fall", "smoke", "flush", "appliance", "selftest"}
 )
 ACC_NAMES: Final = frozenset({"acc_x", "acc_y", "acc_z"})
 

@@ -26,7 +26,9 @@ from devices.wire import (
 )
 
 DOOR_STATES = frozenset({"open", "closed"})
-BOOL_EVENTS = frozenset({"motion", "presence", "sos", "fall", "smoke", "flush", "appliance"})
+BOOL_EVENTS = frozenset(
+    {"motion", "presence", "sos", "fall", "smoke", "flush", "appliance", "selftest"}
+)
 # Never rate-limited, never dropped (docs/ingest.md).
 LIFE_SAFETY = frozenset({"sos", "fall", "smoke"})
 

@@ -70,6 +70,9 @@ for ((i = 1; i <= ${ELDERCARE_ALERTS_WORKERS:-2}; i++)); do
     ELDERCARE_MQTT_PASSWORD="$ELDERCARE_BROKER_BACKEND_PASSWORD" $PY -m alerts run
 done
 start api $PY -m dashboard_api serve
+# the monthly report (issue 15): its own small process (the alerts worker may not import the
+# dashboard layer); it writes last month's report once (report_runs), then checks hourly
+start report $PY -m dashboard_api.report --schedule --out "$RUN/reports"
 sleep 2  # let ingest subscribe before the devices start talking
 # ELDERCARE_DEMO_SIMULATOR=0 leaves the devices to a conformance run (scripts/conform.sh).
 [ "${ELDERCARE_DEMO_SIMULATOR:-1}" = 0 ] || start simulator $PY -m simulators demo --devices "$RUN/demo-devices.json"
@@ -77,7 +80,8 @@ sleep 2  # let ingest subscribe before the devices start talking
 cat <<TXT
 
 Eldercare backend is running (logs in $RUN/logs/):
-  Web pages            http://127.0.0.1:$ELDERCARE_API_PORT/login   (care station /station, family /family)
+  Web pages            http://127.0.0.1:$ELDERCARE_API_PORT/login   (care station /station, family /family, visits /visits, safety /safety)
+  monthly reports      $RUN/reports/YYYY-MM/
   API + OpenAPI docs   http://127.0.0.1:$ELDERCARE_API_PORT/docs
   ingest metrics       http://127.0.0.1:$METRICS_PORT/metrics
   MQTT broker          127.0.0.1:$ELDERCARE_MQTT_PORT  (device passwords in $RUN/demo-devices.json)

@@ -23,7 +23,8 @@ apt_install() {
 
 # 1. Services: Mosquitto and PostgreSQL (server + headers for building extensions), and
 #    Debian's Chromium for the browser test (Playwright drives it; no browser downloads).
-apt_install mosquitto mosquitto-clients postgresql postgresql-contrib chromium fonts-dejavu-core
+#    fonts-wqy-microhei: a small CJK font, so the monthly report (dashboard_api/report) prints Chinese.
+apt_install mosquitto mosquitto-clients postgresql postgresql-contrib chromium fonts-dejavu-core fonts-wqy-microhei
 if [ -z "$PG_MAJOR" ]; then
   PG_MAJOR="$(ls /usr/lib/postgresql | sort -n | tail -1)"
 fi

@@ -150,6 +150,11 @@ def smoke_pack(*, device_id: str, now: float, detected: bool, seq: int | None = 
     return _pack(device_id, now, [{"n": "smoke", "vb": detected}], seq)
 
 
+def selftest_pack(*, device_id: str, now: float, passed: bool, seq: int | None = None) -> Pack:
+    """A smoke detector's self-test result (monthly; docs/device-protocol.md)."""
+    return _pack(device_id, now, [{"n": "selftest", "vb": passed}], seq)
+
+
 def sos_pack(*, device_id: str, now: float, seq: int | None = None) -> Pack:
     return _pack(device_id, now, [{"n": "sos", "vb": True}], seq)
 

@@ -205,6 +205,12 @@ class SimDevice:
                 seq=self._next_seq(),
             )
             await self._send(client, Channel.EVENT, pack)
+        elif self.creds.kind is DeviceKind.SMOKE:
+            # a smoke detector tests itself at power-on and monthly, and says how it went
+            pack = packs.selftest_pack(
+                device_id=self.creds.device_id, now=time.time(), passed=True, seq=self._next_seq()
+            )
+            await self._send(client, Channel.EVENT, pack)
 
     async def _tick(self, client: aiomqtt.Client, *, now: float) -> None:
         """Plausible events now and then, then the periodic telemetry."""

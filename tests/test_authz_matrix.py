@@ -24,14 +24,25 @@ from tests.live_server import serve
 from tests.services import Services, fresh_database, query, seed
 from tests.test_api import _raise_sos
 
-ROLES = ("anon", "admin", "staff_a", "staff_b", "family_x")
+ROLES = ("anon", "admin", "staff_a", "staff_b", "family_x", "visitor_xy", "officer_z", "reader")
 USERS = {
     "admin": "admin",
     "staff_a": "staff-homes",
     "staff_b": "staff-sunrise",
     "family_x": "family-home17",
+    "visitor_xy": "visitor-west",  # a community worker assigned to X and Y (issue 15)
+    "officer_z": "safety-sunrise",  # the safety officer of Z's site
+    "reader": "reader",  # the bureau's report reader: figures, no personal details
 }
+CARE_ONLY = ("family_x", "visitor_xy", "officer_z", "reader")  # no care-staff rights
 SITES = {"admin": None, "staff_a": {"home-17", "home-18", "home-19"}, "staff_b": {"sunrise"}}
+# what a list answer may hold for the other roles
+LIST_SCOPE: dict[str, set[str]] = {
+    "family_x": {"home-17"},
+    "visitor_xy": {"home-17", "home-18"},
+    "officer_z": {"sunrise"},
+    "reader": set(),
+}
 TARGETS = {"X": "home-17", "Y": "home-18", "Z": "sunrise"}
 OK = "ok"  # passed authorization: 2xx, or a 409 from the order's state
 
@@ -45,7 +56,7 @@ def signed_in(role: str, target: str | None) -> int | str:
 
 
 def staff(role: str, target: str | None) -> int | str:
-    return {"anon": 401, "family_x": 403}.get(role, OK)
+    return 401 if role == "anon" else 403 if role in CARE_ONLY else OK
 
 
 def scoped(role: str, target: str | None) -> int | str:
@@ -55,12 +66,14 @@ def scoped(role: str, target: str | None) -> int | str:
     assert target is not None
     if role == "family_x":
         return OK if target == "X" else 404
+    if role not in SITES:  # resident-scoped roles without family links see no one
+        return 404
     sites = SITES[role]
     return OK if sites is None or TARGETS[target] in sites else 404
 
 
 def staff_scoped(role: str, target: str | None) -> int | str:
-    return 403 if role == "family_x" else scoped(role, target)
+    return 403 if role in CARE_ONLY else scoped(role, target)
 
 
 def family_only(role: str, target: str | None) -> int | str:
@@ -77,7 +90,9 @@ def family_scoped(role: str, target: str | None) -> int | str:
 
 def staff_for_home17(role: str, target: str | None) -> int | str:
     """A service order for home-17 (BODIES): staff of other sites may not open one there."""
-    return {"anon": 401, "family_x": 403, "staff_b": 404}.get(role, OK)
+    if role in CARE_ONLY:
+        return 403
+    return {"anon": 401, "staff_b": 404}.get(role, OK)
 
 
 def admin_only(role: str, target: str | None) -> int | str:
@@ -93,6 +108,35 @@ def admin_missing(role: str, target: str | None) -> int | str:
 def not_enabled(role: str, target: str | None) -> int | str:
     """Prometheus metrics: off without ELDERCARE_METRICS_TOKEN, whoever asks."""
     return 404
+
+
+def care(role: str, target: str | None) -> int | str:
+    """The visit plan: care staff and visitors (each sees their own part of it)."""
+    return {"anon": 401, "family_x": 403, "officer_z": 403, "reader": 403}.get(role, OK)
+
+
+def care_scoped(role: str, target: str | None) -> int | str:
+    """One priority resident: staff of their site, or the visitor assigned to them."""
+    if role == "visitor_xy":
+        return OK if target in ("X", "Y") else 404
+    return staff_scoped(role, target)
+
+
+def safety_role(role: str, target: str | None) -> int | str:
+    """Safety findings: care staff and safety officers (each their sites)."""
+    return {"anon": 401, "family_x": 403, "visitor_xy": 403, "reader": 403}.get(role, OK)
+
+
+def safety_site(role: str, target: str | None) -> int | str:
+    """One site's rounds: its staff and its safety officer."""
+    if role == "officer_z":
+        return OK if target == "Z" else 404
+    return staff_scoped(role, target)
+
+
+def report_reader(role: str, target: str | None) -> int | str:
+    """The bureau's figures (no personal details): report readers and admins."""
+    return {"anon": 401, "admin": OK, "reader": OK}.get(role, 403)
 
 
 Rule = Callable[[str, str | None], int | str]
@@ -140,6 +184,22 @@ RULES: dict[tuple[str, str], Rule] = {
     ("GET", "/api/technical-alerts"): staff,
     ("GET", "/api/admin/quarantine"): admin_only,
     ("POST", "/api/admin/quarantine/{item_id}/resolve"): admin_missing,
+    ("GET", "/visits"): public,
+    ("GET", "/api/care/plan"): care,
+    ("GET", "/api/care/overdue"): care,
+    ("GET", "/api/care/visit-rate"): care,
+    ("PUT", "/api/care/residents/{resident_id}/flags"): staff_scoped,
+    ("PUT", "/api/care/residents/{resident_id}/visitor"): staff_scoped,  # 409: not a visitor
+    ("POST", "/api/care/residents/{resident_id}/visits"): care_scoped,
+    ("GET", "/api/care/residents/{resident_id}/visits"): care_scoped,
+    ("GET", "/safety"): public,
+    ("GET", "/api/reports/monthly"): report_reader,
+    ("GET", "/api/safety/sites/{site_id}/checklist"): safety_site,
+    ("POST", "/api/safety/sites/{site_id}/checklist"): safety_site,
+    ("POST", "/api/safety/sites/{site_id}/rounds"): safety_site,  # 409: not on the checklist
+    ("GET", "/api/safety/findings"): safety_role,
+    ("PATCH", "/api/safety/findings/{finding_id}"): safety_site,  # 409 once closed
+    ("POST", "/api/safety/findings/{finding_id}/close"): safety_site,
 }
 BODIES: dict[tuple[str, str], dict[str, Any]] = {
     ("PUT", "/api/admin/sim-clock"): {"sim_origin": "2026-11-23T00:00:00+00:00", "speed": 10},
@@ -148,6 +208,17 @@ BODIES: dict[tuple[str, str], dict[str, Any]] = {
     ("POST", "/api/orders"): {"site_id": "home-17", "category": "meal"},
     ("PUT", "/api/notifications/preferences"): {"colours": ["red"]},
     ("POST", "/api/admin/quarantine/{item_id}/resolve"): {"note": "checked"},
+    ("PUT", "/api/care/residents/{resident_id}/flags"): {"flags": ["living_alone"]},
+    ("POST", "/api/safety/sites/{site_id}/checklist"): {"item_key": "garden_gate", "label": "x"},
+    ("POST", "/api/safety/sites/{site_id}/rounds"): {
+        "results": [{"item_key": "fire_exits", "ok": False, "note": "blocked"}]
+    },
+    ("PATCH", "/api/safety/findings/{finding_id}"): {"owner": "facilities"},
+    ("POST", "/api/safety/findings/{finding_id}/close"): {"note": "cleared"},
+    ("PUT", "/api/care/residents/{resident_id}/visitor"): {"visitor_user_id": 1},
+    ("POST", "/api/care/residents/{resident_id}/visits"): {
+        k: True for k in ("eating_ok", "mobility_ok", "mood_ok", "home_safety_ok", "devices_ok")
+    },
 }
 
 
@@ -171,7 +242,7 @@ class World:
     base: str
     pop: DemoPopulation
     tokens: dict[str, str]
-    ids: dict[str, dict[str, int]]  # target -> {resident_id, alert_id, order_id}
+    ids: dict[str, dict[str, Any]]  # target -> {resident_id, alert_id, order_id, site_id, ...}
 
     def login(self, role: str) -> str:
         user = next(u for u in self.pop.users if u.username == USERS[role])
@@ -187,7 +258,7 @@ class World:
 def world(services: Services) -> Iterator[World]:
     with fresh_database(services) as url:
         pop = seed(services, url)
-        ids: dict[str, dict[str, int]] = {}
+        ids: dict[str, dict[str, Any]] = {}
         for target, device in (("X", "btn-0042"), ("Y", "btn-0043"), ("Z", "wb-s01")):
             _raise_sos(url, device)
             row = query(
@@ -200,6 +271,15 @@ def world(services: Services) -> Iterator[World]:
         ids["X"]["user_id"] = query(
             url, "SELECT user_id FROM users WHERE username = 'family-home17'"
         )[0]["user_id"]
+        for target, site in TARGETS.items():  # a site and a safety finding per target
+            ids[target]["site_id"] = site
+            ids[target]["finding_id"] = query(
+                url,
+                "INSERT INTO safety_findings (idem_key, site_id, source, item_key, kind, "
+                "description, deadline, opened_at) VALUES (%s, %s, 'round', 'fire_exits', "
+                "'blocked', 'matrix', now() + interval '7 days', now()) RETURNING finding_id",
+                (f"matrix:{target}", site),
+            )[0]["finding_id"]
         for target in ("Y", "Z"):  # a family member for each other resident
             ids[target]["user_id"] = _family_user(
                 url, f"family-{target}", ids[target]["resident_id"]
@@ -252,7 +332,7 @@ def _check_list_scope(role: str, body: Any) -> None:
     """Nothing in a list answer lies outside the caller's sites."""
     if not isinstance(body, list):
         return
-    allowed = {"family_x": {"home-17"}}.get(role, SITES.get(role))
+    allowed = LIST_SCOPE.get(role, SITES.get(role))
     seen = {item["site_id"] for item in body if isinstance(item, dict) and "site_id" in item}
     assert allowed is None or seen <= allowed, (role, seen)
 

@@ -33,7 +33,8 @@ async def may_view(conn: Conn, *, principal: Principal, user_id: int) -> bool:
         {
             "u": user_id,
             "admin": principal.role is Role.ADMIN,
-            "sites": list(principal.site_ids),
+            # only care staff see families by site: a safety officer's site is no such grant
+            "sites": list(principal.site_ids) if principal.role is Role.STAFF else [],
         },
     )
     return await cur.fetchone() is not None

@@ -16,6 +16,7 @@ from typing import Any
 
 import psycopg
 
+from alerts.care.reminders import enqueue_visit_reminders
 from alerts.notify.channels import Channel, DeliveryFailed, Outgoing
 from alerts.notify.outbox import claim_due, record_attempt, update_row
 from alerts.notify.policy import (
@@ -56,6 +57,7 @@ async def enqueue(pool: AsyncPool, *, now: datetime, config: NotifyConfig) -> in
         added += await enqueue_order_changes(conn, now=now, config=config)
         added += await enqueue_summaries(conn, now=now, config=config)
         added += await enqueue_site_alerts(conn, now=now, config=config)
+        added += await enqueue_visit_reminders(conn, now=now)
     return added
 
 

@@ -12,5 +12,5 @@ document.getElementById("login").addEventListener("submit", async (ev) => {
   const tok = await r.json();
   sessionStorage.setItem("token", tok.access_token);
   const me = await api("/api/me");
-  location.href = me.role === "family" ? "/family" : "/station";
+  location.href = { family: "/family", visitor: "/visits", safety_officer: "/safety" }[me.role] || "/station";
 });

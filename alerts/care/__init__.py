@@ -1,0 +1,1 @@
+"""The care programme around the alarms (issue 15): visit planning and device findings."""

@@ -1,0 +1,183 @@
+"""Safety-round routes (机构安全巡检): a site's checklist, a round from a phone, findings
+with owner and deadline until closed. Staff and safety officers of the site, and admins."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, HTTPException, Path, Query, status
+from pydantic import BaseModel, Field
+
+from dashboard_api.care import safety
+from dashboard_api.deps import ConnDep, CurrentUser, Now
+from dashboard_api.queries import site_exists
+from dashboard_api.schemas import FreeText, Problem
+from devices.accounts import Principal
+from devices.domain import Role
+
+router = APIRouter(prefix="/api/safety", tags=["safety"])
+SiteId = Annotated[str, Path(pattern=r"^[A-Za-z0-9_-]{1,64}$")]
+FindingId = Annotated[int, Path(ge=1, le=2**62)]
+NOT_FOUND: dict[int | str, dict[str, Any]] = {404: {"model": Problem}}
+CONFLICT: dict[int | str, dict[str, Any]] = {404: {"model": Problem}, 409: {"model": Problem}}
+
+
+async def _safety_user(principal: CurrentUser) -> Principal:
+    if principal.role not in (Role.ADMIN, Role.STAFF, Role.SAFETY_OFFICER):
+        raise HTTPException(status.HTTP_403_FORBIDDEN, "care staff and safety officers only")
+    return principal
+
+
+SafetyUser = Annotated[Principal, Depends(_safety_user)]
+
+
+class ItemOut(BaseModel):
+    item_key: str
+    label: str
+
+
+class ItemIn(BaseModel):
+    item_key: str = Field(pattern=r"^[a-z0-9_]{1,64}$")
+    label: FreeText = Field(min_length=1, max_length=200)
+
+
+class ResultIn(BaseModel):
+    item_key: str = Field(pattern=r"^[a-z0-9_]{1,64}$")
+    ok: bool
+    note: FreeText = Field(default="", max_length=2000)
+
+
+class RoundIn(BaseModel):
+    results: list[ResultIn] = Field(min_length=1, max_length=200)
+    note: FreeText = Field(default="", max_length=2000)
+    owner: FreeText = Field(default="", max_length=200)  # who fixes what this round found
+    deadline: datetime | None = None
+
+
+class RoundOut(BaseModel):
+    round_id: int
+    finding_ids: list[int]
+
+
+class FindingOut(BaseModel):
+    finding_id: int
+    site_id: str
+    source: str
+    round_id: int | None
+    device_id: str | None
+    item_key: str
+    kind: str
+    description: str
+    owner: str
+    deadline: datetime
+    opened_at: datetime
+    closed_at: datetime | None
+    closure_note: str
+
+
+class FindingIn(BaseModel):
+    owner: FreeText | None = Field(default=None, max_length=200)
+    deadline: datetime | None = None
+
+
+class CloseIn(BaseModel):
+    note: FreeText = Field(min_length=1, max_length=2000)
+
+
+async def _site(conn: ConnDep, user: Principal, site_id: str) -> None:
+    if not safety.may_see_site(user, site_id) or not await site_exists(conn, site_id=site_id):
+        raise HTTPException(status.HTTP_404_NOT_FOUND, "no such site")
+
+
+@router.get("/sites/{site_id}/checklist", response_model=list[ItemOut], responses=NOT_FOUND)
+async def get_checklist(conn: ConnDep, user: SafetyUser, site_id: SiteId) -> list[ItemOut]:
+    await _site(conn, user, site_id)
+    return [ItemOut(**r) for r in await safety.checklist(conn, site_id=site_id)]
+
+
+@router.post("/sites/{site_id}/checklist", status_code=204, responses=NOT_FOUND)
+async def post_item(conn: ConnDep, user: SafetyUser, site_id: SiteId, body: ItemIn) -> None:
+    """Add (or relabel) a site's own checklist item."""
+    await _site(conn, user, site_id)
+    await safety.add_item(conn, site_id=site_id, item_key=body.item_key, label=body.label)
+    await conn.commit()
+
+
+@router.post(
+    "/sites/{site_id}/rounds", response_model=RoundOut, status_code=201, responses=CONFLICT
+)
+async def post_round(
+    conn: ConnDep, user: SafetyUser, at: Now, site_id: SiteId, body: RoundIn
+) -> RoundOut:
+    await _site(conn, user, site_id)
+    try:
+        round_id, findings = await safety.record_round(
+            conn,
+            principal=user,
+            site_id=site_id,
+            results=[r.model_dump() for r in body.results],
+            note=body.note,
+            owner=body.owner,
+            deadline=body.deadline,
+            now=at,
+        )
+    except ValueError as exc:
+        await conn.rollback()
+        raise HTTPException(status.HTTP_409_CONFLICT, str(exc)) from exc
+    await conn.commit()
+    return RoundOut(round_id=round_id, finding_ids=findings)
+
+
+@router.get("/findings", response_model=list[FindingOut])
+async def findings(
+    conn: ConnDep,
+    user: SafetyUser,
+    site_id: Annotated[str | None, Query(pattern=r"^[A-Za-z0-9_-]{1,64}$")] = None,
+    open_only: bool = False,
+    limit: Annotated[int, Query(ge=1, le=500)] = 100,
+) -> list[FindingOut]:
+    rows = await safety.list_findings(
+        conn, principal=user, site_id=site_id, open_only=open_only, limit=limit
+    )
+    return [FindingOut(**r) for r in rows]
+
+
+async def _finding(conn: ConnDep, user: Principal, finding_id: int) -> None:
+    row = await safety.get_finding(conn, finding_id=finding_id)
+    if row is None or not safety.may_see_site(user, row["site_id"]):
+        raise HTTPException(status.HTTP_404_NOT_FOUND, "no such finding")
+
+
+async def _change(
+    conn: ConnDep, user: Principal, at: datetime, finding_id: int, **change: Any
+) -> FindingOut:
+    await _finding(conn, user, finding_id)
+    if not await safety.update_finding(
+        conn, finding_id=finding_id, principal=user, now=at, **change
+    ):
+        await conn.rollback()
+        raise HTTPException(status.HTTP_409_CONFLICT, "finding already closed")
+    await conn.commit()
+    row = await safety.get_finding(conn, finding_id=finding_id)
+    assert row is not None
+    return FindingOut(**row)
+
+
+@router.patch("/findings/{finding_id}", response_model=FindingOut, responses=CONFLICT)
+async def patch_finding(
+    conn: ConnDep, user: SafetyUser, at: Now, finding_id: FindingId, body: FindingIn
+) -> FindingOut:
+    """Give an open finding its owner and deadline."""
+    return await _change(
+        conn, user, at, finding_id, owner=body.owner, deadline=body.deadline, close_note=None
+    )
+
+
+@router.post("/findings/{finding_id}/close", response_model=FindingOut, responses=CONFLICT)
+async def close_finding(
+    conn: ConnDep, user: SafetyUser, at: Now, finding_id: FindingId, body: CloseIn
+) -> FindingOut:
+    return await _change(
+        conn, user, at, finding_id, owner=None, deadline=None, close_note=body.note
+    )

@@ -1,0 +1,82 @@
+"""Request and response models of the visit and safety-round routes."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from pydantic import BaseModel, Field
+
+from alerts.care.plan import Flag
+from dashboard_api.schemas import FreeText
+from devices.domain import ServiceCategory
+
+
+class FlagsIn(BaseModel):
+    flags: list[Flag] = Field(min_length=1, max_length=4)
+    visits_per_month: int = Field(default=1, ge=1, le=8)
+
+
+class AssignIn(BaseModel):
+    visitor_user_id: int = Field(ge=1, le=2**62)
+
+
+class VisitIn(BaseModel):
+    visited_at: datetime | None = None  # default: now
+    eating_ok: bool
+    mobility_ok: bool
+    mood_ok: bool
+    home_safety_ok: bool
+    devices_ok: bool
+    notes: FreeText = Field(default="", max_length=4000)
+    follow_up: bool = False
+    # a follow-up with a category opens a service order in the 96345 queue
+    follow_up_category: ServiceCategory | None = None
+
+
+class VisitOut(BaseModel):
+    visit_id: int
+    resident_id: int
+    visitor_id: int
+    visited_at: datetime
+    eating_ok: bool
+    mobility_ok: bool
+    mood_ok: bool
+    home_safety_ok: bool
+    devices_ok: bool
+    notes: str
+    follow_up: bool
+    follow_up_category: str | None
+    order_id: int | None
+
+
+class PlanEntryOut(BaseModel):
+    resident_id: int
+    full_name: str
+    site_id: str
+    community: str
+    district: str
+    flags: list[str]
+    visits_per_month: int
+    visits_this_month: int
+    last_visit: datetime | None
+    due: datetime
+    state: str
+    visitor_id: int | None
+    visitor: str | None
+    score: float
+    reasons: list[str]
+    reasons_text: list[str]
+
+
+class NotVisitedOut(BaseModel):
+    resident_id: int
+    full_name: str
+
+
+class RateOut(BaseModel):
+    community: str
+    month: str
+    priority_residents: int
+    visited: int
+    rate: float | None
+    not_visited: list[NotVisitedOut]

@@ -1,0 +1,55 @@
+"use strict";
+// The visitor's phone page: this month's rate, the sensor-ordered plan, record a visit.
+let current = null;
+const STATE = { overdue: "已逾期 overdue", due_soon: "即将到期 due soon", ok: "按计划 on plan" };
+
+async function loadRate() {
+  const rates = await api("/api/care/visit-rate");
+  const box = document.getElementById("rate");
+  box.replaceChildren(...(rates.length ? rates.map((r) => el("p", { class: "rate", "data-community": r.community },
+    `${r.community}: ${r.visited}/${r.priority_residents} = ${r.rate === null ? "–" : Math.round(100 * r.rate) + "%"}`,
+    r.not_visited.length ? el("span", { class: "muted" }, " 未探访 not yet visited: " + r.not_visited.map((n) => n.full_name).join(", ")) : "")) :
+    [el("p", { class: "muted" }, "没有重点对象 No priority residents")]));
+}
+
+async function loadPlan() {
+  const plan = await api("/api/care/plan");
+  const box = document.getElementById("plan");
+  box.replaceChildren(...plan.map((e) => el("div", { class: "card-row " + e.state, "data-resident": e.resident_id },
+    el("strong", {}, e.full_name), " ", el("span", { class: "muted" }, e.site_id), " · ",
+    el("span", { class: "state" }, STATE[e.state] || e.state), " · 到期 due " + e.due.slice(0, 10),
+    " · 本月 this month " + e.visits_this_month + "/" + e.visits_per_month,
+    e.reasons_text.length ? el("div", { class: "muted" }, e.reasons_text.join("; ")) : "",
+    el("button", { type: "button", class: "record", onclick: () => openForm(e) }, "记录探访 Record visit"))));
+}
+
+function openForm(e) {
+  current = e;
+  document.getElementById("who").textContent = e.full_name;
+  document.getElementById("result").textContent = "";
+  const now = new Date(Date.now() - new Date().getTimezoneOffset() * 60000);
+  document.getElementById("visited-at").value = now.toISOString().slice(0, 16);
+  const sec = document.getElementById("record");
+  sec.hidden = false;
+  sec.scrollIntoView();
+}
+
+document.getElementById("visit-form").addEventListener("submit", async (ev) => {
+  ev.preventDefault();
+  const f = ev.target;
+  const body = { notes: f.notes.value, follow_up: f.follow_up.checked };
+  for (const k of ["eating_ok", "mobility_ok", "mood_ok", "home_safety_ok", "devices_ok"]) body[k] = f[k].checked;
+  if (f.visited_at.value) body.visited_at = new Date(f.visited_at.value).toISOString();
+  if (body.follow_up && f.follow_up_category.value) body.follow_up_category = f.follow_up_category.value;
+  const out = document.getElementById("result");
+  try {
+    const v = await api(`/api/care/residents/${current.resident_id}/visits`, { method: "POST", json: body });
+    out.textContent = "已保存 Saved" + (v.order_id ? ` · 已派单 service order #${v.order_id}` : "");
+    f.reset();
+    await Promise.all([loadRate(), loadPlan()]);
+  } catch (e) { out.textContent = "保存失败 Not saved (" + e.status + ")"; }
+});
+document.getElementById("cancel").addEventListener("click", () => { document.getElementById("record").hidden = true; });
+document.getElementById("logout").addEventListener("click", signOut);
+
+requireSignIn().then(() => Promise.all([loadRate(), loadPlan()]));
