@@ -108,7 +108,7 @@ def test_late_sos_names_its_own_date() -> None:
         ("bed_exit", {"away_s": 1800, "left_at": NOW.isoformat()}, "30 分钟", "30 min"),
         (
             "wandering",
-            {"exit_door": True, "local_at": "2026-12-03T02:10:00+08:00"},
+            {"exit_door": True, "opened_at": "2026-12-02T18:10:00+00:00"},
             "出口门",
             "exit door",
         ),

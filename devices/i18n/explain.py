@@ -98,8 +98,8 @@ def _body(
         return _fall(d, who=who, device=device, at=at, locale=locale)
     if kind == "wandering":
         key = "explain.wandering_exit" if d.get("exit_door") else "explain.wandering_door"
-        when = _when(d, "local_at")
-        return t(key, locale, who=who, time=when.strftime("%H:%M") if when else "")
+        when = _when(d, "opened_at")
+        return t(key, locale, who=who, time=at(when) if when else "")
     if kind == "bed_exit":
         away = _num(d, "away_s") or 0
         left = _when(d, "left_at")
