@@ -11,8 +11,8 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 from fastapi.exceptions import RequestValidationError
 
-from dashboard_api import admin, live, pages, timeline
-from dashboard_api.errors import validation_error
+from dashboard_api import admin, i18n, live, pages, timeline
+from dashboard_api.errors import ApiError, api_error, validation_error
 from dashboard_api.figures import router as figures_router
 from dashboard_api.notifications import router as notifications_router
 from dashboard_api.orders import router as orders_router
@@ -46,6 +46,7 @@ def create_app(settings: Settings) -> FastAPI:
     )
     app.state.settings = settings
     app.add_exception_handler(RequestValidationError, validation_error)
+    app.add_exception_handler(ApiError, api_error)
     app.add_middleware(SecurityHeaders)
     app.include_router(router)
     app.include_router(orders_router)
@@ -53,6 +54,7 @@ def create_app(settings: Settings) -> FastAPI:
     app.include_router(timeline.router)
     app.include_router(live.router)
     app.include_router(pages.router)
+    app.include_router(i18n.router)
     app.mount("/static", pages.static_files, name="static")
     app.include_router(notifications_router)
     app.include_router(admin.router)

@@ -10,9 +10,12 @@ from __future__ import annotations
 
 import json
 
-from fastapi import Request
+from fastapi import HTTPException, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import Response
+from fastapi.responses import JSONResponse, Response
+
+from devices.i18n import parse_locale, t
+from devices.settings import Settings
 
 
 async def validation_error(request: Request, exc: Exception) -> Response:
@@ -21,5 +24,29 @@ async def validation_error(request: Request, exc: Exception) -> Response:
         {"type": e.get("type"), "loc": list(e.get("loc", ())), "msg": e.get("msg")}
         for e in exc.errors()
     ]
-    body = json.dumps({"detail": detail}, ensure_ascii=True, default=str)
+    settings: Settings = request.app.state.settings
+    locale = parse_locale(request.headers.get("accept-language"), settings.site_locale)
+    message = t("error.invalid", locale)
+    body = json.dumps({"detail": detail, "message": message}, ensure_ascii=True, default=str)
     return Response(body, status_code=422, media_type="application/json")
+
+
+class ApiError(HTTPException):
+    """An HTTP error whose message is a catalogue key, rendered in the caller's language."""
+
+    def __init__(
+        self, status_code: int, key: str, headers: dict[str, str] | None = None, **params: object
+    ) -> None:
+        super().__init__(status_code, t(key, "en", **params), headers=headers)
+        self.key, self.params = key, params
+
+
+async def api_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, ApiError)
+    settings: Settings = request.app.state.settings
+    locale = parse_locale(request.headers.get("accept-language"), settings.site_locale)
+    return JSONResponse(
+        {"detail": t(exc.key, locale, **exc.params), "code": exc.key},
+        status_code=exc.status_code,
+        headers=exc.headers,
+    )

@@ -11,7 +11,7 @@ from datetime import datetime, time
 from typing import Annotated, Any, Literal
 from zoneinfo import available_timezones
 
-from fastapi import APIRouter, HTTPException, Path, Query, status
+from fastapi import APIRouter, Path, Query, status
 from pydantic import (
     BaseModel,
     Field,
@@ -26,6 +26,7 @@ from alerts.notify import service
 from alerts.notify.egress import Refused, resolve_public
 from alerts.notify.policy import ChannelKind, Source
 from dashboard_api.deps import ConnDep, CurrentUser, Now, SettingsDep
+from dashboard_api.errors import ApiError
 from dashboard_api.schemas import Problem
 from devices.accounts import Principal
 from devices.domain import Colour, Role
@@ -163,13 +164,13 @@ def _out(user_id: int, row: dict[str, Any] | None, *, own: bool) -> PrefsOut:
 
 async def _visible(conn: Conn, user: Principal, user_id: int) -> None:
     if not await service.may_view(conn, principal=user, user_id=user_id):
-        raise HTTPException(status.HTTP_404_NOT_FOUND, "no such family member")
+        raise ApiError(status.HTTP_404_NOT_FOUND, "error.no_such_member")
 
 
 @router.get("/preferences", response_model=PrefsOut, responses={403: {"model": Problem}})
 async def my_preferences(conn: ConnDep, user: CurrentUser) -> PrefsOut:
     if user.role is not Role.FAMILY:
-        raise HTTPException(status.HTTP_403_FORBIDDEN, "family members only")
+        raise ApiError(status.HTTP_403_FORBIDDEN, "error.family_only")
     return _out(user.user_id, await service.get_prefs(conn, user_id=user.user_id), own=True)
 
 
@@ -178,13 +179,13 @@ async def set_my_preferences(
     conn: ConnDep, user: CurrentUser, at: Now, body: PrefsIn, settings: SettingsDep
 ) -> PrefsOut:
     if user.role is not Role.FAMILY:
-        raise HTTPException(status.HTTP_403_FORBIDDEN, "family members only")
+        raise ApiError(status.HTTP_403_FORBIDDEN, "error.family_only")
     for c in body.channels:
         if c.kind is ChannelKind.WEBHOOK:
             try:
                 await resolve_public(c.address, settings.webhook_allow_hosts)
             except Refused as exc:
-                raise HTTPException(422, str(exc)) from exc
+                raise ApiError(422, "error.refused_address", reason=str(exc)) from exc
     row = await service.save_prefs(
         conn,
         user_id=user.user_id,

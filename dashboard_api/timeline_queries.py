@@ -191,7 +191,7 @@ async def alert_detail(conn: Conn, *, principal: Principal, alert_id: int) -> An
     where, params = scope(principal, site_col="a.site_id", resident_col="a.resident_id")
     q = sql.SQL(
         "SELECT a.alert_id, a.site_id, a.resident_id, r.full_name AS resident_name, a.kind, "
-        "a.colour, a.occurred_at, a.raised_at, a.explanation, o.order_id, o.state AS order_state,"
+        "a.colour, a.occurred_at, a.raised_at, a.details, o.order_id, o.state AS order_state,"
         " o.accepted_at, o.resolved_at, o.outcome, o.note, extract(epoch FROM o.accepted_at - "
         "COALESCE(o.event_at, o.opened_at))::float8 AS seconds_to_accept "
         "FROM alerts a LEFT JOIN residents r USING (resident_id) "
