@@ -11,7 +11,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 from fastapi.exceptions import RequestValidationError
 
-from dashboard_api import admin, i18n, live, pages, timeline
+from dashboard_api import admin, docs, i18n, live, pages, timeline, wall
 from dashboard_api.errors import ApiError, api_error, validation_error
 from dashboard_api.figures import router as figures_router
 from dashboard_api.notifications import router as notifications_router
@@ -40,6 +40,8 @@ def create_app(settings: Settings) -> FastAPI:
         title="Eldercare monitoring API",
         version="0.1.0",
         lifespan=lifespan,
+        docs_url=None,  # our own /docs with Swagger UI served locally (dashboard_api/docs.py)
+        redoc_url=None,
         description="Live alerts, dispatch orders and residents for care-station "
         "staff; their own relative for families. Sign in at /api/auth/token. "
         "Pages: /login, /station (care staff), /family.",
@@ -52,10 +54,13 @@ def create_app(settings: Settings) -> FastAPI:
     app.include_router(orders_router)
     app.include_router(figures_router)
     app.include_router(timeline.router)
+    app.include_router(wall.router)
     app.include_router(live.router)
     app.include_router(pages.router)
     app.include_router(i18n.router)
     app.mount("/static", pages.static_files, name="static")
+    app.include_router(docs.router)
+    app.mount("/docs-assets", docs.assets, name="docs-assets")
     app.include_router(notifications_router)
     app.include_router(admin.router)
 

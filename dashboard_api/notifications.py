@@ -115,6 +115,10 @@ class PrefsOut(BaseModel):
     language: str
     webhook_secret: str | None = Field(description="HMAC key; shown to the member only")
     updated_at: datetime | None
+    channel_kinds: list[str] = Field(
+        default_factory=lambda: [k.value for k in ChannelKind],
+        description="the channels this server can send by (for the family page's form)",
+    )
 
 
 class AttemptOut(BaseModel):

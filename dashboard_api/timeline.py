@@ -25,6 +25,7 @@ from dashboard_api.view_models import (
     TimelinePoint,
     TodayOut,
 )
+from devices.domain import Role
 
 router = APIRouter(prefix="/api")
 NOT_FOUND: dict[int | str, dict[str, Any]] = {404: {"model": Problem}}
@@ -176,4 +177,6 @@ async def alert_detail(
     row = await tq.alert_detail(conn, principal=user, alert_id=alert_id)
     if row is None:
         raise ApiError(status.HTTP_404_NOT_FOUND, "error.no_such_alert")
+    if user.role is Role.FAMILY:  # families are told roles, never staff usernames
+        row = {**row, "steps": [{**s, "by": s["role"] or "system"} for s in row["steps"]]}
     return AlertDetailOut(**explained(row, locale=locale, tz=settings.site_timezone, now=at))
