@@ -7,12 +7,11 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, status
+from fastapi import APIRouter, Depends
 from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel
 
 from dashboard_api.deps import ConnDep, CurrentUser, SettingsDep
-from dashboard_api.errors import ApiError
 from devices.accounts import Principal, set_locale
 from devices.i18n import LOCALES, Locale, catalogue
 from devices.i18n.explain import explain
@@ -52,12 +51,16 @@ def explained(row: Mapping[str, Any], *, locale: Locale, tz: str, now: datetime)
     return out
 
 
-@router.get("/i18n/{locale}.json", include_in_schema=False)
-async def messages(locale: str) -> Response:
-    """The catalogue for the pages (public: the sign-in page needs it before sign-in)."""
-    if locale not in LOCALES:
-        raise ApiError(status.HTTP_404_NOT_FOUND, "error.no_such_locale")
-    return JSONResponse(dict(catalogue(locale)), headers={"Cache-Control": "max-age=300"})
+def _catalogue_route(locale: Locale) -> None:
+    async def messages() -> Response:
+        """The catalogue for the pages (public: the sign-in page needs it before sign-in)."""
+        return JSONResponse(dict(catalogue(locale)), headers={"Cache-Control": "max-age=300"})
+
+    router.add_api_route(f"/i18n/{locale}.json", messages, include_in_schema=False)
+
+
+for _locale_name in LOCALES:
+    _catalogue_route(_locale_name)
 
 
 class LocaleIn(BaseModel):

@@ -73,7 +73,7 @@ class PrefsIn(BaseModel):
     quiet_start: time | None = Field(default=None, description="local time; red ignores it")
     quiet_end: time | None = None
     timezone: str | None = Field(default=None, max_length=64)
-    language: Literal["en", "zh"] = "en"
+    language: Literal["en", "zh"] = "zh"  # Chinese first (issue 14); the form sets it
 
     @field_validator("timezone")
     @classmethod
