@@ -62,7 +62,7 @@ class ChannelIn(BaseModel):
 
 class PrefsIn(BaseModel):
     colours: list[Colour] = Field(default=[Colour.RED, Colour.YELLOW], max_length=3)
-    kinds: list[Annotated[str, Field(pattern=r"^[a-z_]{1,32}$")]] | None = Field(
+    kinds: list[Annotated[str, Field(pattern=r"^[a-z0-9_]{1,32}$")]] | None = Field(
         default=None, max_length=32, description="alert kinds to hear about; null: all"
     )
     order_updates: bool = True

@@ -42,7 +42,11 @@ async function api(path, opts = {}) {
   if (r.status === 401) { sessionStorage.removeItem("token"); location.href = "/login"; throw new Error("signed out"); }
   if (!r.ok) {
     let why = t("error.generic", { status: r.status });
-    try { const b = await r.json(); why = typeof b.detail === "string" ? b.detail : b.message || why; } catch (e) { /* not JSON */ }
+    try {
+      const b = await r.json();
+      if (typeof b.detail === "string") why = b.detail;
+      else if (Array.isArray(b.detail)) why = (b.message || why) + " (" + b.detail.map((d) => (d.loc || []).slice(1).join(".")).join(", ") + ")";
+    } catch (e) { /* not JSON */ }
     const e = new Error(why); e.status = r.status; throw e;
   }
   return r.status === 204 ? null : r.json();
