@@ -124,7 +124,12 @@ def flag_late(verdict: Verdict, event: StreamEvent, *, now: datetime) -> Verdict
         colour=Colour.YELLOW if verdict.colour is Colour.RED else verdict.colour,
         explanation=f"LATE: reported {int(age.total_seconds() // 60)} min after it happened "
         f"({when}); check on the resident before sending anyone. {verdict.explanation}",
-        details={**verdict.details, "late": True, "event_at": event.time.isoformat()},
+        details={
+            **verdict.details,
+            "late": True,
+            "event_at": event.time.isoformat(),
+            "late_min": int(age.total_seconds() // 60),
+        },
     )
 
 

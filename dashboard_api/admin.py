@@ -24,6 +24,7 @@ from fastapi import APIRouter, Depends, HTTPException, Path, status
 from pydantic import BaseModel, Field
 
 from dashboard_api.deps import AdminUser, ConnDep, Now, SettingsDep
+from dashboard_api.errors import ApiError
 from devices import simclock
 from devices.broker_admin import remove_devices
 from devices.registry import AlreadyRetired, Conn, UnknownDevice, retire_device
@@ -102,11 +103,7 @@ class SimClockOut(BaseModel):
 
 def _allowed(settings: SettingsDep) -> None:
     if not settings.sim_clock_allowed:
-        raise HTTPException(
-            status.HTTP_409_CONFLICT,
-            "this backend evaluates at the wall clock (start it with "
-            "ELDERCARE_SIM_CLOCK_ALLOWED=1 to let a conformance run set a simulated clock)",
-        )
+        raise ApiError(status.HTTP_409_CONFLICT, "error.sim_clock")
 
 
 Allowed = Annotated[None, Depends(_allowed)]  # after the user: anonymous callers get 401

@@ -14,10 +14,10 @@ from fastapi.exceptions import RequestValidationError
 
 from alerts.notify.wiring import open_channels
 from alerts.watchdog.loop import WatchConfig, watchdog_loop
-from dashboard_api import admin, live, operations, pages, timeline
+from dashboard_api import admin, docs, i18n, live, operations, pages, timeline, wall
 from dashboard_api.care.routes import router as care_router
 from dashboard_api.care.safety_routes import router as safety_router
-from dashboard_api.errors import database_unavailable, validation_error
+from dashboard_api.errors import ApiError, api_error, database_unavailable, validation_error
 from dashboard_api.figures import router as figures_router
 from dashboard_api.notifications import router as notifications_router
 from dashboard_api.orders import router as orders_router
@@ -88,6 +88,8 @@ def create_app(settings: Settings) -> FastAPI:
         title="Eldercare monitoring API",
         version="0.1.0",
         lifespan=lifespan,
+        docs_url=None,  # our own /docs with Swagger UI served locally (dashboard_api/docs.py)
+        redoc_url=None,
         description="Live alerts, dispatch orders and residents for care-station "
         "staff; their own relative for families. Sign in at /api/auth/token. "
         "Pages: /login, /station (care staff), /family.",
@@ -95,14 +97,19 @@ def create_app(settings: Settings) -> FastAPI:
     app.state.settings = settings
     app.add_exception_handler(RequestValidationError, validation_error)
     app.add_exception_handler(psycopg.OperationalError, database_unavailable)
+    app.add_exception_handler(ApiError, api_error)
     app.add_middleware(SecurityHeaders)
     app.include_router(router)
     app.include_router(orders_router)
     app.include_router(figures_router)
     app.include_router(timeline.router)
+    app.include_router(wall.router)
     app.include_router(live.router)
     app.include_router(pages.router)
+    app.include_router(i18n.router)
     app.mount("/static", pages.static_files, name="static")
+    app.include_router(docs.router)
+    app.mount("/docs-assets", docs.assets, name="docs-assets")
     app.include_router(notifications_router)
     app.include_router(admin.router)
     app.include_router(operations.router)

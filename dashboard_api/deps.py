@@ -6,9 +6,10 @@ from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from typing import Annotated
 
-from fastapi import Depends, HTTPException, Request, status
+from fastapi import Depends, Request, status
 from fastapi.security import OAuth2PasswordBearer
 
+from dashboard_api.errors import ApiError
 from devices.accounts import Principal, principal_for_token
 from devices.db import AsyncPool
 from devices.domain import Role
@@ -47,9 +48,9 @@ TokenDep = Annotated[str | None, Depends(oauth2)]
 async def _principal(conn: ConnDep, token: TokenDep, at: Now) -> Principal:
     principal = None if token is None else await principal_for_token(conn, token=token, now=at)
     if principal is None:
-        raise HTTPException(
+        raise ApiError(
             status.HTTP_401_UNAUTHORIZED,
-            "not signed in or token expired",
+            "error.not_signed_in",
             headers={"WWW-Authenticate": "Bearer"},
         )
     return principal
@@ -60,7 +61,7 @@ CurrentUser = Annotated[Principal, Depends(_principal)]
 
 async def _staff(principal: CurrentUser) -> Principal:
     if principal.role not in (Role.ADMIN, Role.STAFF):
-        raise HTTPException(status.HTTP_403_FORBIDDEN, "care staff only")
+        raise ApiError(status.HTTP_403_FORBIDDEN, "error.staff_only")
     return principal
 
 
@@ -69,7 +70,7 @@ StaffUser = Annotated[Principal, Depends(_staff)]
 
 async def _order_user(principal: CurrentUser) -> Principal:
     if principal.role not in (Role.ADMIN, Role.STAFF, Role.RESPONDER):
-        raise HTTPException(status.HTTP_403_FORBIDDEN, "care staff and responders only")
+        raise ApiError(status.HTTP_403_FORBIDDEN, "error.order_users_only")
     return principal
 
 
@@ -78,7 +79,7 @@ OrderUser = Annotated[Principal, Depends(_order_user)]
 
 async def _admin(principal: CurrentUser) -> Principal:
     if principal.role is not Role.ADMIN:
-        raise HTTPException(status.HTTP_403_FORBIDDEN, "administrators only")
+        raise ApiError(status.HTTP_403_FORBIDDEN, "error.admin_only")
     return principal
 
 

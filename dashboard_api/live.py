@@ -22,12 +22,13 @@ from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any
 
 import psycopg
-from fastapi import APIRouter, Depends, HTTPException, Query, Request, status
+from fastapi import APIRouter, Depends, Query, Request, status
 from fastapi.responses import StreamingResponse
 from psycopg.rows import dict_row
 
 from alerts.dispatch import DISPATCH_CHANNEL
 from dashboard_api.deps import ConnDep, Now, PoolDep, TokenDep, oauth2
+from dashboard_api.errors import ApiError
 from dashboard_api.schemas import Problem
 from dashboard_api.view_models import TicketOut
 from devices.accounts import REVOKED_CHANNEL, Principal, principal_for_token, token_fingerprint
@@ -155,7 +156,7 @@ router = APIRouter(prefix="/api")
 async def ticket(conn: ConnDep, hub: HubDep, token: TokenDep, at: Now) -> TicketOut:
     """A single-use ticket (30 s) for opening the event stream from a browser."""
     if token is None or await principal_for_token(conn, token=token, now=at) is None:
-        raise HTTPException(status.HTTP_401_UNAUTHORIZED, "not signed in or token expired")
+        raise ApiError(status.HTTP_401_UNAUTHORIZED, "error.not_signed_in")
     value, expires = hub.issue_ticket(token, at)
     return TicketOut(ticket=value, expires_at=expires)
 
@@ -184,9 +185,9 @@ async def live(
         async with pool.connection() as conn:  # not held while the stream is open
             principal = await principal_for_token(conn, token=bearer, now=at)
     if principal is None:
-        raise HTTPException(
+        raise ApiError(
             status.HTTP_401_UNAUTHORIZED,
-            "not signed in, token expired or ticket used",
+            "error.ticket",
             headers={"WWW-Authenticate": "Bearer"},
         )
     assert bearer is not None  # a principal was found for it

@@ -11,7 +11,7 @@ from datetime import datetime, time
 from typing import Annotated, Any, Literal
 from zoneinfo import available_timezones
 
-from fastapi import APIRouter, HTTPException, Path, Query, status
+from fastapi import APIRouter, Path, Query, status
 from pydantic import (
     BaseModel,
     Field,
@@ -26,6 +26,7 @@ from alerts.notify import service
 from alerts.notify.egress import Refused, resolve_public
 from alerts.notify.policy import FAMILY_CHANNELS, ChannelKind, Source
 from dashboard_api.deps import ConnDep, CurrentUser, Now, SettingsDep
+from dashboard_api.errors import ApiError
 from dashboard_api.schemas import Problem
 from devices.accounts import Principal
 from devices.domain import Colour, Role
@@ -66,7 +67,7 @@ class ChannelIn(BaseModel):
 
 class PrefsIn(BaseModel):
     colours: list[Colour] = Field(default=[Colour.RED, Colour.YELLOW], max_length=3)
-    kinds: list[Annotated[str, Field(pattern=r"^[a-z_]{1,32}$")]] | None = Field(
+    kinds: list[Annotated[str, Field(pattern=r"^[a-z0-9_]{1,32}$")]] | None = Field(
         default=None, max_length=32, description="alert kinds to hear about; null: all"
     )
     order_updates: bool = True
@@ -77,7 +78,7 @@ class PrefsIn(BaseModel):
     quiet_start: time | None = Field(default=None, description="local time; red ignores it")
     quiet_end: time | None = None
     timezone: str | None = Field(default=None, max_length=64)
-    language: Literal["en", "zh"] = "en"
+    language: Literal["en", "zh"] = "zh"  # Chinese first (issue 14); the form sets it
 
     @field_validator("timezone")
     @classmethod
@@ -119,6 +120,10 @@ class PrefsOut(BaseModel):
     language: str
     webhook_secret: str | None = Field(description="HMAC key; shown to the member only")
     updated_at: datetime | None
+    channel_kinds: list[str] = Field(
+        default_factory=lambda: [k.value for k in ChannelKind],
+        description="the channels this server can send by (for the family page's form)",
+    )
 
 
 class AttemptOut(BaseModel):
@@ -177,13 +182,13 @@ def _out(user_id: int, row: dict[str, Any] | None, *, own: bool) -> PrefsOut:
 
 async def _visible(conn: Conn, user: Principal, user_id: int) -> None:
     if not await service.may_view(conn, principal=user, user_id=user_id):
-        raise HTTPException(status.HTTP_404_NOT_FOUND, "no such family member")
+        raise ApiError(status.HTTP_404_NOT_FOUND, "error.no_such_member")
 
 
 @router.get("/preferences", response_model=PrefsOut, responses={403: {"model": Problem}})
 async def my_preferences(conn: ConnDep, user: CurrentUser) -> PrefsOut:
     if user.role is not Role.FAMILY:
-        raise HTTPException(status.HTTP_403_FORBIDDEN, "family members only")
+        raise ApiError(status.HTTP_403_FORBIDDEN, "error.family_only")
     return _out(user.user_id, await service.get_prefs(conn, user_id=user.user_id), own=True)
 
 
@@ -192,13 +197,13 @@ async def set_my_preferences(
     conn: ConnDep, user: CurrentUser, at: Now, body: PrefsIn, settings: SettingsDep
 ) -> PrefsOut:
     if user.role is not Role.FAMILY:
-        raise HTTPException(status.HTTP_403_FORBIDDEN, "family members only")
+        raise ApiError(status.HTTP_403_FORBIDDEN, "error.family_only")
     for c in body.channels:
         if c.kind is ChannelKind.WEBHOOK:
             try:
                 await resolve_public(c.address, settings.webhook_allow_hosts)
             except Refused as exc:
-                raise HTTPException(422, str(exc)) from exc
+                raise ApiError(422, "error.refused_address", reason=str(exc)) from exc
     row = await service.save_prefs(
         conn,
         user_id=user.user_id,
@@ -249,9 +254,9 @@ async def mark_read(conn: ConnDep, user: CurrentUser, at: Now, alert_id: UserId)
     """The family member has seen what they were told about this alert: a red alert's
     pending voice call is not made."""
     if user.role is not Role.FAMILY:
-        raise HTTPException(status.HTTP_403_FORBIDDEN, "family members only")
+        raise ApiError(status.HTTP_403_FORBIDDEN, "error.family_only")
     marked = await service.mark_alert_read(conn, user_id=user.user_id, alert_id=alert_id, now=at)
     if marked is None:
-        raise HTTPException(status.HTTP_404_NOT_FOUND, "no such alert")
+        raise ApiError(status.HTTP_404_NOT_FOUND, "error.no_such_alert")
     await conn.commit()
     return ReadOut(alert_id=alert_id, read_at=at, notifications=marked)

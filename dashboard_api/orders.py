@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from typing import Annotated, Any
 
-from fastapi import APIRouter, HTTPException, Path, Query, status
+from fastapi import APIRouter, Path, Query, status
 
 from alerts.dispatch import (
     Actor,
@@ -25,6 +25,7 @@ from alerts.policy import policy_from_settings
 from alerts.service_orders import create_service_order
 from dashboard_api import queries
 from dashboard_api.deps import ConnDep, Now, OrderUser, SettingsDep, StaffUser
+from dashboard_api.errors import ApiError
 from dashboard_api.schemas import (
     CancelIn,
     OrderOut,
@@ -84,9 +85,9 @@ async def create_service(
     """A hotline operator's service order (meal, cleaning, bathing, escort, ...)."""
     in_scope = user.role is Role.ADMIN or body.site_id in user.site_ids
     if not in_scope or not await queries.site_exists(conn, site_id=body.site_id):
-        raise HTTPException(status.HTTP_404_NOT_FOUND, "no such site")
+        raise ApiError(status.HTTP_404_NOT_FOUND, "error.no_such_site")
     if body.colour is Colour.RED:
-        raise HTTPException(status.HTTP_409_CONFLICT, "service orders are green or yellow")
+        raise ApiError(status.HTTP_409_CONFLICT, "error.service_colour")
     policy = policy_from_settings(settings)
     try:
         order_id = await create_service_order(
@@ -102,7 +103,7 @@ async def create_service(
         )
     except OrderError as exc:
         await conn.rollback()
-        raise HTTPException(status.HTTP_409_CONFLICT, str(exc)) from exc
+        raise ApiError(status.HTTP_409_CONFLICT, "error.order_conflict", reason=str(exc)) from exc
     await conn.commit()
     return await _order_or_404(conn, user, order_id)
 
@@ -110,7 +111,7 @@ async def create_service(
 async def _order_or_404(conn: ConnDep, user: Principal, order_id: int) -> OrderOut:
     row = await queries.get_order(conn, principal=user, order_id=order_id)
     if row is None:
-        raise HTTPException(status.HTTP_404_NOT_FOUND, "no such order")
+        raise ApiError(status.HTTP_404_NOT_FOUND, "error.no_such_order")
     return OrderOut(**row)
 
 
@@ -134,7 +135,7 @@ async def _apply(
         await change()
     except OrderError as exc:
         await conn.rollback()
-        raise HTTPException(status.HTTP_409_CONFLICT, str(exc)) from exc
+        raise ApiError(status.HTTP_409_CONFLICT, "error.order_conflict", reason=str(exc)) from exc
     await conn.commit()
     return await _order_or_404(conn, user, order_id)
 

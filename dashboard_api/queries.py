@@ -113,7 +113,7 @@ async def list_alerts(
     where, params = scope(principal, site_col="a.site_id", resident_col="a.resident_id")
     q = sql.SQL(
         "SELECT a.alert_id, a.site_id, a.resident_id, r.full_name AS resident_name, a.kind, "
-        "a.colour, a.occurred_at, a.raised_at, a.explanation, a.incident_id, o.order_id, "
+        "a.colour, a.occurred_at, a.raised_at, a.details, a.incident_id, o.order_id, "
         "o.state AS order_state "
         "FROM alerts a LEFT JOIN residents r USING (resident_id) "
         # the order of the alert's incident: alerts folded into one incident share its order

@@ -6,7 +6,7 @@ import math
 from datetime import datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Form, HTTPException, Path, Query, Request, status
+from fastapi import APIRouter, Form, Path, Query, Request, status
 
 from dashboard_api import queries, throttle
 from dashboard_api.deps import (
@@ -17,6 +17,8 @@ from dashboard_api.deps import (
     StaffUser,
     TokenDep,
 )
+from dashboard_api.errors import ApiError
+from dashboard_api.i18n import LocaleDep, explained, locale_of
 from dashboard_api.schemas import (
     AlertOut,
     DeviceOut,
@@ -54,9 +56,9 @@ async def login(
     # the user's address (docs/deployment.md)
     address = request.client.host if request.client else "unknown"
     if (wait := await throttle.check(conn, username=username, address=address, now=at)) is not None:
-        raise HTTPException(
+        raise ApiError(
             status.HTTP_429_TOO_MANY_REQUESTS,
-            "too many wrong passwords; try again later",
+            "error.throttled",
             headers={"Retry-After": str(max(1, math.ceil(wait)))},
         )
     issued = await issue_token(
@@ -65,7 +67,7 @@ async def login(
     if issued is None:
         await throttle.failed(conn, username=username, address=address, now=at)
         await conn.commit()
-        raise HTTPException(status.HTTP_401_UNAUTHORIZED, "wrong username or password")
+        raise ApiError(status.HTTP_401_UNAUTHORIZED, "error.wrong_password")
     await throttle.succeeded(conn, username=username, address=address)
     await conn.commit()
     return TokenOut(access_token=issued[0], expires_at=issued[1])
@@ -79,8 +81,10 @@ async def logout(conn: ConnDep, user: CurrentUser, token: TokenDep, at: Now) -> 
 
 
 @router.get("/me", response_model=MeOut)
-async def me(user: CurrentUser) -> MeOut:
+async def me(user: CurrentUser, settings: SettingsDep) -> MeOut:
     return MeOut(
+        locale=locale_of(user, settings),
+        timezone=settings.site_timezone,
         user_id=user.user_id,
         username=user.username,
         role=user.role,
@@ -114,7 +118,7 @@ async def resident(
 ) -> ResidentOut:
     row = await queries.get_resident(conn, principal=user, resident_id=resident_id)
     if row is None:
-        raise HTTPException(status.HTTP_404_NOT_FOUND, "no such resident")
+        raise ApiError(status.HTTP_404_NOT_FOUND, "error.no_such_resident")
     return ResidentOut(**row)
 
 
@@ -136,6 +140,9 @@ async def devices(
 async def alerts(
     conn: ConnDep,
     user: CurrentUser,
+    settings: SettingsDep,
+    locale: LocaleDep,
+    at: Now,
     site_id: SiteFilter = None,
     resident_id: Annotated[int | None, Query(ge=1, le=2**62)] = None,
     colour: Colour | None = None,
@@ -153,4 +160,5 @@ async def alerts(
         limit=limit,
         offset=offset,
     )
-    return [AlertOut(**r) for r in rows]
+    tz = settings.site_timezone
+    return [AlertOut(**explained(r, locale=locale, tz=tz, now=at)) for r in rows]

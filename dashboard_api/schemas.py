@@ -32,6 +32,8 @@ class MeOut(BaseModel):
     role: Role
     site_ids: list[str]
     resident_ids: list[int]
+    locale: str = "zh-CN"  # the language the user sees (their own, else the site's)
+    timezone: str = "Asia/Shanghai"  # the site's: every time on the pages is shown in it
 
 
 class SiteOut(BaseModel):

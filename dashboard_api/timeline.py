@@ -9,11 +9,13 @@ from functools import cache
 from typing import Annotated, Any
 from zoneinfo import ZoneInfo, available_timezones
 
-from fastapi import APIRouter, HTTPException, Path, Query, status
+from fastapi import APIRouter, Path, Query, status
 from fastapi.exceptions import RequestValidationError
 
 from dashboard_api import timeline_queries as tq
-from dashboard_api.deps import ConnDep, CurrentUser, Now, StaffUser
+from dashboard_api.deps import ConnDep, CurrentUser, Now, SettingsDep, StaffUser
+from dashboard_api.errors import ApiError
+from dashboard_api.i18n import LocaleDep, explained
 from dashboard_api.schemas import Problem
 from dashboard_api.view_models import (
     AlertDetailOut,
@@ -23,6 +25,7 @@ from dashboard_api.view_models import (
     TimelinePoint,
     TodayOut,
 )
+from devices.domain import Role
 
 router = APIRouter(prefix="/api")
 NOT_FOUND: dict[int | str, dict[str, Any]] = {404: {"model": Problem}}
@@ -96,7 +99,7 @@ async def resident_timeline(
         conn, principal=user, resident_id=resident_id, start=begin, end=stop, bucket=width, now=at
     )
     if rows is None:
-        raise HTTPException(status.HTTP_404_NOT_FOUND, "no such resident")
+        raise ApiError(status.HTTP_404_NOT_FOUND, "error.no_such_resident")
     return TimelineOut(
         resident_id=resident_id,
         start=begin,
@@ -115,7 +118,7 @@ async def resident_status(
     """The resident now: last motion, in bed, latest vitals, devices, open alerts."""
     row = await tq.resident_status(conn, principal=user, resident_id=resident_id, now=at)
     if row is None:
-        raise HTTPException(status.HTTP_404_NOT_FOUND, "no such resident")
+        raise ApiError(status.HTTP_404_NOT_FOUND, "error.no_such_resident")
     return ResidentStatusOut(**row)
 
 
@@ -162,9 +165,18 @@ async def stats_today(
 
 
 @router.get("/alerts/{alert_id}", response_model=AlertDetailOut, responses=NOT_FOUND)
-async def alert_detail(conn: ConnDep, user: CurrentUser, alert_id: Id) -> AlertDetailOut:
+async def alert_detail(
+    conn: ConnDep,
+    user: CurrentUser,
+    alert_id: Id,
+    settings: SettingsDep,
+    locale: LocaleDep,
+    at: Now,
+) -> AlertDetailOut:
     """One alert and how it was handled (every order step, who, when, outcome)."""
     row = await tq.alert_detail(conn, principal=user, alert_id=alert_id)
     if row is None:
-        raise HTTPException(status.HTTP_404_NOT_FOUND, "no such alert")
-    return AlertDetailOut(**row)
+        raise ApiError(status.HTTP_404_NOT_FOUND, "error.no_such_alert")
+    if user.role is Role.FAMILY:  # families are told roles, never staff usernames
+        row = {**row, "steps": [{**s, "by": s["role"] or "system"} for s in row["steps"]]}
+    return AlertDetailOut(**explained(row, locale=locale, tz=settings.site_timezone, now=at))

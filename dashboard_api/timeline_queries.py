@@ -176,9 +176,9 @@ async def today(conn: Conn, *, principal: Principal, day_start: datetime, now: d
         "count(*) FILTER (WHERE state IN ('queued', 'offered') AND accept_deadline < %(now)s) "
         "AS overdue_now, "
         "percentile_cont(0.5) WITHIN GROUP (ORDER BY extract(epoch FROM accepted_at - "
-        "COALESCE(event_at, opened_at))) FILTER (WHERE opened_at >= %(day)s "
+        "opened_at)) FILTER (WHERE opened_at >= %(day)s "
         "AND accepted_at IS NOT NULL) AS median_accept_s, "
-        "max(extract(epoch FROM accepted_at - COALESCE(event_at, opened_at))) "
+        "max(extract(epoch FROM accepted_at - opened_at)) "
         "FILTER (WHERE opened_at >= %(day)s) AS max_accept_s "
         "FROM dispatch_orders WHERE {} AND (opened_at >= %(day)s "
         "OR state NOT IN ('resolved', 'cancelled'))"
@@ -191,9 +191,11 @@ async def alert_detail(conn: Conn, *, principal: Principal, alert_id: int) -> An
     where, params = scope(principal, site_col="a.site_id", resident_col="a.resident_id")
     q = sql.SQL(
         "SELECT a.alert_id, a.site_id, a.resident_id, r.full_name AS resident_name, a.kind, "
-        "a.colour, a.occurred_at, a.raised_at, a.explanation, o.order_id, o.state AS order_state,"
-        " o.accepted_at, o.resolved_at, o.outcome, o.note, extract(epoch FROM o.accepted_at - "
-        "COALESCE(o.event_at, o.opened_at))::float8 AS seconds_to_accept "
+        "a.colour, a.occurred_at, a.raised_at, a.details, o.order_id, o.state AS order_state,"
+        " o.opened_at, o.accepted_at, o.resolved_at, o.outcome, o.note, "
+        # from when the order opened (issue 14): not from a device's stale event time
+        "extract(epoch FROM o.accepted_at - o.opened_at)::float8 AS seconds_to_accept, "
+        "extract(epoch FROM o.on_site_at - o.accepted_at)::float8 AS seconds_to_arrive "
         "FROM alerts a LEFT JOIN residents r USING (resident_id) "
         "LEFT JOIN dispatch_orders o ON o.alert_id = a.alert_id "
         "WHERE {} AND a.alert_id = %(id)s"
@@ -206,8 +208,10 @@ async def alert_detail(conn: Conn, *, principal: Principal, alert_id: int) -> An
         steps = await _rows(
             conn,
             sql.SQL(
-                "SELECT at, to_state AS state, actor AS by FROM order_transitions "
-                "WHERE order_id = %(o)s ORDER BY at, id"
+                "SELECT t.at, t.to_state AS state, t.actor AS by, "
+                "CASE WHEN t.user_id IS NULL THEN 'system' ELSE u.role END AS role "
+                "FROM order_transitions t LEFT JOIN users u ON u.user_id = t.user_id "
+                "WHERE t.order_id = %(o)s ORDER BY t.at, t.id"
             ),
             {"o": rows[0]["order_id"]},
         )

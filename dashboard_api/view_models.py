@@ -80,7 +80,8 @@ class ResidentStatusOut(BaseModel):
 class StepOut(BaseModel):
     at: datetime
     state: OrderState
-    by: str
+    by: str  # the username for staff; the role alone for a family member
+    role: str | None = None  # system, staff, responder, admin...: what families are told
 
 
 class AlertDetailOut(BaseModel):
@@ -99,5 +100,7 @@ class AlertDetailOut(BaseModel):
     resolved_at: datetime | None
     outcome: Outcome | None
     note: str | None
-    seconds_to_accept: float | None
+    opened_at: datetime | None = None
+    seconds_to_accept: float | None  # from when the order opened
+    seconds_to_arrive: float | None = None  # from acceptance to on site
     steps: list[StepOut]

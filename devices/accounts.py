@@ -26,6 +26,11 @@ class Principal:
     role: Role
     site_ids: frozenset[str]
     resident_ids: frozenset[int]
+    locale: str | None = None  # the user's own language; None follows the site's
+
+
+async def set_locale(conn: Conn, *, user_id: int, locale: str | None) -> None:
+    await conn.execute("UPDATE users SET locale = %s WHERE user_id = %s", (locale, user_id))
 
 
 async def create_user(
@@ -96,7 +101,7 @@ async def issue_token(
 
 async def principal_for_token(conn: Conn, *, token: str, now: datetime) -> Principal | None:
     cur = await conn.execute(
-        "SELECT u.user_id, u.username, u.role, "
+        "SELECT u.user_id, u.username, u.role, u.locale, "
         "  ARRAY(SELECT site_id FROM user_sites s WHERE s.user_id = u.user_id) AS site_ids, "
         "  ARRAY(SELECT resident_id FROM family_links f WHERE f.user_id = u.user_id) AS resident_ids "
         "FROM api_tokens t JOIN users u USING (user_id) "
@@ -113,6 +118,7 @@ async def principal_for_token(conn: Conn, *, token: str, now: datetime) -> Princ
         Role(row["role"]),
         frozenset(row["site_ids"]),
         frozenset(int(r) for r in row["resident_ids"]),
+        row["locale"],
     )
 
 

@@ -10,8 +10,9 @@ import os
 from datetime import timedelta
 from pathlib import Path
 from typing import Any, Final, Literal
+from zoneinfo import available_timezones
 
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from devices.domain import Colour
@@ -125,7 +126,6 @@ class Settings(BaseSettings):
     notify_backoff_initial_s: float = 30.0
     notify_backoff_max_s: float = 1800.0
     notify_lease_s: float = 120.0  # a claimed row is retried after this if the worker dies
-    notify_timezone: str = "Asia/Shanghai"
     notify_summary_hour: int = Field(default=8, ge=0, le=23)
     webhook_timeout_s: float = 10.0
     # Hosts a family's webhook may reach although they are not public addresses (an internal
@@ -245,7 +245,20 @@ class Settings(BaseSettings):
     # Live event streams: a keepalive (and a check that the token still holds) this often.
     live_keepalive_s: float = 15.0
 
+    # The installation's language and time zone (issue 14): pages, alert explanations,
+    # notifications, daily summaries and API errors default to them; each user may choose
+    # their own language (users.locale). zh-CN or en.
+    site_locale: Literal["zh-CN", "en"] = "zh-CN"
+    site_timezone: str = "Asia/Shanghai"
+
     run_dir: Path = Field(default=Path(".run"))
+
+    @field_validator("site_timezone")
+    @classmethod
+    def _known_zone(cls, v: str) -> str:
+        if v not in available_timezones():
+            raise ValueError(f"unknown IANA time zone {v!r}")
+        return v
 
     @property
     def token_ttl(self) -> timedelta:

@@ -146,6 +146,12 @@ RULES: dict[tuple[str, str], Rule] = {
     ("GET", "/login"): public,
     ("GET", "/station"): public,  # static shells; every byte of data comes from the API
     ("GET", "/family"): public,
+    ("GET", "/wall-tv"): public,
+    ("GET", "/docs"): public,  # Swagger UI, served locally
+    ("GET", "/i18n/zh-CN.json"): public,  # the message catalogue: the sign-in page needs it
+    ("GET", "/i18n/en.json"): public,
+    ("PUT", "/api/me/locale"): signed_in,
+    ("GET", "/api/wall"): staff,
     ("POST", "/api/auth/token"): signed_in,  # anonymous = wrong password
     ("POST", "/api/auth/logout"): signed_in,
     ("GET", "/api/me"): signed_in,
@@ -219,6 +225,7 @@ BODIES: dict[tuple[str, str], dict[str, Any]] = {
     ("POST", "/api/care/residents/{resident_id}/visits"): {
         k: True for k in ("eating_ok", "mobility_ok", "mood_ok", "home_safety_ok", "devices_ok")
     },
+    ("PUT", "/api/me/locale"): {"locale": None},
 }
 
 

@@ -91,6 +91,11 @@ def _shot(page: Page, name: str) -> None:
     page.screenshot(path=str(SHOTS / f"{name}.png"), full_page=True)
 
 
+def english(page: Page, base: str) -> None:
+    """Choose English as on the sign-in page's language switch."""
+    page.context.add_cookies([{"name": "eldercare_locale", "value": "en", "url": base}])
+
+
 def _fits_width(page: Page) -> bool:
     return bool(page.evaluate("document.documentElement.scrollWidth <= window.innerWidth + 1"))
 
@@ -104,6 +109,7 @@ def test_staff_accepts_a_live_sos_and_the_family_sees_how_it_was_handled(
     with serve(database_url) as base, running("ingest", env), running("alerts", env):
         wait_for_ingest(services, database_url, pop)
         staff = browser.new_page(viewport={"width": 1280, "height": 900})
+        english(staff, base)  # zh-CN is the site's default: tests/test_pages_i18n.py
         staff.goto(f"{base}/login")
         _shot(staff, "login")
         wrong = staff.locator("#error")
@@ -120,6 +126,7 @@ def test_staff_accepts_a_live_sos_and_the_family_sees_how_it_was_handled(
         )
 
         family = browser.new_page(viewport=PHONE)
+        english(family, base)
         _sign_in(family, base, pop, "family-home17")
         family.wait_for_url(f"{base}/family")
         expect(family.locator("#live-dot.on")).to_be_visible()
@@ -145,7 +152,9 @@ def test_staff_accepts_a_live_sos_and_the_family_sees_how_it_was_handled(
         card.locator("button.accept").click()
         accepted = staff.locator(".alert.red[data-state=accepted]")
         expect(accepted).to_be_visible()
-        expect(family.locator(".timeline-item.red .handled")).to_contain_text("a carer is on it")
+        expect(family.locator(".timeline-item.red .handled")).to_contain_text(
+            "a carer has taken it"
+        )
         accepted.locator("select").select_option("emergency_handled")
         accepted.locator("button.resolve").click()
         expect(staff.locator(".alert.red:not(.done)")).to_have_count(0)

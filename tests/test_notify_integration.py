@@ -145,7 +145,7 @@ def test_red_alert_reaches_the_family_webhook_signed(services: Services, databas
         database_url, "SELECT full_name FROM residents WHERE resident_id = %s", (resident_id,)
     )
     assert body["resident_name"] == name[0]["full_name"]
-    assert body["subject"] == f"Urgent: {body['resident_name']} pressed the SOS button"
+    assert body["subject"] == f"Urgent: {body['resident_name']}: SOS"
     [row] = outbox(database_url)
     assert (row["state"], row["delivered_via"], row["attempts"]) == ("delivered", "webhook", 1)
     [attempt] = query(database_url, "SELECT ok, receipt FROM notification_attempts")
@@ -226,7 +226,7 @@ def test_failing_webhook_is_retried_with_backoff_then_email_arrives(
         run(database_url, go)
     [mail] = mailbox.messages
     assert mailbox.recipients == [["daughter@example.cn"]]
-    assert "pressed the SOS button" in str(mail["Subject"])
+    assert str(mail["Subject"]).endswith(": SOS")
     assert "sending someone" in mail.get_content()
     attempts = query(
         database_url, "SELECT channel, ok, receipt, at FROM notification_attempts ORDER BY id"

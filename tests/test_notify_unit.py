@@ -103,11 +103,11 @@ def test_time_in_bed_counts_the_night_across_the_window_edges() -> None:
 
 def test_activity_compares_with_their_own_usual() -> None:
     usual = [100] * 14
-    assert activity(95, usual)[0] == "active as usual"
-    assert activity(60, usual)[0] == "less active than usual"
-    assert activity(20, usual)[0] == "much less active than usual"
-    assert activity(200, usual)[0] == "more active than usual"
-    assert activity(12, [5])[0] == "12 movements recorded"
+    assert activity(95, usual, "en") == "active as usual"
+    assert activity(60, usual, "en") == "less active than usual"
+    assert activity(20, usual, "zh-CN") == "活动量明显少于平时"
+    assert activity(200, usual, "en") == "more active than usual"
+    assert activity(12, [5], "en") == "12 movements recorded"
 
 
 def test_summary_window_and_due_day_follow_local_time() -> None:
@@ -134,13 +134,14 @@ def test_summary_words_in_english_and_chinese() -> None:
     zh = render_summary(
         facts, resident="Li Wei", day=date(2026, 11, 24), start=start, end=end, lang="zh"
     )
-    assert zh.text == "Li Wei：卧床7.0小时；活动量与平时相当；无警报。"
+    assert zh.text == "Li Wei：卧床 7.0 小时；活动量与平时相当；无警报。"
+    assert zh.subject == "Li Wei 11月24日 日报"
     busy = DayFacts(None, [], 3, [], [DayAlert("sos", "red", end, "resolved", "false_alarm")])
     text = render_summary(
         busy, resident="Li Wei", day=date(2026, 11, 24), start=start, end=end, lang="en"
     ).text
     assert "no bed-mat data" in text
-    assert "1 alert(s) (1 urgent: pressed the SOS button); all handled" in text
+    assert "1 alert(s) (1 urgent: SOS); all handled" in text
 
 
 def test_messages_say_who_what_when_and_how_handled() -> None:
@@ -148,14 +149,16 @@ def test_messages_say_who_what_when_and_how_handled() -> None:
         resident="Song Lan",
         kind="sos",
         colour=Colour.RED,
-        explanation="SOS pressed",
+        details={"device_id": "b1", "device_kind": "sos_button"},
+        site_id="s1",
         occurred_at=LATE,
         order_state="queued",
         tz=SH,
         lang="en",
+        now=LATE + timedelta(days=1),
     )
-    assert m.subject == "Urgent: Song Lan pressed the SOS button"
-    assert "2026-11-23 23:30" in m.text
+    assert m.subject == "Urgent: Song Lan: SOS"
+    assert m.text.startswith("23 Nov 23:30: Song Lan pressed SOS (SOS button b1).")
     assert "sending someone" in m.text
     zh = order_message(
         resident="Song Lan",
@@ -166,8 +169,9 @@ def test_messages_say_who_what_when_and_how_handled() -> None:
         note="",
         tz=SH,
         lang="zh",
+        now=LATE,
     )
-    assert "确认为误报" in zh.text
+    assert zh.text == "23:30：事件已处理完毕。结果：误报。"
 
 
 def test_signature_is_hmac_sha256_over_timestamp_and_body() -> None:

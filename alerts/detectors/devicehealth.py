@@ -54,6 +54,7 @@ class DeviceHealthDetector:
                     at=now,
                     fold_s=24 * 3600,
                     text=f"{label}: battery at {device.battery:.0f}%; replace or charge it",
+                    extra={"battery": device.battery},
                 )
             )
         limit = self.stale_after.get(device.device_kind, EVENT_DEVICE_STALE)
@@ -68,12 +69,21 @@ class DeviceHealthDetector:
                     at=seen,
                     fold_s=6 * 3600,
                     text=f"{label}: online but no data for {hours:.1f} h",
+                    extra={"silent_s": int((now - seen).total_seconds())},
                 )
             )
         return out
 
     def _verdict(
-        self, device: DeviceHealth, *, kind: str, idem: str, at: datetime, fold_s: int, text: str
+        self,
+        device: DeviceHealth,
+        *,
+        kind: str,
+        idem: str,
+        at: datetime,
+        fold_s: int,
+        text: str,
+        extra: dict[str, object],
     ) -> Verdict:
         return Verdict(
             detector=self.name,
@@ -87,5 +97,10 @@ class DeviceHealthDetector:
             fold_key=f"{kind}:{device.device_key}",
             fold_s=fold_s,
             explanation=text,
-            details={"device_id": device.device_id},
+            details={
+                "device_id": device.device_id,
+                "device_kind": device.device_kind,
+                "room_name": device.room_name,
+                **extra,
+            },
         )

@@ -56,5 +56,10 @@ class DeviceOfflineDetector:
             fold_s=self.debounce_s,
             explanation=f"{event.device_kind} {event.device_id}{where} at site {event.site_id} "
             f"offline for {down} min",
-            details={"device_id": event.device_id},
+            details={
+                "device_id": event.device_id,
+                "device_kind": event.device_kind,
+                "room_name": event.room_name,
+                "down_s": int((now - event.time).total_seconds()),
+            },
         )

@@ -74,7 +74,13 @@ class WanderingDetector:
             fold_s=self.debounce_s,
             explanation=f"Night-time {what} opened at {local:%H:%M} ({who(event)}); "
             "the care plan watches for wandering",
-            details={"device_id": event.device_id, "exit_door": exit_door},
+            details={
+                "device_id": event.device_id,
+                "device_kind": event.device_kind,
+                "room_name": event.room_name,
+                "exit_door": exit_door,
+                "opened_at": event.time.isoformat(),
+            },
         )
 
 
@@ -131,5 +137,11 @@ class BedExitDetector:
             fold_s=self.debounce_s,
             explanation=f"{who(event)} got out of bed at {event.local_time():%H:%M} and has not "
             f"returned for {minutes} min",
-            details={"device_id": event.device_id, "away_s": int(away.total_seconds())},
+            details={
+                "device_id": event.device_id,
+                "device_kind": event.device_kind,
+                "room_name": event.room_name,
+                "away_s": int(away.total_seconds()),
+                "left_at": event.time.isoformat(),
+            },
         )

@@ -41,7 +41,7 @@ class SosDetector:
             fold_s=self.debounce_s,
             explanation=f"SOS pressed by {who(event)} ({event.device_kind} {event.device_id}) "
             f"at {event.time:%H:%M:%S} UTC",
-            details={"device_id": event.device_id},
+            details=_where(event),
         )
 
 
@@ -85,7 +85,9 @@ class DeviceFallDetector:
         sos = next((e for e in context.events if e.name == "sos" and e.value_bool), None)
         if sos is not None:
             return self._verdict(
-                event, because=f"; confirmed by an SOS press at {sos.time:%H:%M:%S}"
+                event,
+                because=f"; confirmed by an SOS press at {sos.time:%H:%M:%S}",
+                extra={"sos_at": sos.time.isoformat()},
             )
         moved_after = event.time + timedelta(seconds=self.settle_s)
         for seen in context.events:
@@ -96,9 +98,16 @@ class DeviceFallDetector:
                     f"saw {seen.name}{where} at {seen.time:%H:%M:%S}"
                 )
         quiet = int((now - event.time).total_seconds())
-        return self._verdict(event, because=f"; no movement from other sensors for {quiet} s after")
+        return self._verdict(
+            event,
+            because=f"; no movement from other sensors for {quiet} s after",
+            extra={"quiet_s": quiet},
+        )
 
-    def _verdict(self, event: StreamEvent, *, because: str) -> Verdict:
+    def _verdict(
+        self, event: StreamEvent, *, because: str, extra: dict[str, object] | None = None
+    ) -> Verdict:
+        extra = extra or {}
         confidence = event.value_num
         source = event.resident_id if event.resident_id is not None else f"d{event.device_key}"
         conf_text = f", confidence {confidence:.2f}" if confidence is not None else ""
@@ -115,8 +124,17 @@ class DeviceFallDetector:
             fold_s=self.debounce_s,
             explanation=f"Fall detected for {who(event)} by {event.device_kind} "
             f"{event.device_id}{conf_text}{because}",
-            details={"device_id": event.device_id, "confidence": confidence},
+            details={**_where(event), "confidence": confidence, **extra},
         )
+
+
+def _where(event: StreamEvent) -> dict[str, object]:
+    """What an explanation needs to name the device and the place (devices/i18n/explain.py)."""
+    return {
+        "device_id": event.device_id,
+        "device_kind": event.device_kind,
+        "room_name": event.room_name,
+    }
 
 
 def _movement(seen: ContextEvent) -> bool:
@@ -151,5 +169,5 @@ class SmokeDetector:
             fold_key=f"smoke:{event.site_id}",
             fold_s=self.debounce_s,
             explanation=f"Smoke detected{where} at site {event.site_id} by {event.device_id}",
-            details={"device_id": event.device_id},
+            details=_where(event),
         )

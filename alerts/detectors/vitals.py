@@ -107,7 +107,12 @@ class VitalsDetector:
             fold_s=self.debounce_s,
             explanation=f"{window.resident_name}: {what} for {minutes} min; usual range "
             f"{normal.low:.0f}-{normal.high:.0f}{unit}",
-            details={"metric": window.metric, "value": value, "range": [normal.low, normal.high]},
+            details={
+                "metric": window.metric,
+                "value": value,
+                "range": [normal.low, normal.high],
+                "lasted_s": int((now - since).total_seconds()),
+            },
         )
 
 

@@ -1,12 +1,17 @@
-"""Plain-words messages for families, in English or Chinese: who, what, when, how handled."""
+"""Plain-words messages for families in their language (devices/i18n): who, what, when (in
+the site's zone, with the date when not today), how it is being handled. The explanation is
+rendered from the alert's stored details, never translated from the detector's sentence."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
 from devices.domain import Colour
+from devices.i18n import Locale, format_time, parse_locale, t, t_or
+from devices.i18n.explain import explain
 
 
 @dataclass(frozen=True, slots=True)
@@ -15,47 +20,18 @@ class Message:
     text: str
 
 
-# What happened, by alert kind: (English, Chinese). Unknown kinds use the detector's sentence.
-WHAT: dict[str, tuple[str, str]] = {
-    "sos": ("pressed the SOS button", "按下了紧急呼叫按钮"),
-    "fall": ("may have fallen", "可能跌倒了"),
-    "smoke": ("smoke was detected at home", "家中检测到烟雾"),
-    "device_offline": ("a safety device went offline", "一个安全设备离线"),
-}
-COLOUR_WORD = {
-    Colour.RED: ("Urgent", "紧急"),
-    Colour.YELLOW: ("Attention", "注意"),
-    Colour.GREEN: ("Notice", "通知"),
-}
-# How the care station is handling it, by order state: (English, Chinese).
-HANDLING: dict[str, tuple[str, str]] = {
-    "queued": (
-        "The care station has been alerted and is sending someone.",
-        "护理站已收到警报，正在安排人员处理。",
-    ),
-    "offered": (
-        "The care station has been alerted and is sending someone.",
-        "护理站已收到警报，正在安排人员处理。",
-    ),
-    "accepted": ("A carer has taken the case.", "护理人员已接单。"),
-    "en_route": ("A carer is on the way.", "护理人员正在赶往现场。"),
-    "on_site": ("A carer is with them now.", "护理人员已到达现场。"),
-    "resolved": ("The case is closed.", "事件已处理完毕。"),
-    "cancelled": ("The case was cancelled.", "事件已取消。"),
-}
-OUTCOME: dict[str, tuple[str, str]] = {
-    "emergency_handled": ("the emergency was handled", "紧急情况已处理"),
-    "false_alarm": ("it was a false alarm", "确认为误报"),
-    "handled_by_phone": ("it was handled by phone", "已通过电话处理"),
-}
-
-
-def _i(lang: str) -> int:
-    return 1 if lang == "zh" else 0
+def locale_for(lang: str | None) -> Locale:
+    """A family's notification language ("zh", "zh-CN", "en") as a catalogue locale."""
+    return parse_locale(lang)
 
 
 def local_time(at: datetime, tz: str) -> str:
+    """The full local date and time, for machine-readable payloads."""
     return at.astimezone(ZoneInfo(tz)).strftime("%Y-%m-%d %H:%M")
+
+
+def what(kind: str, locale: Locale) -> str:
+    return t_or(f"kind.{kind}", "kind.other", locale)
 
 
 def alert_message(
@@ -63,23 +39,41 @@ def alert_message(
     resident: str,
     kind: str,
     colour: Colour,
-    explanation: str,
+    details: Mapping[str, object],
+    site_id: str,
     occurred_at: datetime,
     order_state: str | None,
     tz: str,
     lang: str,
+    now: datetime,
 ) -> Message:
-    i = _i(lang)
-    what = WHAT[kind][i] if kind in WHAT else explanation
-    when = local_time(occurred_at, tz)
-    handling = HANDLING[order_state][i] if order_state in HANDLING else ""
-    if i:
-        subject = f"【{COLOUR_WORD[colour][1]}】{resident}：{what}"
-        text = f"{resident}{what}（{when}）。{handling}"
-    else:
-        subject = f"{COLOUR_WORD[colour][0]}: {resident} {what}"
-        text = f"{resident} {what} at {when} ({tz} time). {handling}".rstrip()
-    return Message(subject, text)
+    loc = locale_for(lang)
+    explanation = explain(
+        kind,
+        details,
+        resident=resident,
+        site_id=site_id,
+        occurred_at=occurred_at,
+        locale=loc,
+        tz=tz,
+        now=now,
+    )
+    handling = t(f"handling.{order_state}", loc) if order_state else ""
+    subject = t(
+        "notify.alert_subject",
+        loc,
+        colour=t(f"colour.{colour.value}", loc),
+        resident=resident,
+        what=what(kind, loc),
+    )
+    text = t(
+        "notify.alert_text",
+        loc,
+        time=format_time(occurred_at, tz=tz, locale=loc, now=now),
+        explanation=explanation,
+        handling=handling,
+    )
+    return Message(subject, text.strip())
 
 
 def order_message(
@@ -92,18 +86,18 @@ def order_message(
     note: str,
     tz: str,
     lang: str,
+    now: datetime,
 ) -> Message:
-    i = _i(lang)
-    what = WHAT[kind][i] if kind in WHAT else kind
-    handling = HANDLING.get(to_state, (to_state, to_state))[i]
-    result = OUTCOME[outcome][i] if outcome in OUTCOME else ""
-    when = local_time(at, tz)
-    if i:
-        subject = f"更新：{resident}（{what}）"
-        text = f"{when}：{handling}" + (f"结果：{result}。" if result else "")
-        text += f"备注：{note}" if note else ""
-    else:
-        subject = f"Update: {resident} ({what})"
-        text = f"{when}: {handling}" + (f" Outcome: {result}." if result else "")
-        text += f" Note: {note}" if note else ""
+    loc = locale_for(lang)
+    text = t(
+        "notify.order_text",
+        loc,
+        time=format_time(at, tz=tz, locale=loc, now=now),
+        handling=t_or(f"handling.{to_state}", "handling.queued", loc),
+    )
+    if outcome:
+        text += t("notify.order_outcome", loc, outcome=t(f"outcome.{outcome}", loc))
+    if note:
+        text += t("notify.order_note", loc, note=note)
+    subject = t("notify.order_subject", loc, resident=resident, what=what(kind, loc))
     return Message(subject, text)

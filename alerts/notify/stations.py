@@ -15,7 +15,7 @@ from devices.domain import Colour
 from devices.registry import Conn
 
 SITE_ALERTS_SQL = (
-    "SELECT a.alert_id, a.kind, a.colour, a.occurred_at, a.explanation, a.resident_id, "
+    "SELECT a.alert_id, a.kind, a.colour, a.occurred_at, a.explanation, a.details, a.resident_id, "
     "a.site_id, s.timezone, r.full_name, o.order_id, o.state AS order_state FROM alerts a "
     "JOIN sites s ON s.site_id = a.site_id "
     "LEFT JOIN residents r ON r.resident_id = a.resident_id "
@@ -51,11 +51,13 @@ async def enqueue_site_alerts(conn: Conn, *, now: datetime, config: NotifyConfig
             resident=resident,
             kind=row["kind"],
             colour=colour,
-            explanation=row["explanation"],
+            details=row["details"] or {},
+            site_id=row["site_id"],
             occurred_at=row["occurred_at"],
             order_state=row["order_state"],
             tz=tz,
             lang=config.robot_language,
+            now=now,
         )
         payload = {
             "type": Source.ALERT.value,

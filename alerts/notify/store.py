@@ -26,7 +26,7 @@ RECIPIENTS = (
     "JOIN residents r ON r.resident_id = {res} "
 )
 ALERTS_SQL = (
-    "SELECT a.alert_id, a.kind, a.colour, a.occurred_at, a.explanation, a.resident_id, "
+    "SELECT a.alert_id, a.kind, a.colour, a.occurred_at, a.details, a.site_id, a.resident_id, "
     "r.full_name, o.order_id, o.state AS order_state, f.user_id, "
     + PREFS_COLUMNS
     + " FROM alerts a "
@@ -147,11 +147,13 @@ async def enqueue_alerts(conn: Conn, *, now: datetime, config: NotifyConfig) -> 
             resident=row["full_name"],
             kind=row["kind"],
             colour=colour,
-            explanation=row["explanation"],
+            details=row["details"] or {},
+            site_id=row["site_id"],
             occurred_at=row["occurred_at"],
             order_state=row["order_state"],
             tz=prefs.timezone,
             lang=prefs.language,
+            now=now,
         )
         payload = {
             "alert_id": row["alert_id"],
@@ -194,6 +196,7 @@ async def enqueue_order_changes(conn: Conn, *, now: datetime, config: NotifyConf
             note=row["note"] if row["to_state"] == "resolved" else "",
             tz=prefs.timezone,
             lang=prefs.language,
+            now=now,
         )
         payload = {
             "alert_id": row["alert_id"],

@@ -8,7 +8,8 @@ from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
-from alerts.notify.messages import WHAT, Message
+from alerts.notify.messages import Message, locale_for, what
+from devices.i18n import Locale, t
 from devices.registry import Conn
 
 BASELINE_DAYS = 14
@@ -61,58 +62,51 @@ def time_in_bed(
     return total
 
 
-def activity(today: int, baseline: Sequence[int]) -> tuple[str, str]:
-    """How active compared with their own usual: (English, Chinese)."""
+def activity(today: int, baseline: Sequence[int], locale: Locale) -> str:
+    """How active compared with their own usual."""
     if len(baseline) < MIN_BASELINE_DAYS:
-        return (f"{today} movements recorded", f"记录到{today}次活动")
+        return t("summary.movements", locale, n=today)
     usual = sum(baseline) / len(baseline)
     ratio = today / usual if usual else 1.0
     if ratio < 0.5:
-        return ("much less active than usual", "活动量明显少于平时")
+        return t("summary.much_less", locale)
     if ratio < 0.8:
-        return ("less active than usual", "活动量少于平时")
+        return t("summary.less", locale)
     if ratio > 1.5:
-        return ("more active than usual", "活动量多于平时")
-    return ("active as usual", "活动量与平时相当")
+        return t("summary.more", locale)
+    return t("summary.usual", locale)
 
 
 def render_summary(
     facts: DayFacts, *, resident: str, day: date, start: datetime, end: datetime, lang: str
 ) -> Message:
-    zh = lang == "zh"
+    loc = locale_for(lang)
     if facts.in_bed_at_start is None and not facts.presence:
-        bed = ("no bed-mat data", "无床垫数据")
+        bed = t("summary.no_bed", loc)
     else:
-        hours = (
-            time_in_bed(
-                start, end, initial=bool(facts.in_bed_at_start), changes=facts.presence
-            ).total_seconds()
-            / 3600
-        )
-        bed = (f"in bed {hours:.1f} h", f"卧床{hours:.1f}小时")
-    act = activity(facts.motion_today, facts.motion_baseline)
+        spent = time_in_bed(start, end, initial=bool(facts.in_bed_at_start), changes=facts.presence)
+        bed = t("summary.in_bed", loc, hours=f"{spent.total_seconds() / 3600:.1f}")
     if not facts.alerts:
-        alerts = ("no alerts", "无警报")
+        alerts = t("summary.no_alerts", loc)
     else:
         red = sum(1 for a in facts.alerts if a.colour == "red")
-        kinds = ", ".join(
-            sorted({WHAT[a.kind][0] if a.kind in WHAT else a.kind for a in facts.alerts})
-        )
+        kinds = t("summary.list_sep", loc).join(sorted({what(a.kind, loc) for a in facts.alerts}))
         open_ = sum(1 for a in facts.alerts if a.state not in ("resolved", "cancelled"))
-        alerts = (
-            f"{len(facts.alerts)} alert(s) ({red} urgent: {kinds}); "
-            + (f"{open_} still open" if open_ else "all handled"),
-            f"{len(facts.alerts)}条警报（紧急{red}条）；"
-            + (f"{open_}条仍在处理" if open_ else "均已处理"),
+        alerts = t("summary.alerts", loc, n=len(facts.alerts), red=red, kinds=kinds) + (
+            t("summary.still_open", loc, n=open_) if open_ else t("summary.all_handled", loc)
         )
-    i = 1 if zh else 0
-    if zh:
-        return Message(
-            f"{resident} {day:%m月%d日} 日报", f"{resident}：{bed[i]}；{act[i]}；{alerts[i]}。"
-        )
+    month = t(f"month.{day.month}", loc)
+    date_text = t("fmt.date", loc, day=day.day, month=day.month, mon=month)
     return Message(
-        f"Daily summary for {resident}, {day:%d %b}",
-        f"{resident}: {bed[i]}, {act[i]}, {alerts[i]}.",
+        t("summary.subject", loc, resident=resident, date=date_text),
+        t(
+            "summary.text",
+            loc,
+            resident=resident,
+            bed=bed,
+            activity=activity(facts.motion_today, facts.motion_baseline, loc),
+            alerts=alerts,
+        ),
     )
 
 

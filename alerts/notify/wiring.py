@@ -30,7 +30,7 @@ def config_from(settings: Settings) -> NotifyConfig:
         backoff_initial_s=settings.notify_backoff_initial_s,
         backoff_max_s=settings.notify_backoff_max_s,
         lease=timedelta(seconds=settings.notify_lease_s),
-        timezone=settings.notify_timezone,
+        timezone=settings.site_timezone,
         summary_hour=settings.notify_summary_hour,
         voice_after=timedelta(seconds=settings.notify_voice_after_s),
         robot_sites=frozenset(settings.wecom_robot_sites()),

@@ -1,20 +1,65 @@
 "use strict";
-// Shared helpers for the pages: authenticated fetch, live events, SVG charts. No libraries.
+// Shared helpers for the pages: messages (one catalogue, /i18n/<lang>.json), times in the
+// site's zone, authenticated fetch, live events, SVG charts. No libraries.
+
+const LANG = document.documentElement.lang || "zh-CN";
+let MSG = {};
+let TZ = "Asia/Shanghai";
+const ready = fetch("/i18n/" + LANG + ".json").then((r) => r.json()).then((m) => { MSG = m; });
+
+function t(key, params = {}) {
+  const text = MSG[key];
+  if (text === undefined) return key;
+  return text.replace(/\{(\w+)\}/g, (m, k) => (params[k] === undefined ? m : String(params[k])));
+}
+function tOr(key, fallback, params) { return MSG[key] === undefined ? t(fallback, params) : t(key, params); }
+
+function setCookieLocale(loc) { document.cookie = "eldercare_locale=" + loc + "; path=/; max-age=31536000; samesite=strict"; }
+async function switchLocale(loc) {
+  if (token()) { try { await api("/api/me/locale", { method: "PUT", json: { locale: loc } }); } catch (e) { /* still switch the page */ } }
+  setCookieLocale(loc);
+  location.reload();
+}
+function languageSwitch() {
+  const sel = document.getElementById("lang");
+  if (!sel) return;
+  sel.value = LANG;
+  sel.onchange = () => switchLocale(sel.value);
+}
+function largeText() {
+  const b = document.getElementById("large");
+  const apply = () => { const on = localStorage.getItem("large") === "1"; document.body.classList.toggle("large", on); if (b) b.textContent = t(on ? "common.normal_text" : "common.large_text"); };
+  if (b) b.onclick = () => { localStorage.setItem("large", localStorage.getItem("large") === "1" ? "0" : "1"); apply(); };
+  apply();
+}
 
 function token() { return sessionStorage.getItem("token"); }
 
 async function api(path, opts = {}) {
-  const headers = Object.assign({}, opts.headers || {}, { Authorization: "Bearer " + token() });
+  const headers = Object.assign({}, opts.headers || {}, { Authorization: "Bearer " + token(), "Accept-Language": LANG });
   if (opts.json !== undefined) { headers["Content-Type"] = "application/json"; opts.body = JSON.stringify(opts.json); }
   const r = await fetch(path, Object.assign({}, opts, { headers }));
   if (r.status === 401) { sessionStorage.removeItem("token"); location.href = "/login"; throw new Error("signed out"); }
-  if (!r.ok) { const e = new Error(path + " -> " + r.status); e.status = r.status; throw e; }
+  if (!r.ok) {
+    let why = t("error.generic", { status: r.status });
+    try {
+      const b = await r.json();
+      if (typeof b.detail === "string") why = b.detail;
+      else if (Array.isArray(b.detail)) why = (b.message || why) + " (" + b.detail.map((d) => (d.loc || []).slice(1).join(".")).join(", ") + ")";
+    } catch (e) { /* not JSON */ }
+    const e = new Error(why); e.status = r.status; throw e;
+  }
   return r.status === 204 ? null : r.json();
 }
 
 async function requireSignIn() {
+  await ready;
+  languageSwitch(); largeText();
   if (!token()) { location.href = "/login"; throw new Error("signed out"); }
-  return api("/api/me");
+  const me = await api("/api/me");
+  TZ = me.timezone || TZ;
+  if (me.locale && me.locale !== LANG) { setCookieLocale(me.locale); location.reload(); throw new Error("reloading"); }
+  return me;
 }
 
 async function signOut() {
@@ -60,16 +105,39 @@ function el(tag, attrs = {}, ...children) {
   return e;
 }
 
-function fmtTime(s) { return s ? new Date(s).toLocaleString([], { month: "short", day: "numeric", hour: "2-digit", minute: "2-digit" }) : "—"; }
-function fmtAgo(s) {
-  if (!s) return "never";
-  const d = (Date.now() - new Date(s).getTime()) / 1000;
-  if (d < 90) return Math.max(0, Math.round(d)) + " s ago";
-  if (d < 5400) return Math.round(d / 60) + " min ago";
-  if (d < 129600) return Math.round(d / 3600) + " h ago";
-  return Math.round(d / 86400) + " days ago";
+// Times in the site's zone: "14:05" today, with the date on any other day, the year when not
+// this year (the same rules as devices/i18n.format_time).
+function zoned(d) {
+  const p = {};
+  for (const x of new Intl.DateTimeFormat("en-GB", { timeZone: TZ, year: "numeric", month: "numeric", day: "numeric", hour: "2-digit", minute: "2-digit", hourCycle: "h23" }).formatToParts(d)) p[x.type] = x.value;
+  return { year: +p.year, month: +p.month, day: +p.day, hm: p.hour + ":" + p.minute };
 }
-function fmtSecs(s) { return s === null || s === undefined ? "—" : s < 120 ? Math.round(s) + " s" : (s / 60).toFixed(1) + " min"; }
+function fmtTime(s) {
+  if (!s) return t("common.dash");
+  const z = zoned(new Date(s)), now = zoned(new Date());
+  const p = Object.assign({ mon: t("month." + z.month) }, z);
+  if (z.year === now.year && z.month === now.month && z.day === now.day) return t("fmt.time_today", p);
+  return t(z.year === now.year ? "fmt.date_time" : "fmt.date_time_year", p);
+}
+function fmtDate(s) { const z = zoned(new Date(s)); return t("fmt.date", Object.assign({ mon: t("month." + z.month) }, z)); }
+function fmtHour(s) { const z = zoned(new Date(s)); return t("fmt.hour", { h: z.hm.slice(0, 2) }); }
+function fmtDur(sec) {
+  const s = Math.max(0, Math.round(sec));
+  if (s < 120) return t("dur.s", { n: s });
+  const m = Math.floor(s / 60), h = Math.floor(m / 60);
+  if (!h) return t("dur.min", { n: m });
+  return m % 60 ? t("dur.h_min", { h, m: m % 60 }) : t("dur.h", { n: h });
+}
+function fmtAgo(s) {
+  if (!s) return t("ago.never");
+  const d = (Date.now() - new Date(s).getTime()) / 1000;
+  if (d < 5) return t("ago.now");
+  if (d < 90) return t("ago.s", { n: Math.round(d) });
+  if (d < 5400) return t("ago.min", { n: Math.round(d / 60) });
+  if (d < 129600) return t("ago.h", { n: Math.round(d / 3600) });
+  return t("ago.days", { n: Math.round(d / 86400) });
+}
+function fmtSecs(s) { return s === null || s === undefined ? t("common.dash") : fmtDur(s); }
 
 const SVGNS = "http://www.w3.org/2000/svg";
 function svg(tag, attrs) { const e = document.createElementNS(SVGNS, tag); for (const [k, v] of Object.entries(attrs)) e.setAttribute(k, v); return e; }
@@ -77,7 +145,7 @@ function svg(tag, attrs) { const e = document.createElementNS(SVGNS, tag); for (
 // A chart of one or more series over time: bars for counts/durations, lines for rates.
 // series: [{values:[number|null], kind:"bar"|"line", colour, label}], labels: [string]
 function chart(title, labels, series, opts = {}) {
-  const W = 420, H = opts.height || 130, L = 30, B = 16, T = 16;
+  const W = 320, H = opts.height || 150, L = 34, B = 20, T = 20;
   const all = series.flatMap((s) => s.values).filter((v) => v !== null && v !== undefined);
   const max = opts.max || Math.max(1, ...all) * 1.1, min = opts.min !== undefined ? opts.min : 0;
   const n = Math.max(1, labels.length), bw = (W - L) / n;
@@ -89,8 +157,8 @@ function chart(title, labels, series, opts = {}) {
     const v = min + (max - min) * frac, t = svg("text", { x: 2, y: y(v) + 3 });
     t.textContent = v >= 10 ? Math.round(v) : v.toFixed(1); root.append(t);
   }
-  const step = Math.ceil(n / 7);
-  labels.forEach((lab, i) => { if (i % step === 0) { const t = svg("text", { x: L + i * bw + 1, y: H - 4 }); t.textContent = lab; root.append(t); } });
+  const step = Math.ceil(n / 5);
+  labels.forEach((lab, i) => { if (i % step === 0) { const tx = svg("text", { x: L + i * bw + 1, y: H - 4 }); tx.textContent = lab; root.append(tx); } });
   for (const s of series) {
     if (s.kind === "bar") {
       s.values.forEach((v, i) => { if (v) root.append(svg("rect", { x: L + i * bw + 1, y: y(v), width: Math.max(1, bw - 2), height: H - B - y(v), fill: s.colour })); });
@@ -98,6 +166,12 @@ function chart(title, labels, series, opts = {}) {
       let d = "";
       s.values.forEach((v, i) => { if (v === null || v === undefined) return; d += (d && s.values[i - 1] != null ? "L" : "M") + (L + i * bw + bw / 2).toFixed(1) + "," + y(v).toFixed(1); });
       if (d) root.append(svg("path", { d, fill: "none", stroke: s.colour, "stroke-width": 2 }));
+      // a value with no neighbour (one hour of data) is a dot, or it would draw nothing
+      s.values.forEach((v, i) => {
+        if (v === null || v === undefined) return;
+        const lone = (i === 0 || s.values[i - 1] == null) && (i === s.values.length - 1 || s.values[i + 1] == null);
+        if (lone) root.append(svg("circle", { cx: (L + i * bw + bw / 2).toFixed(1), cy: y(v).toFixed(1), r: 3, fill: s.colour }));
+      });
     }
   }
   return root;
