@@ -22,7 +22,6 @@ import numpy as np
 import psycopg
 import pytest
 
-from alerts.__main__ import policy_from
 from alerts.checks import run_fall_checks
 from alerts.commands import publish_pending
 from alerts.detectors.base import Verdict
@@ -33,6 +32,7 @@ from alerts.fall import corpus, live, umafall
 from alerts.fall.detector import AccFallDetector
 from alerts.fall.model import load, load_all
 from alerts.fall_checks import ask_first
+from alerts.policy import policy_from_settings as policy_from
 from alerts.worker import run_cycle
 from devices.db import open_pool
 from devices.domain import Colour
