@@ -51,9 +51,26 @@ async function wallAct(c, what, outcome) {
   } catch (e) { if (e.status !== 409) alert(t("common.could_not", { reason: e.message })); }
 }
 
+// Technical alerts (the dead-man's switch: a worker gone, a queue lagging) above the cards:
+// the alarm path itself is in trouble, so the wall says so first. Subjects are "zh / en".
+async function loadTechnical(wall) {
+  let items = [];
+  try { items = await api("/api/technical-alerts"); } catch (e) { items = []; }
+  let box = document.getElementById("technical");
+  if (!box) { box = el("div", { id: "technical" }); wall.before(box); }
+  box.replaceChildren(...items.map((a) => {
+    const parts = a.subject.split(" / ");
+    const text = LANG.startsWith("zh") ? parts[0] : (parts[1] || parts[0]);
+    return el("div", { class: "technical " + a.colour, role: "alert" },
+      el("b", {}, t("wall.technical")), " ", text, " ",
+      el("span", { class: "muted" }, t("wall.technical_since", { at: fmtTime(a.raised_at) })));
+  }));
+}
+
 async function loadWallCards(showDone, onAct) {
   const cards = await api("/api/wall" + (showDone ? "?show_done=true" : ""));
   const wall = document.getElementById("wall");
+  await loadTechnical(wall);
   wall.replaceChildren(...(cards.length ? cards.map((c) => wallCard(c, onAct)) : [el("p", { class: "muted" }, t("wall.calm"))]));
   tickCountdowns();
   return cards;
