@@ -190,6 +190,7 @@ RULES: dict[tuple[str, str], Rule] = {
     ("GET", "/api/technical-alerts"): staff,
     ("GET", "/api/admin/quarantine"): admin_only,
     ("POST", "/api/admin/quarantine/{item_id}/resolve"): admin_missing,
+    ("POST", "/api/admin/devices/{device_id}/retire"): admin_missing,  # never a real device here
     ("GET", "/visits"): public,
     ("GET", "/api/care/plan"): care,
     ("GET", "/api/care/overdue"): care,
@@ -274,7 +275,8 @@ def world(services: Services) -> Iterator[World]:
                 "JOIN devices d ON d.site_id = o.site_id WHERE d.device_id = %s",
                 (device,),
             )[0]
-            ids[target] = dict(row) | {"item_id": 999_999}  # no such quarantined item
+            # no such quarantined item, no such device (the matrix retires nothing real)
+            ids[target] = dict(row) | {"item_id": 999_999, "device_id": "no-such-device"}
         ids["X"]["user_id"] = query(
             url, "SELECT user_id FROM users WHERE username = 'family-home17'"
         )[0]["user_id"]

@@ -10,6 +10,7 @@ under load.
 
 from __future__ import annotations
 
+import re
 import signal
 import subprocess
 import threading
@@ -132,7 +133,12 @@ def test_broker_restart(services: Services, fleet_url: str, shared: bool) -> Non
         assert services.broker.port == port
         if shared:  # wait for the worker to be back (and give it a moment to resubscribe)
             client_id = env["ELDERCARE_MQTT_CLIENT_ID"]
-            wait_until(lambda: client_id in log.read_text()[seen:], what="worker reconnected")
+            # both of the worker's connections: telemetry (<id>) and the life-safety lane
+            back = [re.compile(rf" as {re.escape(c)} \(") for c in (client_id, f"{client_id}-ls")]
+            wait_until(
+                lambda: all(b.search(log.read_text()[seen:]) for b in back),
+                what="both worker connections back",
+            )
             time.sleep(1.0)
         second = _load(services, 5_000)
         _assert_exact(fleet_url, before, first, second)
