@@ -20,7 +20,7 @@ from alerts.fall.live import Scored, checked
 from alerts.fall.model import FallModel
 from alerts.fall.sisfall import COUNT_TO_MS2
 from devices.careplan import CarePlanError, care_plan_for
-from devices.domain import CareProfile, Colour
+from devices.domain import CareProfile, Colour, DeviceKind
 from devices.wire import parse_senml
 from simulators import devices as packs
 from simulators.population import answers_fall_check
@@ -163,3 +163,39 @@ def test_a_simulated_wristband_answers_over_the_wire() -> None:
     share = sum(answers_fall_check(n, CareProfile.FRAIL) for n in names) / len(names)
     assert 0.55 < share < 0.85
     assert not any(answers_fall_check(n, CareProfile.DEMENTIA) for n in names)
+
+
+class Sent:
+    """Stands in for a player's MQTT client: keeps what it was asked to publish."""
+
+    def __init__(self) -> None:
+        self.published: list[tuple[str, bytes]] = []
+
+    def publish(self, topic: str, payload: bytes, qos: int = 0) -> None:
+        self.published.append((topic, payload))
+
+
+def test_the_scenario_players_wristband_answers_unless_its_wearer_fell() -> None:
+    import msgspec
+    import paho.mqtt.client as mqtt
+
+    from simulators.fleet import DeviceCreds
+    from simulators.player import Player
+    from simulators.session import Broker
+
+    band = DeviceCreds("home-17", "wb-0042", DeviceKind.WRISTBAND, "pw", "Wang Fang")
+    player = Player({"wb-0042": band}, broker=Broker("127.0.0.1", 1), on_truth=lambda t: None,
+                    answers={"wb-0042": True})  # fmt: skip
+    link = player.links["wb-0042"]
+    sent = Sent()
+    link.client = sent  # type: ignore[assignment]
+    msg = mqtt.MQTTMessage(topic=b"eldercare/v1/home-17/wb-0042/cmd")
+    until = datetime.now(UTC).timestamp() + 30
+    msg.payload = msgspec.json.encode({"type": "fall_check", "check_id": "7", "until_ts": until})
+    player._on_command(link, None, None, msg)
+    [(topic, payload)] = sent.published
+    assert topic == "eldercare/v1/home-17/wb-0042/event"
+    assert msgspec.json.decode(payload)[0]["vs"] == "7"
+    player.fell["wb-0042"] = datetime.now(UTC).timestamp() - 10  # really on the floor
+    player._on_command(link, None, None, msg)
+    assert len(sent.published) == 1
