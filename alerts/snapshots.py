@@ -16,6 +16,7 @@ from datetime import UTC, datetime, timedelta
 
 from alerts.detectors.snapshot import DeviceSnapshot, ResidentSnapshot
 from alerts.routine import (
+    MOVEMENT,
     SEATS,
     Activity,
     Routine,
@@ -72,19 +73,26 @@ WITH pairs AS (
 DEVICES_SQL = (
     SERVING_CTE
     + """
-SELECT s.*, st.online, st.battery, st.last_seen_at, e.time, e.name, e.value_bool
+SELECT s.*, st.online, st.battery, st.last_seen_at, e.time, e.name, e.value_bool, e.value_num
 FROM serving s
 LEFT JOIN device_status st ON st.device_key = s.device_key
 LEFT JOIN LATERAL (
-    (SELECT time, name, value_bool FROM events e
+    (SELECT time, name, value_bool, NULL::float8 AS value_num FROM events e
      WHERE e.device_key = s.device_key AND e.name = ANY(%(names)s)
        AND e.time <= %(now)s AND e.time > %(lookback)s
      ORDER BY e.time DESC LIMIT %(per_device)s)
     UNION
-    (SELECT time, name, value_bool FROM events e
+    (SELECT time, name, value_bool, NULL::float8 FROM events e
      WHERE e.device_key = s.device_key AND e.name = ANY(%(names)s)
        AND e.time <= %(now)s AND e.time > %(recent)s
      ORDER BY e.time DESC LIMIT %(recent_max)s)
+    UNION
+    -- a wristband's per-minute movement (activity / steps above 0) in the recent window
+    (SELECT time, metric, NULL::boolean, value FROM telemetry t
+     WHERE s.kind = 'wristband' AND t.device_key = s.device_key
+       AND t.metric = ANY(%(movement)s) AND t.value > 0
+       AND t.time <= %(now)s AND t.time > %(recent)s
+     ORDER BY t.time DESC LIMIT %(per_device)s)
 ) e ON true
 ORDER BY s.resident_id, s.device_key, e.time
 """
@@ -94,13 +102,17 @@ ORDER BY s.resident_id, s.device_key, e.time
 def activity_of(row: Mapping[str, object]) -> Activity:
     time = row["time"]
     assert isinstance(time, datetime)
-    value = row["value_bool"] if row["name"] in BOOL_NAMES else None
+    value: bool | float | None = None
+    if row["name"] in BOOL_NAMES and isinstance(row["value_bool"], bool):
+        value = row["value_bool"]
+    elif row["name"] in MOVEMENT and isinstance(row.get("value_num"), int | float):
+        value = float(str(row["value_num"]))
     return Activity(
         t=time.timestamp(),
         room_kind=row["room_kind"] if isinstance(row["room_kind"], str) else None,
         device_kind=str(row["kind"]),
         name=str(row["name"]),
-        value=value if isinstance(value, bool) else None,
+        value=value,
         exit=bool(row["exit"]),
     )
 
@@ -171,6 +183,7 @@ async def load_snapshots(
             "recent": now - recent,
             "recent_max": recent_max,
             "per_device": PER_DEVICE_LAST,
+            "movement": list(MOVEMENT),
         },
     )
     activities: dict[int, list[Activity]] = {}

@@ -86,6 +86,16 @@ def test_long_silence_gives_one_yellow_alert_and_going_out_gives_none(
         (silent_from,),
     )
     now = silent_from + timedelta(hours=3, minutes=10)
+    # home-19: as silent as home-17, but her wristband reports movement ten minutes ago (an
+    # ``activity`` reading above 0 is a sign of life); a reading of 0 after it is not.
+    _history(database_url, "0044", last=silent_from)
+    query(
+        database_url,
+        "INSERT INTO telemetry (time, device_key, metric, value) SELECT t, device_key, "
+        "'activity', v FROM devices, (VALUES (%s::timestamptz, 20.0), (%s::timestamptz, 0.0)) "
+        "AS r(t, v) WHERE device_id = 'wb-0044' RETURNING 1",
+        (now - timedelta(minutes=10), now - timedelta(minutes=5)),
+    )
     # judged at the (simulated) ``now``; raised and dispatched at a wall clock a day later
     wall = (now + timedelta(days=1)).astimezone(UTC)
     first = _tick(database_url, now.astimezone(UTC), wall)
@@ -113,4 +123,4 @@ def test_long_silence_gives_one_yellow_alert_and_going_out_gives_none(
     assert len(query(database_url, "SELECT 1 FROM alerts")) == 1
     assert len(query(database_url, "SELECT 1 FROM dispatch_orders")) == 1
     routines = query(database_url, "SELECT learned FROM resident_routines WHERE learned")
-    assert len(routines) == 2  # the two residents with history; the rest fall back
+    assert len(routines) == 3  # the three residents with history; the rest fall back

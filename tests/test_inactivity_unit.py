@@ -316,3 +316,24 @@ def test_a_bathroom_door_is_a_passage_and_a_flush_does_not_open_a_stay() -> None
     assert current_state([*inside, Activity(t + 90, "bathroom", "door", "door", False)]).state == (
         "active"
     )
+
+
+def test_care_plan_caps_override_the_site_and_max_quiet_caps_them_all() -> None:
+    from devices.careplan import CarePlan, CarePlanError, care_plan_for
+    from devices.domain import CareProfile
+
+    plan = care_plan_for(CareProfile.FRAIL, {"inactivity": {"seated_max_min": 60}})
+    site = SiteDefaults().caps()
+    assert plan.inactivity.merged_caps_s(site) == {**site, "seated": 3600.0}
+    tight = CarePlan.model_validate({"inactivity": {"max_quiet_min": 30}})
+    assert tight.inactivity.merged_caps_s(site) == {k: 1800.0 for k in site}
+    loose = CarePlan.model_validate({"inactivity": {"max_quiet_min": 600}})
+    assert loose.inactivity.merged_caps_s(site) == site  # never raises a cap
+    with pytest.raises(CarePlanError):
+        care_plan_for(CareProfile.FRAIL, {"inactivity": {"seated_max_min": -5}})
+    t = (DAY0 + timedelta(hours=13)).timestamp()
+    sitting = [motion(t - 60), seat(t, True)]
+    assert (
+        alert_delay(sitting, default_routine(), care_plan={"inactivity": {"seated_max_min": 60}})
+        == H
+    )
