@@ -100,5 +100,9 @@ for _ in $(seq 100); do
   sleep 0.2
 done
 touch "$RUN/ready"
+# the demo's care programme: a month of visits and a safety round through the API (issue 15)
+[ "${ELDERCARE_DEMO_SIMULATOR:-1}" = 0 ] || $PY -m simulators care-month \
+  --api "http://127.0.0.1:$ELDERCARE_API_PORT" --logins "$RUN/demo-devices.json" \
+  >>"$RUN/logs/care-month.log" 2>&1 &
 # Until Ctrl-C/TERM: a component that stops is restarted by its supervisor (see above).
 wait "${pids[@]}" || true

@@ -249,6 +249,29 @@ def chaos(
     raise typer.Exit(0 if ok else 1)
 
 
+@app.command("care-month")
+def care_month(
+    api: Annotated[str, typer.Option(help="the API's base URL")] = "http://127.0.0.1:8000",
+    logins: Annotated[
+        Path, typer.Option(help="demo-devices.json of the main job (its users)")
+    ] = Path(".run/demo-devices.json"),
+    seed: Annotated[int, typer.Option(help="random seed")] = 15,
+) -> None:
+    """A month of visits and a safety round, played through the API (issue 15)."""
+    import json
+    import random
+    from datetime import UTC, datetime
+
+    from simulators.care_month import play_care_month
+
+    users = json.loads(logins.read_text())["users"]
+    who = {
+        u["username"]: u["password"] for u in users if u["role"] in ("visitor", "safety_officer")
+    }
+    out = play_care_month(api, who, now=datetime.now(UTC), rng=random.Random(seed))
+    typer.echo(f"care month: {out}")
+
+
 @app.command()
 def population(
     devices: Annotated[Path, typer.Option()] = Path(".run/demo-devices.json"),

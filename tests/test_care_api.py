@@ -4,6 +4,7 @@ up the plan, reminders go to the visitor's outbox once."""
 
 from __future__ import annotations
 
+import random
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
@@ -14,7 +15,9 @@ from alerts.care.reminders import enqueue_visit_reminders
 from dashboard_api.app import create_app
 from devices.seed import DemoPopulation
 from devices.settings import Settings
+from simulators.care_month import play_care_month
 from tests.dispatch_world import arun
+from tests.live_server import serve
 from tests.services import Services, query, seed
 from tests.test_api import _raise_sos
 from tests.test_orders_api import demo_login
@@ -202,3 +205,28 @@ def test_reminders_reach_the_visitor_once_per_due_date(world: World) -> None:
     assert {r["username"] for r in rows} == {"visitor-west"}
     assert all(r["subject"].startswith("探访已逾期") for r in rows)
     assert {(r["state"], r["reason"]) for r in rows} == {("skipped", "no channel configured")}
+
+
+def test_the_simulators_play_a_month_of_visits_and_a_round(world: World) -> None:
+    client, pop, url = world
+    logins = {u.username: u.password for u in pop.users if u.role in ("visitor", "safety_officer")}
+    with serve(url) as base:
+        out = play_care_month(base, logins, now=datetime.now(UTC), rng=random.Random(15))
+    stored = query(url, "SELECT count(*) AS n FROM visits")[0]["n"]
+    orders = query(url, "SELECT count(*) AS n FROM visits WHERE order_id IS NOT NULL")[0]["n"]
+    assert out.visits == stored > 0
+    assert out.follow_ups == orders
+    assert out.rounds == 1  # the officer's one site
+    assert (
+        out.findings
+        == query(url, "SELECT count(*) AS n FROM safety_findings WHERE source = 'round'")[0]["n"]
+    )
+    # the visits show in the rate the staff see, in the month most of them were made
+    [busiest] = query(
+        url,
+        "SELECT to_char(visited_at AT TIME ZONE 'Asia/Shanghai', 'YYYY-MM') AS m, count(*) AS n "
+        "FROM visits GROUP BY 1 ORDER BY 2 DESC, 1 LIMIT 1",
+    )
+    admin = demo_login(client, pop, "admin")
+    rates = client.get(f"/api/care/visit-rate?month={busiest['m']}", headers=admin).json()
+    assert sum(r["visited"] for r in rates) > 0, busiest

@@ -39,7 +39,7 @@ async def enqueue_visit_reminders(conn: Conn, *, now: datetime) -> int:
     Like a family member, a visitor hears only once they have notification settings (rows
     without a channel are kept as skipped, so the history shows why nothing was sent)."""
     entries = await plan_entries(
-        conn, where=sql.SQL("va.visitor_id IS NOT NULL"), params={}, now=now
+        conn, where=sql.SQL("va.visitor_id IS NOT NULL"), params={}, now=now, sensors=False
     )
     added = 0
     for e in entries:

@@ -37,7 +37,13 @@ SELECT pr.*,
         AND v.visited_at <= %(now)s) AS last_visit,
     (SELECT count(*) FROM visits v WHERE v.resident_id = pr.resident_id
         AND v.visited_at >= %(m_start)s AND v.visited_at < %(m_end)s) AS visits_this_month,
-    (SELECT count(*) FILTER (WHERE a.colour = 'red') FROM alerts a
+    {facts}
+FROM pr ORDER BY pr.resident_id
+""")
+
+
+# What the sensors know, per resident (the costly part: reminders do without it).
+FACTS_SQL = sql.SQL("""(SELECT count(*) FILTER (WHERE a.colour = 'red') FROM alerts a
         WHERE a.resident_id = pr.resident_id AND a.raised_at > %(since14)s) AS red_alerts,
     (SELECT count(*) FILTER (WHERE a.colour = 'yellow') FROM alerts a
         WHERE a.resident_id = pr.resident_id AND a.raised_at > %(since14)s) AS yellow_alerts,
@@ -54,9 +60,11 @@ SELECT pr.*,
         AND e.time <= %(now)s) AS last_activity,
     (SELECT count(*) FROM devs JOIN device_status st USING (device_key)
         WHERE devs.resident_id = pr.resident_id AND (NOT st.online OR st.battery < 20
-        OR st.last_seen_at < %(now)s::timestamptz - interval '26 hours')) AS failing_devices
-FROM pr ORDER BY pr.resident_id
-""")
+        OR st.last_seen_at < %(now)s::timestamptz - interval '26 hours')) AS failing_devices""")
+NO_FACTS_SQL = sql.SQL(
+    "0 AS red_alerts, 0 AS yellow_alerts, 0 AS green_alerts, 0 AS activity_week, "
+    "NULL::numeric AS activity_baseline, NULL::timestamptz AS last_activity, 0 AS failing_devices"
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -103,13 +111,15 @@ async def plan_entries(
     now: datetime,
     community: str | None = None,
     month: date | None = None,
+    sensors: bool = True,
 ) -> list[PlanEntry]:
-    """The plan, most urgent first (score, then the earliest due, then resident id)."""
+    """The plan, most urgent first (score, then the earliest due, then resident id);
+    ``sensors=False`` leaves out what the sensors know (only the due dates are needed)."""
     m_start, m_end = month_bounds(
         month or now.astimezone(ZoneInfo(PLAN_TZ)).date().replace(day=1), PLAN_TZ
     )
     cur = await conn.execute(
-        PLAN_SQL.format(where=where),
+        PLAN_SQL.format(where=where, facts=FACTS_SQL if sensors else NO_FACTS_SQL),
         {
             **params,
             "community": community,

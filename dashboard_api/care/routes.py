@@ -3,13 +3,13 @@ monthly visit rate, recording a visit from a phone, flags and assignments for st
 
 from __future__ import annotations
 
-from datetime import date
 from typing import Annotated, Any
+from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, Depends, HTTPException, Path, Query, status
 
 from alerts.care.plan import DueState, due_state, parse_month
-from alerts.care.store import plan_entries
+from alerts.care.store import PLAN_TZ, plan_entries
 from alerts.dispatch import OrderError
 from alerts.policy import policy_from_settings
 from dashboard_api.care import visits
@@ -79,7 +79,7 @@ async def visit_rate(
     conn: ConnDep, user: CareUser, at: Now, month: Month = None, community: Community = None
 ) -> list[RateOut]:
     """Per community: priority residents with their month's visits done / all of them."""
-    m = parse_month(month) if month else date(at.year, at.month, 1)
+    m = parse_month(month) if month else at.astimezone(ZoneInfo(PLAN_TZ)).date().replace(day=1)
     out = []
     for rate, names in await visits.rates(conn, principal=user, month=m, community=community):
         out.append(

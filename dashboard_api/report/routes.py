@@ -3,13 +3,14 @@ and times per district and community, never a resident's name."""
 
 from __future__ import annotations
 
-from datetime import date
 from typing import Annotated
+from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, Depends, HTTPException, Query, status
 from pydantic import BaseModel
 
 from alerts.care.plan import parse_month
+from alerts.care.store import PLAN_TZ
 from dashboard_api.deps import ConnDep, CurrentUser, Now
 from dashboard_api.report.data import gather
 from devices.accounts import Principal
@@ -55,7 +56,7 @@ async def monthly(
     month: Annotated[str | None, Query(pattern=r"^20[0-9]{2}-(0[1-9]|1[0-2])$")] = None,
 ) -> list[ScopeOut]:
     """The month's figures per district and community (default: this month so far)."""
-    m = parse_month(month) if month else date(at.year, at.month, 1)
+    m = parse_month(month) if month else at.astimezone(ZoneInfo(PLAN_TZ)).date().replace(day=1)
     out = []
     for f in await gather(conn, month=m):
         o = f.orders
