@@ -70,8 +70,7 @@ def test_order_updates_tell_the_family_how_it_was_handled(
     ]
     assert "A carer has taken the case." in bodies[1]["text"]
     assert bodies[2]["text"].endswith(
-        "The case is closed. Outcome: false alarm. "
-        "Note: sat down on the floor to find her glasses"
+        "The case is closed. Outcome: false alarm. Note: sat down on the floor to find her glasses"
     )
     assert {r["state"] for r in outbox(database_url)} == {"delivered"}
 
