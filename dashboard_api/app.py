@@ -109,7 +109,6 @@ def create_app(settings: Settings) -> FastAPI:
     app.include_router(i18n.router)
     app.mount("/static", pages.static_files, name="static")
     app.include_router(docs.router)
-    app.mount("/docs-assets", docs.assets, name="docs-assets")
     app.include_router(notifications_router)
     app.include_router(admin.router)
     app.include_router(operations.router)

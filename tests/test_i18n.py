@@ -135,3 +135,38 @@ def test_t_fills_placeholders_and_unknown_key_raises() -> None:
     assert t("dur.h_min", "zh-CN", h=2, m=10) == "2 小时 10 分钟"
     with pytest.raises(KeyError):
         t("no.such.key", "en")
+
+
+def test_api_errors_speak_the_callers_language_with_a_stable_code() -> None:
+    from fastapi import FastAPI
+    from fastapi.testclient import TestClient
+
+    from dashboard_api.errors import ApiError, api_error
+    from devices.settings import Settings
+
+    app = FastAPI()
+    app.state.settings = Settings()
+    app.add_exception_handler(ApiError, api_error)
+
+    @app.get("/x")
+    async def x() -> None:
+        raise ApiError(404, "error.no_such_resident")
+
+    client = TestClient(app)
+    zh = client.get("/x")
+    en = client.get("/x", headers={"Accept-Language": "en-US,en;q=0.9"})
+    assert (zh.status_code, en.status_code) == (404, 404)
+    assert zh.json() == {"detail": "没有这位老人", "code": "error.no_such_resident"}
+    assert en.json() == {"detail": "no such resident", "code": "error.no_such_resident"}
+
+
+def test_pages_declare_their_language_and_hold_no_markers() -> None:
+    from dashboard_api.pages import render
+
+    for name in ("login.html", "station.html", "wall.html", "family.html"):
+        for locale in LOCALES:
+            page = render(name, locale)
+            assert f'<html lang="{locale}">' in page
+            assert "{{" not in page
+    assert "登录" in render("login.html", "zh-CN")
+    assert "Sign in" in render("login.html", "en")

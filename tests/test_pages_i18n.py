@@ -78,7 +78,7 @@ def test_pages_in_chinese_and_english(
         tv.close()
 
         staff.select_option("#lang", "en")
-        staff.wait_for_function("document.documentElement.lang === 'en'")
+        expect(staff.locator("html")).to_have_attribute("lang", "en")
         expect(staff.locator(".alert.red[data-count='2']")).to_contain_text("pressed SOS")
         expect(staff.locator("#figures")).to_contain_text("Overdue")
         _shot(staff, "station-en")
@@ -111,7 +111,7 @@ def test_pages_in_chinese_and_english(
         expect(family.locator("input[data-kind=fall]")).not_to_be_checked()
         expect(family.locator("#quiet-start")).to_have_value("22:00")
         family.select_option("#lang", "en")
-        family.wait_for_function("document.documentElement.lang === 'en'")
+        expect(family.locator("html")).to_have_attribute("lang", "en")
         expect(family.locator("#prefs-form")).to_contain_text("Which events")
         _shot(family, "family-en")
         family.close()

@@ -151,10 +151,11 @@ def test_health_today_and_how_an_alert_was_handled(
         "emergency_handled",
         "helped up",
     )
-    assert [(s["state"], s["by"]) for s in detail["steps"]] == [
-        ("queued", "system"),
-        ("accepted", "staff-homes"),
-        ("resolved", "staff-homes"),
+    # a family is told roles, never staff usernames (issue 14)
+    assert [(s["state"], s["by"], s["role"]) for s in detail["steps"]] == [
+        ("queued", "system", "system"),
+        ("accepted", "staff", "staff"),
+        ("resolved", "staff", "staff"),
     ]
     assert client.get(f"/api/alerts/{order['alert_id']}", headers=sunrise).status_code == 404
 

@@ -157,7 +157,9 @@ function chart(title, labels, series, opts = {}) {
     const v = min + (max - min) * frac, t = svg("text", { x: 2, y: y(v) + 3 });
     t.textContent = v >= 10 ? Math.round(v) : v.toFixed(1); root.append(t);
   }
-  const step = Math.ceil(n / 5);
+  // as many labels as fit: CJK characters are about a font size wide, others about half
+  const wide = Math.max(1, ...labels.map((l) => [...String(l)].reduce((w, c) => w + (c.charCodeAt(0) > 0x2e80 ? 13 : 7.5), 0)));
+  const step = Math.max(1, Math.ceil((n * (wide + 8)) / (W - L)));
   labels.forEach((lab, i) => { if (i % step === 0) { const tx = svg("text", { x: L + i * bw + 1, y: H - 4 }); tx.textContent = lab; root.append(tx); } });
   for (const s of series) {
     if (s.kind === "bar") {

@@ -30,11 +30,11 @@ async function loadTimeline() {
   const end = new Date(), start = new Date(end - days * 86400e3);
   const tl = await api(`/api/residents/${rid}/timeline?start=${start.toISOString()}&end=${end.toISOString()}`);
   const hourly = tl.bucket_seconds < 86400;
-  // hourly labels carry the date where the day changes; daily and weekly labels are dates
+  // hourly labels are the date where the day changes, else the hour; daily and weekly are dates
   let lastDay = "";
   const labels = tl.points.map((p) => {
     if (!hourly) return fmtDate(p.start);
-    const day = fmtDate(p.start), label = day !== lastDay ? day + " " + fmtHour(p.start) : fmtHour(p.start);
+    const day = fmtDate(p.start), label = day !== lastDay ? day : fmtHour(p.start);
     lastDay = day; return label;
   });
   const per = tl.bucket_seconds / 3600;
