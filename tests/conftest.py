@@ -12,6 +12,19 @@ from tests.services import Services, clear_retained, fresh_database, start_servi
 # administrator allow-lists it (tests/test_api_hostile.py shows the refusal with no allow-list).
 os.environ.setdefault("ELDERCARE_WEBHOOK_ALLOW_HOSTS", '["127.0.0.1"]')
 
+# Runs of the whole main job judged on timing (event -> offer p99 under faults, restart
+# times): scripts/test.sh runs them alone after the parallel part, so the other tests' load
+# does not decide their figures.
+SERIAL_MODULES = frozenset(
+    {"test_chaos", "test_conformance", "test_run_script", "test_two_workers"}
+)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if item.module is not None and item.module.__name__.rsplit(".", 1)[-1] in SERIAL_MODULES:
+            item.add_marker(pytest.mark.serial)
+
 
 @pytest.fixture(scope="session")
 def services() -> Iterator[Services]:

@@ -121,6 +121,11 @@ def test_an_sos_is_stored_and_offered_while_the_telemetry_path_cannot_commit(
                 ),
                 what="a telemetry batch waiting for the lock",
             )
+            # the rows of a first batch may be in (they commit before device_status); from
+            # here the telemetry path makes no progress
+            hr = "SELECT count(*) AS n FROM telemetry WHERE metric = 'hr'"
+            stuck = _count(database_url, hr)
+            assert stuck < 200
             pressed = time.time()
             sos = [{"bn": f"{btn.device_id}:", "bt": pressed, "n": "sos", "vb": True}]
             _publish_all(services, [(f"eldercare/v1/{btn.site_id}/{btn.device_id}/event", sos)])
@@ -145,10 +150,8 @@ def test_an_sos_is_stored_and_offered_while_the_telemetry_path_cannot_commit(
                 what="the door event stored by the lane",
             )
             _publish_all(services, [(door_topic, opened)])
-            # Still stuck: none of the readings published before the SOS is committed.
-            assert (
-                _count(database_url, "SELECT count(*) AS n FROM telemetry WHERE metric = 'hr'") == 0
-            )
+            # Still stuck: no more of the readings published before the SOS is committed.
+            assert _count(database_url, hr) == stuck
             blocker.execute("SELECT pg_advisory_unlock_all()")
         wait_until(
             lambda: (
@@ -243,7 +246,8 @@ def _retire(s: Services, url: str, device_id: str) -> None:
         env=env, cwd=ROOT, capture_output=True, text=True, timeout=60, check=False,
     )  # fmt: skip
     assert done.returncode == 0, done.stderr
-    assert f"device {device_id} retired" in done.stdout
+    assert f"device {device_id} of site" in done.stdout
+    assert "retired" in done.stdout
 
 
 def test_a_retired_or_moved_device_is_refused_at_once_without_restarting_ingest(
