@@ -1,6 +1,7 @@
 """The care pages on a phone in a real headless Chromium (issue 15): a visitor records a visit
 with a follow-up that opens a service order; a safety officer submits a round and closes a
-finding. Screenshots in artifacts/screenshots/."""
+finding. The visitor reads English, the officer Chinese (the site's default): every word from the
+catalogue. Screenshots in artifacts/screenshots/."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ from playwright.sync_api import Browser, expect, sync_playwright
 from devices.seed import DemoPopulation
 from tests.live_server import serve
 from tests.services import Services, query, seed
-from tests.test_browser import ARGS, CHROMIUM, PHONE, SHOTS, _sign_in
+from tests.test_browser import ARGS, CHROMIUM, PHONE, SHOTS, _sign_in, english
 
 
 @pytest.fixture
@@ -39,8 +40,11 @@ def test_record_a_visit_and_close_a_finding_on_a_phone(
     SHOTS.mkdir(parents=True, exist_ok=True)
     with serve(database_url) as base:
         page = browser.new_page(viewport=PHONE)
+        english(page, base)
         _sign_in(page, base, pop, "visitor-west")
         expect(page).to_have_url(f"{base}/visits")
+        expect(page.locator("html")).to_have_attribute("lang", "en")
+        expect(page.locator("h1")).to_have_text("Visits")
         rows = page.locator("#plan [data-resident]")
         expect(rows).to_have_count(2)
         expect(page.locator("#rate")).to_contain_text("0/2")
@@ -67,11 +71,13 @@ def test_record_a_visit_and_close_a_finding_on_a_phone(
         officer = browser.new_page(viewport=PHONE)
         _sign_in(officer, base, pop, "safety-sunrise")
         expect(officer).to_have_url(f"{base}/safety")
+        expect(officer.locator("html")).to_have_attribute("lang", "zh-CN")
+        expect(officer.locator("#logout")).to_have_text("退出")
         expect(officer.locator("#items [data-item]")).to_have_count(5)
         officer.uncheck("input[name='ok:fire_exits']")
         officer.fill("input[name='note:fire_exits']", "exit 2 blocked by boxes")
         officer.click("#round-form button[type=submit]")
-        expect(officer.locator("#round-result")).to_contain_text("findings: 1")
+        expect(officer.locator("#round-result")).to_contain_text("发现隐患 1 处")
         finding = officer.locator("#findings [data-finding]", has_text="exit 2 blocked by boxes")
         finding.locator("input.close-note").fill("boxes moved to store")
         finding.locator("button.close").click()

@@ -9,6 +9,7 @@ import pytest
 
 from alerts.care.plan import (
     DueState,
+    Flag,
     SensorFacts,
     due_state,
     month_bounds,
@@ -18,6 +19,8 @@ from alerts.care.plan import (
     visit_rate,
 )
 from alerts.care.reminders import reminder_text
+from dashboard_api.care.visits import text
+from devices.i18n import t
 
 NOW = datetime(2026, 11, 20, 9, tzinfo=UTC)
 END = datetime(2026, 11, 30, 16, tzinfo=UTC)  # 2026-12-01 00:00 in Shanghai
@@ -132,3 +135,22 @@ def test_reminder_is_chinese_first() -> None:
     assert subject.endswith("Visit overdue: Wang Fang")
     assert body.splitlines()[0].startswith("请在 2026-11-30")
     assert "by 2026-11-30" in body
+
+
+def test_every_reason_and_flag_has_words_in_the_catalogue() -> None:
+    worst = SensorFacts(
+        red_alerts=1,
+        activity_week=1,
+        activity_baseline=50.0,
+        last_activity=NOW - timedelta(days=2),
+        failing_devices=1,
+    )
+    late = priority(worst, due=NOW - timedelta(days=3), now=NOW).reasons
+    soon = priority(SensorFacts(), due=NOW + timedelta(days=1), now=NOW).reasons
+    keys = {*late, *soon, *Flag}
+    assert len(keys) == 10, keys
+    for key in keys:
+        zh, en = text(key).split(" / ")
+        assert zh == t(f"visits.reason.{key}", "zh-CN")
+        assert en == t(f"visits.reason.{key}", "en")
+    assert text("long_silence") == "长时间无动静 / long silence"

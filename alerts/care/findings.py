@@ -12,6 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from devices.i18n import LOCALES, t
 from devices.registry import Conn
 
 SELFTEST_EVERY = timedelta(days=31)  # monthly, with a grace of a day or so
@@ -20,25 +21,6 @@ BUTTON_SILENT = timedelta(days=21)
 LOW_BATTERY = 20.0
 FIX_WITHIN = timedelta(days=7)
 
-# Chinese first, English after (one catalogue per module, for the shared i18n catalogue).
-STRINGS: dict[str, dict[str, str]] = {
-    "selftest_failed": {
-        "zh-CN": "烟感 {device} 自检失败",
-        "en": "smoke detector {device} failed its self-test",
-    },
-    "selftest_missed": {
-        "zh-CN": "烟感 {device} 超过一个月未自检",
-        "en": "smoke detector {device} has not self-tested for over a month",
-    },
-    "button_silent": {
-        "zh-CN": "呼叫按钮 {device} 已数周无信号",
-        "en": "call button {device} silent for weeks",
-    },
-    "low_battery": {
-        "zh-CN": "设备 {device} 电量低 ({battery:.0f}%)",
-        "en": "device {device} battery low ({battery:.0f}%)",
-    },
-}
 ITEM = {  # the checklist item each kind belongs to
     "selftest_failed": "smoke_detectors",
     "selftest_missed": "smoke_detectors",
@@ -69,7 +51,8 @@ class DeviceFinding:
 
 
 def _text(kind: str, **kw: object) -> str:
-    return " / ".join(STRINGS[kind][lang].format(**kw) for lang in ("zh-CN", "en"))
+    """A finding's description, Chinese then English (catalogue ``safety.finding.<kind>``)."""
+    return " / ".join(t(f"safety.finding.{kind}", lang, **kw) for lang in LOCALES)
 
 
 def judge(d: DeviceFacts, *, now: datetime) -> list[DeviceFinding]:
@@ -88,7 +71,7 @@ def judge(d: DeviceFacts, *, now: datetime) -> list[DeviceFinding]:
                 d.device_key,
                 d.site_id,
                 "low_battery",
-                _text("low_battery", device=d.device_id, battery=d.battery),
+                _text("low_battery", device=d.device_id, battery=f"{d.battery:.0f}"),
             )
         )
     return found

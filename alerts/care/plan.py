@@ -87,7 +87,7 @@ class SensorFacts:
 @dataclass(frozen=True, slots=True)
 class Priority:
     score: float
-    reasons: tuple[str, ...] = field(default_factory=tuple)  # keys of STRINGS in the routes
+    reasons: tuple[str, ...] = field(default_factory=tuple)  # visits.reason.<key> in the catalogue
 
 
 def priority(facts: SensorFacts, *, due: datetime, now: datetime) -> Priority:

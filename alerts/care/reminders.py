@@ -10,26 +10,17 @@ from psycopg.types.json import Jsonb
 
 from alerts.care.plan import DueState, due_state
 from alerts.care.store import plan_entries
+from devices.i18n import LOCALES, t
 from devices.registry import Conn
-
-# Chinese first, English after (one catalogue per module, for the shared i18n catalogue).
-STRINGS: dict[str, dict[str, str]] = {
-    "subject_due": {"zh-CN": "探访提醒: {name}", "en": "Visit reminder: {name}"},
-    "subject_overdue": {"zh-CN": "探访已逾期: {name}", "en": "Visit overdue: {name}"},
-    "body": {
-        "zh-CN": "请在 {due} 前探访 {name} ({site})。",
-        "en": "Please visit {name} ({site}) by {due}.",
-    },
-}
 
 
 def reminder_text(*, name: str, site: str, due: datetime, overdue: bool) -> tuple[str, str]:
-    """(subject, body), Chinese then English."""
-    key = "subject_overdue" if overdue else "subject_due"
+    """(subject, body), Chinese then English (catalogue ``visits.reminder.*``)."""
+    key = "visits.reminder.subject_overdue" if overdue else "visits.reminder.subject_due"
     day = due.date().isoformat()
-    subject = " / ".join(STRINGS[key][lang].format(name=name) for lang in ("zh-CN", "en"))
+    subject = " / ".join(t(key, lang, name=name) for lang in LOCALES)
     body = "\n".join(
-        STRINGS["body"][lang].format(name=name, site=site, due=day) for lang in ("zh-CN", "en")
+        t("visits.reminder.body", lang, name=name, site=site, due=day) for lang in LOCALES
     )
     return subject, body
 

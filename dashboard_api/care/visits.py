@@ -16,27 +16,13 @@ from alerts.policy import EscalationPolicy
 from alerts.service_orders import create_service_order
 from devices.accounts import Principal
 from devices.domain import Colour, Role, ServiceCategory
+from devices.i18n import LOCALES, t
 from devices.registry import Conn
-
-# Chinese first, English after (one catalogue per module, for the shared i18n catalogue).
-STRINGS: dict[str, dict[str, str]] = {
-    "recent_alerts": {"zh-CN": "近期有警报", "en": "recent alerts"},
-    "falling_activity": {"zh-CN": "活动量下降", "en": "falling activity"},
-    "long_silence": {"zh-CN": "长时间无动静", "en": "long silence"},
-    "failing_devices": {"zh-CN": "设备故障", "en": "failing devices"},
-    "overdue": {"zh-CN": "探访逾期", "en": "visit overdue"},
-    "due_soon": {"zh-CN": "即将到期", "en": "due soon"},
-    "living_alone": {"zh-CN": "独居", "en": "living alone"},
-    "empty_nest": {"zh-CN": "空巢", "en": "empty nest"},
-    "disabled": {"zh-CN": "失能/残疾", "en": "disabled"},
-    "other_priority": {"zh-CN": "其他重点对象", "en": "other priority"},
-    "follow_up_note": {"zh-CN": "探访跟进: {notes}", "en": "Visit follow-up: {notes}"},
-}
 
 
 def text(key: str) -> str:
-    s = STRINGS[key]
-    return f"{s['zh-CN']} / {s['en']}"
+    """A plan reason (catalogue ``visits.reason.<key>``), Chinese then English."""
+    return " / ".join(t(f"visits.reason.{key}", lang) for lang in LOCALES)
 
 
 def care_scope(principal: Principal) -> tuple[sql.Composable, dict[str, Any]]:
@@ -122,8 +108,7 @@ async def record_visit(
             resident_id=resident["resident_id"],
             category=follow_up_category,
             note=" / ".join(
-                STRINGS["follow_up_note"][lang].format(notes=notes[:500])
-                for lang in ("zh-CN", "en")
+                t("visits.follow_up_note", lang, notes=notes[:500]) for lang in LOCALES
             ),
             actor=Actor(principal.username, principal.user_id),
             now=now,

@@ -1,15 +1,16 @@
 "use strict";
 // The visitor's phone page: this month's rate, the sensor-ordered plan, record a visit.
 let current = null;
-const STATE = { overdue: "已逾期 overdue", due_soon: "即将到期 due soon", ok: "按计划 on plan" };
+// a plan state the catalogue does not know is shown as it came
+const stateText = (s) => (MSG["visits.state." + s] === undefined ? s : t("visits.state." + s));
 
 async function loadRate() {
   const rates = await api("/api/care/visit-rate");
   const box = document.getElementById("rate");
   box.replaceChildren(...(rates.length ? rates.map((r) => el("p", { class: "rate", "data-community": r.community },
-    `${r.community}: ${r.visited}/${r.priority_residents} = ${r.rate === null ? "–" : Math.round(100 * r.rate) + "%"}`,
-    r.not_visited.length ? el("span", { class: "muted" }, " 未探访 not yet visited: " + r.not_visited.map((n) => n.full_name).join(", ")) : "")) :
-    [el("p", { class: "muted" }, "没有重点对象 No priority residents")]));
+    t("visits.rate_line", { community: r.community, visited: r.visited, total: r.priority_residents, rate: r.rate === null ? t("common.dash") : Math.round(100 * r.rate) + "%" }),
+    r.not_visited.length ? el("span", { class: "muted" }, " " + t("visits.not_visited", { names: r.not_visited.map((n) => n.full_name).join(", ") })) : "")) :
+    [el("p", { class: "muted" }, t("visits.no_priority"))]));
 }
 
 async function loadPlan() {
@@ -17,10 +18,10 @@ async function loadPlan() {
   const box = document.getElementById("plan");
   box.replaceChildren(...plan.map((e) => el("div", { class: "card-row " + e.state, "data-resident": e.resident_id },
     el("strong", {}, e.full_name), " ", el("span", { class: "muted" }, e.site_id), " · ",
-    el("span", { class: "state" }, STATE[e.state] || e.state), " · 到期 due " + e.due.slice(0, 10),
-    " · 本月 this month " + e.visits_this_month + "/" + e.visits_per_month,
+    el("span", { class: "state" }, stateText(e.state)), " · " + t("visits.due", { date: e.due.slice(0, 10) }),
+    " · " + t("visits.this_month", { done: e.visits_this_month, target: e.visits_per_month }),
     e.reasons_text.length ? el("div", { class: "muted" }, e.reasons_text.join("; ")) : "",
-    el("button", { type: "button", class: "record", onclick: () => openForm(e) }, "记录探访 Record visit"))));
+    el("button", { type: "button", class: "record", onclick: () => openForm(e) }, t("visits.record_button")))));
 }
 
 function openForm(e) {
@@ -44,10 +45,10 @@ document.getElementById("visit-form").addEventListener("submit", async (ev) => {
   const out = document.getElementById("result");
   try {
     const v = await api(`/api/care/residents/${current.resident_id}/visits`, { method: "POST", json: body });
-    out.textContent = "已保存 Saved" + (v.order_id ? ` · 已派单 service order #${v.order_id}` : "");
+    out.textContent = t("visits.saved") + (v.order_id ? " · " + t("visits.order_opened", { id: v.order_id }) : "");
     f.reset();
     await Promise.all([loadRate(), loadPlan()]);
-  } catch (e) { out.textContent = "保存失败 Not saved (" + e.status + ")"; }
+  } catch (e) { out.textContent = t("visits.not_saved", { status: e.status }); }
 });
 document.getElementById("cancel").addEventListener("click", () => { document.getElementById("record").hidden = true; });
 document.getElementById("logout").addEventListener("click", signOut);
