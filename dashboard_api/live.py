@@ -6,7 +6,8 @@ to the connected principals whose scope covers the order's site or resident.
 
 A browser's EventSource cannot send an Authorization header, so it first trades its bearer
 token for a single-use ticket (``POST /api/live/ticket``, valid for 30 s) and opens
-``/api/live?ticket=...``. Tickets live in this process's memory only.
+``/api/live?ticket=...``. Tickets are kept (hashed, with the token's hash) in PostgreSQL, so
+any API process redeems a ticket another one issued, once.
 """
 
 from __future__ import annotations
@@ -31,10 +32,17 @@ from dashboard_api.deps import ConnDep, Now, PoolDep, TokenDep, oauth2
 from dashboard_api.errors import ApiError
 from dashboard_api.schemas import Problem
 from dashboard_api.view_models import TicketOut
-from devices.accounts import REVOKED_CHANNEL, Principal, principal_for_token, token_fingerprint
+from devices.accounts import (
+    REVOKED_CHANNEL,
+    Principal,
+    principal_for_token,
+    principal_for_token_hash,
+    token_hash,
+)
 from devices.backoff import Backoff
 from devices.db import AsyncPool
 from devices.domain import Role
+from devices.registry import Conn
 
 log = logging.getLogger(__name__)
 
@@ -69,20 +77,8 @@ class Subscriber:
 class Hub:
     database_url: str
     subscribers: set[Subscriber] = field(default_factory=set)
-    tickets: dict[str, tuple[str, datetime]] = field(default_factory=dict)
     ready: asyncio.Event = field(default_factory=asyncio.Event)
     keepalive_s: float = KEEPALIVE_S
-
-    def issue_ticket(self, token: str, now: datetime) -> tuple[str, datetime]:
-        self.tickets = {k: v for k, v in self.tickets.items() if v[1] > now}
-        ticket = secrets.token_urlsafe(24)
-        expires = now + TICKET_TTL
-        self.tickets[ticket] = (token, expires)
-        return ticket, expires
-
-    def redeem(self, ticket: str, now: datetime) -> str | None:
-        entry = self.tickets.pop(ticket, None)
-        return entry[0] if entry and entry[1] > now else None
 
     def revoke(self, fingerprint: str) -> None:
         """A token was revoked (logout, in any API process): its streams end now, whatever
@@ -137,6 +133,33 @@ class Hub:
             self.publish(row)
 
 
+async def issue_ticket(conn: Conn, *, token: str, now: datetime) -> tuple[str, datetime]:
+    """A single-use ticket for the token's stream; expired tickets are swept on the way."""
+    ticket = secrets.token_urlsafe(24)
+    expires = now + TICKET_TTL
+    await conn.execute("DELETE FROM live_tickets WHERE expires_at <= %s", (now,))
+    await conn.execute(
+        "INSERT INTO live_tickets (ticket_hash, token_hash, expires_at) VALUES (%s, %s, %s)",
+        (token_hash(ticket), token_hash(token), expires),
+    )
+    await conn.commit()
+    return ticket, expires
+
+
+async def redeem_ticket(conn: Conn, *, ticket: str, now: datetime) -> bytes | None:
+    """The token hash a ticket stands for, once (the row goes as it is read: two processes
+    racing on one ticket cannot both win)."""
+    cur = await conn.execute(
+        "DELETE FROM live_tickets WHERE ticket_hash = %s RETURNING token_hash, expires_at",
+        (token_hash(ticket),),
+    )
+    row = await cur.fetchone()
+    await conn.commit()
+    if row is None or row["expires_at"] <= now:
+        return None
+    return bytes(row["token_hash"])
+
+
 def _plain(v: Any) -> Any:
     return v.isoformat() if isinstance(v, datetime) else v
 
@@ -157,7 +180,7 @@ async def ticket(conn: ConnDep, hub: HubDep, token: TokenDep, at: Now) -> Ticket
     """A single-use ticket (30 s) for opening the event stream from a browser."""
     if token is None or await principal_for_token(conn, token=token, now=at) is None:
         raise ApiError(status.HTTP_401_UNAUTHORIZED, "error.not_signed_in")
-    value, expires = hub.issue_ticket(token, at)
+    value, expires = await issue_ticket(conn, token=token, now=at)
     return TicketOut(ticket=value, expires_at=expires)
 
 
@@ -179,19 +202,21 @@ async def live(
     ticket: Annotated[str | None, Query(max_length=64)] = None,
 ) -> StreamingResponse:
     """Server-Sent Events: ``order`` events (new alerts open orders; every state change)."""
-    bearer = token or (hub.redeem(ticket, at) if ticket else None)
-    principal = None
-    if bearer is not None:
-        async with pool.connection() as conn:  # not held while the stream is open
-            principal = await principal_for_token(conn, token=bearer, now=at)
-    if principal is None:
+    principal, bearer = None, None
+    async with pool.connection() as conn:  # not held while the stream is open
+        if token is not None:
+            bearer = token_hash(token)
+        elif ticket:
+            bearer = await redeem_ticket(conn, ticket=ticket, now=at)
+        if bearer is not None:
+            principal = await principal_for_token_hash(conn, token_hash=bearer, now=at)
+    if principal is None or bearer is None:
         raise ApiError(
             status.HTTP_401_UNAUTHORIZED,
             "error.ticket",
             headers={"WWW-Authenticate": "Bearer"},
         )
-    assert bearer is not None  # a principal was found for it
-    sub = Subscriber(principal, token_fingerprint(bearer))
+    sub = Subscriber(principal, bearer.hex())  # the fingerprint a revocation announces
     hub.subscribers.add(sub)
     return StreamingResponse(
         _stream(request, hub, sub, pool=pool, bearer=bearer),
@@ -201,7 +226,7 @@ async def live(
 
 
 async def _stream(
-    request: Request, hub: Hub, sub: Subscriber, *, pool: AsyncPool, bearer: str
+    request: Request, hub: Hub, sub: Subscriber, *, pool: AsyncPool, bearer: bytes
 ) -> AsyncIterator[str]:
     try:
         yield "retry: 2000\nevent: hello\ndata: {}\n\n"
@@ -211,7 +236,9 @@ async def _stream(
             except TimeoutError:
                 # Between events, check the token still holds: logout or expiry ends it.
                 async with pool.connection() as conn:
-                    still = await principal_for_token(conn, token=bearer, now=datetime.now(UTC))
+                    still = await principal_for_token_hash(
+                        conn, token_hash=bearer, now=datetime.now(UTC)
+                    )
                 if still is None:
                     yield "event: signed-out\ndata: {}\n\n"
                     return

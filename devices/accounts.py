@@ -100,6 +100,17 @@ async def issue_token(
 
 
 async def principal_for_token(conn: Conn, *, token: str, now: datetime) -> Principal | None:
+    return await principal_for_token_hash(conn, token_hash=_token_hash(token), now=now)
+
+
+def token_hash(token: str) -> bytes:
+    """What the database keeps of a bearer token (SHA-256)."""
+    return _token_hash(token)
+
+
+async def principal_for_token_hash(
+    conn: Conn, *, token_hash: bytes, now: datetime
+) -> Principal | None:
     cur = await conn.execute(
         "SELECT u.user_id, u.username, u.role, u.locale, "
         "  ARRAY(SELECT site_id FROM user_sites s WHERE s.user_id = u.user_id) AS site_ids, "
@@ -107,7 +118,7 @@ async def principal_for_token(conn: Conn, *, token: str, now: datetime) -> Princ
         "FROM api_tokens t JOIN users u USING (user_id) "
         "WHERE t.token_hash = %s AND t.revoked_at IS NULL AND t.expires_at > %s "
         "AND u.disabled_at IS NULL",
-        (_token_hash(token), now),
+        (token_hash, now),
     )
     row = await cur.fetchone()
     if row is None:

@@ -8,11 +8,16 @@ import contextlib
 import json
 import time
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx2 as httpx
+import psycopg
 import pytest
+from psycopg.rows import dict_row
 
+from dashboard_api.live import issue_ticket, redeem_ticket
+from devices.accounts import token_hash
 from devices.seed import DemoPopulation
 from tests.live_server import serve
 from tests.services import Services, seed
@@ -153,3 +158,45 @@ def test_logout_ends_the_live_stream_at_once(services: Services, database_url: s
     pop = seed(services, database_url)
     with serve(database_url, live_keepalive_s=60.0) as base:  # no keepalive to hide behind
         asyncio.run(_logout_ends_a_busy_stream(base, pop, database_url))
+
+
+def test_a_ticket_from_one_api_process_opens_the_stream_on_another_once(
+    services: Services, database_url: str
+) -> None:
+    """Two API processes serve the same users: tickets live in PostgreSQL, single-use, and
+    expire after 30 s (the clock is passed in)."""
+    pop = seed(services, database_url)
+    with serve(database_url) as first, serve(database_url) as second:
+        bearer = {"Authorization": f"Bearer {token(first, pop, 'staff-homes')}"}
+        ticket = httpx.post(f"{first}/api/live/ticket", headers=bearer).json()["ticket"]
+
+        async def open_on(base: str) -> int:
+            async with (
+                httpx.AsyncClient(timeout=5) as c,
+                c.stream("GET", f"{base}/api/live?ticket={ticket}") as r,
+            ):
+                return r.status_code
+
+        assert asyncio.run(open_on(second)) == 200
+        assert asyncio.run(open_on(first)) == 401  # used once, wherever
+
+
+def test_tickets_expire_and_forged_ones_open_nothing(services: Services, database_url: str) -> None:
+    t0 = datetime(2026, 12, 3, 8, 0, tzinfo=UTC)
+
+    async def go() -> tuple[object, ...]:
+        async with await psycopg.AsyncConnection.connect(database_url, row_factory=dict_row) as c:
+            ticket, expires = await issue_ticket(c, token="tok", now=t0)
+            late, _ = await issue_ticket(c, token="tok", now=t0)
+            return (
+                expires,
+                await redeem_ticket(c, ticket=ticket, now=t0 + timedelta(seconds=1)),
+                await redeem_ticket(c, ticket=ticket, now=t0 + timedelta(seconds=2)),
+                await redeem_ticket(c, ticket=late, now=t0 + timedelta(seconds=31)),
+                await redeem_ticket(c, ticket="forged", now=t0),
+            )
+
+    expires, first, again, late, forged = asyncio.run(go())
+    assert expires == t0 + timedelta(seconds=30)
+    assert first == token_hash("tok")
+    assert (again, late, forged) == (None, None, None)

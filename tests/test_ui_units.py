@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 from hypothesis import given
 from hypothesis import strategies as st
 
-from dashboard_api.live import Hub, may_see
+from dashboard_api.live import may_see
 from dashboard_api.throttle import ACCOUNT, ADDRESS, PAIR, WINDOW, keys, retry_after
 from dashboard_api.timeline import pick_bucket
 from devices.accounts import Principal
@@ -53,14 +53,3 @@ def test_live_scope() -> None:
     assert may_see(_p(Role.FAMILY, residents={3}), "sunrise", 3)
     assert not may_see(_p(Role.FAMILY, residents={3}), "sunrise", 4)
     assert not may_see(_p(Role.FAMILY, residents={3}), "sunrise", None)
-
-
-def test_live_tickets_are_single_use_and_expire() -> None:
-    hub = Hub("postgresql://unused")
-    ticket, expires = hub.issue_ticket("tok", T0)
-    assert expires == T0 + timedelta(seconds=30)
-    assert hub.redeem(ticket, T0 + timedelta(seconds=1)) == "tok"
-    assert hub.redeem(ticket, T0 + timedelta(seconds=2)) is None
-    late, _ = hub.issue_ticket("tok", T0)
-    assert hub.redeem(late, T0 + timedelta(seconds=31)) is None
-    assert hub.redeem("forged", T0) is None
