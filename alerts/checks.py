@@ -32,8 +32,8 @@ from alerts.events_json import event_from_json
 from alerts.fall import check as fall_check
 from alerts.fall_checks import CLAIM_OPEN, paged_already, pending_from, still_at
 from alerts.policy import EscalationPolicy
-from alerts.quarantine import quarantine_item
-from alerts.worker import fallback_verdict, persist
+from alerts.quarantine import describe, quarantine_item
+from alerts.worker import fallback_verdict, persist, raise_fallback
 from devices.backoff import Backoff
 from devices.db import AsyncPool
 from devices.registry import Conn
@@ -135,7 +135,7 @@ async def _quarantine_check(
 ) -> str:
     """Keep the check with its error; a check of a life-safety event (a fall the detector
     doubted) is raised red by the fallback rather than lost."""
-    error = f"{type(exc).__name__}: {exc}"[:500]
+    error = describe(exc)
     log.error(
         "check %s failed and is quarantined: %s",
         row["check_id"],
@@ -155,15 +155,10 @@ async def _quarantine_check(
         )
     event = row["event"] if isinstance(row["event"], dict) else {}
     fallback = fallback_verdict(event, error, now=wall)
-    if fallback is None:
-        return f"quarantined: {error}"
-    try:
-        async with conn.transaction():
-            raised = await persist(conn, fallback, now=wall, policy=policy)
-    except psycopg.OperationalError:
-        raise
-    except Exception:
-        log.exception("the fallback alert for check %s failed too", row["check_id"])
+    raised = await raise_fallback(
+        conn, fallback, policy=policy, now=wall, item=f"check {row['check_id']}"
+    )
+    if raised is None:
         return f"quarantined: {error}"
     return "raised" if raised else f"quarantined, folded: {error}"
 
@@ -234,13 +229,12 @@ async def _quarantine_fall_check(
     outcome = await _quarantine_check(conn, row, exc, policy=policy, wall=wall)
     try:
         verdict = pending_from(dict(row)).verdict
-        async with conn.transaction():
-            raised = await persist(conn, verdict, now=wall, policy=policy)
-    except psycopg.OperationalError:
-        raise
     except Exception:
-        log.exception("fall check %s: its fall could not be raised either", row.get("check_id"))
+        log.exception("fall check %s: its fall could not be read", row.get("check_id"))
         return outcome
+    raised = await raise_fallback(
+        conn, verdict, policy=policy, now=wall, item=f"fall check {row.get('check_id')}"
+    )
     return f"raised: check failed ({outcome})" if raised else outcome
 
 

@@ -18,6 +18,11 @@ def _dumps(obj: object) -> str:
     return json.dumps(obj, default=str).replace("\\u0000", "\\ufffd")
 
 
+def describe(exc: BaseException) -> str:
+    """An error as the quarantine and the logs keep it: its type and message, bounded."""
+    return f"{type(exc).__name__}: {exc}"[:500]
+
+
 async def quarantine_item(
     conn: Conn,
     *,
@@ -30,7 +35,7 @@ async def quarantine_item(
 ) -> int:
     """Keep an item a loop could not process, with its error; the same open item again
     counts one more attempt. Returns the attempts so far."""
-    text = error if isinstance(error, str) else f"{type(error).__name__}: {error}"
+    text = error if isinstance(error, str) else describe(error)
     text = text.replace("\x00", "\ufffd")
     cur = await conn.execute(
         "INSERT INTO quarantine (queue, item_key, payload, error, process, quarantined_at, "

@@ -24,7 +24,7 @@ from alerts.dispatch import open_order
 from alerts.events_json import event_to_json
 from alerts.fall_checks import ask_first, asks
 from alerts.policy import EscalationPolicy
-from alerts.quarantine import quarantine_item
+from alerts.quarantine import describe, quarantine_item
 from devices.backoff import Backoff
 from devices.careplan import CarePlan, CarePlanError, care_plan_for
 from devices.db import AsyncPool
@@ -320,10 +320,28 @@ async def _judge(
     return raised
 
 
+async def raise_fallback(
+    conn: Conn, verdict: Verdict | None, *, policy: EscalationPolicy, now: datetime, item: str
+) -> bool | None:
+    """Persist a fallback verdict in its own savepoint: True if it opened an incident, False
+    if it folded into one, None if there was none or it failed too (logged; the item stays in
+    the quarantine, shown as a technical alert)."""
+    if verdict is None:
+        return None
+    try:
+        async with conn.transaction():
+            return await persist(conn, verdict, now=now, policy=policy)
+    except psycopg.OperationalError:
+        raise
+    except Exception:
+        log.exception("the fallback alert for %s failed too", item)
+        return None
+
+
 async def _quarantine_row(
     conn: Conn, row: Mapping[str, Any], exc: Exception, *, policy: EscalationPolicy, now: datetime
 ) -> int:
-    error = f"{type(exc).__name__}: {exc}"[:500]
+    error = describe(exc)
     log.error(
         "outbox row %s (%s) failed and is quarantined: %s",
         row.get("id"),
@@ -341,16 +359,10 @@ async def _quarantine_row(
         now=now,
     )
     fallback = fallback_verdict(row, error, now=now)
-    if fallback is None:
-        return 0
-    try:
-        async with conn.transaction():
-            return 1 if await persist(conn, fallback, now=now, policy=policy) else 0
-    except psycopg.OperationalError:
-        raise
-    except Exception:  # kept in the quarantine and shown as a technical alert
-        log.exception("the fallback alert for outbox row %s failed too", row.get("id"))
-        return 0
+    raised = await raise_fallback(
+        conn, fallback, policy=policy, now=now, item=f"outbox row {row.get('id')}"
+    )
+    return 1 if raised else 0
 
 
 async def run_cycle(

@@ -22,7 +22,7 @@ from pydantic import BaseModel
 
 from dashboard_api.deps import AdminUser, ConnDep, Now, PoolDep, SettingsDep, StaffUser
 from devices.domain import Role
-from devices.probe import database_answers, record_pool_stats
+from devices.probe import readiness, record_pool_stats
 from devices.supervise import Supervisor
 
 router = APIRouter(tags=["operations"])
@@ -111,12 +111,8 @@ async def resolve(
 @router.get("/readyz", include_in_schema=False)
 async def readyz(request: Request, pool: PoolDep) -> JSONResponse:
     supervisor: Supervisor | None = getattr(request.app.state, "supervisor", None)
-    db = await database_answers(pool)
-    loops = {} if supervisor is None else {n: h.as_json() for n, h in supervisor.loops.items()}
-    ready = db and (supervisor is None or supervisor.ready())
-    return JSONResponse(
-        {"ready": ready, "database": db, "loops": loops}, status_code=200 if ready else 503
-    )
+    ready, body = await readiness(pool, supervisor)
+    return JSONResponse(body, status_code=200 if ready else 503)
 
 
 @router.get("/metrics", include_in_schema=False)

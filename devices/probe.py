@@ -40,17 +40,23 @@ async def database_answers(pool: AsyncPool, *, timeout_s: float = 2.0) -> bool:
     return True
 
 
+async def readiness(
+    pool: AsyncPool, supervisor: Supervisor | None
+) -> tuple[bool, dict[str, object]]:
+    """Ready: the database answers and every supervised loop runs. The body says which."""
+    db = await database_answers(pool)
+    loops = {} if supervisor is None else {n: h.as_json() for n, h in supervisor.loops.items()}
+    ready = db and (supervisor is None or supervisor.ready())
+    return ready, {"ready": ready, "database": db, "loops": loops}
+
+
 def probe_app(pool: AsyncPool, supervisor: Supervisor, *, process: str) -> Starlette:
     async def healthz(request: Request) -> Response:
         return JSONResponse({"status": "ok", "process": process})
 
     async def readyz(request: Request) -> Response:
-        db = await database_answers(pool)
-        loops = {n: h.as_json() for n, h in supervisor.loops.items()}
-        ready = db and supervisor.ready()
-        return JSONResponse(
-            {"ready": ready, "database": db, "loops": loops}, status_code=200 if ready else 503
-        )
+        ready, body = await readiness(pool, supervisor)
+        return JSONResponse(body, status_code=200 if ready else 503)
 
     async def metrics(request: Request) -> Response:
         record_pool_stats(pool)
