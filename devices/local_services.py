@@ -8,11 +8,13 @@ root, so as root its processes run as the ``postgres`` system user.
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 import pwd
 import shutil
 import signal
 import socket
+import stat
 import subprocess
 import time
 from dataclasses import dataclass
@@ -23,6 +25,8 @@ from devices.credentials import DYNSEC_FILE
 
 if TYPE_CHECKING:
     from devices.tls import TlsFiles
+
+log = logging.getLogger(__name__)
 
 DB_USER = "eldercare"
 DB_NAME = "eldercare"
@@ -76,6 +80,21 @@ def _chown_for_postgres(path: Path) -> None:
         os.chown(path, pw.pw_uid, pw.pw_gid)
 
 
+def _let_postgres_reach(path: Path) -> None:
+    """As root, PostgreSQL runs as the postgres user, who must be able to pass through every
+    directory above its data (a checkout in /root or in a ``mktemp -d`` directory is 0700):
+    add search permission (x, not read) where it is missing, and say so."""
+    if os.geteuid() != 0:
+        return
+    for parent in reversed(path.resolve().parents):
+        mode = parent.stat().st_mode
+        if not mode & stat.S_IXOTH:
+            parent.chmod(mode | stat.S_IXOTH)
+            log.warning(
+                "gave others search permission on %s so PostgreSQL can reach %s", parent, path
+            )
+
+
 @dataclass(frozen=True, slots=True)
 class LocalPostgres:
     data_dir: Path
@@ -113,6 +132,7 @@ def start_postgres(
     """Create (once) and start a cluster in ``base/pg``; ``fast`` trades durability for speed
     (tests only)."""
     base.mkdir(parents=True, exist_ok=True)
+    _let_postgres_reach(base)
     data = base / "pg"
     bindir = pg_bindir()
     if not (data / "PG_VERSION").exists():
