@@ -7,43 +7,51 @@ import asyncio
 import contextlib
 import signal
 from collections.abc import Awaitable, Callable
+from datetime import datetime
 
 import typer
 from threadpoolctl import threadpool_limits
 
-from alerts.checks import check_loop
-from alerts.clock import DetectorClock
-from alerts.commands import command_publisher
-from alerts.detectors.devicehealth import DeviceHealthDetector
-from alerts.detectors.registry import (
+from alerts.care.findings import findings_loop
+from alerts.care.reminders import enqueue_visit_reminders
+from alerts.detection.checks import check_loop
+from alerts.detection.detectors.devicehealth import DeviceHealthDetector
+from alerts.detection.detectors.registry import (
     build_registry,
     build_tick_registry,
     build_window_registry,
     rechecks,
     route,
 )
-from alerts.detectors.vitals import VitalsDetector
-from alerts.dispatch import COMMANDS_CHANNEL, DISPATCH_CHANNEL
-from alerts.escalation import escalation_loop
-from alerts.fall.model import ModelError
-from alerts.fall.model import load as load_fall_model
-from alerts.fall.model import load_all as load_fall_models
+from alerts.detection.detectors.vitals import VitalsDetector
+from alerts.detection.fall.model import ModelError
+from alerts.detection.fall.model import load as load_fall_model
+from alerts.detection.fall.model import load_all as load_fall_models
+from alerts.detection.periodic import periodic_loop
+from alerts.detection.routine import SiteDefaults
+from alerts.detection.ticks import tick_loop
+from alerts.detection.worker import OUTBOX_CHANNEL, detect_loop, listen
+from alerts.dispatch.commands import command_publisher
+from alerts.dispatch.escalation import escalation_loop
+from alerts.dispatch.orders import COMMANDS_CHANNEL, DISPATCH_CHANNEL
+from alerts.dispatch.policy import policy_from_settings
 from alerts.notify.wiring import config_from, open_channels
 from alerts.notify.worker import notify_loop
-from alerts.periodic import periodic_loop
-from alerts.policy import policy_from_settings
-from alerts.routine import SiteDefaults
-from alerts.ticks import tick_loop
 from alerts.watchdog.loop import WatchConfig, watchdog_loop
-from alerts.worker import OUTBOX_CHANNEL, detect_loop, listen
 from devices.db import open_pool
 from devices.heartbeat import WorkerIdentity, heartbeat_loop
 from devices.logs import setup_logging
 from devices.probe import probe_app, serve_probe
+from devices.registry import Conn
 from devices.settings import Settings
+from devices.simclock import DetectorClock
 from devices.supervise import Supervisor
 
 app = typer.Typer(add_completion=False, help="Detectors and dispatch worker")
+
+
+async def _visit_reminders(conn: Conn, now: datetime) -> int:
+    return await enqueue_visit_reminders(conn, now=now)
 
 
 def site_defaults(settings: Settings) -> SiteDefaults:
@@ -133,6 +141,9 @@ async def serve(settings: Settings) -> None:
                 clock=clock,
                 stop=stop,
             )
+            loops["care_findings"] = lambda: findings_loop(
+                pool, every_s=settings.periodic_interval_s, clock=clock, stop=stop
+            )
             loops["notify"] = lambda: notify_loop(
                 pool,
                 channels=channels,
@@ -140,6 +151,7 @@ async def serve(settings: Settings) -> None:
                 poll_s=settings.notify_poll_interval_s,
                 wake=order_changed,
                 stop=stop,
+                extra=(_visit_reminders,),
             )
             loops["ticks"] = lambda: tick_loop(
                 pool,

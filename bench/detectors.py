@@ -26,13 +26,13 @@ import psycopg
 from psycopg.rows import dict_row
 from threadpoolctl import threadpool_limits
 
-from alerts.detectors.registry import build_registry, route
-from alerts.fall.detector import AccFallDetector, AccWindow
-from alerts.fall.model import PLACEMENTS
-from alerts.fall.model import load as load_fall_model
-from alerts.fall.model import load_all as load_fall_models
-from alerts.policy import policy_from_settings
-from alerts.worker import CLAIM_SQL, evaluate, run_cycle, to_event
+from alerts.detection.detectors.registry import build_registry, route
+from alerts.detection.fall.detector import AccFallDetector, AccWindow
+from alerts.detection.fall.model import PLACEMENTS
+from alerts.detection.fall.model import load as load_fall_model
+from alerts.detection.fall.model import load_all as load_fall_models
+from alerts.detection.worker import CLAIM_SQL, evaluate, run_cycle, to_event
+from alerts.dispatch.policy import policy_from_settings
 from devices import migrate
 from devices.db import open_pool
 from devices.local_services import start_postgres

@@ -38,7 +38,7 @@ import psycopg
 from paho.mqtt.enums import CallbackAPIVersion
 from psycopg.rows import dict_row
 
-from alerts.dispatch import Actor, OrderError, cancel_order
+from alerts.dispatch.orders import Actor, OrderError, cancel_order
 from bench.stack import provision
 from devices.seed import DemoDevice
 from simulators.load_run import LoadSpec, acked, start_load

@@ -9,7 +9,7 @@ from typing import Annotated
 from fastapi import APIRouter, Query
 from fastapi.exceptions import RequestValidationError
 
-from alerts.timetohelp import GroupBy, order_times, summarise
+from alerts.dispatch.timetohelp import GroupBy, order_times, summarise
 from dashboard_api.deps import ConnDep, Now, StaffUser
 from dashboard_api.queries import scope
 from dashboard_api.schemas import FiguresOut

@@ -27,7 +27,7 @@ from fastapi import APIRouter, Depends, Query, Request, status
 from fastapi.responses import StreamingResponse
 from psycopg.rows import dict_row
 
-from alerts.dispatch import DISPATCH_CHANNEL
+from alerts.dispatch.orders import DISPATCH_CHANNEL
 from dashboard_api.deps import ConnDep, Now, PoolDep, TokenDep, oauth2
 from dashboard_api.errors import ApiError
 from dashboard_api.schemas import Problem

@@ -12,7 +12,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Query, status
 
-from alerts.dispatch import (
+from alerts.dispatch.orders import (
     Actor,
     OrderError,
     accept_order,
@@ -21,8 +21,8 @@ from alerts.dispatch import (
     resolve_order,
     start_route,
 )
-from alerts.policy import policy_from_settings
-from alerts.service_orders import create_service_order
+from alerts.dispatch.policy import policy_from_settings
+from alerts.dispatch.service_orders import create_service_order
 from dashboard_api import queries
 from dashboard_api.deps import ConnDep, Now, OrderUser, SettingsDep, StaffUser
 from dashboard_api.errors import ApiError

@@ -7,6 +7,7 @@ the database; detectors only see the typed, frozen :class:`CarePlan`.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Mapping
 from datetime import time
 
@@ -14,7 +15,9 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 
 from devices.domain import CareProfile
 
-# "Did you fall?" (alerts/fall/check.py): seconds the wearer has to answer "I'm OK" on the
+log = logging.getLogger(__name__)
+
+# "Did you fall?" (alerts/detection/fall/check.py): seconds the wearer has to answer "I'm OK" on the
 # wristband before a likely fall pages; at most 45 so impact to order stays under 60 s.
 DEFAULT_FALL_CHECK_S = 30
 MAX_FALL_CHECK_S = 45
@@ -127,3 +130,17 @@ def care_plan_for(profile: CareProfile, stored: Mapping[str, object] | None) -> 
         return CarePlan.model_validate(merged)
     except ValidationError as exc:
         raise CarePlanError(f"invalid care plan: {exc}") from exc
+
+
+def plans_from(raw: object) -> tuple[CarePlan, ...]:
+    """Care plans as stored; one that does not validate falls back to its profile's defaults
+    (the API refuses such plans on write, so this is only ever old or hand-edited data)."""
+    plans: list[CarePlan] = []
+    for item in raw if isinstance(raw, list) else []:
+        profile = CareProfile(item["profile"])
+        try:
+            plans.append(care_plan_for(profile, item.get("plan")))
+        except CarePlanError as exc:
+            log.warning("care plan ignored, using %s defaults: %s", profile.value, exc)
+            plans.append(care_plan_for(profile, None))
+    return tuple(plans)

@@ -65,6 +65,11 @@ class Colour(StrEnum):
     GREEN = "green"  # service requests
 
 
+# Events that are never dropped, never wait behind telemetry and are raised even when their
+# detector fails (ingest's lane, the alerts worker's first claim and fallback).
+LIFE_SAFETY: frozenset[str] = frozenset({"sos", "fall", "smoke"})
+
+
 class Role(StrEnum):
     ADMIN = "admin"
     STAFF = "staff"

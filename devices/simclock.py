@@ -10,10 +10,13 @@ was raised, order deadlines, escalation) stays on the wall clock.
 
 from __future__ import annotations
 
+import logging
+from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Final
 
+from devices.db import AsyncPool
 from devices.registry import Conn
 
 MAX_SPEED: Final = 10_000.0
@@ -68,3 +71,55 @@ async def store(conn: Conn, clock: SimClock, *, set_by: str, now: datetime) -> N
 async def clear(conn: Conn) -> bool:
     cur = await conn.execute("DELETE FROM simulated_clock")
     return cur.rowcount > 0
+
+
+# What time the time-driven detectors evaluate at: the wall clock, or the simulated clock
+# (obeyed only when the worker was started with ELDERCARE_SIM_CLOCK_ALLOWED=1, so a stray
+# row cannot blind a production backend).
+log = logging.getLogger(__name__)
+
+# A loop paced for the wall clock runs at least this often under a fast simulated clock.
+MIN_SIM_INTERVAL_S = 2.0
+
+
+def _utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass(frozen=True, slots=True)
+class Instant:
+    detect: datetime  # detectors judge silence, windows and due checks at this time
+    wall: datetime  # alerts are raised, orders opened and deadlines set at this one
+    speed: float = 1.0
+
+    def interval(self, wall_interval_s: float) -> float:
+        """A loop's pause: ``wall_interval_s`` of simulated time, within reason (speed >= 1)."""
+        return max(min(MIN_SIM_INTERVAL_S, wall_interval_s), wall_interval_s / self.speed)
+
+
+class DetectorClock:
+    def __init__(self, *, allowed: bool, wall: Callable[[], datetime] = _utcnow) -> None:
+        self._allowed = allowed
+        self._wall = wall
+        self._last: SimClock | None = None
+
+    async def now(self, pool: AsyncPool) -> Instant:
+        wall = self._wall()
+        if not self._allowed:
+            return Instant(wall, wall)
+        async with pool.connection() as conn:
+            sim = await load(conn)
+        if sim != self._last:
+            if sim is None:
+                log.warning("detector clock: back to the wall clock")
+            else:
+                log.warning(
+                    "detector clock: simulated, %gx, now %s (wall %s)",
+                    sim.speed,
+                    sim.at(wall).isoformat(timespec="seconds"),
+                    wall.isoformat(timespec="seconds"),
+                )
+            self._last = sim
+        if sim is None:
+            return Instant(wall, wall)
+        return Instant(sim.at(wall), wall, sim.speed)

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from itertools import repeat
 from typing import NamedTuple
 
+from devices.domain import LIFE_SAFETY
 from devices.registry import DeviceRef
 from devices.wire import (
     ACC_NAMES,
@@ -30,7 +31,6 @@ BOOL_EVENTS = frozenset(
     {"motion", "presence", "sos", "fall", "smoke", "flush", "appliance", "selftest"}
 )
 # Never rate-limited, never dropped (docs/ingest.md).
-LIFE_SAFETY = frozenset({"sos", "fall", "smoke"})
 
 
 # The per-message and per-row types are NamedTuples: immutable like frozen dataclasses, about

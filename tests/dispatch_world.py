@@ -11,9 +11,10 @@ from typing import TypeVar
 import psycopg
 from psycopg.rows import dict_row
 
-from alerts.detectors.safety import SosDetector
-from alerts.policy import policy_from_settings
-from alerts.worker import persist, to_event
+from alerts.detection.detectors.safety import SosDetector
+from alerts.detection.persist import persist
+from alerts.detection.worker import to_event
+from alerts.dispatch.policy import policy_from_settings
 from devices.accounts import create_user
 from devices.domain import Role
 from devices.registry import Conn

@@ -11,9 +11,10 @@ import pytest
 from fastapi.testclient import TestClient
 from psycopg.rows import dict_row
 
-from alerts.detectors.safety import SosDetector
-from alerts.policy import policy_from_settings
-from alerts.worker import persist, to_event
+from alerts.detection.detectors.safety import SosDetector
+from alerts.detection.persist import persist
+from alerts.detection.worker import to_event
+from alerts.dispatch.policy import policy_from_settings
 from dashboard_api.app import create_app
 from devices.seed import DemoPopulation
 from devices.settings import Settings

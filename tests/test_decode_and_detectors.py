@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from alerts.detectors.base import Deferral, StreamEvent, Verdict
-from alerts.detectors.registry import build_registry, route
-from alerts.detectors.safety import DeviceFallDetector, SmokeDetector, SosDetector
-from alerts.worker import evaluate
+from alerts.detection.detectors.base import Deferral, StreamEvent, Verdict
+from alerts.detection.detectors.registry import build_registry, route
+from alerts.detection.detectors.safety import DeviceFallDetector, SmokeDetector, SosDetector
+from alerts.detection.worker import evaluate
 from devices.domain import Colour
 from devices.registry import DeviceRef
 from devices.wire import Reason

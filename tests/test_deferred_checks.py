@@ -10,10 +10,10 @@ import asyncio
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from alerts.checks import run_checks
-from alerts.detectors.registry import build_registry, rechecks, route
-from alerts.policy import policy_from_settings
-from alerts.worker import run_cycle
+from alerts.detection.checks import run_checks
+from alerts.detection.detectors.registry import build_registry, rechecks, route
+from alerts.detection.worker import run_cycle
+from alerts.dispatch.policy import policy_from_settings
 from devices.db import open_pool
 from devices.settings import Settings
 from tests.services import Services, query, running, seed, wait_until, worker_env

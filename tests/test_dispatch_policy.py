@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from alerts.policy import (
+from alerts.dispatch.policy import (
     Action,
     Assignment,
     Candidate,
@@ -21,7 +21,7 @@ from alerts.policy import (
     pick,
     to_builtins,
 )
-from alerts.timetohelp import GroupBy, OrderTimes, percentile, summarise
+from alerts.dispatch.timetohelp import GroupBy, OrderTimes, percentile, summarise
 from devices.domain import Colour
 
 T0 = datetime(2026, 11, 23, 8, 0, tzinfo=UTC)

@@ -10,7 +10,7 @@ from datetime import UTC, datetime, timedelta
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 
-from alerts.dispatch import Actor, accept_order
+from alerts.dispatch.orders import Actor, accept_order
 from tests.dispatch_world import add_responder, arun, raise_sos
 from tests.services import Services, device, query, running, seed, wait_until, worker_env
 

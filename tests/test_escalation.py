@@ -10,11 +10,11 @@ import psycopg
 import pytest
 from psycopg.rows import dict_row
 
-from alerts.detectors.base import Verdict
-from alerts.dispatch import Actor, OrderError, accept_order, cancel_order, set_site_policy
-from alerts.escalation import CLAIM_SQL, StepDone, perform, run_due
-from alerts.policy import to_builtins
-from alerts.worker import persist
+from alerts.detection.detectors.base import Verdict
+from alerts.detection.persist import persist
+from alerts.dispatch.escalation import CLAIM_SQL, StepDone, perform, run_due
+from alerts.dispatch.orders import Actor, OrderError, accept_order, cancel_order, set_site_policy
+from alerts.dispatch.policy import to_builtins
 from devices.domain import Colour
 from devices.registry import Conn
 from tests.dispatch_world import POLICY, T0, add_responder, arun, raise_sos

@@ -22,18 +22,19 @@ import numpy as np
 import psycopg
 import pytest
 
-from alerts.checks import run_fall_checks
-from alerts.commands import publish_pending
-from alerts.detectors.base import Verdict
-from alerts.detectors.registry import build_registry, build_window_registry, route
-from alerts.escalation import run_due
-from alerts.fall import check as C
-from alerts.fall import corpus, live, umafall
-from alerts.fall.detector import AccFallDetector
-from alerts.fall.model import load, load_all
-from alerts.fall_checks import ask_first
-from alerts.policy import policy_from_settings as policy_from
-from alerts.worker import run_cycle
+from alerts.detection.checks import run_fall_checks
+from alerts.detection.detectors.base import Verdict
+from alerts.detection.detectors.registry import build_registry, build_window_registry, route
+from alerts.detection.fall import check as C
+from alerts.detection.fall import live
+from alerts.detection.fall.detector import AccFallDetector
+from alerts.detection.fall.model import load, load_all
+from alerts.detection.fall_checks import ask_first
+from alerts.detection.worker import run_cycle
+from alerts.dispatch.commands import publish_pending
+from alerts.dispatch.escalation import run_due
+from alerts.dispatch.policy import policy_from_settings as policy_from
+from alerts.evaluate.training import corpus, umafall
 from devices.db import open_pool
 from devices.domain import Colour
 from devices.seed import DemoPopulation

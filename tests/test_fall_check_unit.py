@@ -11,14 +11,14 @@ import numpy as np
 import numpy.typing as npt
 import pytest
 
-from alerts.detectors.base import CheckContext, ContextEvent, Dismissed, Verdict
-from alerts.events_json import verdict_from_json, verdict_to_json
-from alerts.fall import check as C
-from alerts.fall import features as F
-from alerts.fall.detector import AccFallDetector, AccWindow
-from alerts.fall.live import Scored, checked
-from alerts.fall.model import FallModel
-from alerts.fall.sisfall import COUNT_TO_MS2
+from alerts.detection.detectors.base import CheckContext, ContextEvent, Dismissed, Verdict
+from alerts.detection.events_json import verdict_from_json, verdict_to_json
+from alerts.detection.fall import check as C
+from alerts.detection.fall import features as F
+from alerts.detection.fall.detector import AccFallDetector, AccWindow
+from alerts.detection.fall.live import Scored, checked
+from alerts.detection.fall.model import FallModel
+from alerts.evaluate.training.sisfall import COUNT_TO_MS2
 from devices.careplan import CarePlanError, care_plan_for
 from devices.domain import CareProfile, Colour, DeviceKind
 from devices.wire import parse_senml

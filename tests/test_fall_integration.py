@@ -10,8 +10,8 @@ import numpy as np
 import psycopg
 import pytest
 
-from alerts.fall import features as F
-from alerts.fall import sisfall
+from alerts.detection.fall import features as F
+from alerts.evaluate.training import sisfall
 from simulators import devices as packs
 from tests.services import Services, device, publish, query, running, seed, wait_until, worker_env
 from tests.test_ingest_integration import wait_for_ingest

@@ -11,13 +11,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from alerts.detection.fall import features as F
+from alerts.detection.fall import live
+from alerts.detection.fall import model as M
+from alerts.detection.fall.detector import AccFallDetector, AccWindow
 from alerts.evaluate import falls as E
 from alerts.evaluate import falls_external as X
-from alerts.fall import features as F
-from alerts.fall import live
-from alerts.fall import model as M
-from alerts.fall.detector import AccFallDetector, AccWindow
-from alerts.fall.sisfall import COUNT_TO_MS2
+from alerts.evaluate.training.sisfall import COUNT_TO_MS2
 from devices.domain import Placement
 
 FIXTURES = Path(__file__).parent / "fixtures"
@@ -188,7 +188,7 @@ def test_placement_is_provisioned_and_travels_with_acc_windows(
     import psycopg
     from psycopg.rows import dict_row
 
-    from alerts.worker import CLAIM_SQL, to_event
+    from alerts.detection.worker import CLAIM_SQL, to_event
     from devices.domain import DeviceKind
     from devices.registry import provision_device
     from tests.services import Services, query, seed

@@ -14,10 +14,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from alerts.fall import features as F
-from alerts.fall import model as M
-from alerts.fall.detector import AccFallDetector, AccWindow
-from alerts.fall.sisfall import COUNT_TO_MS2, parse_counts
+from alerts.detection.fall import features as F
+from alerts.detection.fall import model as M
+from alerts.detection.fall.detector import AccFallDetector, AccWindow
+from alerts.evaluate.training.sisfall import COUNT_TO_MS2, parse_counts
 from devices.domain import Colour
 
 FIXTURES = Path(__file__).parent / "fixtures"
@@ -176,8 +176,8 @@ def test_detector_waits_for_enough_history() -> None:
 
 
 def test_packs_of_the_last_seconds_become_one_uniform_window() -> None:
-    from alerts.acc_stream import assemble
-    from alerts.detectors.base import StreamEvent
+    from alerts.detection.detectors.base import StreamEvent
+    from alerts.detection.fall.assembly import assemble
 
     event = StreamEvent(
         kind="acc",

@@ -11,12 +11,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from scipy import stats
 
-from alerts.datasets.external import FormatError, load_external
-from alerts.datasets.kasteren import classify
-from alerts.detectors.inactivity import InactivityDetector, human
-from alerts.evaluate.external import poisson_interval
-from alerts.evaluate.replay import RESIDENT, Replayer
-from alerts.routine import (
+from alerts.detection.detectors.inactivity import InactivityDetector, human
+from alerts.detection.routine import (
     Activity,
     FitParams,
     Routine,
@@ -27,7 +23,11 @@ from alerts.routine import (
     gaps,
     is_sign_of_life,
 )
-from alerts.snapshots import build_snapshot
+from alerts.detection.snapshots import build_snapshot
+from alerts.evaluate.datasets.external import FormatError, load_external
+from alerts.evaluate.datasets.kasteren import classify
+from alerts.evaluate.external import poisson_interval
+from alerts.evaluate.replay import RESIDENT, Replayer
 from devices.domain import Colour
 
 DAY0 = datetime(2026, 3, 2, tzinfo=UTC)  # a Monday; the routine's timezone is UTC here

@@ -347,7 +347,7 @@ def test_life_safety_outbox_rows_have_first_claim(services: Services, database_u
     import psycopg
     from psycopg.rows import dict_row
 
-    from alerts.worker import CLAIM_SQL
+    from alerts.detection.worker import CLAIM_SQL
 
     provision(database_url, devices=2, sites=1)
     key = query(database_url, "SELECT min(device_key) AS k FROM devices")[0]["k"]

@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from alerts.detectors.base import (
+from alerts.detection.detectors.base import (
     CheckContext,
     ContextEvent,
     Deferral,
@@ -17,11 +17,11 @@ from alerts.detectors.base import (
     StreamEvent,
     Verdict,
 )
-from alerts.detectors.health import DeviceOfflineDetector
-from alerts.detectors.night import BedExitDetector, WanderingDetector
-from alerts.detectors.registry import build_registry, rechecks
-from alerts.detectors.safety import DeviceFallDetector
-from alerts.events_json import event_from_json, event_to_json
+from alerts.detection.detectors.health import DeviceOfflineDetector
+from alerts.detection.detectors.night import BedExitDetector, WanderingDetector
+from alerts.detection.detectors.registry import build_registry, rechecks
+from alerts.detection.detectors.safety import DeviceFallDetector
+from alerts.detection.events_json import event_from_json, event_to_json
 from devices.careplan import CarePlan, CarePlanError, care_plan_for
 from devices.domain import CareProfile, Colour
 

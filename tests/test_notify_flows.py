@@ -6,7 +6,7 @@ from datetime import UTC, datetime, time, timedelta
 
 import psycopg
 
-from alerts.dispatch import Actor, accept_order, resolve_order
+from alerts.dispatch.orders import Actor, accept_order, resolve_order
 from devices.db import AsyncPool
 from devices.domain import Colour, Outcome
 from tests.notify_servers import http_sink

@@ -14,13 +14,13 @@ from datetime import UTC, datetime, time, timedelta
 from typing import Any, TypeVar
 from zoneinfo import ZoneInfo
 
-from alerts.detectors.base import Verdict
+from alerts.detection.detectors.base import Verdict
+from alerts.detection.persist import persist
+from alerts.dispatch.policy import policy_from_settings
 from alerts.notify import service
 from alerts.notify.channels import SIGNATURE_HEADER, TIMESTAMP_HEADER, sign
 from alerts.notify.wiring import config_from, open_channels
 from alerts.notify.worker import Cycle, run_cycle
-from alerts.policy import policy_from_settings
-from alerts.worker import persist
 from devices.db import AsyncPool, open_pool
 from devices.domain import Colour
 from devices.settings import Settings

@@ -9,8 +9,8 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from fastapi.testclient import TestClient
 
-from alerts.dispatch import Actor, accept_order, arrive, cancel_order, resolve_order
-from alerts.escalation import run_due
+from alerts.dispatch.escalation import run_due
+from alerts.dispatch.orders import Actor, accept_order, arrive, cancel_order, resolve_order
 from dashboard_api.app import create_app
 from devices.domain import Outcome, Role
 from devices.registry import Conn

@@ -325,7 +325,7 @@ def test_a_collapse_leaves_its_resting_place_as_the_last_sign_of_life(
 
 
 def test_simulated_homes_are_written_in_the_evaluation_format(tmp_path: Path) -> None:
-    from alerts.datasets.external import load_external
+    from alerts.evaluate.datasets.external import load_external
     from simulators.homes import write_home
 
     path = write_home(tmp_path, "sim-frail", CareProfile.FRAIL, days=6, calib=CALIB, seed=3)

@@ -16,9 +16,9 @@ from fastapi.testclient import TestClient
 from psycopg.rows import dict_row
 
 from alerts.care.plan import month_bounds
-from alerts.dispatch import Actor
-from alerts.policy import policy_from_settings
-from alerts.service_orders import create_service_order
+from alerts.dispatch.orders import Actor
+from alerts.dispatch.policy import policy_from_settings
+from alerts.dispatch.service_orders import create_service_order
 from dashboard_api.app import create_app
 from dashboard_api.report.__main__ import due_month, previous_month, write_report
 from devices.domain import ServiceCategory

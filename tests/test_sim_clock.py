@@ -9,11 +9,10 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from fastapi.testclient import TestClient
 
-from alerts.clock import DetectorClock, Instant
 from dashboard_api.app import create_app
 from devices.db import open_pool
 from devices.settings import Settings
-from devices.simclock import SimClock, SimClockError
+from devices.simclock import DetectorClock, Instant, SimClock, SimClockError
 from tests.services import Services, query, seed
 from tests.test_api import _login
 

@@ -8,10 +8,10 @@ from datetime import UTC, datetime, timedelta
 from hypothesis import given
 from hypothesis import strategies as st
 
-from alerts.detectors.devicehealth import DeviceHealth, DeviceHealthDetector
-from alerts.detectors.vitals import VitalsDetector, VitalsState, VitalsWindow
-from alerts.periodic import run_periodic
-from alerts.policy import policy_from_settings
+from alerts.detection.detectors.devicehealth import DeviceHealth, DeviceHealthDetector
+from alerts.detection.detectors.vitals import VitalsDetector, VitalsState, VitalsWindow
+from alerts.detection.periodic import run_periodic
+from alerts.dispatch.policy import policy_from_settings
 from devices.careplan import care_plan_for
 from devices.db import open_pool
 from devices.domain import CareProfile, Colour

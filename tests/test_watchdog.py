@@ -14,13 +14,13 @@ import httpx2 as httpx
 import psycopg
 from psycopg.rows import dict_row
 
-from alerts.detectors.base import StreamEvent, Verdict
-from alerts.detectors.registry import build_registry, route
-from alerts.escalation import run_due
+from alerts.detection.detectors.base import StreamEvent, Verdict
+from alerts.detection.detectors.registry import build_registry, route
+from alerts.detection.worker import run_cycle
+from alerts.dispatch.escalation import run_due
+from alerts.dispatch.policy import policy_from_settings
 from alerts.notify.wiring import open_channels
-from alerts.policy import policy_from_settings
 from alerts.watchdog.loop import WatchConfig, watch_once
-from alerts.worker import run_cycle
 from devices.db import open_pool
 from devices.settings import Settings
 from tests.live_server import serve

@@ -7,6 +7,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from alerts.detection.persist import fallback_verdict
 from alerts.watchdog.conditions import (
     Beat,
     Bounds,
@@ -16,7 +17,6 @@ from alerts.watchdog.conditions import (
     Snapshot,
     conditions,
 )
-from alerts.worker import fallback_verdict
 from devices.domain import Colour
 from devices.supervise import Supervisor
 

@@ -1,7 +1,7 @@
 """Devices supply their own safety findings (机构安全巡检): a smoke detector whose monthly
 self-test failed or did not happen, a call button silent for weeks, a low battery.
 
-Run by the alerts worker's periodic loop (``alerts/periodic.py``), beside device health: it
+Run by the alerts worker's periodic loop (``alerts/detection/periodic.py``), beside device health: it
 already reads every device's status on a timer, and a finding is the slow-time counterpart
 of a technical alert (weeks, not minutes) that goes to the site's safety rounds instead of the
 dispatch queue. The judgement is pure; inserts are idempotent (one open finding per device
@@ -9,11 +9,21 @@ and kind), so a repeated cycle or two workers add nothing twice."""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import logging
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+import psycopg
+
+from devices.backoff import Backoff
+from devices.db import AsyncPool
 from devices.i18n import LOCALES, t
 from devices.registry import Conn
+from devices.simclock import DetectorClock
+
+log = logging.getLogger(__name__)
 
 SELFTEST_EVERY = timedelta(days=31)  # monthly, with a grace of a day or so
 SELFTEST_GRACE = timedelta(days=4)
@@ -111,3 +121,24 @@ async def device_findings_cycle(conn: Conn, *, now: datetime) -> int:
             )
             opened += ins.rowcount
     return opened
+
+
+async def findings_loop(
+    pool: AsyncPool, *, every_s: float, clock: DetectorClock, stop: asyncio.Event
+) -> None:
+    """Device-supplied safety findings (self-tests, silent buttons, batteries) every
+    ``every_s`` at detector time; supervised on its own, so it never costs an alert."""
+    backoff = Backoff()
+    while not stop.is_set():
+        try:
+            at = await clock.now(pool)
+            async with pool.connection() as conn, conn.transaction():
+                if await device_findings_cycle(conn, now=at.detect):
+                    log.info("new device safety findings")
+            backoff.reset()
+            wait = at.interval(every_s)
+        except psycopg.OperationalError as exc:
+            wait = backoff.next_delay()
+            log.warning("database unavailable (%s); retrying in %.1f s", exc, wait)
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), timeout=wait)

@@ -28,10 +28,10 @@ from zoneinfo import ZoneInfo
 
 import numpy as np
 
-from alerts.datasets.kasteren import Home
-from alerts.detectors.snapshot import ResidentSnapshot, TickDetector
+from alerts.detection.detectors.snapshot import ResidentSnapshot, TickDetector
+from alerts.detection.routine import Deadline, FitParams, SiteDefaults, fit_routine, segments
+from alerts.evaluate.datasets.kasteren import Home
 from alerts.evaluate.replay import Replayer
-from alerts.routine import Deadline, FitParams, SiteDefaults, fit_routine, segments
 
 DAY = 86400.0
 HOUR = 3600.0

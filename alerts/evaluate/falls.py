@@ -9,7 +9,7 @@ has never seen, through the live path (1-s packs assembled as the worker assembl
 within each data set (no test person in training; other data sets' recordings may train, as
 the shipped recipe does) and leave-one-data-set-out (every recording of the tested data set
 left out of training). Each fold trains its own model and threshold (nested, inside the
-training folds only), then every test recording is replayed through ``alerts.fall.live``.
+training folds only), then every test recording is replayed through ``alerts.detection.fall.live``.
 ``--dump FILE`` keeps every firing window per recording for ``bands`` (the "did you fall?"
 check's figures, ``alerts.evaluate.falls_check``).
 Recording level: a fall recording counts as caught if the worker would raise an alert, an
@@ -34,11 +34,12 @@ import numpy as np
 from sklearn.model_selection import GroupKFold
 from threadpoolctl import threadpool_limits
 
+from alerts.detection.fall import live
+from alerts.detection.fall.detector import AccFallDetector
+from alerts.detection.fall.model import CARD_FILE, MODEL_ROOT, FallModel
 from alerts.evaluate.falls_check import Dumped, dump_line
-from alerts.fall import corpus, learn, live, pools
-from alerts.fall.corpus import Rec
-from alerts.fall.detector import AccFallDetector
-from alerts.fall.model import CARD_FILE, MODEL_ROOT, FallModel
+from alerts.evaluate.training import corpus, learn, pools
+from alerts.evaluate.training.corpus import Rec
 
 FOLDS = 5
 DOC = Path(__file__).resolve().parents[2] / "docs" / "detection-falls.md"

@@ -6,8 +6,8 @@ page staff with and without it, how many ask the wearer, and how soon falls page
 
 The dump holds, per tested recording and scheme, every window that fired (confidence, impact
 time, whether the wearer lay still after it). ``bands`` replays the check
-(``alerts.fall.live.checked``, the worker's rules) on it for a range of certain bands and for
-the shipped ones (``alerts.fall.check.CERTAIN``). Falls count as paged when the wearer does
+(``alerts.detection.fall.live.checked``, the worker's rules) on it for a range of certain bands and for
+the shipped ones (``alerts.detection.fall.check.CERTAIN``). Falls count as paged when the wearer does
 not answer (a fallen person); activities as paged only when they would be even though the
 wearer answers "I'm OK" (a certain window, or lying still first).
 """
@@ -20,8 +20,8 @@ from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from alerts.fall import check as C
-from alerts.fall import live
+from alerts.detection.fall import check as C
+from alerts.detection.fall import live
 
 BEGIN, END = "<!-- falls-check:begin -->", "<!-- falls-check:end -->"
 SWEEP = (0.0, 0.9, 0.95, 0.98, 0.99, 0.995, 0.999, 1.01)  # 0: no check, 1.01: always ask

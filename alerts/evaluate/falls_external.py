@@ -9,7 +9,7 @@ packs a device sends and judged as the worker would; FILE gets one row per recor
 ``recording,fired,first_alert_t,max_confidence,checks`` (``fired``: staff would be paged if
 the wearer did nothing; ``first_alert_t``: seconds from the start when the first alert would
 be raised; ``checks``: "did you fall?" checks the wearer would have been asked, with the
-default 30-s window and the shipped bands, ``alerts.fall.check``). Sensitivity and
+default 30-s window and the shipped bands, ``alerts.detection.fall.check``). Sensitivity and
 specificity per placement and age group are printed.
 """
 
@@ -25,10 +25,10 @@ from pathlib import Path
 import numpy as np
 from threadpoolctl import threadpool_limits
 
+from alerts.detection.fall import live
+from alerts.detection.fall.detector import AccFallDetector
+from alerts.detection.fall.model import load, load_all
 from alerts.evaluate.falls import pct
-from alerts.fall import live
-from alerts.fall.detector import AccFallDetector
-from alerts.fall.model import load, load_all
 from devices.domain import Placement
 
 COLUMNS = ("recording", "file", "placement", "label", "subject", "age")

@@ -1,9 +1,9 @@
 """``python -m alerts.evaluate.inactivity external DIR... --json FILE``: the live inactivity
-detector on any home's logs (format: :mod:`alerts.datasets.external`), learning from past
+detector on any home's logs (format: :mod:`alerts.evaluate.datasets.external`), learning from past
 days only, as it runs live. Prints figures (a)-(e) per home and for all homes together;
 ``--json`` writes them too. Fixed seed: the same command prints the same figures.
 
-The shared homes in that format: ``python -m alerts.datasets.convert_kasteren /tmp/homes``.
+The shared homes in that format: ``python -m alerts.evaluate.datasets.convert_kasteren /tmp/homes``.
 """
 
 from __future__ import annotations
@@ -15,8 +15,8 @@ from typing import Annotated
 import numpy as np
 import typer
 
-from alerts.datasets.external import load_external
-from alerts.detectors.inactivity import InactivityDetector
+from alerts.detection.detectors.inactivity import InactivityDetector
+from alerts.evaluate.datasets.external import load_external
 from alerts.evaluate.external import evaluate_home, figures, merge, table
 
 app = typer.Typer(add_completion=False, no_args_is_help=True)

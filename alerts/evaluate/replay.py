@@ -2,8 +2,8 @@
 
 The replayer keeps what the live snapshot query keeps (each device's last few events plus the
 events of the last ``recent_s``), builds the same :class:`ResidentSnapshot` with
-:func:`alerts.snapshots.build_snapshot`, and runs the same detector code with an explicit
-``now``. Verdicts are debounced by idem key exactly as :func:`alerts.worker.persist` does.
+:func:`alerts.detection.snapshots.build_snapshot`, and runs the same detector code with an explicit
+``now``. Verdicts are debounced by idem key exactly as :func:`alerts.detection.persist.persist` does.
 """
 
 from __future__ import annotations
@@ -15,10 +15,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from alerts.detectors.base import Verdict
-from alerts.detectors.snapshot import ResidentSnapshot, TickDetector
-from alerts.routine import Activity, Routine
-from alerts.snapshots import PER_DEVICE_LAST, build_snapshot
+from alerts.detection.detectors.base import Verdict
+from alerts.detection.detectors.snapshot import ResidentSnapshot, TickDetector
+from alerts.detection.routine import Activity, Routine
+from alerts.detection.snapshots import PER_DEVICE_LAST, build_snapshot
 
 RESIDENT: dict[str, object] = {
     "resident_id": 1,

@@ -1,7 +1,7 @@
 """``python -m alerts.evaluate.spells``: how often the real homes are quiet for hours by day.
 
 For each home: the quiet spells the detector reads as "at home and awake" (same state rules as
-the live detector: :func:`alerts.routine.gaps`) that begin between 08:00 and 20:00, counted
+the live detector: :func:`alerts.detection.routine.gaps`) that begin between 08:00 and 20:00, counted
 by length per resident-day, and what the activity labels say the person was doing meanwhile.
 
 Why it matters: a detector that sees only silence (time since the last sign of life, the hour,
@@ -18,9 +18,9 @@ from collections import Counter
 
 import typer
 
-from alerts.datasets.kasteren import HOMES, Home, load_home
+from alerts.detection.routine import Gap, gaps, segments
+from alerts.evaluate.datasets.kasteren import HOMES, Home, load_home
 from alerts.evaluate.external import local_days as labelled_days
-from alerts.routine import Gap, gaps, segments
 
 HOUR = 3600.0
 LENGTHS_H = (1.5, 2.0, 2.5, 3.0)

@@ -9,14 +9,13 @@ import contextlib
 import logging
 import random
 import time
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
 import psycopg
 
-from alerts.care.reminders import enqueue_visit_reminders
 from alerts.notify.channels import Channel, DeliveryFailed, Outgoing
 from alerts.notify.outbox import claim_due, record_attempt, update_row
 from alerts.notify.policy import (
@@ -38,6 +37,7 @@ from alerts.notify.store import (
 from devices.backoff import Backoff
 from devices.db import AsyncPool
 from devices.domain import Colour
+from devices.registry import Conn
 
 log = logging.getLogger(__name__)
 
@@ -51,13 +51,21 @@ class Cycle:
     gave_up: int
 
 
-async def enqueue(pool: AsyncPool, *, now: datetime, config: NotifyConfig) -> int:
+# Another room's messages for the outbox (the care programme's visit reminders): given by
+# ``alerts.__main__`` so that notifications import nothing of the rooms that use them.
+Enqueuer = Callable[[Conn, datetime], Awaitable[int]]
+
+
+async def enqueue(
+    pool: AsyncPool, *, now: datetime, config: NotifyConfig, extra: Sequence[Enqueuer] = ()
+) -> int:
     async with pool.connection() as conn, conn.transaction():
         added = await enqueue_alerts(conn, now=now, config=config)
         added += await enqueue_order_changes(conn, now=now, config=config)
         added += await enqueue_summaries(conn, now=now, config=config)
         added += await enqueue_site_alerts(conn, now=now, config=config)
-        added += await enqueue_visit_reminders(conn, now=now)
+        for more in extra:
+            added += await more(conn, now)
     return added
 
 
@@ -249,8 +257,9 @@ async def run_cycle(
     config: NotifyConfig,
     now: datetime,
     rng: random.Random | None = None,
+    extra: Sequence[Enqueuer] = (),
 ) -> Cycle:
-    enqueued = await enqueue(pool, now=now, config=config)
+    enqueued = await enqueue(pool, now=now, config=config, extra=extra)
     async with pool.connection() as conn, conn.transaction():
         due = await claim_due(conn, now=now, config=config)
     # One recipient's rows go one after another, oldest first (a family hears "accepted"
@@ -283,12 +292,15 @@ async def notify_loop(
     poll_s: float,
     wake: asyncio.Event,
     stop: asyncio.Event,
+    extra: Sequence[Enqueuer] = (),
 ) -> None:
     """Run cycles until stopped; an order change (NOTIFY dispatch) wakes it early."""
     backoff = Backoff()
     while not stop.is_set():
         try:
-            cycle = await run_cycle(pool, channels=channels, config=config, now=datetime.now(UTC))
+            cycle = await run_cycle(
+                pool, channels=channels, config=config, now=datetime.now(UTC), extra=extra
+            )
             backoff.reset()
         except psycopg.OperationalError as exc:
             delay = backoff.next_delay()

@@ -10,8 +10,8 @@ from fastapi import APIRouter, Depends, HTTPException, Path, Query, status
 
 from alerts.care.plan import DueState, due_state, parse_month
 from alerts.care.store import PLAN_TZ, plan_entries
-from alerts.dispatch import OrderError
-from alerts.policy import policy_from_settings
+from alerts.dispatch.orders import OrderError
+from alerts.dispatch.policy import policy_from_settings
 from dashboard_api.care import visits
 from dashboard_api.care.schemas import (
     AssignIn,

@@ -11,9 +11,9 @@ from psycopg import sql
 
 from alerts.care.plan import Flag, Rate, visit_rate
 from alerts.care.store import month_visits
-from alerts.dispatch import Actor
-from alerts.policy import EscalationPolicy
-from alerts.service_orders import create_service_order
+from alerts.dispatch.orders import Actor
+from alerts.dispatch.policy import EscalationPolicy
+from alerts.dispatch.service_orders import create_service_order
 from devices.accounts import Principal
 from devices.domain import Colour, Role, ServiceCategory
 from devices.i18n import LOCALES, t

@@ -13,7 +13,14 @@ from psycopg import sql
 
 from alerts.care.plan import month_bounds
 from alerts.care.store import PLAN_TZ
-from alerts.timetohelp import Figures, GroupBy, OrderTimes, order_times, summarise, summarise_group
+from alerts.dispatch.timetohelp import (
+    Figures,
+    GroupBy,
+    OrderTimes,
+    order_times,
+    summarise,
+    summarise_group,
+)
 from devices.registry import Conn
 
 PROMISE_S = 300  # the 96345 five-minute promise

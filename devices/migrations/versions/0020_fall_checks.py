@@ -15,7 +15,7 @@ depends_on = None
 
 UPGRADE = """
 -- A fall check is a detector_checks row (detector 'fall_check'): due_at is when an unanswered
--- check pages; verdict is the alert it raises (JSON of alerts.detectors.base.Verdict);
+-- check pages; verdict is the alert it raises (JSON of alerts.detection.detectors.base.Verdict);
 -- resident_id and device_key count checks per resident-day and find the device's open check.
 ALTER TABLE detector_checks
     ADD COLUMN resident_id bigint,

@@ -1,0 +1,96 @@
+"""The trained fall model, versioned in the repo, and the checks made before it is used.
+
+One model per placement: ``model/<placement>/fall_model.joblib`` is a scikit-learn estimator
+written by ``python -m alerts.evaluate.training.train``; ``model/<placement>/card.json`` describes it
+(data, splits, evaluated figures, hash). Loading refuses (``ModelError``) when
+the file's sha256 differs from the card, when scikit-learn's major.minor differs from the one
+that trained it, or when the card's features, rate or window differ from this code's.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import joblib
+import numpy as np
+import numpy.typing as npt
+import sklearn
+
+from alerts.detection.fall import features as F
+
+MODEL_ROOT = Path(__file__).resolve().parent / "model"
+PLACEMENTS = ("wrist", "waist", "chest")  # placements with a model of their own
+MODEL_DIR = MODEL_ROOT / "waist"  # the default single model (SisFall's placement)
+MODEL_FILE = "fall_model.joblib"
+CARD_FILE = "card.json"
+
+
+class ModelError(RuntimeError):
+    """The model on disk cannot be trusted with this code."""
+
+
+@dataclass(frozen=True, slots=True)
+class FallModel:
+    estimator: Any
+    threshold: float
+    gate_g: float
+    card: Mapping[str, Any]
+
+    def score(self, X: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
+        """Fall probability per feature row; rows whose peak is under the gate score 0."""
+        out = np.zeros(len(X))
+        gated = X[:, 0] >= self.gate_g
+        if gated.any():
+            out[gated] = self.estimator.predict_proba(X[gated])[:, 1]
+        return out
+
+
+def major_minor(version: str) -> str:
+    return ".".join(version.split(".")[:2])
+
+
+def check_card(card: Mapping[str, Any], *, model_sha256: str, sklearn_version: str) -> None:
+    if card.get("model_sha256") != model_sha256:
+        raise ModelError(
+            f"fall model sha256 {model_sha256} does not match its card "
+            f"({card.get('model_sha256')}); retrain with python -m alerts.evaluate.training.train"
+        )
+    trained = str(card.get("sklearn_version", "?"))
+    if major_minor(trained) != major_minor(sklearn_version):
+        raise ModelError(
+            f"fall model was trained with scikit-learn {trained}, this is {sklearn_version}; "
+            "retrain with python -m alerts.evaluate.training.train"
+        )
+    expected = {
+        "features": list(F.FEATURES),
+        "rate_hz": F.RATE_HZ,
+        "window_s": F.WINDOW_S,
+        "step_s": F.STEP_S,
+    }
+    for key, value in expected.items():
+        if card.get(key) != value:
+            raise ModelError(f"fall model card {key}={card.get(key)!r}, the code uses {value!r}")
+
+
+def load(directory: Path = MODEL_DIR) -> FallModel:
+    try:
+        card = json.loads((directory / CARD_FILE).read_text())
+        blob = (directory / MODEL_FILE).read_bytes()
+    except (OSError, ValueError) as exc:
+        raise ModelError(f"cannot read the fall model in {directory}: {exc}") from exc
+    check_card(
+        card, model_sha256=hashlib.sha256(blob).hexdigest(), sklearn_version=sklearn.__version__
+    )
+    # Only unpickled after the sha256 matched the card committed with it.
+    estimator = joblib.load(directory / MODEL_FILE)
+    return FallModel(estimator, float(card["threshold"]), float(card["gate_g"]), card)
+
+
+def load_all(root: Path = MODEL_ROOT) -> dict[str, FallModel]:
+    """Every placement's model; refuses (``ModelError``) if one is missing or untrusted."""
+    return {placement: load(root / placement) for placement in PLACEMENTS}

@@ -1,0 +1,124 @@
+"""Periodic detectors: judged on what has NOT happened (silence, a bed left and not
+returned to, a device gone quiet), so they run on a clock, not on incoming events.
+
+Every ``tick_interval_s`` the loop builds one :class:`ResidentSnapshot` per current resident
+from the database (a few set-based queries, see :mod:`alerts.detection.snapshots`), runs each
+registered :class:`TickDetector` on it with the current time, and stores verdicts through
+:func:`alerts.detection.persist.persist` (idem key + fold key: the same ongoing situation is one alert).
+Detectors stay pure: snapshot and ``now`` in, verdict out.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from dataclasses import dataclass
+from datetime import datetime
+
+import psycopg
+
+from alerts.detection.detectors.base import Verdict
+from alerts.detection.detectors.snapshot import (
+    DeviceSnapshot,
+    ResidentSnapshot,
+    TickDetector,
+    TickSpec,
+)
+from alerts.detection.persist import persist
+from alerts.detection.routine import SiteDefaults
+from alerts.detection.routine_store import refresh_routines
+from alerts.detection.snapshots import load_snapshots
+from alerts.dispatch.policy import EscalationPolicy
+from devices.backoff import Backoff
+from devices.db import AsyncPool
+from devices.simclock import DetectorClock
+
+__all__ = [
+    "DeviceSnapshot",
+    "ResidentSnapshot",
+    "TickDetector",
+    "TickResult",
+    "TickSpec",
+    "evaluate_snapshots",
+    "run_tick",
+    "tick_loop",
+]
+
+log = logging.getLogger(__name__)
+
+
+def evaluate_snapshots(
+    snapshots: list[ResidentSnapshot], specs: tuple[TickSpec, ...], now: datetime
+) -> list[Verdict]:
+    verdicts: list[Verdict] = []
+    for snapshot in snapshots:
+        for spec in specs:
+            if spec.applies(snapshot):
+                verdict = spec.detector.evaluate(snapshot, now=now)
+                if verdict is not None:
+                    verdicts.append(verdict)
+    return verdicts
+
+
+@dataclass(frozen=True, slots=True)
+class TickResult:
+    residents: int
+    alerts: int
+
+
+async def run_tick(
+    pool: AsyncPool,
+    *,
+    specs: tuple[TickSpec, ...],
+    policy: EscalationPolicy,
+    defaults: SiteDefaults,
+    now: datetime,
+    wall: datetime | None = None,
+) -> TickResult:
+    """Detectors judge at ``now``; alerts are raised (and orders opened) at ``wall``, the
+    same time unless a conformance run set a simulated clock."""
+    async with pool.connection() as conn, conn.transaction():
+        snapshots = await load_snapshots(conn, now=now, defaults=defaults)
+        raised = 0
+        for verdict in evaluate_snapshots(snapshots, specs, now):
+            if await persist(conn, verdict, now=wall or now, policy=policy):
+                raised += 1
+                log.info("alert %s (%s): %s", verdict.kind, verdict.colour, verdict.explanation)
+    return TickResult(len(snapshots), raised)
+
+
+async def tick_loop(
+    pool: AsyncPool,
+    *,
+    specs: tuple[TickSpec, ...],
+    policy: EscalationPolicy,
+    defaults: SiteDefaults,
+    interval_s: float,
+    refit_interval_s: float,
+    history_days: int,
+    clock: DetectorClock,
+    stop: asyncio.Event,
+) -> None:
+    """Every ``interval_s``: refresh due routines, build snapshots, run the tick detectors."""
+    backoff = Backoff()
+    while not stop.is_set():
+        try:
+            at = await clock.now(pool)
+            await refresh_routines(
+                pool,
+                now=at.detect,
+                defaults=defaults,
+                max_age_s=refit_interval_s,
+                history_days=history_days,
+            )
+            await run_tick(
+                pool, specs=specs, policy=policy, defaults=defaults, now=at.detect, wall=at.wall
+            )
+            backoff.reset()
+            delay = at.interval(interval_s)
+        except psycopg.OperationalError as exc:
+            delay = backoff.next_delay()
+            log.warning("database unavailable (%s); retrying in %.1f s", exc, delay)
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), timeout=delay)

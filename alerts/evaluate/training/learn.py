@@ -1,0 +1,186 @@
+"""The dataset of windows, the model, the threshold and subject-wise cross-validation.
+
+Labels: in a fall recording the impact is the recording's largest magnitude; the windows whose
+candidate impact lies within ``LABEL_TOL_S`` of it are falls. The recording's other windows are
+left out of training (walking before the fall, lying after it: not clearly either class) but
+they are scored in the evaluation like every other window. Every window of an activity of daily
+living (ADL) recording is a negative. Windows whose peak stays under ``GATE_G`` never fire.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import sys
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import numpy.typing as npt
+from sklearn.ensemble import HistGradientBoostingClassifier
+from sklearn.model_selection import GroupKFold
+
+from alerts.detection.fall import features as F
+from alerts.evaluate.training import sisfall
+
+SEED = 20161130
+GATE_G = 1.4  # no SisFall fall recording peaks under 1.57 g at 50 Hz
+LABEL_TOL_S = 0.3
+SPEC_TARGET = 0.99  # recording-level specificity the threshold aims at inside training folds
+OUTER_FOLDS = 5
+INNER_FOLDS = 3
+PARAMS: dict[str, object] = {
+    "max_iter": 150,
+    "learning_rate": 0.1,
+    "max_leaf_nodes": 15,
+    "min_samples_leaf": 20,
+    "l2_regularization": 1.0,
+}
+
+I64 = npt.NDArray[np.int64]
+F64 = npt.NDArray[np.float64]
+
+
+@dataclass(frozen=True, slots=True)
+class Dataset:
+    X: F64  # (windows, features)
+    y: I64  # 1 fall, 0 ADL, -1 fall recording but not the impact (not trained on)
+    rec: I64  # recording index of each window
+    subject: npt.NDArray[np.str_]  # per recording
+    code: npt.NDArray[np.str_]
+    trial: I64
+    is_fall: npt.NDArray[np.bool_]
+    duration_s: F64
+
+    @property
+    def groups(self) -> npt.NDArray[np.str_]:
+        return self.subject[self.rec]
+
+
+def build(archive: Path = sisfall.DEFAULT_ARCHIVE) -> Dataset:
+    """Windows and labels of every recording; cached under .build/ by archive and features."""
+    key = hashlib.sha256(f"{sisfall.sha256_of(archive)}{F.FEATURES}{F.N}{F.STEP}".encode())
+    cache = sisfall.CACHE_DIR / f"windows-{key.hexdigest()[:16]}.npz"
+    if cache.exists():
+        with np.load(cache) as d:
+            return Dataset(**{k: d[k] for k in Dataset.__slots__})
+    ds = _build(archive)
+    cache.parent.mkdir(parents=True, exist_ok=True)
+    np.savez(cache, **{k: getattr(ds, k) for k in Dataset.__slots__})
+    return ds
+
+
+def _build(archive: Path) -> Dataset:
+    xs: list[F64] = []
+    ys: list[I64] = []
+    recs: list[I64] = []
+    meta: list[tuple[str, str, int, bool, float]] = []
+    for i, r in enumerate(sisfall.recordings(archive)):
+        x50 = F.resample(r.samples, sisfall.RATE_HZ)
+        feats, impact_t = F.recording_features(r.samples, sisfall.RATE_HZ)
+        y = np.zeros(len(feats), dtype=np.int64)
+        if r.is_fall:
+            fall_t = np.argmax(np.linalg.norm(x50, axis=1)) / F.RATE_HZ
+            y[:] = -1
+            y[np.abs(impact_t - fall_t) <= LABEL_TOL_S] = 1
+        xs.append(feats)
+        ys.append(y)
+        recs.append(np.full(len(feats), i, dtype=np.int64))
+        meta.append((r.subject, r.code, r.trial, r.is_fall, len(x50) / F.RATE_HZ))
+    subject, code, trial, is_fall, duration = zip(*meta, strict=True)
+    return Dataset(
+        np.concatenate(xs),
+        np.concatenate(ys),
+        np.concatenate(recs),
+        np.array(subject),
+        np.array(code),
+        np.array(trial, dtype=np.int64),
+        np.array(is_fall, dtype=bool),
+        np.array(duration, dtype=np.float64),
+    )
+
+
+def fit(X: F64, y: I64, *, seed: int = SEED) -> HistGradientBoostingClassifier:
+    use = (y >= 0) & (X[:, 0] >= GATE_G)
+    model = HistGradientBoostingClassifier(random_state=seed, early_stopping=False, **PARAMS)
+    model.fit(X[use], y[use])
+    return model
+
+
+def score(model: HistGradientBoostingClassifier, X: F64) -> F64:
+    """Fall probability per window; windows under the gate score 0 without the model."""
+    out = np.zeros(len(X))
+    gated = X[:, 0] >= GATE_G
+    if gated.any():
+        out[gated] = model.predict_proba(X[gated])[:, 1]
+    return out
+
+
+def recording_max(window_scores: F64, rec: I64, n_recordings: int) -> F64:
+    best = np.full(n_recordings, -1.0)
+    np.maximum.at(best, rec, window_scores)
+    return best
+
+
+def choose_threshold(rec_scores: F64, is_fall: npt.NDArray[np.bool_]) -> float:
+    """The lowest threshold that keeps ADL recordings firing under 1 - SPEC_TARGET."""
+    adl = np.sort(rec_scores[~is_fall])[::-1]
+    allowed = int(np.floor(len(adl) * (1.0 - SPEC_TARGET)))
+    if len(adl) == 0:
+        return 0.5
+    return float(np.nextafter(adl[allowed], 1.0)) if allowed < len(adl) else 0.0
+
+
+def _folds(groups: npt.NDArray[np.str_], k: int) -> Iterator[tuple[I64, I64]]:
+    yield from GroupKFold(n_splits=k).split(np.zeros(len(groups)), groups=groups)
+
+
+def fit_with_threshold(ds: Dataset, windows: I64) -> tuple[HistGradientBoostingClassifier, float]:
+    """Fit on the given windows; pick the threshold from subject-wise out-of-fold scores
+    inside them only (nested), so the threshold never sees the test subjects."""
+    oof = np.zeros(len(windows))
+    groups = ds.groups[windows]
+    for tr, te in _folds(groups, INNER_FOLDS):
+        model = fit(ds.X[windows[tr]], ds.y[windows[tr]])
+        oof[te] = score(model, ds.X[windows[te]])
+    recs = np.unique(ds.rec[windows])
+    best = recording_max(oof, ds.rec[windows], len(ds.subject))[recs]
+    threshold = choose_threshold(best, ds.is_fall[recs])
+    return fit(ds.X[windows], ds.y[windows]), threshold
+
+
+@dataclass(frozen=True, slots=True)
+class CvResult:
+    window_scores: F64  # out-of-fold, per window
+    thresholds: list[float]  # one per outer fold
+    fired: npt.NDArray[np.bool_]  # per window, at its own fold's threshold
+
+
+def cross_validate(ds: Dataset) -> CvResult:
+    """Subject-wise (GroupKFold by subject): no person is in both train and test."""
+    scores = np.zeros(len(ds.X))
+    fired = np.zeros(len(ds.X), dtype=bool)
+    thresholds: list[float] = []
+    for tr, te in _folds(ds.groups, OUTER_FOLDS):
+        assert not set(ds.groups[tr]) & set(ds.groups[te])
+        print(f"fold {len(thresholds) + 1}/{OUTER_FOLDS} ...", file=sys.stderr, flush=True)
+        model, threshold = fit_with_threshold(ds, tr.astype(np.int64))
+        scores[te] = score(model, ds.X[te])
+        fired[te] = scores[te] >= threshold
+        thresholds.append(threshold)
+    return CvResult(scores, thresholds, fired)
+
+
+def fit_pooled(
+    X: F64, y: I64, rec: I64, groups: npt.NDArray[np.str_], is_fall: npt.NDArray[np.bool_]
+) -> tuple[HistGradientBoostingClassifier, float]:
+    """Fit on pooled windows (any data sets, any augmentation); the threshold comes from
+    subject-wise out-of-fold scores inside them (nested), at recording level."""
+    oof = np.zeros(len(X))
+    for tr, te in _folds(groups, INNER_FOLDS):
+        model = fit(X[tr], y[tr])
+        oof[te] = score(model, X[te])
+    best = recording_max(oof, rec, len(is_fall))
+    present = np.unique(rec)
+    threshold = choose_threshold(best[present], is_fall[present])
+    return fit(X, y), threshold

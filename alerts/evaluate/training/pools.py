@@ -1,0 +1,54 @@
+"""Training a placement's model on any selection of recordings (the shipped model, or one
+fold of the evaluation): the windows come from ``corpus`` (cached per data set), the fit
+and the nested threshold from ``learn``."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from alerts.evaluate.training import corpus, learn
+from alerts.evaluate.training.corpus import Rec
+
+Keep = Callable[[Rec], bool]
+
+
+def train(placement: str, keep: Keep = lambda r: True) -> tuple[Any, float, dict[str, Any]]:
+    """(estimator, threshold, data summary) for ``placement`` on the kept recordings."""
+    Xs, ys, recs, groups, falls = [], [], [], [], []
+    offset = 0
+    summary: dict[str, Any] = {}
+    for dataset, where in corpus.TRAINING[placement]:
+        pool = corpus.load(dataset, where)
+        w = corpus.training_windows(pool)
+        kept = np.array([keep(r) for r in pool], dtype=bool)
+        if not kept.any():
+            continue
+        m = kept[w.rec]
+        Xs.append(w.X[m])
+        ys.append(w.y[m])
+        # each copy is its own recording for the threshold (another device measuring it)
+        recs.append(w.rec[m] + offset + w.copy[m] * len(pool))
+        groups.append(w.subject[m])
+        falls.append(np.tile(np.array([r.is_fall for r in pool], dtype=bool), 2))
+        offset += 2 * len(pool)
+        summary[f"{dataset}:{where}"] = {
+            "recordings": int(kept.sum()),
+            "falls": int(sum(r.is_fall for r, k in zip(pool, kept, strict=True) if k)),
+            "subjects": len({r.subject for r, k in zip(pool, kept, strict=True) if k}),
+            "windows": int(m.sum()),
+        }
+    if not Xs:
+        raise ValueError(f"no training data for {placement}")
+    is_fall: npt.NDArray[np.bool_] = np.concatenate(falls)
+    model, threshold = learn.fit_pooled(
+        np.concatenate(Xs),
+        np.concatenate(ys),
+        np.concatenate(recs),
+        np.concatenate(groups),
+        is_fall,
+    )
+    return model, threshold, summary

@@ -1,0 +1,112 @@
+"""``python -m alerts.evaluate.training.train [--placement P]``: train each placement's fall model on all
+of its data (``corpus.TRAINING``: both data sets where they have that placement, each
+recording also once augmented as another device would record it) and write it with its
+model card to ``alerts/detection/fall/model/<placement>/``. Reproducible: fixed seeds, deterministic
+folds and augmentation, so two runs give the same file (same sha256).
+
+The card records the data, the threshold rule and the hash; ``python -m
+alerts.evaluate.falls --write-doc`` adds the evaluated figures (subject-wise and
+leave-one-data-set-out) to it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+from pathlib import Path
+
+import joblib
+import numpy as np
+import sklearn
+from threadpoolctl import threadpool_limits
+
+from alerts.detection.fall import features as F
+from alerts.detection.fall.model import CARD_FILE, MODEL_FILE, MODEL_ROOT, PLACEMENTS
+from alerts.evaluate.training import corpus, learn, pools, sisfall, umafall
+
+SOURCES = {
+    "sisfall": (
+        "SisFall (Sucerquia, Lopez, Vargas-Bonilla, Sensors 17(1):198, 2017)",
+        sisfall.DEFAULT_ARCHIVE,
+    ),
+    "umafall": (
+        "UMAFall (Casilari, Santoyo-Ramon, Cano-Garcia, Procedia Comput. Sci. 110:32-39, 2017; "
+        "CC BY 4.0)",
+        umafall.DEFAULT_ARCHIVE,
+    ),
+}
+
+
+def write(placement: str, root: Path) -> dict[str, object]:
+    model, threshold, data = pools.train(placement)
+    out = root / placement
+    out.mkdir(parents=True, exist_ok=True)
+    path = out / MODEL_FILE
+    joblib.dump(model, path, compress=3)
+    old = out / CARD_FILE
+    evaluation = json.loads(old.read_text()).get("evaluation") if old.exists() else None
+    datasets = {d for d, _ in corpus.TRAINING[placement]}
+    card: dict[str, object] = {
+        "name": "acc_fall",
+        "placement": placement,
+        "estimator": type(model).__name__,
+        "params": learn.PARAMS,
+        "seed": learn.SEED,
+        "sklearn_version": sklearn.__version__,
+        "numpy_version": np.__version__,
+        "features": list(F.FEATURES),
+        "rate_hz": F.RATE_HZ,
+        "window_s": F.WINDOW_S,
+        "step_s": F.STEP_S,
+        "pre_s": F.PRE_S,
+        "post_s": F.POST_S,
+        "gate_g": learn.GATE_G,
+        "threshold": threshold,
+        "threshold_rule": (
+            f"subject-wise {learn.INNER_FOLDS}-fold out-of-fold scores on the training data, "
+            f"recording-level specificity >= {learn.SPEC_TARGET}"
+        ),
+        "data": {
+            "sources": {
+                d: {
+                    "cite": SOURCES[d][0],
+                    "file": SOURCES[d][1].name,
+                    "sha256": sisfall.sha256_of(SOURCES[d][1]),
+                }
+                for d in sorted(datasets)
+            },
+            "used": data,
+            "augmentation": {
+                "copies": 1,
+                "rotation": "uniformly random",
+                "rates_hz": list(corpus.AUG_RATES),
+                "clip_g": [c for c in corpus.AUG_CLIPS_G if c is not None],
+                "noise_g": corpus.NOISE_G,
+            },
+            "labels": f"fall: windows whose impact is within {corpus.LABEL_TOL_S} s of the "
+            "recording's largest magnitude; activity: every window",
+        },
+        "splits": "evaluation: python -m alerts.evaluate.falls (subject-wise 5-fold CV within "
+        "each data set, leave-one-data-set-out across them, through alerts.detection.fall.live)",
+        "evaluation": evaluation,
+        "model_sha256": hashlib.sha256(path.read_bytes()).hexdigest(),
+        "model_bytes": path.stat().st_size,
+    }
+    (out / CARD_FILE).write_text(json.dumps(card, indent=2, sort_keys=True) + "\n")
+    print(f"{placement}: wrote {path} ({card['model_bytes']} bytes), threshold {threshold:.3f}")
+    return card
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--placement", action="append", choices=PLACEMENTS)
+    parser.add_argument("--out", type=Path, default=MODEL_ROOT)
+    args = parser.parse_args()
+    threadpool_limits(1)  # one thread: OpenMP spinning on a shared machine is far slower
+    for placement in args.placement or PLACEMENTS:
+        write(placement, args.out)
+
+
+if __name__ == "__main__":
+    main()
