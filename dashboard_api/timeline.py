@@ -87,6 +87,8 @@ async def resident_timeline(
 
     Default range: the last 24 hours. The bucket follows the range unless given."""
     stop = _utc(end) if end else at
+    if not EARLIEST < stop <= LATEST:  # before the default start is computed from it
+        raise _bad("end", "need 2000-01-01 < end <= 2200-01-01")
     begin = _utc(start) if start else stop - timedelta(days=1)
     if not (EARLIEST <= begin < stop <= LATEST):
         raise _bad("start", "need 2000-01-01 <= start < end <= 2200-01-01")

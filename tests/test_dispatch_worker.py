@@ -68,7 +68,9 @@ def test_accepting_an_order_tells_the_residents_device_help_is_coming(
                 database_url,
                 lambda c: accept_order(c, order_id=order, actor=staff, now=datetime.now(UTC)),
             )
-            wait_until(lambda: bool(mine.messages), what="help_coming on the device")
+            # the alerts process starts in this wait (its fall models load first): the bound
+            # is its start-up on a loaded machine, not the command's latency
+            wait_until(lambda: bool(mine.messages), timeout=60, what="help_coming on the device")
             wait_until(
                 lambda: (
                     not query(database_url, "SELECT 1 FROM device_commands WHERE sent_at IS NULL")

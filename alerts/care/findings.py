@@ -10,16 +10,13 @@ and kind), so a repeated cycle or two workers add nothing twice."""
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-import psycopg
-
-from devices.backoff import Backoff
 from devices.db import AsyncPool
 from devices.i18n import LOCALES, t
+from devices.loops import database_loop
 from devices.registry import Conn
 from devices.simclock import DetectorClock
 
@@ -128,17 +125,12 @@ async def findings_loop(
 ) -> None:
     """Device-supplied safety findings (self-tests, silent buttons, batteries) every
     ``every_s`` at detector time; supervised on its own, so it never costs an alert."""
-    backoff = Backoff()
-    while not stop.is_set():
-        try:
-            at = await clock.now(pool)
-            async with pool.connection() as conn, conn.transaction():
-                if await device_findings_cycle(conn, now=at.detect):
-                    log.info("new device safety findings")
-            backoff.reset()
-            wait = at.interval(every_s)
-        except psycopg.OperationalError as exc:
-            wait = backoff.next_delay()
-            log.warning("database unavailable (%s); retrying in %.1f s", exc, wait)
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(stop.wait(), timeout=wait)
+
+    async def one_round() -> float:
+        at = await clock.now(pool)
+        async with pool.connection() as conn, conn.transaction():
+            if await device_findings_cycle(conn, now=at.detect):
+                log.info("new device safety findings")
+        return at.interval(every_s)
+
+    await database_loop("care_findings", one_round, stop=stop)

@@ -10,7 +10,6 @@ reason it was dismissed, in the same transaction.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -33,8 +32,8 @@ from alerts.detection.fall_checks import CLAIM_OPEN, paged_already, pending_from
 from alerts.detection.persist import fallback_verdict, persist, raise_fallback
 from alerts.dispatch.policy import EscalationPolicy
 from alerts.quarantine import describe, quarantine_item
-from devices.backoff import Backoff
 from devices.db import AsyncPool
+from devices.loops import database_loop
 from devices.registry import Conn
 from devices.simclock import DetectorClock
 
@@ -277,20 +276,13 @@ async def check_loop(
     clock: DetectorClock,
     stop: asyncio.Event,
 ) -> None:
-    backoff = Backoff()
-    while not stop.is_set():
-        try:
-            at = await clock.now(pool)
-            cycle = await run_checks(
-                pool, rechecks=rechecks, policy=policy, limit=limit, now=at.detect, wall=at.wall
-            )
-            await run_fall_checks(pool, policy=policy, limit=limit, now=at.detect, wall=at.wall)
-            backoff.reset()
-        except psycopg.OperationalError as exc:
-            delay = backoff.next_delay()
-            log.warning("database unavailable (%s); retrying in %.1f s", exc, delay)
-            await asyncio.sleep(delay)
-            continue
-        if cycle.checked < limit:
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), timeout=poll_s)
+
+    async def one_round() -> float:
+        at = await clock.now(pool)
+        cycle = await run_checks(
+            pool, rechecks=rechecks, policy=policy, limit=limit, now=at.detect, wall=at.wall
+        )
+        await run_fall_checks(pool, policy=policy, limit=limit, now=at.detect, wall=at.wall)
+        return 0.0 if cycle.checked >= limit else poll_s
+
+    await database_loop("checks", one_round, stop=stop)

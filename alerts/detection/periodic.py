@@ -8,12 +8,10 @@ explicit ``now``, keeps their state in ``detector_state`` and stores verdicts th
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-import psycopg
 from psycopg.types.json import Jsonb
 
 from alerts.detection.detectors.base import Verdict
@@ -21,9 +19,9 @@ from alerts.detection.detectors.devicehealth import DeviceHealth, DeviceHealthDe
 from alerts.detection.detectors.vitals import VitalsDetector, VitalsState, VitalsWindow
 from alerts.detection.persist import persist
 from alerts.dispatch.policy import EscalationPolicy
-from devices.backoff import Backoff
 from devices.careplan import plans_from
 from devices.db import AsyncPool
+from devices.loops import database_loop
 from devices.registry import Conn
 from devices.simclock import DetectorClock
 
@@ -167,17 +165,12 @@ async def periodic_loop(
     clock: DetectorClock,
     stop: asyncio.Event,
 ) -> None:
-    backoff = Backoff()
-    while not stop.is_set():
-        try:
-            at = await clock.now(pool)
-            await run_periodic(
-                pool, vitals=vitals, health=health, policy=policy, now=at.detect, wall=at.wall
-            )
-            backoff.reset()
-            wait = at.interval(every_s)
-        except psycopg.OperationalError as exc:
-            wait = backoff.next_delay()
-            log.warning("database unavailable (%s); retrying in %.1f s", exc, wait)
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(stop.wait(), timeout=wait)
+
+    async def one_round() -> float:
+        at = await clock.now(pool)
+        await run_periodic(
+            pool, vitals=vitals, health=health, policy=policy, now=at.detect, wall=at.wall
+        )
+        return at.interval(every_s)
+
+    await database_loop("periodic", one_round, stop=stop)

@@ -11,12 +11,9 @@ Detectors stay pure: snapshot and ``now`` in, verdict out.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from dataclasses import dataclass
 from datetime import datetime
-
-import psycopg
 
 from alerts.detection.detectors.base import Verdict
 from alerts.detection.detectors.snapshot import (
@@ -30,8 +27,8 @@ from alerts.detection.routine import SiteDefaults
 from alerts.detection.routine_store import refresh_routines
 from alerts.detection.snapshots import load_snapshots
 from alerts.dispatch.policy import EscalationPolicy
-from devices.backoff import Backoff
 from devices.db import AsyncPool
+from devices.loops import database_loop
 from devices.simclock import DetectorClock
 
 __all__ = [
@@ -101,24 +98,19 @@ async def tick_loop(
     stop: asyncio.Event,
 ) -> None:
     """Every ``interval_s``: refresh due routines, build snapshots, run the tick detectors."""
-    backoff = Backoff()
-    while not stop.is_set():
-        try:
-            at = await clock.now(pool)
-            await refresh_routines(
-                pool,
-                now=at.detect,
-                defaults=defaults,
-                max_age_s=refit_interval_s,
-                history_days=history_days,
-            )
-            await run_tick(
-                pool, specs=specs, policy=policy, defaults=defaults, now=at.detect, wall=at.wall
-            )
-            backoff.reset()
-            delay = at.interval(interval_s)
-        except psycopg.OperationalError as exc:
-            delay = backoff.next_delay()
-            log.warning("database unavailable (%s); retrying in %.1f s", exc, delay)
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(stop.wait(), timeout=delay)
+
+    async def one_round() -> float:
+        at = await clock.now(pool)
+        await refresh_routines(
+            pool,
+            now=at.detect,
+            defaults=defaults,
+            max_age_s=refit_interval_s,
+            history_days=history_days,
+        )
+        await run_tick(
+            pool, specs=specs, policy=policy, defaults=defaults, now=at.detect, wall=at.wall
+        )
+        return at.interval(interval_s)
+
+    await database_loop("ticks", one_round, stop=stop)

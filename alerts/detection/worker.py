@@ -6,7 +6,6 @@ is rolled back and the events are claimed again; a verdict's idem key makes a re
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import functools
 import logging
 from collections.abc import Mapping, Sequence
@@ -27,6 +26,7 @@ from devices.backoff import Backoff
 from devices.careplan import plans_from
 from devices.db import AsyncPool
 from devices.domain import LIFE_SAFETY, Colour
+from devices.loops import database_loop
 from devices.registry import Conn
 
 log = logging.getLogger(__name__)
@@ -257,27 +257,18 @@ async def detect_loop(
 ) -> None:
     """Run detector cycles; ``opened`` is set when a cycle opened orders (the escalation
     loop in this process offers them at once, without waiting for a NOTIFY)."""
-    backoff = Backoff()
-    while not stop.is_set():
-        try:
-            cycle = await run_cycle(
-                pool,
-                routes=routes,
-                policy=policy,
-                limit=limit,
-                now=datetime.now(UTC),
-                window_detectors=window_detectors,
-            )
-            backoff.reset()
-        except psycopg.OperationalError as exc:
-            delay = backoff.next_delay()
-            log.warning("database unavailable (%s); retrying in %.1f s", exc, delay)
-            await asyncio.sleep(delay)
-            continue
+
+    async def one_round() -> float:
+        cycle = await run_cycle(
+            pool,
+            routes=routes,
+            policy=policy,
+            limit=limit,
+            now=datetime.now(UTC),
+            window_detectors=window_detectors,
+        )
         if cycle.alerts and opened is not None:
             opened.set()
-        if cycle.claimed >= limit:
-            continue  # more waiting
-        wake.clear()
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(wake.wait(), timeout=poll_s)
+        return 0.0 if cycle.claimed >= limit else poll_s  # 0: more waiting
+
+    await database_loop("detect", one_round, stop=stop, wake=wake)

@@ -13,7 +13,6 @@ row and a ``NOTIFY responders``) are delivered by PostgreSQL only at commit.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import logging
 import uuid
@@ -26,9 +25,9 @@ import psycopg
 from alerts.dispatch.orders import Actor, log_transition
 from alerts.dispatch.policy import Action, Candidate, decide, order_policy, pick
 from alerts.quarantine import quarantine_item
-from devices.backoff import Backoff
 from devices.db import AsyncPool
 from devices.domain import OrderState
+from devices.loops import database_loop
 from devices.registry import Conn
 
 log = logging.getLogger(__name__)
@@ -274,23 +273,21 @@ async def escalation_loop(
     pool: AsyncPool, *, wake: asyncio.Event, stop: asyncio.Event, poll_s: float, limit: int = 50
 ) -> None:
     """Perform due steps; sleep until the next due time, a wake-up, or ``poll_s``."""
-    backoff = Backoff()
-    while not stop.is_set():
-        wake.clear()
-        try:
-            async with pool.connection() as conn:
-                done = await run_due(conn, now=datetime.now(UTC), limit=limit)
-                for step in done:
-                    log.info("order %s step %s: %s", step.order_id, step.seq, step.action)
-                wait = await next_due_in(conn, now=datetime.now(UTC))
-            backoff.reset()
-        except psycopg.OperationalError as exc:
-            delay = backoff.next_delay()
-            log.warning("database unavailable (%s); retrying in %.1f s", exc, delay)
-            await asyncio.sleep(delay)
-            continue
+
+    async def one_round() -> float:
+        async with pool.connection() as conn:
+            done = await run_due(conn, now=datetime.now(UTC), limit=limit)
+            for step in done:
+                log.info(
+                    "order %s step %s: %s",
+                    step.order_id,
+                    step.seq,
+                    step.action,
+                    extra={"order_id": step.order_id, "seq": step.seq, "action": step.action},
+                )
+            wait = await next_due_in(conn, now=datetime.now(UTC))
         if len(done) >= limit:
-            continue
-        timeout = poll_s if wait is None else min(wait, poll_s)
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(wake.wait(), timeout=timeout)
+            return 0.0
+        return poll_s if wait is None else min(wait, poll_s)
+
+    await database_loop("escalation", one_round, stop=stop, wake=wake)

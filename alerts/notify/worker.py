@@ -5,7 +5,6 @@ backoff, fall back to the next channel. One cycle is a pure function of the data
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import random
 import time
@@ -13,8 +12,6 @@ from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
-
-import psycopg
 
 from alerts.notify.channels import Channel, DeliveryFailed, Outgoing
 from alerts.notify.outbox import claim_due, record_attempt, update_row
@@ -34,9 +31,9 @@ from alerts.notify.store import (
     enqueue_order_changes,
     enqueue_summaries,
 )
-from devices.backoff import Backoff
 from devices.db import AsyncPool
 from devices.domain import Colour
+from devices.loops import database_loop
 from devices.registry import Conn
 
 log = logging.getLogger(__name__)
@@ -295,22 +292,14 @@ async def notify_loop(
     extra: Sequence[Enqueuer] = (),
 ) -> None:
     """Run cycles until stopped; an order change (NOTIFY dispatch) wakes it early."""
-    backoff = Backoff()
-    while not stop.is_set():
-        try:
-            cycle = await run_cycle(
-                pool, channels=channels, config=config, now=datetime.now(UTC), extra=extra
-            )
-            backoff.reset()
-        except psycopg.OperationalError as exc:
-            delay = backoff.next_delay()
-            log.warning("database unavailable (%s); retrying in %.1f s", exc, delay)
-            await asyncio.sleep(delay)
-            continue
+
+    async def one_round() -> float:
+        cycle = await run_cycle(
+            pool, channels=channels, config=config, now=datetime.now(UTC), extra=extra
+        )
         if cycle.delivered or cycle.failed_attempts:
             log.info("notifications: %s", cycle)
-        if cycle.enqueued >= config.batch or cycle.claimed >= config.batch:
-            continue  # more waiting
-        wake.clear()
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(wake.wait(), timeout=poll_s)
+        more = cycle.enqueued >= config.batch or cycle.claimed >= config.batch
+        return 0.0 if more else poll_s
+
+    await database_loop("notify", one_round, stop=stop, wake=wake)
