@@ -131,3 +131,48 @@ def who(event: StreamEvent) -> str:
     if event.resident_name:
         return f"{event.resident_name}{where}"
     return f"site {event.site_id}{where}"
+
+
+def where(event: StreamEvent) -> dict[str, object]:
+    """What an explanation needs to name the device and the place (devices/i18n/explain.py)."""
+    return {
+        "device_id": event.device_id,
+        "device_kind": event.device_kind,
+        "room_name": event.room_name,
+    }
+
+
+def verdict_about(
+    event: StreamEvent,
+    *,
+    detector: str,
+    kind: str,
+    colour: Colour,
+    fold_s: int,
+    explanation: str,
+    details: Mapping[str, object],
+    key: str | None = None,
+    fold_on: object | None = None,
+    of_resident: bool = True,
+) -> Verdict:
+    """A verdict about one event, at its time, site and device. Its idem key
+    ``key:device:time`` makes the same input one alert; its fold key ``key:fold_on`` (by default
+    the resident, else the device as ``d<key>``) makes one situation one incident. ``key``
+    defaults to the kind; ``of_resident=False`` for a site-wide alert (smoke)."""
+    key = key or kind
+    if fold_on is None:
+        fold_on = event.resident_id if event.resident_id is not None else f"d{event.device_key}"
+    return Verdict(
+        detector=detector,
+        kind=kind,
+        colour=colour,
+        occurred_at=event.time,
+        site_id=event.site_id,
+        resident_id=event.resident_id if of_resident else None,
+        device_key=event.device_key,
+        idem_key=f"{key}:{event.device_key}:{event.time.timestamp()}",
+        fold_key=f"{key}:{fold_on}",
+        fold_s=fold_s,
+        explanation=explanation,
+        details=details,
+    )

@@ -9,7 +9,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from alerts.detection.detectors.base import CheckContext, Deferral, Dismissed, StreamEvent, Verdict
+from alerts.detection.detectors.base import (
+    CheckContext,
+    Deferral,
+    Dismissed,
+    StreamEvent,
+    Verdict,
+    verdict_about,
+)
 from devices.domain import Colour
 
 
@@ -43,17 +50,14 @@ class DeviceOfflineDetector:
             return Dismissed("back online")
         down = int((now - event.time).total_seconds() // 60)
         where = f" in {event.room_name}" if event.room_name else ""
-        return Verdict(
+        return verdict_about(
+            event,
             detector=self.name,
             kind="device_offline",
             colour=technical_colour(event.site_kind),
-            occurred_at=event.time,
-            site_id=event.site_id,
-            resident_id=event.resident_id,
-            device_key=event.device_key,
-            idem_key=f"offline:{event.device_key}:{event.time.timestamp()}",
-            fold_key=f"offline:{event.device_key}",
             fold_s=self.debounce_s,
+            key="offline",
+            fold_on=event.device_key,
             explanation=f"{event.device_kind} {event.device_id}{where} at site {event.site_id} "
             f"offline for {down} min",
             details={

@@ -16,6 +16,7 @@ from alerts.detection.detectors.base import (
     Dismissed,
     StreamEvent,
     Verdict,
+    verdict_about,
     who,
 )
 from devices.careplan import CarePlan
@@ -68,16 +69,11 @@ class WanderingDetector:
         exit_door = event.room_kind == "entrance" or event.site_kind == "home_care_bed"
         what = "exit door" if exit_door else "door"
         local = event.local_time()
-        return Verdict(
+        return verdict_about(
+            event,
             detector=self.name,
             kind="wandering",
             colour=Colour.RED if exit_door else Colour.YELLOW,
-            occurred_at=event.time,
-            site_id=event.site_id,
-            resident_id=event.resident_id,
-            device_key=event.device_key,
-            idem_key=f"wandering:{event.device_key}:{event.time.timestamp()}",
-            fold_key=f"wandering:{_source(event)}",
             fold_s=self.debounce_s,
             explanation=f"Night-time {what} opened at {local:%H:%M} ({who(event)}); "
             "the care plan watches for wandering",
@@ -131,16 +127,11 @@ class BedExitDetector:
             return up
         away = now - event.time
         minutes = int(away.total_seconds() // 60)
-        return Verdict(
+        return verdict_about(
+            event,
             detector=self.name,
             kind="bed_exit",
             colour=Colour.YELLOW,
-            occurred_at=event.time,
-            site_id=event.site_id,
-            resident_id=event.resident_id,
-            device_key=event.device_key,
-            idem_key=f"bed_exit:{event.device_key}:{event.time.timestamp()}",
-            fold_key=f"bed_exit:{_source(event)}",
             fold_s=self.debounce_s,
             explanation=f"{who(event)} got out of bed at {event.local_time():%H:%M} and has not "
             f"returned for {minutes} min",

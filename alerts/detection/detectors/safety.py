@@ -12,6 +12,8 @@ from alerts.detection.detectors.base import (
     Dismissed,
     StreamEvent,
     Verdict,
+    verdict_about,
+    where,
     who,
 )
 from devices.domain import Colour
@@ -27,21 +29,15 @@ class SosDetector:
     def evaluate(self, event: StreamEvent, *, now: datetime) -> Verdict | None:
         if event.name != "sos" or event.value_bool is not True:
             return None
-        source = event.resident_id if event.resident_id is not None else f"d{event.device_key}"
-        return Verdict(
+        return verdict_about(
+            event,
             detector=self.name,
             kind="sos",
             colour=Colour.RED,
-            occurred_at=event.time,
-            site_id=event.site_id,
-            resident_id=event.resident_id,
-            device_key=event.device_key,
-            idem_key=f"sos:{event.device_key}:{event.time.timestamp()}",
-            fold_key=f"sos:{source}",
             fold_s=self.debounce_s,
             explanation=f"SOS pressed by {who(event)} ({event.device_kind} {event.device_id}) "
             f"at {event.time:%H:%M:%S} UTC",
-            details=_where(event),
+            details=where(event),
         )
 
 
@@ -109,32 +105,17 @@ class DeviceFallDetector:
     ) -> Verdict:
         extra = extra or {}
         confidence = event.value_num
-        source = event.resident_id if event.resident_id is not None else f"d{event.device_key}"
         conf_text = f", confidence {confidence:.2f}" if confidence is not None else ""
-        return Verdict(
+        return verdict_about(
+            event,
             detector=self.name,
             kind="fall",
             colour=Colour.RED,
-            occurred_at=event.time,
-            site_id=event.site_id,
-            resident_id=event.resident_id,
-            device_key=event.device_key,
-            idem_key=f"fall:{event.device_key}:{event.time.timestamp()}",
-            fold_key=f"fall:{source}",
             fold_s=self.debounce_s,
             explanation=f"Fall detected for {who(event)} by {event.device_kind} "
             f"{event.device_id}{conf_text}{because}",
-            details={**_where(event), "confidence": confidence, **extra},
+            details={**where(event), "confidence": confidence, **extra},
         )
-
-
-def _where(event: StreamEvent) -> dict[str, object]:
-    """What an explanation needs to name the device and the place (devices/i18n/explain.py)."""
-    return {
-        "device_id": event.device_id,
-        "device_kind": event.device_kind,
-        "room_name": event.room_name,
-    }
 
 
 def _movement(seen: ContextEvent) -> bool:
@@ -156,18 +137,15 @@ class SmokeDetector:
     def evaluate(self, event: StreamEvent, *, now: datetime) -> Verdict | None:
         if event.name != "smoke" or event.value_bool is not True:
             return None
-        where = f" in {event.room_name}" if event.room_name else ""
-        return Verdict(
+        place = f" in {event.room_name}" if event.room_name else ""
+        return verdict_about(
+            event,
             detector=self.name,
             kind="smoke",
             colour=Colour.RED,
-            occurred_at=event.time,
-            site_id=event.site_id,
-            resident_id=None,
-            device_key=event.device_key,
-            idem_key=f"smoke:{event.device_key}:{event.time.timestamp()}",
-            fold_key=f"smoke:{event.site_id}",
             fold_s=self.debounce_s,
-            explanation=f"Smoke detected{where} at site {event.site_id} by {event.device_id}",
-            details=_where(event),
+            fold_on=event.site_id,
+            of_resident=False,
+            explanation=f"Smoke detected{place} at site {event.site_id} by {event.device_id}",
+            details=where(event),
         )
