@@ -7,12 +7,14 @@ not drop and the retraining command exports."""
 from __future__ import annotations
 
 import asyncio
+import json
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import psycopg
+import pytest
 from psycopg.rows import dict_row
 
 from alerts.detection.acc_stream import acc_verdicts
@@ -79,7 +81,7 @@ async def judge(
 
 
 def test_a_fall_order_resolved_as_false_alarm_keeps_its_window_with_the_model_that_judged(
-    services: Services, database_url: str
+    services: Services, database_url: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     seed(services, database_url)
     staff = query(database_url, "SELECT user_id FROM users WHERE username = 'staff-homes'")[0]
@@ -210,3 +212,17 @@ def test_a_fall_order_resolved_as_false_alarm_keeps_its_window_with_the_model_th
     )
     assert rec.samples.shape == (len(kept), 3)
     assert rec.duration_s > 12
+
+    # the command exports it; no placement asked for has an example of its own: nothing trains
+    export = tmp_path / "examples.jsonl"
+    status = carers.retrain(
+        database_url, placements=("wrist", "chest"), root=tmp_path / "model", export_to=export
+    )
+    assert status == 0
+    (line,) = export.read_text().splitlines()
+    assert json.loads(line)["model_id"] == waist.model_id
+    assert len(json.loads(line)["xyz"]) == len(kept)
+    out = capsys.readouterr().out
+    assert "1 carer examples in the database, 1 with at least 6 s of samples" in out
+    assert "wrist: no carer examples; model kept" in out
+    assert not (tmp_path / "model").exists()
