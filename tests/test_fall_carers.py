@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import asyncio
 import json
+import subprocess
+import sys
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -226,3 +228,24 @@ def test_a_fall_order_resolved_as_false_alarm_keeps_its_window_with_the_model_th
     assert "1 carer examples in the database, 1 with at least 6 s of samples" in out
     assert "wrist: no carer examples; model kept" in out
     assert not (tmp_path / "model").exists()
+
+    # the documented command: same export, exit 0 when nothing was refused
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "alerts.evaluate.training.train",
+            "--with-carer-examples",
+            database_url,
+            "--placement",
+            "chest",
+            "--out",
+            str(tmp_path / "model"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    assert "chest: no carer examples; model kept" in done.stdout
