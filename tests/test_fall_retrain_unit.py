@@ -75,6 +75,17 @@ def test_the_shipped_cards_give_figures_to_compare_with() -> None:
         assert M.model_id(card) == f"{placement}-v1-{card['model_sha256'][:12]}"
 
 
+def test_a_card_whose_model_id_does_not_match_its_version_and_hash_is_refused() -> None:
+    card = json.loads((M.MODEL_ROOT / "wrist" / M.CARD_FILE).read_text())
+    sha, sk = card["model_sha256"], card["sklearn_version"]
+    good = {**card, "version": 3, "model_id": f"wrist-v3-{sha[:12]}"}
+    M.check_card(good, model_sha256=sha, sklearn_version=sk)
+    with pytest.raises(M.ModelError, match="wrist-v2-"):
+        M.check_card(
+            {**good, "model_id": f"wrist-v2-{sha[:12]}"}, model_sha256=sha, sklearn_version=sk
+        )
+
+
 # -- the retrain path on a tiny corpus -------------------------------------------------------
 
 

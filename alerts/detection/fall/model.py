@@ -71,6 +71,11 @@ def check_card(card: Mapping[str, Any], *, model_sha256: str, sklearn_version: s
             f"fall model sha256 {model_sha256} does not match its card "
             f"({card.get('model_sha256')}); retrain with python -m alerts.evaluate.training.train"
         )
+    if "model_id" in card and card["model_id"] != model_id(card):
+        raise ModelError(
+            f"fall model card names {card['model_id']}, its version and hash make it "
+            f"{model_id(card)}"
+        )
     trained = str(card.get("sklearn_version", "?"))
     if major_minor(trained) != major_minor(sklearn_version):
         raise ModelError(
