@@ -19,6 +19,7 @@ from typing import Any
 from psycopg import sql
 from psycopg.types.json import Jsonb
 
+from alerts.dispatch.examples import keep_false_alarm
 from alerts.dispatch.policy import EscalationPolicy, PolicyError, parse_policy, to_builtins
 from devices.domain import Colour, OrderKind, OrderState, Outcome
 from devices.registry import Conn
@@ -293,6 +294,10 @@ async def resolve_order(
         note=note,
         updates={"resolved_at": now, "outcome": outcome.value, "note": note},
     )
+    if outcome is Outcome.FALSE_ALARM:  # the carer's label: keep the window that fooled a model
+        await keep_false_alarm(
+            conn, order_id=order_id, actor=actor.name, user_id=actor.user_id, now=now
+        )
 
 
 async def cancel_order(

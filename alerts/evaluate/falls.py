@@ -25,7 +25,7 @@ import math
 import sys
 import time
 from collections import Counter
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -99,8 +99,8 @@ class Row:
         return self.false_alarms / self.adl_hours if self.adl_hours else float("nan")
 
 
-def fold_model(placement: str, keep: pools.Keep) -> AccFallDetector:
-    estimator, threshold, data = pools.train(placement, keep)
+def fold_model(placement: str, keep: pools.Keep, extra: Sequence[Rec] = ()) -> AccFallDetector:
+    estimator, threshold, data = pools.train(placement, keep, extra)
     model = FallModel(estimator, threshold, learn.GATE_G, {"placement": placement, "data": data})
     return AccFallDetector(model=model, models={placement: model})
 
@@ -206,15 +206,22 @@ def dumped(placement: str, model_of: str, scheme: str, judged: Sequence[Judged])
     ]
 
 
-def cross_validate(placements: Sequence[str], sink: list[Dumped] | None = None) -> list[Row]:
+def cross_validate(
+    placements: Sequence[str],
+    sink: list[Dumped] | None = None,
+    extra: Mapping[str, Sequence[Rec]] | None = None,
+) -> list[Row]:
+    """Every scheme's row per placement; ``extra[placement]`` (carers' examples) trains in
+    every fold of that placement and is never tested (it is not reference data)."""
     rows: list[Row] = []
     sink = [] if sink is None else sink
+    extra = extra or {}
     for placement in placements:
         if placement not in TESTED:
             continue
         by_scheme: dict[str, list[Judged]] = {}
         for scheme, keep, test in splits(placement):
-            detector = fold_model(placement, keep)
+            detector = fold_model(placement, keep, extra.get(placement, ()))
             by_scheme.setdefault(scheme, []).extend(judge(detector, test, placement))
         rows += [summarise(placement, s, j) for s, j in by_scheme.items()]
         for s, j in by_scheme.items():
@@ -222,12 +229,34 @@ def cross_validate(placements: Sequence[str], sink: list[Dumped] | None = None) 
     for placement, (model_of, dataset, where) in STAND_IN.items():
         if placement not in placements:
             continue
-        detector = fold_model(model_of, lambda r: True)
+        detector = fold_model(model_of, lambda r: True, extra.get(model_of, ()))
         judged = judge(detector, corpus.load(dataset, where), placement)
         scheme = f"{model_of} model on {dataset} {where} (held out)"
         rows.append(summarise(placement, scheme, judged))
         sink += dumped(placement, model_of, scheme, judged)
     return rows
+
+
+def evaluation(rows: Sequence[Row], stamp: str) -> dict[str, object]:
+    """The evaluated figures as a model card keeps them (``card["evaluation"]``)."""
+    return {
+        "run": stamp,
+        "rows": [
+            {
+                "scheme": r.scheme,
+                "falls": r.falls,
+                "caught": r.caught,
+                "sensitivity_ci95": list(wilson(r.caught, r.falls)),
+                "adl": r.adl,
+                "false_alarms": r.false_alarms,
+                "specificity_ci95": list(wilson(r.adl - r.false_alarms, r.adl)),
+                "false_alarms_per_adl_hour": round(r.per_hour, 3),
+                "worst_adl": [list(w) for w in r.worst_adl[:5]],
+                "missed_falls": [list(m) for m in r.missed_by_activity[:5]],
+            }
+            for r in rows
+        ],
+    }
 
 
 def write_cards(rows: Sequence[Row], stamp: str, root: Path = MODEL_ROOT) -> None:
@@ -238,25 +267,7 @@ def write_cards(rows: Sequence[Row], stamp: str, root: Path = MODEL_ROOT) -> Non
         if not path.exists():
             continue
         card = json.loads(path.read_text())
-        card["evaluation"] = {
-            "run": stamp,
-            "rows": [
-                {
-                    "scheme": r.scheme,
-                    "falls": r.falls,
-                    "caught": r.caught,
-                    "sensitivity_ci95": list(wilson(r.caught, r.falls)),
-                    "adl": r.adl,
-                    "false_alarms": r.false_alarms,
-                    "specificity_ci95": list(wilson(r.adl - r.false_alarms, r.adl)),
-                    "false_alarms_per_adl_hour": round(r.per_hour, 3),
-                    "worst_adl": [list(w) for w in r.worst_adl[:5]],
-                    "missed_falls": [list(m) for m in r.missed_by_activity[:5]],
-                }
-                for r in rows
-                if r.placement == placement
-            ],
-        }
+        card["evaluation"] = evaluation([r for r in rows if r.placement == placement], stamp)
         path.write_text(json.dumps(card, indent=2, sort_keys=True) + "\n")
 
 

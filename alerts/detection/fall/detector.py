@@ -139,6 +139,7 @@ class AccFallDetector:
                 "confidence": round(confidence, 3),
                 "threshold": model.threshold,
                 "model_sha256": str(model.card.get("model_sha256", ""))[:12],
+                "model_id": model.model_id,  # which model judged (its card's version and hash)
                 **band,
                 **{k: round(v, 3) for k, v in named.items()},
             },

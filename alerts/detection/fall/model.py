@@ -2,7 +2,7 @@
 
 One model per placement: ``model/<placement>/fall_model.joblib`` is a scikit-learn estimator
 written by ``python -m alerts.evaluate.training.train``; ``model/<placement>/card.json`` describes it
-(data, splits, evaluated figures, hash). Loading refuses (``ModelError``) when
+(data, splits, evaluated figures, hash, version). Loading refuses (``ModelError``) when
 the file's sha256 differs from the card, when scikit-learn's major.minor differs from the one
 that trained it, or when the card's features, rate or window differ from this code's.
 """
@@ -34,12 +34,23 @@ class ModelError(RuntimeError):
     """The model on disk cannot be trusted with this code."""
 
 
+def model_id(card: Mapping[str, Any]) -> str:
+    """Which model judged: ``<placement>-v<version>-<sha256 prefix>``, from its card (cards
+    before versioning are version 1; a model trained in memory has no hash: ``unsaved``)."""
+    sha = str(card.get("model_sha256", ""))[:12] or "unsaved"
+    return f"{card.get('placement', 'waist')}-v{int(card.get('version', 1))}-{sha}"
+
+
 @dataclass(frozen=True, slots=True)
 class FallModel:
     estimator: Any
     threshold: float
     gate_g: float
     card: Mapping[str, Any]
+
+    @property
+    def model_id(self) -> str:
+        return model_id(self.card)
 
     def score(self, X: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
         """Fall probability per feature row; rows whose peak is under the gate score 0."""
@@ -59,6 +70,11 @@ def check_card(card: Mapping[str, Any], *, model_sha256: str, sklearn_version: s
         raise ModelError(
             f"fall model sha256 {model_sha256} does not match its card "
             f"({card.get('model_sha256')}); retrain with python -m alerts.evaluate.training.train"
+        )
+    if "model_id" in card and card["model_id"] != model_id(card):
+        raise ModelError(
+            f"fall model card names {card['model_id']}, its version and hash make it "
+            f"{model_id(card)}"
         )
     trained = str(card.get("sklearn_version", "?"))
     if major_minor(trained) != major_minor(sklearn_version):

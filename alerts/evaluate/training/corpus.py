@@ -150,15 +150,17 @@ class Windows:
     copy: I64  # 0 the recording as it is, 1 its augmented copy
 
 
-def training_windows(recs: list[Rec], *, augmented: bool = True) -> Windows:
-    """Every window of every recording (and of its augmented copy)."""
+def training_windows(recs: list[Rec], *, augmented: bool = True, cache: bool = True) -> Windows:
+    """Every window of every recording (and of its augmented copy); cached under .build/ by
+    the recordings' keys (``cache=False`` for recordings whose key does not fix their
+    samples: carers' examples, numbered per database)."""
     digest = hashlib.sha256(
         f"v2{F.FEATURES}{F.N}{F.STEP}{AUG_RATES}{AUG_CLIPS_G}{NOISE_G}{augmented}".encode()
         + "\n".join(r.key for r in recs).encode()
     ).hexdigest()[:16]
-    cache = sisfall.CACHE_DIR.parent / "fall-windows" / f"{digest}.npz"
-    if cache.exists():
-        with np.load(cache) as d:
+    path = sisfall.CACHE_DIR.parent / "fall-windows" / f"{digest}.npz"
+    if cache and path.exists():
+        with np.load(path) as d:
             return Windows(d["X"], d["y"], d["rec"], d["subject"], d["copy"])
     xs, ys, ids, copy_ids = [], [], [], []
     for i, r in enumerate(recs):
@@ -179,6 +181,7 @@ def training_windows(recs: list[Rec], *, augmented: bool = True) -> Windows:
     out = Windows(
         np.concatenate(xs), np.concatenate(ys), rec, subjects[rec], np.concatenate(copy_ids)
     )
-    cache.parent.mkdir(parents=True, exist_ok=True)
-    np.savez(cache, X=out.X, y=out.y, rec=out.rec, subject=out.subject, copy=out.copy)
+    if cache:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        np.savez(path, X=out.X, y=out.y, rec=out.rec, subject=out.subject, copy=out.copy)
     return out

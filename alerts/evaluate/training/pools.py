@@ -4,7 +4,7 @@ and the nested threshold from ``learn``."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
@@ -16,14 +16,23 @@ from alerts.evaluate.training.corpus import Rec
 Keep = Callable[[Rec], bool]
 
 
-def train(placement: str, keep: Keep = lambda r: True) -> tuple[Any, float, dict[str, Any]]:
-    """(estimator, threshold, data summary) for ``placement`` on the kept recordings."""
+def train(
+    placement: str, keep: Keep = lambda r: True, extra: Sequence[Rec] = ()
+) -> tuple[Any, float, dict[str, Any]]:
+    """(estimator, threshold, data summary) for ``placement`` on the kept recordings, plus
+    ``extra`` (carers' labelled examples, ``carers.py``: hard negatives, each its own
+    recording, grouped by resident; never cached, as they come from a database)."""
     Xs, ys, recs, groups, falls = [], [], [], [], []
     offset = 0
     summary: dict[str, Any] = {}
-    for dataset, where in corpus.TRAINING[placement]:
-        pool = corpus.load(dataset, where)
-        w = corpus.training_windows(pool)
+    sources: list[tuple[str, list[Rec], bool]] = [
+        (f"{dataset}:{where}", corpus.load(dataset, where), True)
+        for dataset, where in corpus.TRAINING[placement]
+    ]
+    if extra:
+        sources.append((f"carer:{placement}", list(extra), False))
+    for name, pool, cached in sources:
+        w = corpus.training_windows(pool, cache=cached)
         kept = np.array([keep(r) for r in pool], dtype=bool)
         if not kept.any():
             continue
@@ -35,7 +44,7 @@ def train(placement: str, keep: Keep = lambda r: True) -> tuple[Any, float, dict
         groups.append(w.subject[m])
         falls.append(np.tile(np.array([r.is_fall for r in pool], dtype=bool), 2))
         offset += 2 * len(pool)
-        summary[f"{dataset}:{where}"] = {
+        summary[name] = {
             "recordings": int(kept.sum()),
             "falls": int(sum(r.is_fall for r, k in zip(pool, kept, strict=True) if k)),
             "subjects": len({r.subject for r, k in zip(pool, kept, strict=True) if k}),

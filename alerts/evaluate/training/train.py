@@ -4,9 +4,13 @@ recording also once augmented as another device would record it) and write it wi
 model card to ``alerts/detection/fall/model/<placement>/``. Reproducible: fixed seeds, deterministic
 folds and augmentation, so two runs give the same file (same sha256).
 
-The card records the data, the threshold rule and the hash; ``python -m
-alerts.evaluate.falls --write-doc`` adds the evaluated figures (subject-wise and
+The card records the data, the threshold rule, the hash and a version (``version``, and
+``model_id`` = ``<placement>-v<version>-<sha256 prefix>``, which every alert it raises names);
+``python -m alerts.evaluate.falls --write-doc`` adds the evaluated figures (subject-wise and
 leave-one-data-set-out) to it.
+
+``python -m alerts.evaluate.training.train --with-carer-examples DATABASE_URL``: retrain with
+the false alarms carers labelled (``carers.py``), adopted only if it catches as many falls.
 """
 
 from __future__ import annotations
@@ -14,7 +18,10 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
+import sys
+from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
 import joblib
 import numpy as np
@@ -22,8 +29,9 @@ import sklearn
 from threadpoolctl import threadpool_limits
 
 from alerts.detection.fall import features as F
-from alerts.detection.fall.model import CARD_FILE, MODEL_FILE, MODEL_ROOT, PLACEMENTS
+from alerts.detection.fall.model import CARD_FILE, MODEL_FILE, MODEL_ROOT, PLACEMENTS, model_id
 from alerts.evaluate.training import corpus, learn, pools, sisfall, umafall
+from alerts.evaluate.training.corpus import Rec
 
 SOURCES = {
     "sisfall": (
@@ -38,16 +46,32 @@ SOURCES = {
 }
 
 
-def write(placement: str, root: Path) -> dict[str, object]:
-    model, threshold, data = pools.train(placement)
+def write(
+    placement: str,
+    root: Path,
+    *,
+    extra: Sequence[Rec] = (),
+    evaluation: Mapping[str, Any] | None = None,
+    carer_examples: Mapping[str, Any] | None = None,
+) -> dict[str, object]:
+    """Train ``placement``'s model (with ``extra``: carers' examples) and write it with its
+    card; a model whose hash differs from the one it replaces gets the next version."""
+    model, threshold, data = pools.train(placement, extra=extra)
     out = root / placement
     out.mkdir(parents=True, exist_ok=True)
     path = out / MODEL_FILE
-    joblib.dump(model, path, compress=3)
     old = out / CARD_FILE
-    evaluation = json.loads(old.read_text()).get("evaluation") if old.exists() else None
+    before: dict[str, Any] = json.loads(old.read_text()) if old.exists() else {}
+    joblib.dump(model, path, compress=3)
+    sha = hashlib.sha256(path.read_bytes()).hexdigest()
+    version = int(before.get("version", 1)) if before else 1
+    if before and before.get("model_sha256") != sha:
+        version += 1
+    if evaluation is None:
+        evaluation = before.get("evaluation")
     datasets = {d for d, _ in corpus.TRAINING[placement]}
     card: dict[str, object] = {
+        "version": version,
         "name": "acc_fall",
         "placement": placement,
         "estimator": type(model).__name__,
@@ -90,11 +114,17 @@ def write(placement: str, root: Path) -> dict[str, object]:
         "splits": "evaluation: python -m alerts.evaluate.falls (subject-wise 5-fold CV within "
         "each data set, leave-one-data-set-out across them, through alerts.detection.fall.live)",
         "evaluation": evaluation,
-        "model_sha256": hashlib.sha256(path.read_bytes()).hexdigest(),
+        "carer_examples": carer_examples,
+        "replaces": model_id(before) if before and before.get("model_sha256") != sha else None,
+        "model_sha256": sha,
         "model_bytes": path.stat().st_size,
     }
+    card["model_id"] = model_id(card)
     (out / CARD_FILE).write_text(json.dumps(card, indent=2, sort_keys=True) + "\n")
-    print(f"{placement}: wrote {path} ({card['model_bytes']} bytes), threshold {threshold:.3f}")
+    print(
+        f"{placement}: wrote {path} ({card['model_bytes']} bytes), threshold {threshold:.3f}, "
+        f"model {card['model_id']}"
+    )
     return card
 
 
@@ -102,8 +132,30 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--placement", action="append", choices=PLACEMENTS)
     parser.add_argument("--out", type=Path, default=MODEL_ROOT)
+    parser.add_argument(
+        "--with-carer-examples",
+        metavar="DATABASE_URL",
+        help="retrain with the false alarms carers labelled; adopted only if no fewer falls "
+        "are caught on the reference data (exit 1 if refused)",
+    )
+    parser.add_argument(
+        "--export",
+        type=Path,
+        help="with --with-carer-examples: also write the examples to this JSON-lines file",
+    )
     args = parser.parse_args()
     threadpool_limits(1)  # one thread: OpenMP spinning on a shared machine is far slower
+    if args.with_carer_examples:
+        from alerts.evaluate.training import carers
+
+        sys.exit(
+            carers.retrain(
+                args.with_carer_examples,
+                placements=args.placement or PLACEMENTS,
+                root=args.out,
+                export_to=args.export,
+            )
+        )
     for placement in args.placement or PLACEMENTS:
         write(placement, args.out)
 
