@@ -53,7 +53,12 @@ async def retire(
     except AlreadyRetired as exc:
         raise HTTPException(status.HTTP_409_CONFLICT, f"设备已停用 / {exc}") from exc
     await conn.commit()
-    log.info("device %s retired by %s", device_id, username)
+    log.info(
+        "device %s retired by %s",
+        device_id,
+        username,
+        extra={"device_id": device_id, "by": username},
+    )
     problem = await asyncio.to_thread(
         remove_devices,
         settings.mqtt_host,

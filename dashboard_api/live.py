@@ -39,9 +39,9 @@ from devices.accounts import (
     principal_for_token_hash,
     token_hash,
 )
-from devices.backoff import Backoff
 from devices.db import AsyncPool
 from devices.domain import Role
+from devices.loops import Outage
 from devices.registry import Conn
 
 log = logging.getLogger(__name__)
@@ -98,7 +98,7 @@ class Hub:
 
     async def run(self) -> None:
         """LISTEN until cancelled; reconnect with backoff."""
-        backoff = Backoff()
+        outage = Outage("live LISTEN")
         while True:
             try:
                 async with await psycopg.AsyncConnection.connect(
@@ -106,7 +106,7 @@ class Hub:
                 ) as conn:
                     await conn.execute(f"LISTEN {DISPATCH_CHANNEL}")
                     await conn.execute(f"LISTEN {REVOKED_CHANNEL}")
-                    backoff.reset()
+                    outage.ok()
                     self.ready.set()
                     while True:
                         # The generator holds the connection's lock: leave it to look the
@@ -119,8 +119,7 @@ class Hub:
                                 await self._relay(conn, n.payload)
             except psycopg.OperationalError as exc:
                 self.ready.clear()
-                delay = backoff.next_delay()
-                log.warning("live LISTEN lost (%s); retrying in %.1f s", exc, delay)
+                delay = outage.failed(exc)
                 await asyncio.sleep(delay)
 
     async def _relay(self, conn: psycopg.AsyncConnection[dict[str, Any]], payload: str) -> None:

@@ -20,7 +20,9 @@ from fastapi.responses import JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from pydantic import BaseModel
 
+from alerts.watchdog.conditions import render
 from dashboard_api.deps import AdminUser, ConnDep, Now, PoolDep, SettingsDep, StaffUser
+from dashboard_api.i18n import LocaleDep
 from devices.domain import Role
 from devices.probe import readiness, record_pool_stats
 from devices.supervise import Supervisor
@@ -33,7 +35,8 @@ class TechnicalAlertOut(BaseModel):
     key: str
     kind: str
     colour: str
-    subject: str
+    subject: str  # zh-CN / en, as the channels sent it
+    text: str  # in the reader's language
     details: dict[str, Any]
     raised_at: datetime
     last_seen_at: datetime
@@ -61,7 +64,7 @@ class ResolveIn(BaseModel):
 
 @router.get("/api/technical-alerts", response_model=list[TechnicalAlertOut])
 async def technical_alerts(
-    conn: ConnDep, user: StaffUser, at: Now, include_cleared: bool = False
+    conn: ConnDep, user: StaffUser, at: Now, locale: LocaleDep, include_cleared: bool = False
 ) -> list[TechnicalAlertOut]:
     """Open technical alerts (and, with ``include_cleared``, those of the last day)."""
     sites = None if user.role is Role.ADMIN else sorted(user.site_ids)
@@ -74,7 +77,12 @@ async def technical_alerts(
         " ORDER BY cleared_at IS NOT NULL, colour = 'yellow', raised_at",
         {"cleared": include_cleared, "now": at, "sites": sites},
     )
-    return [TechnicalAlertOut(**r) for r in await cur.fetchall()]
+    return [
+        TechnicalAlertOut(
+            **r, text=render(r["details"].get("message"), r["details"], locale) or r["subject"]
+        )
+        for r in await cur.fetchall()
+    ]
 
 
 @router.get("/api/admin/quarantine", response_model=list[QuarantinedOut])

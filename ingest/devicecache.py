@@ -16,8 +16,8 @@ from collections.abc import Iterable
 
 import psycopg
 
-from devices.backoff import Backoff
 from devices.db import AsyncPool
+from devices.loops import Outage
 from devices.registry import DEVICES_CHANNEL, DeviceRef, device_refs
 
 log = logging.getLogger(__name__)
@@ -59,19 +59,18 @@ class DeviceCache:
 async def watch_devices(database_url: str, cache: DeviceCache, stop: asyncio.Event) -> None:
     """LISTEN on ``devices_changed`` and mark the cache stale on every notification (and on
     every (re)connect); reconnect with backoff."""
-    backoff = Backoff()
+    outage = Outage("devices LISTEN")
     while not stop.is_set():
         try:
             async with await psycopg.AsyncConnection.connect(database_url, autocommit=True) as c:
                 await c.execute(f"LISTEN {DEVICES_CHANNEL}")
                 cache.invalidate()  # whatever changed while nobody listened
-                backoff.reset()
+                outage.ok()
                 while not stop.is_set():
                     async for _note in c.notifies(timeout=1.0):
                         cache.invalidate()
         except psycopg.OperationalError as exc:
-            delay = backoff.next_delay()
-            log.warning("devices LISTEN connection lost (%s); retrying in %.1f s", exc, delay)
+            delay = outage.failed(exc)
             try:
                 await asyncio.wait_for(stop.wait(), timeout=delay)
             except TimeoutError:

@@ -11,8 +11,8 @@ from datetime import UTC, datetime
 
 import psycopg
 
-from devices.backoff import Backoff
 from devices.db import AsyncPool
+from devices.loops import Outage
 from devices.migrate import drop_old_chunks
 from devices.registry import DeviceRef
 from devices.settings import Settings
@@ -134,14 +134,15 @@ async def store(
     ``status_apart`` the rows are committed first and the ``device_status`` updates (which
     wait for the lock that orders every batch's status writes) in a second transaction, so a
     life-safety event never waits behind a telemetry batch's commit."""
-    backoff = Backoff()
+    outage = Outage("ingest batch")
     while True:
         try:
-            return await _commit(pool, items, seen, status_apart=status_apart)
+            written = await _commit(pool, items, seen, status_apart=status_apart)
+            outage.ok()
+            return written
         except psycopg.OperationalError as exc:
             metrics.DB_RETRIES.inc()
-            delay = backoff.next_delay()
-            log.warning("database unavailable (%s); retrying batch in %.1f s", exc, delay)
+            delay = outage.failed(exc)
         except psycopg.DatabaseError:
             log.exception("batch refused by the database; isolating messages")
             return await _commit_one_by_one(pool, items)

@@ -16,6 +16,7 @@ from alerts.watchdog.conditions import (
     QueueAges,
     Snapshot,
     conditions,
+    render,
 )
 from devices.domain import Colour
 from devices.supervise import Supervisor
@@ -211,3 +212,33 @@ def test_a_loop_that_returns_unasked_is_restarted() -> None:
         return sup.loops["quits"].restarts
 
     assert asyncio.run(scenario()) == 2
+
+
+def test_every_condition_speaks_both_languages_from_the_catalogue() -> None:
+    """Issue 14: technical alerts are catalogue messages, rendered in the reader's language
+    from what is stored (the subject the channels send is zh-CN / en)."""
+    failing = {"running": False, "restarts": 2, "last_error": "boom", "last_error_at": None}
+    snap = Snapshot(
+        beats=[
+            beat("alerts", age_s=2, worker="a1", loops={"notify": failing}),
+            beat("alerts", age_s=90, worker="a2", started_s=7200),
+        ],
+        queues=QueueAges(stream_outbox_s=999, escalation_overdue_s=999, notify_overdue_s=9999),
+        floods=[Flood("wb-1", "home-1", 500, NOW)],
+        quarantined=[Quarantined("stream_outbox", 3, NOW)],
+    )
+    found = conditions(snap, BOUNDS, now=NOW)
+    kinds = {c.kind for c in found}
+    assert {"process_down", "worker_down", "loop_down", "queue_lag", "device_flood"} <= kinds
+    assert "quarantine" in kinds
+    for c in found:
+        stored = {**c.details, "message": c.message}
+        zh, en = render(c.message, stored, "zh-CN"), render(c.message, stored, "en")
+        assert zh is not None
+        assert en is not None
+        assert c.subject == f"{zh} / {en}"
+        assert "{" not in c.subject
+        assert any("\u4e00" <= ch <= "\u9fff" for ch in zh), zh
+        assert not any("\u4e00" <= ch <= "\u9fff" for ch in en), en
+    assert render(None, {}, "en") is None  # a row from before the catalogue: its subject
+    assert render("technical.quarantine", {}, "en") is None  # details missing: its subject

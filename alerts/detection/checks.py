@@ -29,7 +29,7 @@ from alerts.detection.detectors.base import (
 from alerts.detection.events_json import event_from_json
 from alerts.detection.fall import check as fall_check
 from alerts.detection.fall_checks import CLAIM_OPEN, paged_already, pending_from, still_at
-from alerts.detection.persist import fallback_verdict, persist, raise_fallback
+from alerts.detection.persist import fallback_verdict, log_raised, persist, raise_fallback
 from alerts.dispatch.policy import EscalationPolicy
 from alerts.quarantine import describe, quarantine_item
 from devices.db import AsyncPool
@@ -124,7 +124,7 @@ async def _check_one(
     if isinstance(result, Dismissed):
         return f"dismissed: {result.reason}"
     if await persist(conn, result, now=wall, policy=policy):
-        log.info("alert %s (%s): %s", result.kind, result.colour, result.explanation)
+        log_raised(result)
         return "raised"
     return "folded into an earlier alert"
 
@@ -215,7 +215,7 @@ async def _decide_fall_check(
         log.info("fall check %s: cancelled: %s", check.check_id, result.reason)
         return f"cancelled: {result.reason}"
     if await persist(conn, result, now=wall, policy=policy):
-        log.info("alert %s (%s): %s", result.kind, result.colour, result.explanation)
+        log_raised(result)
         return f"raised: {result.details.get('check_outcome')}"
     return "folded into an earlier alert"
 

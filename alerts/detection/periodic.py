@@ -17,7 +17,7 @@ from psycopg.types.json import Jsonb
 from alerts.detection.detectors.base import Verdict
 from alerts.detection.detectors.devicehealth import DeviceHealth, DeviceHealthDetector
 from alerts.detection.detectors.vitals import VitalsDetector, VitalsState, VitalsWindow
-from alerts.detection.persist import persist
+from alerts.detection.persist import log_raised, persist
 from alerts.dispatch.policy import EscalationPolicy
 from devices.careplan import plans_from
 from devices.db import AsyncPool
@@ -67,7 +67,7 @@ async def _raise(
     for verdict in verdicts:
         if await persist(conn, verdict, now=now, policy=policy):
             raised += 1
-            log.info("alert %s (%s): %s", verdict.kind, verdict.colour, verdict.explanation)
+            log_raised(verdict)
     return raised
 
 

@@ -25,6 +25,24 @@ from devices.registry import Conn
 log = logging.getLogger(__name__)
 
 
+def log_raised(verdict: Verdict) -> None:
+    """An alert that opened a new incident, with its ids as fields."""
+    log.info(
+        "alert %s (%s): %s",
+        verdict.kind,
+        verdict.colour,
+        verdict.explanation,
+        extra={
+            "kind": verdict.kind,
+            "colour": verdict.colour.value,
+            "detector": verdict.detector,
+            "site_id": verdict.site_id,
+            "resident_id": verdict.resident_id,
+            "device_key": verdict.device_key,
+        },
+    )
+
+
 async def persist(conn: Conn, verdict: Verdict, *, now: datetime, policy: EscalationPolicy) -> bool:
     """Store the alert and fold it into its incident; True if it opened a new incident (and
     its order), False if it joined an open one or repeats an alert already stored.

@@ -22,7 +22,7 @@ from alerts.detection.detectors.snapshot import (
     TickDetector,
     TickSpec,
 )
-from alerts.detection.persist import persist
+from alerts.detection.persist import log_raised, persist
 from alerts.detection.routine import SiteDefaults
 from alerts.detection.routine_store import refresh_routines
 from alerts.detection.snapshots import load_snapshots
@@ -81,7 +81,7 @@ async def run_tick(
         for verdict in evaluate_snapshots(snapshots, specs, now):
             if await persist(conn, verdict, now=wall or now, policy=policy):
                 raised += 1
-                log.info("alert %s (%s): %s", verdict.kind, verdict.colour, verdict.explanation)
+                log_raised(verdict)
     return TickResult(len(snapshots), raised)
 
 

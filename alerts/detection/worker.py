@@ -19,14 +19,13 @@ from psycopg import sql
 from alerts.detection.acc_stream import acc_verdicts
 from alerts.detection.detectors.base import Deferral, EventDetector, StreamEvent, Verdict
 from alerts.detection.fall.assembly import WindowDetector
-from alerts.detection.persist import defer, fallback_verdict, raise_fallback, store
+from alerts.detection.persist import defer, fallback_verdict, log_raised, raise_fallback, store
 from alerts.dispatch.policy import EscalationPolicy
 from alerts.quarantine import describe, quarantine_item
-from devices.backoff import Backoff
 from devices.careplan import plans_from
 from devices.db import AsyncPool
 from devices.domain import LIFE_SAFETY, Colour
-from devices.loops import database_loop
+from devices.loops import Outage, database_loop
 from devices.registry import Conn
 
 log = logging.getLogger(__name__)
@@ -149,7 +148,7 @@ async def _judge(
             await defer(conn, outcome, now=now)
         elif await store(conn, outcome, now=now, policy=policy):
             raised += 1
-            log.info("alert %s (%s): %s", outcome.kind, outcome.colour, outcome.explanation)
+            log_raised(outcome)
     return raised
 
 
@@ -223,13 +222,13 @@ async def listen(
 ) -> None:
     """Set the events of ``wakes[channel]`` on every NOTIFY on that channel (and once on every
     (re)connect, to catch up); reconnect with backoff. One connection for all channels."""
-    backoff = Backoff()
+    outage = Outage("alerts LISTEN")
     while not stop.is_set():
         try:
             async with await psycopg.AsyncConnection.connect(database_url, autocommit=True) as c:
                 for channel in wakes:
                     await c.execute(sql.SQL("LISTEN {}").format(sql.Identifier(channel)))
-                backoff.reset()
+                outage.ok()
                 for events in wakes.values():
                     for event in events:
                         event.set()
@@ -238,8 +237,7 @@ async def listen(
                         for event in wakes[note.channel]:
                             event.set()
         except psycopg.OperationalError as exc:
-            delay = backoff.next_delay()
-            log.warning("LISTEN connection lost (%s); retrying in %.1f s", exc, delay)
+            delay = outage.failed(exc)
             await asyncio.sleep(delay)
 
 

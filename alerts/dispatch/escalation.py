@@ -212,7 +212,12 @@ async def run_due(conn: Conn, *, now: datetime, limit: int = 50) -> list[StepDon
                 async with conn.transaction():
                     result = await perform(conn, dict(row), now=now)
             except (StaleRun, psycopg.errors.UniqueViolation) as exc:
-                log.warning("order %s: step skipped (%s)", row["order_id"], exc)
+                log.warning(
+                    "order %s: step skipped (%s)",
+                    row["order_id"],
+                    exc,
+                    extra={"order_id": row["order_id"]},
+                )
                 continue
             except psycopg.OperationalError:
                 raise

@@ -166,7 +166,13 @@ def _on_failure(
         if row["delivered_at"] is not None:  # the text got there; only the call did not
             reason = f"delivered by {row['delivered_via']}; the voice call failed: {receipt}"
             return "failed", {"state": "delivered", "reason": reason[:1000], "attempts": attempts}
-        log.warning("notification %s failed: %s (%s)", row["id"], step.reason, receipt)
+        log.warning(
+            "notification %s failed: %s (%s)",
+            row["id"],
+            step.reason,
+            receipt,
+            extra={"notification_id": row["id"], "reason": step.reason},
+        )
         return "failed", {"state": "failed", "reason": step.reason, "attempts": attempts}
     return "retry", {
         "next_attempt_at": step.at,

@@ -11,6 +11,8 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
+from devices.i18n import LOCALES, Locale, has, t
+
 # A worker whose last beat is older than this is kept in view no longer (a restarted
 # process gets a new id; the old row only says when it died).
 FORGET_AFTER = timedelta(days=1)
@@ -78,8 +80,26 @@ class Condition:
     key: str
     kind: str
     colour: str  # "red": the alarm path is broken; "yellow": degraded, look soon
-    subject: str  # zh-CN first, then en
+    message: str  # catalogue key (devices/i18n), rendered with ``details``
     details: Mapping[str, Any] = field(default_factory=dict)
+
+    @property
+    def subject(self) -> str:
+        """zh-CN first, then en: what the channels send and the table keeps."""
+        return " / ".join(self.text(lang) for lang in LOCALES)
+
+    def text(self, locale: Locale) -> str:
+        return t(self.message, locale, **self.details)
+
+
+def render(message: str | None, details: Mapping[str, Any], locale: Locale) -> str | None:
+    """A stored technical alert in one language (None for a row without a catalogue key)."""
+    if not message or not has(message):
+        return None
+    try:
+        return t(message, locale, **details)
+    except KeyError:
+        return None
 
 
 def _age(now: datetime, at: datetime) -> int:
@@ -102,10 +122,7 @@ def _workers(snap: Snapshot, bounds: Bounds, now: datetime) -> list[Condition]:
                     key=f"process_down:{process}",
                     kind="process_down",
                     colour="red",
-                    subject=f"没有运行中的 {process} 进程"
-                    + (f"（{silent} 秒无心跳）" if silent is not None else "")
-                    + f" / no {process} worker running"
-                    + (f" (silent for {silent} s)" if silent is not None else ""),
+                    message="technical.process_down" + ("_silent" if silent is not None else ""),
                     details={
                         "process": process,
                         "last_beat_at": last and last.isoformat(),
@@ -124,13 +141,12 @@ def _workers(snap: Snapshot, bounds: Bounds, now: datetime) -> list[Condition]:
                         key=f"worker_down:{b.worker_id}",
                         kind="worker_down",
                         colour="yellow",
-                        subject=f"{process} 进程 {b.worker_id} 已停止心跳 {_age(now, b.beat_at)} 秒，"
-                        f"其余进程在接替 / worker {b.worker_id} silent for "
-                        f"{_age(now, b.beat_at)} s; the others carry on",
+                        message="technical.worker_down",
                         details={
                             "process": process,
                             "worker_id": b.worker_id,
                             "last_beat_at": b.beat_at.isoformat(),
+                            "silent_s": _age(now, b.beat_at),
                         },
                     )
                 )
@@ -148,15 +164,20 @@ def _loops(b: Beat, now: datetime) -> list[Condition]:
         recent = isinstance(err_at, int | float) and (
             now - datetime.fromtimestamp(float(err_at), tz=now.tzinfo) <= FLAPPING_WINDOW
         )
-        details = {"worker_id": b.worker_id, "loop": name, "restarts": restarts, "error": error}
+        details = {
+            "process": b.process,
+            "worker_id": b.worker_id,
+            "loop": name,
+            "restarts": restarts,
+            "error": error,
+        }
         if not health.get("running", False):
             out.append(
                 Condition(
                     key=f"loop_down:{b.worker_id}:{name}",
                     kind="loop_down",
                     colour="red",
-                    subject=f"{b.process} 的 {name} 循环出错，正在重启：{error} / loop {name} of "
-                    f"{b.worker_id} failed and is restarting: {error}",
+                    message="technical.loop_down",
                     details=details,
                 )
             )
@@ -166,45 +187,23 @@ def _loops(b: Beat, now: datetime) -> list[Condition]:
                     key=f"loop_flapping:{b.worker_id}:{name}",
                     kind="loop_flapping",
                     colour="yellow",
-                    subject=f"{b.process} 的 {name} 循环已重启 {restarts} 次 / loop {name} of "
-                    f"{b.worker_id} restarted {restarts} times",
+                    message="technical.loop_flapping",
                     details=details,
                 )
             )
     return out
 
 
-_QUEUES = (
-    (
-        "stream_outbox",
-        "stream_outbox_s",
-        "stream_outbox_lag_s",
-        "red",
-        "传感器事件等待检测",
-        "sensor events waiting for the detectors",
-    ),
-    (
-        "escalation",
-        "escalation_overdue_s",
-        "escalation_lag_s",
-        "red",
-        "派单升级步骤逾期",
-        "escalation steps overdue",
-    ),
-    (
-        "notify",
-        "notify_overdue_s",
-        "notify_lag_s",
-        "yellow",
-        "家属通知积压",
-        "family notifications overdue",
-    ),
+_QUEUES = (  # queue, snapshot field, bound, colour (the message: technical.queue_lag.<queue>)
+    ("stream_outbox", "stream_outbox_s", "stream_outbox_lag_s", "red"),
+    ("escalation", "escalation_overdue_s", "escalation_lag_s", "red"),
+    ("notify", "notify_overdue_s", "notify_lag_s", "yellow"),
 )
 
 
 def _queues(snap: Snapshot, bounds: Bounds) -> list[Condition]:
     out: list[Condition] = []
-    for queue, field_name, bound_name, colour, zh, en in _QUEUES:
+    for queue, field_name, bound_name, colour in _QUEUES:
         age = getattr(snap.queues, field_name)
         bound = float(getattr(bounds, bound_name))
         if age is not None and age > bound:
@@ -213,8 +212,7 @@ def _queues(snap: Snapshot, bounds: Bounds) -> list[Condition]:
                     key=f"lag:{queue}",
                     kind="queue_lag",
                     colour=colour,
-                    subject=f"{zh} {int(age)} 秒（上限 {int(bound)} 秒） / {en}: {int(age)} s "
-                    f"(bound {int(bound)} s)",
+                    message=f"technical.queue_lag.{queue}",
                     details={"queue": queue, "age_s": int(age), "bound_s": int(bound)},
                 )
             )
@@ -228,9 +226,7 @@ def _floods(snap: Snapshot, bounds: Bounds, now: datetime) -> list[Condition]:
             key=f"flood:{f.device_id}",
             kind="device_flood",
             colour="yellow",
-            subject=f"设备 {f.device_id} 发送过多消息，遥测已限流（已丢弃 {f.dropped} 条，"
-            f"求救/跌倒/烟雾照常处理） / device {f.device_id} is flooding: {f.dropped} telemetry "
-            "messages dropped (SOS, fall and smoke still pass)",
+            message="technical.device_flood",
             details={
                 "device_id": f.device_id,
                 "site_id": f.site_id,
@@ -249,8 +245,7 @@ def _quarantine(snap: Snapshot) -> list[Condition]:
             key=f"quarantine:{q.queue}",
             kind="quarantine",
             colour="yellow",
-            subject=f"{q.queue} 队列有 {q.count} 项处理失败，已隔离待管理员查看 / {q.count} "
-            f"item(s) of {q.queue} failed and are quarantined for an administrator",
+            message="technical.quarantine",
             details={"queue": q.queue, "count": q.count, "latest_at": q.latest_at.isoformat()},
         )
         for q in snap.quarantined

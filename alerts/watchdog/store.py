@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from psycopg.types.json import Jsonb
 
@@ -69,6 +70,11 @@ class Reconciled:
     cleared: tuple[str, ...]
 
 
+def _stored(c: Condition) -> dict[str, Any]:
+    """The details with the catalogue key, so a page can say it in its reader's language."""
+    return {**c.details, "message": c.message}
+
+
 async def reconcile(
     conn: Conn, found: Sequence[Condition], *, now: datetime, watcher: str
 ) -> Reconciled:
@@ -82,13 +88,13 @@ async def reconcile(
             await conn.execute(
                 "UPDATE technical_alerts SET last_seen_at = %s, subject = %s, details = %s, "
                 "colour = CASE WHEN colour = 'red' THEN 'red' ELSE %s END WHERE id = %s",
-                (now, c.subject, Jsonb(dict(c.details)), c.colour, open_keys[c.key]),
+                (now, c.subject, Jsonb(_stored(c)), c.colour, open_keys[c.key]),
             )
             continue
         await conn.execute(
             "INSERT INTO technical_alerts (key, kind, colour, subject, details, raised_at, "
             "raised_by, last_seen_at) VALUES (%s, %s, %s, %s, %s, %s, %s, %s)",
-            (c.key, c.kind, c.colour, c.subject, Jsonb(dict(c.details)), now, watcher, now),
+            (c.key, c.kind, c.colour, c.subject, Jsonb(_stored(c)), now, watcher, now),
         )
         raised.append(c.key)
     keys = {c.key for c in found}

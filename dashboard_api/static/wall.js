@@ -59,8 +59,7 @@ async function loadTechnical(wall) {
   let box = document.getElementById("technical");
   if (!box) { box = el("div", { id: "technical" }); wall.before(box); }
   box.replaceChildren(...items.map((a) => {
-    const parts = a.subject.split(" / ");
-    const text = LANG.startsWith("zh") ? parts[0] : (parts[1] || parts[0]);
+    const text = a.text;
     return el("div", { class: "technical " + a.colour, role: "alert" },
       el("b", {}, t("wall.technical")), " ", text, " ",
       el("span", { class: "muted" }, t("wall.technical_since", { at: fmtTime(a.raised_at) })));
