@@ -15,8 +15,8 @@ from alerts.detectors.safety import SosDetector
 from alerts.policy import policy_from_settings
 from alerts.worker import persist, to_event
 from dashboard_api.app import create_app
-from devices.seed import DemoPopulation
 from devices.settings import Settings
+from devtools.seed import DemoPopulation
 from tests.services import Services, query, seed
 
 
