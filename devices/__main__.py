@@ -42,7 +42,20 @@ def migrate() -> None:
             retention_days=settings.telemetry_retention_days,
             now=datetime.now(UTC),
         )
+        given = {
+            "ingest": settings.database_ingest_password,
+            "alerts": settings.database_alerts_password,
+            "api": settings.database_api_password,
+        }
+        passwords = {
+            migrations.PROCESS_ROLES[process]: secret.get_secret_value()
+            for process, secret in given.items()
+            if secret.get_secret_value()
+        }
+        migrations.set_role_passwords(conn, passwords)
     typer.echo(f"schema at head; TimescaleDB {features.version} ({features.license} licence)")
+    if passwords:
+        typer.echo(f"database roles that may sign in: {', '.join(sorted(passwords))}")
     typer.echo(
         f"retention {settings.telemetry_retention_days} days "
         f"({'TimescaleDB policies' if features.policies else 'drop_chunks'}); "
