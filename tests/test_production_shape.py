@@ -2,8 +2,8 @@
 file's configuration is exercised without one: every app service of docker-compose.yml is
 started with its own command and the environment alone (the compose file's variable names
 and values, with local hosts, ports and paths and generated secrets), in the order its
-``depends_on`` gives, as the user compose gives it (the one-shots that write the broker's files
-owned by the broker's user); PostgreSQL is made the way the ``timescaledb`` service makes it
+``depends_on`` gives (what the one-shots write for the broker is then owned by the broker's
+user, as compose's ``user: "1883:1883"`` leaves it); PostgreSQL is made the way the ``timescaledb`` service makes it
 (superuser ``POSTGRES_USER`` with ``POSTGRES_PASSWORD``), Mosquitto runs
 ``deploy/mosquitto/mosquitto.conf`` with its TLS listener, and ingest, both alerts workers and
 the API sign in to the database as their own least-privilege roles. A short conformance
