@@ -35,9 +35,9 @@ from alerts.detection.worker import CLAIM_SQL, evaluate, run_cycle, to_event
 from alerts.dispatch.policy import policy_from_settings
 from devices import migrate
 from devices.db import open_pool
-from devices.local_services import start_postgres
-from devices.seed import seed_demo
 from devices.settings import Settings
+from devtools.seed import seed_demo
+from devtools.servers import start_postgres
 
 MIX = (  # (name, value_bool, value_num, value_text, weight): mostly routine, a few emergencies
     ("motion", True, None, None, 50),

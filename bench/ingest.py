@@ -1,6 +1,6 @@
 """Ingest benchmark, one command: ``.venv/bin/python -m bench.ingest``.
 
-Starts its own PostgreSQL+TimescaleDB and Mosquitto (devices.local_services), provisions a load
+Starts its own PostgreSQL+TimescaleDB and Mosquitto (devtools.local_services), provisions a load
 fleet, and measures in one run, with the same payload mix (simulators.load):
 
 1. the broker's QoS-1 delivery rate to ``mosquitto_sub`` (the baseline);

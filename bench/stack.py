@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -11,70 +10,66 @@ import psycopg
 from prometheus_client.parser import text_string_to_metric_families
 
 from devices import migrate
-from devices.broker_files import write_broker_config
-from devices.credentials import ServiceUser, ingest_user, mosquitto_hash
-from devices.local_services import (
-    LocalBroker,
-    LocalPostgres,
-    free_port,
-    start_mosquitto,
-    start_postgres,
-)
+from devices.credentials import ServiceUser, mosquitto_hash
+from devtools import local_services
+from devtools.local_services import LocalServices
+from devtools.servers import LocalBroker, free_port
 from simulators.load import device_ids
 
 LATENCY_METRIC = "ingest_reading_to_commit_seconds"
+INGEST_PASSWORD = "bench-ingest"
+LOAD_PASSWORD = "bench-load"
 
 
 @dataclass
 class BenchStack:
-    base: Path
-    pg: LocalPostgres
-    broker: LocalBroker
-    ingest_password: str = "bench-ingest"
-    load_password: str = "bench-load"
+    services: LocalServices
+    load_password: str = LOAD_PASSWORD
     metrics_ports: list[int] = field(default_factory=list)
     worker_settings: dict[str, str] = field(default_factory=dict)  # extra ELDERCARE_* for workers
 
     @property
+    def base(self) -> Path:
+        return self.services.base
+
+    @property
     def url(self) -> str:
-        return self.pg.url()
+        return self.services.pg.url()
+
+    @property
+    def broker(self) -> LocalBroker:
+        return self.services.broker
+
+    @property
+    def ingest_password(self) -> str:
+        return self.services.ingest_password
 
     def worker_env(self, *, client_id: str, group: str) -> dict[str, str]:
-        env = {k: v for k, v in os.environ.items() if not k.startswith("ELDERCARE_")}
-        env.update(
-            {
-                "ELDERCARE_DATABASE_URL": self.url,
-                "ELDERCARE_MQTT_HOST": "127.0.0.1",
-                "ELDERCARE_MQTT_PORT": str(self.broker.port),
-                "ELDERCARE_MQTT_USERNAME": "ingest",
-                "ELDERCARE_MQTT_PASSWORD": self.ingest_password,
-                "ELDERCARE_MQTT_CLIENT_ID": client_id,
-                "ELDERCARE_MQTT_SHARE_GROUP": group,
-                # A bench worker's session ends with it: an old group must not keep queueing.
-                "ELDERCARE_MQTT_SESSION_EXPIRY_S": "0",
-            }
+        return self.services.worker_env(
+            self.url,
+            client_id=client_id,
+            share_group=group,
+            # A bench worker's session ends with it: an old group must not keep queueing.
+            extra={"ELDERCARE_MQTT_SESSION_EXPIRY_S": "0"},
         )
-        return env
 
     def stop(self) -> None:
-        self.broker.stop()
-        self.pg.stop()
+        self.services.stop()
 
 
 def start_stack(base: Path, *, devices: int, sites: int) -> BenchStack:
-    pg = start_postgres(base, password="bench-pw", fast=False)
-    migrate.upgrade(pg.url())
-    conf = base / "mosquitto"
-    conf.mkdir()
-    users = [
-        ingest_user(mosquitto_hash("bench-ingest")),
+    services = local_services.start(
+        base,
+        db_password="bench-pw",
+        passwords={"ingest": INGEST_PASSWORD},
         # The load publisher speaks for every load device (bench only; a real device may
         # publish only under its own topics).
-        ServiceUser("loadgen", mosquitto_hash("bench-load"), write=("eldercare/v1/#",)),
-    ]
-    write_broker_config(conf, [], users)
-    broker = start_mosquitto(conf)
-    stack = BenchStack(base, pg, broker, metrics_ports=[free_port(), free_port()])
+        extra_users=(
+            ServiceUser("loadgen", mosquitto_hash(LOAD_PASSWORD), write=("eldercare/v1/#",)),
+        ),
+    )
+    migrate.upgrade(services.pg.url())
+    stack = BenchStack(services, metrics_ports=[free_port(), free_port()])
     provision(stack.url, devices=devices, sites=sites)
     return stack
 

@@ -1,4 +1,5 @@
-"""``python -m devices``: migrations, demo seed, device provisioning, broker files, local services."""
+"""``python -m devices``: migrations, device provisioning and retirement, broker files, TLS
+certificates. The demo seed and the local services are dev tooling: ``python -m devtools``."""
 
 from __future__ import annotations
 
@@ -14,16 +15,14 @@ import typer
 from psycopg.rows import dict_row
 
 from devices import migrate as migrations
-from devices import stack
 from devices.broker_admin import BrokerAdmin, NewDevice, broker_admin, remove_devices
-from devices.broker_files import write_broker_files, write_secret
+from devices.broker_files import write_broker_files
 from devices.credentials import ServiceUser, admin_user, backend_user, ingest_user, mosquitto_hash
 from devices.domain import DeviceKind, Placement
 from devices.registry import Conn, RetireError, device_credentials, provision_device, retire_device
-from devices.seed import seed_demo, seed_demo_roster
 from devices.settings import Settings
 
-app = typer.Typer(add_completion=False, help="Device registry and local services")
+app = typer.Typer(add_completion=False, help="Device registry, broker files and migrations")
 
 
 async def _with_conn(settings: Settings) -> Conn:
@@ -43,37 +42,25 @@ def migrate() -> None:
             retention_days=settings.telemetry_retention_days,
             now=datetime.now(UTC),
         )
+        given = {
+            "ingest": settings.database_ingest_password,
+            "alerts": settings.database_alerts_password,
+            "api": settings.database_api_password,
+        }
+        passwords = {
+            migrations.PROCESS_ROLES[process]: secret.get_secret_value()
+            for process, secret in given.items()
+            if secret.get_secret_value()
+        }
+        migrations.set_role_passwords(conn, passwords)
     typer.echo(f"schema at head; TimescaleDB {features.version} ({features.license} licence)")
+    if passwords:
+        typer.echo(f"database roles that may sign in: {', '.join(sorted(passwords))}")
     typer.echo(
         f"retention {settings.telemetry_retention_days} days "
         f"({'TimescaleDB policies' if features.policies else 'drop_chunks'}); "
         f"{dropped} chunks dropped now"
     )
-
-
-@app.command()
-def seed(
-    out: Annotated[Path, typer.Option(help="where to write demo credentials")] = Path(
-        ".run/demo-devices.json"
-    ),
-) -> None:
-    """Create the demo population once (skipped if it exists) and write its credentials."""
-    settings = Settings()
-
-    async def go() -> None:
-        async with await _with_conn(settings) as conn:
-            cur = await conn.execute("SELECT 1 FROM sites WHERE site_id = 'sunrise'")
-            if await cur.fetchone() is not None and out.exists():
-                typer.echo(f"demo population exists; credentials in {out}")
-                return
-            population = await seed_demo(conn, now=datetime.now(UTC))
-            await seed_demo_roster(conn, now=datetime.now(UTC))
-            await conn.commit()
-        out.parent.mkdir(parents=True, exist_ok=True)
-        write_secret(out, json.dumps(population.as_json(), indent=1))
-        typer.echo(f"seeded {len(population.devices)} devices; credentials in {out}")
-
-    asyncio.run(go())
 
 
 @app.command()
@@ -235,27 +222,6 @@ def tls_certs(
 
     files = make_certs(out, hosts=tuple(host or ("localhost", "127.0.0.1")))
     typer.echo(f"CA {files.ca_cert} (give it to the devices), server {files.server_cert}")
-
-
-services_app = typer.Typer(add_completion=False, help="The project's own PostgreSQL and Mosquitto")
-app.add_typer(services_app, name="services")
-
-
-@services_app.command("up")
-def services_up(run_dir: Annotated[Path, typer.Option()] = Path(".run")) -> None:
-    """Start (or reuse) local PostgreSQL+TimescaleDB and Mosquitto; writes RUN_DIR/env."""
-    env = stack.up(run_dir)
-    typer.echo(
-        f"PostgreSQL on 127.0.0.1 ({env['ELDERCARE_DATABASE_URL'].rsplit('@', 1)[1]}), "
-        f"Mosquitto on 127.0.0.1:{env['ELDERCARE_MQTT_PORT']}; env in {run_dir}/env"
-    )
-
-
-@services_app.command("down")
-def services_down(run_dir: Annotated[Path, typer.Option()] = Path(".run")) -> None:
-    """Stop the local services."""
-    stack.down(run_dir)
-    typer.echo("local services stopped")
 
 
 if __name__ == "__main__":

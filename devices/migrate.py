@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+import base64
+import hashlib
+import hmac
 import logging
+import os
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 import psycopg
 from alembic import command
 from alembic.config import Config
+from psycopg import sql
 
 from devices.db import sqlalchemy_url
 from devices.registry import Conn
@@ -16,6 +21,8 @@ from devices.registry import Conn
 log = logging.getLogger(__name__)
 
 HYPERTABLES = ("telemetry", "events", "acc_windows")
+# Each long-running process's own database role (migration 0023), by process.
+PROCESS_ROLES = {"ingest": "eldercare_ingest", "alerts": "eldercare_alerts", "api": "eldercare_api"}
 
 
 def alembic_config(database_url: str) -> Config:
@@ -139,10 +146,54 @@ def apply_retention(
 
 
 async def drop_old_chunks(conn: Conn, *, now: datetime, retention_days: int) -> int:
-    """Retention for the Apache edition: drop chunks wholly older than the horizon."""
+    """Retention for the Apache edition: drop chunks wholly older than the horizon (as the
+    tables' owner, through the security-definer function of migration 0023: ingest's own
+    role may not drop chunks itself)."""
     horizon = now - timedelta(days=retention_days)
-    dropped = 0
-    for table in HYPERTABLES:
-        cur = await conn.execute("SELECT drop_chunks(%s, older_than => %s)", (table, horizon))
-        dropped += len(await cur.fetchall())
-    return dropped
+    cur = await conn.execute("SELECT eldercare_drop_old_chunks(%s) AS n", (horizon,))
+    row = await cur.fetchone()
+    return int(row["n"]) if row else 0
+
+
+def owns_hypertables(conn: psycopg.Connection[tuple[object, ...]]) -> bool:
+    """Whether this connection's role owns the hypertables (may set their policies)."""
+    row = conn.execute(
+        "SELECT bool_and(pg_has_role(current_user, relowner, 'USAGE')) FROM pg_class "
+        "WHERE relname = ANY(%s) AND relnamespace = current_schema()::regnamespace",
+        (list(HYPERTABLES),),
+    ).fetchone()
+    return bool(row and row[0])
+
+
+def scram_verifier(password: str, *, salt: bytes | None = None, iterations: int = 4096) -> str:
+    """PostgreSQL's SCRAM-SHA-256 verifier of ``password`` (RFC 5802/7677), so that the
+    plaintext never reaches the server (nor its statement log)."""
+    salt = salt if salt is not None else os.urandom(16)
+    salted = hashlib.pbkdf2_hmac("sha256", password.encode(), salt, iterations)
+    client_key = hmac.new(salted, b"Client Key", "sha256").digest()
+    server_key = hmac.new(salted, b"Server Key", "sha256").digest()
+    stored_key = hashlib.sha256(client_key).digest()
+    b64 = base64.b64encode
+    return (
+        f"SCRAM-SHA-256${iterations}:{b64(salt).decode()}"
+        f"${b64(stored_key).decode()}:{b64(server_key).decode()}"
+    )
+
+
+def set_role_passwords(
+    conn: psycopg.Connection[tuple[object, ...]], passwords: dict[str, str]
+) -> None:
+    """Let the process roles sign in with these passwords (role -> password)."""
+    for role, password in passwords.items():
+        exists = conn.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", (role,)).fetchone()
+        if exists is None:
+            raise RuntimeError(
+                f"database role {role} does not exist (migration 0023 could not create it: "
+                "docs/deployment.md)"
+            )
+        conn.execute(
+            sql.SQL("ALTER ROLE {} LOGIN PASSWORD {}").format(
+                sql.Identifier(role), sql.Literal(scram_verifier(password))
+            )
+        )
+    conn.commit()

@@ -40,6 +40,12 @@ class Settings(BaseSettings):
     # PostgreSQL with TimescaleDB (psycopg conninfo URL).
     database_url: str = "postgresql://eldercare@127.0.0.1:5432/eldercare"
 
+    # Passwords of the long-running processes' own database roles (eldercare_ingest,
+    # eldercare_alerts, eldercare_api; migration 0023), set by ``devices migrate`` when given.
+    database_ingest_password: SecretStr = SecretStr("")
+    database_alerts_password: SecretStr = SecretStr("")
+    database_api_password: SecretStr = SecretStr("")
+
     # MQTT broker.
     mqtt_host: str = "127.0.0.1"
     mqtt_port: int = 1883

@@ -15,7 +15,7 @@ from prometheus_client import start_http_server
 from devices.db import AsyncPool, open_pool
 from devices.heartbeat import WorkerIdentity, heartbeat_loop
 from devices.logs import setup_logging
-from devices.migrate import apply_policies, detect_features
+from devices.migrate import apply_policies, detect_features, owns_hypertables
 from devices.settings import Settings
 from ingest.devicecache import DeviceCache, watch_devices
 from ingest.mqtt_source import (
@@ -53,7 +53,10 @@ def source_config(settings: Settings, client_id: str | None, *, lane: bool = Fal
 async def serve(settings: Settings, source: MqttSource, lane: MqttSource) -> None:
     with psycopg.connect(settings.database_url) as conn:
         features = detect_features(conn)
-        apply_policies(conn, features, retention_days=settings.telemetry_retention_days)
+        if owns_hypertables(conn):
+            apply_policies(conn, features, retention_days=settings.telemetry_retention_days)
+        else:  # its own role (docs/deployment.md): `devices migrate` applied them as the owner
+            log.info("the hypertables' policies are left to migrate (not their owner)")
     # one connection per write in flight, one for the device cache, one for retention, one
     # for the heartbeat
     pool = await open_pool(

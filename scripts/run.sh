@@ -13,13 +13,13 @@ PY=.venv/bin/python
 RUN="${ELDERCARE_RUN_DIR:-.run}"
 mkdir -p "$RUN/logs"
 rm -f "$RUN/ready"
-$PY -m devices services up --run-dir "$RUN"
+$PY -m devtools services up --run-dir "$RUN"
 # shellcheck disable=SC1091
 source "$RUN/env"
 export ELDERCARE_API_PORT="${ELDERCARE_API_PORT:-8000}"
 METRICS_PORT="${ELDERCARE_METRICS_PORT:-9101}"
 $PY -m devices migrate
-$PY -m devices seed --out "$RUN/demo-devices.json"
+$PY -m devtools seed --out "$RUN/demo-devices.json"
 $PY -m devices broker-sync --conf-dir "$RUN/mosquitto" --reload --secrets "$RUN/demo-devices.json"
 
 pids=()  # the supervisors; each component's own pid is in $RUN/pids/<name>.pid
@@ -35,7 +35,7 @@ cleanup() {
   for f in "$RUN"/pids/*.pid; do [ -f "$f" ] && kill "$(cat "$f")" 2>/dev/null || true; done
   wait 2>/dev/null || true
   rm -f "$RUN"/pids/*.pid
-  [ $KEEP -eq 1 ] || $PY -m devices services down --run-dir "$RUN"
+  [ $KEEP -eq 1 ] || $PY -m devtools services down --run-dir "$RUN"
 }
 trap cleanup INT TERM EXIT
 # supervise NAME CMD...: run CMD, and when it exits (a crash, kill -9, a bad day) log it and

@@ -183,7 +183,8 @@ def conform(
     typer.echo("\n".join(lines))
     typer.echo(
         f"(sent {stats.sent} messages, {stats.buffered} buffered offline, "
-        f"{stats.dropped} drop-outs, worst lag {stats.late_s:.2f} s; ground truth in {truth})"
+        f"{stats.dropped} drop-outs, worst lag {stats.late_s:.2f} s, {stats.commands} commands "
+        f"received; ground truth in {truth})"
     )
     raise typer.Exit(0 if ok else 1)
 

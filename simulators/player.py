@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import ssl
 import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
@@ -29,6 +30,8 @@ log = logging.getLogger("simulators.player")
 CONNECT_TIMEOUT_S = 20.0
 FALLEN_FOR_S = 120.0  # after a real fall the wearer cannot answer "did you fall?" for this long
 FALLS = frozenset({"fall", "fall_accel"})
+# Devices a resident can see or hear listen to their own cmd topic (help_coming, fall_check).
+LISTENING = frozenset({DeviceKind.WRISTBAND, DeviceKind.SOS_BUTTON})
 
 
 @dataclass(slots=True)
@@ -38,6 +41,7 @@ class PlayStats:
     dropped: int = 0
     reconnects: int = 0
     late_s: float = 0.0  # worst lag behind the schedule
+    commands: int = 0  # commands the devices received
 
 
 @dataclass(slots=True)
@@ -73,6 +77,8 @@ class Player:
         )
         client.username_pw_set(c.device_id, c.password)
         client.will_set(c.topic(Channel.STATUS), packs.LAST_WILL, qos=1, retain=True)
+        if self.broker.tls_ca:  # the devices' TLS listener, verified against this CA
+            client.tls_set(ca_certs=self.broker.tls_ca, tls_version=ssl.PROTOCOL_TLS_CLIENT)
         return client
 
     def _connect_blocking(self, link: Link, sim_now: float) -> None:
@@ -87,20 +93,26 @@ class Player:
             time.sleep(0.01)
         status = packs.status_payload(now=sim_now, battery=None)
         client.publish(link.creds.topic(Channel.STATUS), status, qos=1, retain=True)
-        if link.creds.kind is DeviceKind.WRISTBAND:  # it answers "did you fall?"
+        if link.creds.kind in LISTENING:  # a wristband also answers "did you fall?"
             client.on_message = partial(self._on_command, link)
             client.subscribe(link.creds.topic(Channel.CMD), qos=1)
         link.client, link.online = client, True
 
     def _on_command(self, link: Link, _c: object, _u: object, msg: mqtt.MQTTMessage) -> None:
-        """A ``fall_check``: the wearer answers "I'm OK" unless they cannot (population
-        parameter) or really fell a moment ago. Runs on the client's network thread."""
+        """A command, logged; to a ``fall_check`` the wearer answers "I'm OK" unless they
+        cannot (population parameter) or really fell a moment ago. Runs on the client's
+        network thread."""
         try:
             command = msgspec.json.decode(msg.payload, type=dict[str, object])
         except msgspec.DecodeError:
             log.warning("%s: unreadable command %r", link.creds.device_id, msg.payload[:200])
             return
+        self.stats.commands += 1
         device_id = link.creds.device_id
+        who = f" ({link.creds.resident})" if link.creds.resident else ""
+        log.info("%s%s: command %s %s", device_id, who, command.get("type"), command)
+        if command.get("type") != "fall_check" or link.creds.kind is not DeviceKind.WRISTBAND:
+            return
         now = self.clock.now() if self.clock else time.time()
         down = now - self.fell.get(device_id, float("-inf")) < FALLEN_FOR_S
         pack = packs.fall_check_answer(

@@ -42,7 +42,7 @@ PROFILE_DEVICES: Final[dict[CareProfile, frozenset[DeviceKind]]] = {
         {DeviceKind.BED_MAT, DeviceKind.SOS_BUTTON, DeviceKind.PIR, DeviceKind.RADAR}
     ),
 }
-# The demo seed (devices/seed.py) gives sunrise residents these profiles in turn.
+# The demo seed (devtools/seed.py) gives sunrise residents these profiles in turn.
 SEED_PROFILE_ORDER: Final = (
     CareProfile.INDEPENDENT,
     CareProfile.FRAIL,

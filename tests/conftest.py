@@ -16,7 +16,13 @@ os.environ.setdefault("ELDERCARE_WEBHOOK_ALLOW_HOSTS", '["127.0.0.1"]')
 # times): scripts/test.sh runs them alone after the parallel part, so the other tests' load
 # does not decide their figures.
 SERIAL_MODULES = frozenset(
-    {"test_chaos", "test_conformance", "test_run_script", "test_two_workers"}
+    {
+        "test_chaos",
+        "test_conformance",
+        "test_production_shape",
+        "test_run_script",
+        "test_two_workers",
+    }
 )
 
 

@@ -1,19 +1,11 @@
 """Real services for the test suite: one PostgreSQL+TimescaleDB cluster and one Mosquitto per
-test session (the project's own, on free ports), a fresh database per test."""
+test session (devtools.local_services, the stack the main job and the benchmarks use too), a
+fresh database per test, and the test-only broker accounts and helpers."""
 
 from __future__ import annotations
 
-import asyncio
-import os
-import subprocess
-import sys
-import tempfile
 import time
 import uuid
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
-from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import paho.mqtt.client as mqtt
@@ -21,21 +13,53 @@ import psycopg
 from paho.mqtt.enums import CallbackAPIVersion
 from psycopg.rows import dict_row
 
-from devices import migrate
-from devices.broker_admin import NewDevice, broker_admin
-from devices.broker_files import write_broker_config
-from devices.credentials import (
-    ServiceUser,
-    admin_user,
-    backend_user,
-    ingest_user,
-    mosquitto_hash,
+from devices.credentials import ADMIN_USERNAME, ServiceUser, mosquitto_hash
+from devtools import local_services
+from devtools.local_services import (
+    ROOT,
+    add_devices,
+    can_connect,
+    fresh_database,
+    running,
+    seed,
+    wait_until,
 )
-from devices.local_services import LocalBroker, LocalPostgres, start_mosquitto, start_postgres
-from devices.seed import DemoPopulation, seed_demo
+from devtools.local_services import LocalServices as Services
+from devtools.seed import DemoPopulation
 
-ROOT = Path(__file__).resolve().parent.parent
+__all__ = [
+    "JANITOR_PASSWORD",
+    "LOAD_USER",
+    "ROOT",
+    "Services",
+    "add_devices",
+    "can_connect",
+    "clear_retained",
+    "device",
+    "fresh_database",
+    "janitor_user",
+    "load_user",
+    "publish",
+    "query",
+    "running",
+    "seed",
+    "start_services",
+    "wait_until",
+    "worker_env",
+]
+
 LOAD_USER = ("loadgen", "load-test-pw")
+JANITOR_PASSWORD = "janitor-test-pw"
+PASSWORDS = {
+    "ingest": "ingest-test-pw",
+    "backend": "backend-test-pw",
+    ADMIN_USERNAME: "broker-admin-test-pw",
+}
+# the workers poll fast; the tests' webhook sinks are on loopback (see tests/conftest.py)
+WORKER_SETTINGS = {
+    "ELDERCARE_ALERTS_POLL_INTERVAL_S": "0.2",
+    "ELDERCARE_WEBHOOK_ALLOW_HOSTS": '["127.0.0.1"]',
+}
 
 
 def load_user() -> ServiceUser:
@@ -43,36 +67,32 @@ def load_user() -> ServiceUser:
     return ServiceUser(LOAD_USER[0], mosquitto_hash(LOAD_USER[1]), write=("eldercare/v1/#",))
 
 
-TEMPLATE = "eldercare_template"
-
-
-@dataclass
-class Services:
-    base: Path
-    pg: LocalPostgres
-    broker: LocalBroker
-    ingest_password: str = "ingest-test-pw"
-    backend_password: str = "backend-test-pw"
-    admin_password: str = "broker-admin-test-pw"
-
-    def service_users(self) -> list[Any]:
-        return [
-            ingest_user(mosquitto_hash(self.ingest_password)),
-            backend_user(mosquitto_hash(self.backend_password)),
-            admin_user(mosquitto_hash(self.admin_password)),
-            janitor_user(),
-            load_user(),
-        ]
-
-
-JANITOR_PASSWORD = "janitor-test-pw"
-
-
 def janitor_user() -> ServiceUser:
     """A test-only broker account that may clear retained messages between tests (the demo
     devices have the same ids in every test, so a retained status would leak into the next)."""
     return ServiceUser(
         "janitor", mosquitto_hash(JANITOR_PASSWORD), read=("eldercare/#",), write=("eldercare/#",)
+    )
+
+
+def start_services() -> Services:
+    s = local_services.start(
+        db_password="test-pw",
+        passwords=PASSWORDS,
+        extra_users=(janitor_user(), load_user()),
+        fast=True,
+    )
+    local_services.make_template(s)
+    return s
+
+
+def worker_env(s: Services, database_url: str, *, username: str = "ingest") -> dict[str, str]:
+    return s.worker_env(
+        database_url,
+        username=username,
+        client_id=f"ingest-{uuid.uuid4().hex[:8]}",
+        share_group=f"g{uuid.uuid4().hex[:8]}",
+        extra=WORKER_SETTINGS,
     )
 
 
@@ -100,144 +120,6 @@ def clear_retained(s: Services) -> int:
     finally:
         client.disconnect()
         client.loop_stop()
-
-
-def start_services() -> Services:
-    base = Path(tempfile.mkdtemp(prefix="eldercare-test-"))
-    base.chmod(0o755)  # the postgres system user runs the cluster when tests run as root
-    pg = start_postgres(base, password="test-pw", fast=True)
-    broker_dir = base / "mosquitto"
-    broker_dir.mkdir()
-    services = Services(base, pg, LocalBroker(broker_dir, 0, 0))
-    write_broker_config(broker_dir, [], services.service_users())
-    services.broker = start_mosquitto(broker_dir)
-    _make_template(services)
-    return services
-
-
-def _make_template(s: Services) -> None:
-    with psycopg.connect(s.pg.url("postgres"), autocommit=True) as conn:
-        conn.execute(f"CREATE DATABASE {TEMPLATE}")
-    migrate.upgrade(s.pg.url(TEMPLATE))
-    with psycopg.connect(s.pg.url("postgres"), autocommit=True) as conn:
-        # TimescaleDB's scheduler must not hold the template open, or copies fail.
-        conn.execute(f"ALTER DATABASE {TEMPLATE} WITH ALLOW_CONNECTIONS false IS_TEMPLATE true")
-        conn.execute(
-            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s", (TEMPLATE,)
-        )
-
-
-@contextmanager
-def fresh_database(s: Services) -> Iterator[str]:
-    name = f"t_{uuid.uuid4().hex[:12]}"
-    with psycopg.connect(s.pg.url("postgres"), autocommit=True) as conn:
-        conn.execute(f"CREATE DATABASE {name} TEMPLATE {TEMPLATE}")
-    try:
-        yield s.pg.url(name)
-    finally:
-        with psycopg.connect(s.pg.url("postgres"), autocommit=True) as conn:
-            conn.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
-
-
-def seed(s: Services, database_url: str) -> DemoPopulation:
-    """Seed the demo population and let the broker know its devices."""
-
-    async def go() -> DemoPopulation:
-        async with await psycopg.AsyncConnection.connect(
-            database_url, row_factory=dict_row
-        ) as conn:
-            from datetime import UTC, datetime
-
-            population = await seed_demo(conn, now=datetime.now(UTC))
-            await conn.commit()
-            return population
-
-    population = asyncio.run(go())
-    add_devices(s, [NewDevice(d.site_id, d.device_id, d.password) for d in population.devices])
-    dev = population.devices[0]
-    wait_until(lambda: can_connect(s, dev.device_id, dev.password), what="broker reload")
-    return population
-
-
-def add_devices(s: Services, devices: list[NewDevice]) -> None:
-    """Tell the running broker about newly provisioned devices (as provisioning does)."""
-    with broker_admin("127.0.0.1", s.broker.port, s.admin_password) as admin:
-        errors = admin.add_devices(devices)
-    assert not errors, errors
-
-
-def can_connect(s: Services, username: str, password: str, *, client_id: str | None = None) -> bool:
-    """Devices must connect with their own id as client id (the broker binds them)."""
-    client = mqtt.Client(
-        CallbackAPIVersion.VERSION2, client_id=client_id or username, protocol=mqtt.MQTTv5
-    )
-    client.username_pw_set(username, password)
-    try:
-        rc = client.connect("127.0.0.1", s.broker.port)
-        if rc != 0:
-            return False
-        client.loop(timeout=1.0)
-        return bool(client.is_connected())
-    finally:
-        client.disconnect()
-
-
-def wait_until(
-    check: Callable[[], bool], *, timeout: float = 20.0, what: str = "condition"
-) -> None:
-    """Poll a condition (not a fixed sleep): returns as soon as it holds."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if check():
-            return
-        time.sleep(0.05)
-    raise AssertionError(f"timed out after {timeout} s waiting for {what}")
-
-
-def worker_env(s: Services, database_url: str, *, username: str = "ingest") -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("ELDERCARE_")}
-    env.update(
-        {
-            "ELDERCARE_DATABASE_URL": database_url,
-            "ELDERCARE_MQTT_HOST": "127.0.0.1",
-            "ELDERCARE_MQTT_PORT": str(s.broker.port),
-            "ELDERCARE_MQTT_USERNAME": username,
-            "ELDERCARE_MQTT_PASSWORD": s.ingest_password
-            if username == "ingest"
-            else s.backend_password,
-            "ELDERCARE_MQTT_CLIENT_ID": f"ingest-{uuid.uuid4().hex[:8]}",
-            "ELDERCARE_MQTT_SHARE_GROUP": f"g{uuid.uuid4().hex[:8]}",
-            "ELDERCARE_ALERTS_POLL_INTERVAL_S": "0.2",
-            # the tests' webhook sinks are on loopback (see tests/conftest.py)
-            "ELDERCARE_WEBHOOK_ALLOW_HOSTS": '["127.0.0.1"]',
-        }
-    )
-    return env
-
-
-@contextmanager
-def running(module: str, env: dict[str, str], *args: str) -> Iterator[subprocess.Popen[bytes]]:
-    """Run ``python -m <module> run`` as a real process; stop it with SIGTERM."""
-    log = tempfile.NamedTemporaryFile(prefix=f"{module}-", suffix=".log", delete=False)  # noqa: SIM115
-    proc = subprocess.Popen(
-        [sys.executable, "-m", module, "run", *args],
-        env=env,
-        cwd=ROOT,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
-    try:
-        yield proc
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-        log.close()
-        if proc.returncode not in (0, -15) or os.environ.get("SHOW_WORKER_LOG"):
-            print(Path(log.name).read_text()[-4000:])
 
 
 def query(database_url: str, sql: str, params: tuple[object, ...] = ()) -> list[dict[str, Any]]:

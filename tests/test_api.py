@@ -16,8 +16,8 @@ from alerts.detection.persist import persist
 from alerts.detection.worker import to_event
 from alerts.dispatch.policy import policy_from_settings
 from dashboard_api.app import create_app
-from devices.seed import DemoPopulation
 from devices.settings import Settings
+from devtools.seed import DemoPopulation
 from tests.services import Services, query, seed
 
 

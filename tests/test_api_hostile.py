@@ -14,8 +14,8 @@ from fastapi.testclient import TestClient
 from alerts.notify.channels import DeliveryFailed, Outgoing, WebhookChannel
 from alerts.notify.egress import Refused, is_public, resolve_public
 from dashboard_api.app import create_app
-from devices.seed import DemoPopulation
 from devices.settings import Settings
+from devtools.seed import DemoPopulation
 from tests.notify_servers import http_sink
 from tests.services import Services, query, seed
 from tests.test_api import _login

@@ -18,8 +18,8 @@ from psycopg.rows import dict_row
 from dashboard_api.app import create_app
 from devices.accounts import create_user
 from devices.domain import Role
-from devices.seed import DemoPopulation
 from devices.settings import Settings
+from devtools.seed import DemoPopulation
 from tests.live_server import serve
 from tests.services import Services, fresh_database, query, seed
 from tests.test_api import _raise_sos

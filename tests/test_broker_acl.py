@@ -22,7 +22,7 @@ from paho.mqtt.reasoncodes import ReasonCode
 from devices.broker_admin import broker_admin
 from devices.broker_files import write_broker_config, write_secret
 from devices.credentials import DYNSEC_FILE
-from devices.seed import DemoDevice, DemoPopulation
+from devtools.seed import DemoDevice, DemoPopulation
 from tests.services import JANITOR_PASSWORD, Services, can_connect, seed, wait_until
 
 pytestmark = pytest.mark.integration

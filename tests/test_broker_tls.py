@@ -24,15 +24,15 @@ from paho.mqtt.enums import CallbackAPIVersion
 from psycopg.rows import dict_row
 
 from devices.broker_files import write_broker_files
-from devices.local_services import (
+from devices.tls import TlsFiles, make_certs
+from devtools.seed import DemoDevice
+from devtools.servers import (
     DYNSEC_PLUGIN,
     LocalBroker,
     free_port,
     start_mosquitto,
     wait_for_port,
 )
-from devices.seed import DemoDevice
-from devices.tls import TlsFiles, make_certs
 from tests.services import ROOT, Services, query, running, seed, wait_until, worker_env
 
 pytestmark = pytest.mark.integration

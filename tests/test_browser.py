@@ -14,7 +14,7 @@ import psycopg
 import pytest
 from playwright.sync_api import Browser, Page, expect, sync_playwright
 
-from devices.seed import DemoPopulation
+from devtools.seed import DemoPopulation
 from tests.live_server import serve
 from tests.services import ROOT, Services, device, publish, running, seed, worker_env
 from tests.test_ingest_integration import wait_for_ingest

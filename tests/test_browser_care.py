@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Browser, expect, sync_playwright
 
-from devices.seed import DemoPopulation
+from devtools.seed import DemoPopulation
 from tests.live_server import serve
 from tests.services import Services, query, seed
 from tests.test_browser import ARGS, CHROMIUM, PHONE, SHOTS, _sign_in, english

@@ -13,8 +13,8 @@ from fastapi.testclient import TestClient
 
 from alerts.care.reminders import enqueue_visit_reminders
 from dashboard_api.app import create_app
-from devices.seed import DemoPopulation
 from devices.settings import Settings
+from devtools.seed import DemoPopulation
 from simulators.care_month import play_care_month
 from tests.dispatch_world import arun
 from tests.live_server import serve

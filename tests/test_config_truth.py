@@ -17,6 +17,7 @@ import yaml
 from pydantic import SecretStr
 
 from devices.credentials import backend_user, ingest_user
+from devices.migrate import PROCESS_ROLES
 from devices.settings import REMOVED, Settings
 from devices.wire import TOPIC_ROOT
 
@@ -255,3 +256,35 @@ def test_the_check_itself_sees_reads_and_their_absence() -> None:
     assert "telemetry_retention_days" in fields_read_by_command("devices.__main__", "migrate")
     assert "database_url" not in fields_read_by_command("devices.__main__", "tls-certs")
     assert "smtp_password" in fields_read_by_command("alerts.__main__", "run")
+
+
+def _db_user_and_password(service: str) -> tuple[str, str]:
+    url = _env(APP_SERVICES[service][0])["ELDERCARE_DATABASE_URL"]
+    m = re.fullmatch(r"postgresql://(\w+):(\$\{\w+:\?\})@[\w.-]+:\d+/\w+", url)
+    assert m, url
+    return m.group(1), _password_source(m.group(2))
+
+
+@pytest.mark.parametrize("process", sorted(PROCESS_ROLES))
+def test_each_long_running_process_signs_in_to_the_database_as_its_own_role(
+    process: str,
+) -> None:
+    user, source = _db_user_and_password(process)
+    assert user == PROCESS_ROLES[process]
+    # migrate sets that role's password from the very same compose variable
+    migrate_env = _env(APP_SERVICES["migrate"][0])
+    given = migrate_env[f"ELDERCARE_DATABASE_{process.upper()}_PASSWORD"]
+    assert _password_source(given) == source
+    assert f"database_{process}_password" in APP_SERVICES["migrate"][2]
+    others = {_db_user_and_password(p)[1] for p in PROCESS_ROLES if p != process}
+    assert source not in others | {_db_user_and_password("migrate")[1]}
+
+
+def test_only_the_one_shot_tools_sign_in_as_the_schema_owner() -> None:
+    owners = {
+        name
+        for name in APP_SERVICES
+        if "ELDERCARE_DATABASE_URL" in _env(APP_SERVICES[name][0])
+        and _db_user_and_password(name)[0] == "eldercare"
+    }
+    assert owners == {"migrate", "broker-sync", "devices"}

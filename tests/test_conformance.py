@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from devices.seed import DemoPopulation
+from devtools.seed import DemoPopulation
 from simulators import devices as packs
 from simulators.clock import SimClock
 from simulators.fleet import DeviceCreds

@@ -37,8 +37,8 @@ from alerts.dispatch.policy import policy_from_settings as policy_from
 from alerts.evaluate.training import corpus, umafall
 from devices.db import open_pool
 from devices.domain import Colour
-from devices.seed import DemoPopulation
 from devices.settings import Settings
+from devtools.seed import DemoPopulation
 from simulators import devices as packs
 from tests.dispatch_world import add_responder
 from tests.services import Services, device, publish, query, running, seed, wait_until, worker_env

@@ -22,7 +22,7 @@ import pytest
 
 from bench.ingest import counts, expected_rows
 from bench.stack import provision
-from devices.local_services import start_mosquitto, start_postgres
+from devtools.servers import start_mosquitto, start_postgres
 from simulators.load_run import LoadResult, LoadSpec, run_load
 from tests.services import LOAD_USER, Services, query, running, wait_until, worker_env
 

@@ -17,9 +17,9 @@ from hypothesis import strategies as st
 
 from bench.ingest import counts
 from bench.stack import provision
-from devices.local_services import free_port
 from devices.registry import DeviceRef
 from devices.wire import Reason
+from devtools.servers import free_port
 from ingest.decode import DeadLetter, Decoded, Limits, RawMessage, decode
 from ingest.ratelimit import TokenBuckets
 from simulators.load import device_ids, payload

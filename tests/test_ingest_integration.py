@@ -6,7 +6,7 @@ import json
 import time
 import uuid
 
-from devices.seed import DemoPopulation
+from devtools.seed import DemoPopulation
 from tests.services import (
     Services,
     device,

@@ -23,7 +23,7 @@ from paho.mqtt.enums import CallbackAPIVersion
 
 from bench.dispatch_latency import add_responders
 from bench.stack import provision
-from devices.seed import DemoPopulation
+from devtools.seed import DemoPopulation
 from simulators.load import device_ids
 from tests.services import (
     LOAD_USER,

@@ -18,7 +18,7 @@ from psycopg.rows import dict_row
 
 from dashboard_api.live import issue_ticket, redeem_ticket
 from devices.accounts import token_hash
-from devices.seed import DemoPopulation
+from devtools.seed import DemoPopulation
 from tests.live_server import serve
 from tests.services import Services, seed
 from tests.test_api import _raise_sos

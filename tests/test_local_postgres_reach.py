@@ -13,7 +13,7 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from devices.local_services import start_postgres
+from devtools.servers import start_postgres
 from tests.notify_servers import free_port
 
 

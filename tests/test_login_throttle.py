@@ -13,8 +13,8 @@ from fastapi.testclient import TestClient
 
 from dashboard_api.app import create_app
 from dashboard_api.deps import now as now_dep
-from devices.seed import DemoPopulation
 from devices.settings import Settings
+from devtools.seed import DemoPopulation
 from tests.live_server import serve
 from tests.services import Services, seed
 

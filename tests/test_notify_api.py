@@ -13,8 +13,8 @@ from alerts.notify.wiring import config_from, open_channels
 from alerts.notify.worker import run_cycle
 from dashboard_api.app import create_app
 from devices.db import open_pool
-from devices.seed import DemoPopulation
 from devices.settings import Settings
+from devtools.seed import DemoPopulation
 from tests.notify_servers import http_sink
 from tests.services import Services, query, seed
 from tests.test_api import _login, _raise_sos

@@ -14,8 +14,8 @@ from alerts.dispatch.orders import Actor, accept_order, arrive, cancel_order, re
 from dashboard_api.app import create_app
 from devices.domain import Outcome, Role
 from devices.registry import Conn
-from devices.seed import DemoPopulation
 from devices.settings import Settings
+from devtools.seed import DemoPopulation
 from tests.dispatch_world import T0, add_responder, arun, raise_sos
 from tests.services import Services, query, seed
 

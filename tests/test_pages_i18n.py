@@ -11,7 +11,7 @@ from urllib.parse import urlparse
 
 from playwright.sync_api import Browser, Page, expect
 
-from devices.seed import DemoPopulation
+from devtools.seed import DemoPopulation
 from tests.live_server import serve
 from tests.services import ROOT, Services, device, publish, running, worker_env
 from tests.test_browser import PHONE, _sign_in, browser, pop  # noqa: F401 - fixtures

@@ -12,8 +12,8 @@ import pytest
 from fastapi.testclient import TestClient
 
 from dashboard_api.app import create_app
-from devices.seed import DemoDevice, DemoPopulation
 from devices.settings import Settings
+from devtools.seed import DemoDevice, DemoPopulation
 from tests.services import ROOT, Services, can_connect, query, seed, wait_until
 from tests.test_api import _login
 

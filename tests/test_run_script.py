@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from devices.local_services import free_port
+from devtools.servers import free_port
 from tests.services import wait_until
 
 ROOT = Path(__file__).resolve().parent.parent

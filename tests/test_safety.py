@@ -13,9 +13,9 @@ from fastapi.testclient import TestClient
 from alerts.care.findings import DeviceFacts, device_findings_cycle, judge
 from dashboard_api.app import create_app
 from devices.registry import DeviceRef
-from devices.seed import DemoPopulation
 from devices.settings import Settings
 from devices.wire import Reason
+from devtools.seed import DemoPopulation
 from ingest.decode import DeadLetter, Decoded, Limits, RawMessage, decode
 from tests.dispatch_world import arun
 from tests.services import Services, query, seed

@@ -13,8 +13,8 @@ from fastapi.testclient import TestClient
 
 from dashboard_api.app import create_app
 from dashboard_api.deps import now
-from devices.seed import DemoPopulation
 from devices.settings import Settings
+from devtools.seed import DemoPopulation
 from tests.services import Services, query, seed
 from tests.test_api import _login, _raise_sos
 

@@ -1,8 +1,9 @@
 """Run the project's own PostgreSQL (with TimescaleDB) and Mosquitto under a local directory.
 
-Used by the main job (``scripts/run.sh``) and the test suite. Each service gets its own data
-directory, a free port on 127.0.0.1, and is stopped cleanly. PostgreSQL refuses to run as
-root, so as root its processes run as the ``postgres`` system user.
+The servers under devtools.local_services (the main job, the tests, the benchmarks). Each
+service gets its own data directory, a free port on 127.0.0.1, and is stopped cleanly.
+PostgreSQL refuses to run as root, so as root its processes run as the ``postgres`` system
+user.
 """
 
 from __future__ import annotations

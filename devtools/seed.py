@@ -11,7 +11,6 @@ from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta
 
 from devices.accounts import create_user
-from devices.care_seed import seed_care_demo
 from devices.domain import CareProfile, DeviceKind, Placement, Role, RoomKind, SiteKind
 from devices.registry import (
     Conn,
@@ -20,6 +19,7 @@ from devices.registry import (
     create_site,
     provision_device,
 )
+from devtools.care_seed import seed_care_demo
 
 NAMES = [
     "Wang Fang",
