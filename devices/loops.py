@@ -16,6 +16,7 @@ import time
 from collections.abc import Awaitable, Callable
 
 import psycopg
+from psycopg_pool import PoolClosed
 
 from devices.backoff import Backoff
 
@@ -98,6 +99,8 @@ async def database_loop(
             wake.clear()
         try:
             seconds = await one_round()
+        except PoolClosed:
+            raise  # the process is shutting down: not an outage to wait out
         except psycopg.OperationalError as exc:
             seconds = outage.failed(exc)
             wake_on = None  # a NOTIFY does not bring the database back; wait the backoff

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 import psycopg
+from psycopg_pool import PoolClosed
 
 from devices.db import AsyncPool
 from devices.loops import Outage
@@ -140,6 +141,8 @@ async def store(
             written = await _commit(pool, items, seen, status_apart=status_apart)
             outage.ok()
             return written
+        except PoolClosed:
+            raise  # the process is going down: nothing to retry on (the broker redelivers)
         except psycopg.OperationalError as exc:
             metrics.DB_RETRIES.inc()
             delay = outage.failed(exc)
@@ -271,39 +274,70 @@ async def consume(
     # acknowledged with the later batch that commits them; brokers match PUBACKs by packet id).
     depth = path.depth
     pending: deque[_Pending] = deque()
-    while not stop.is_set():
-        held = pacer is not None and pacer.held > 0
-        # a written batch is acked promptly; held backlog is released at its pace
-        idle_s = 0.05 if held else 0.5 if not pending else max(wait_s, 0.02)
-        messages = await source.take_batch(path.batch_max, wait_s, idle_s)
-        items: list[Decoded | DeadLetter] = []
-        acks: list[RawMessage] = []
-        if messages or held:
-            metrics.RECEIVED.inc(len(messages))
-            await cache.ensure(pool, map(_device_id_of, messages), time.monotonic())
-            started = time.perf_counter()
-            args = (messages, cache.refs, limits, buckets, time.monotonic(), pacer)
-            if path.decode_in_thread:
-                # In a thread, so the batches being written keep making their round trips.
-                items, acks = await asyncio.to_thread(decode_all, *args)
-            else:
-                items, acks = decode_all(*args)
-            metrics.DECODE_SECONDS.observe(time.perf_counter() - started)
-            metrics.HELD.labels(path.name).set(pacer.held if pacer is not None else 0)
-        if pending and not acks and not pending[0].task.done():
-            # Idle: acknowledge the oldest write as soon as it commits, but never block on it
-            # (a lane write waiting for the status lock must not keep the next SOS waiting).
-            await asyncio.wait([pending[0].task], timeout=0.05)
-        while pending and (pending[0].task.done() or len(pending) >= depth):
+    try:
+        while not stop.is_set():
+            held = pacer is not None and pacer.held > 0
+            # a written batch is acked promptly; held backlog is released at its pace
+            idle_s = 0.05 if held else 0.5 if not pending else max(wait_s, 0.02)
+            messages = await source.take_batch(path.batch_max, wait_s, idle_s)
+            items: list[Decoded | DeadLetter] = []
+            acks: list[RawMessage] = []
+            if messages or held:
+                metrics.RECEIVED.inc(len(messages))
+                if not await _ensure_devices(cache, pool, messages, stop):
+                    break  # stopped during an outage: nothing of this batch is acknowledged
+                started = time.perf_counter()
+                args = (messages, cache.refs, limits, buckets, time.monotonic(), pacer)
+                if path.decode_in_thread:
+                    # In a thread, so the batches being written keep making their round trips.
+                    items, acks = await asyncio.to_thread(decode_all, *args)
+                else:
+                    items, acks = decode_all(*args)
+                metrics.DECODE_SECONDS.observe(time.perf_counter() - started)
+                metrics.HELD.labels(path.name).set(pacer.held if pacer is not None else 0)
+            if pending and not acks and not pending[0].task.done():
+                # Idle: acknowledge the oldest write as soon as it commits, but never block on it
+                # (a lane write waiting for the status lock must not keep the next SOS waiting).
+                await asyncio.wait([pending[0].task], timeout=0.05)
+            while pending and (pending[0].task.done() or len(pending) >= depth):
+                if not await pending.popleft().finish(source):
+                    await _abandon(pending)
+                    return  # not committed, not acknowledged: the broker will deliver them again
+            if acks:
+                pending.append(_Pending(pool, items, acks, stop, seen, path.status_apart))
+        while pending:
             if not await pending.popleft().finish(source):
                 await _abandon(pending)
-                return  # not committed, not acknowledged: the broker will deliver them again
-        if acks:
-            pending.append(_Pending(pool, items, acks, stop, seen, path.status_apart))
-    while pending:
-        if not await pending.popleft().finish(source):
-            await _abandon(pending)
-            return
+                return
+
+    except BaseException:
+        # the consumer failed or was cancelled: its writes in flight die with it (nothing they
+        # commit is acknowledged; the broker redelivers, and a repeat is dropped as one)
+        for unfinished in pending:
+            unfinished.task.cancel()
+        raise
+
+
+async def _ensure_devices(
+    cache: DeviceCache, pool: AsyncPool, messages: list[RawMessage], stop: asyncio.Event
+) -> bool:
+    """Load the devices a batch names, waiting out a database outage like a batch's commit
+    (a reload that failed once used to end the consumer); False if stopped meanwhile."""
+    outage = Outage("ingest device cache")
+    while True:
+        try:
+            await cache.ensure(pool, map(_device_id_of, messages), time.monotonic())
+            outage.ok()
+            return True
+        except PoolClosed:
+            raise
+        except psycopg.OperationalError as exc:
+            delay = outage.failed(exc)
+        try:
+            await asyncio.wait_for(stop.wait(), timeout=delay)
+            return False
+        except TimeoutError:
+            continue
 
 
 def _device_id_of(m: RawMessage) -> str:
