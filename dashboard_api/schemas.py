@@ -9,6 +9,7 @@ from typing import Annotated
 from pydantic import AfterValidator, BaseModel, Field
 
 from devices.domain import (
+    DEFAULT_TIMEZONE,
     CareProfile,
     Colour,
     OrderKind,
@@ -33,7 +34,7 @@ class MeOut(BaseModel):
     site_ids: list[str]
     resident_ids: list[int]
     locale: str = "zh-CN"  # the language the user sees (their own, else the site's)
-    timezone: str = "Asia/Shanghai"  # the site's: every time on the pages is shown in it
+    timezone: str = DEFAULT_TIMEZONE  # the site's: every time on the pages is shown in it
 
 
 class SiteOut(BaseModel):

@@ -25,7 +25,7 @@ from dashboard_api.view_models import (
     TimelinePoint,
     TodayOut,
 )
-from devices.domain import Role
+from devices.domain import DEFAULT_TIMEZONE, Role
 
 router = APIRouter(prefix="/api")
 NOT_FOUND: dict[int | str, dict[str, Any]] = {404: {"model": Problem}}
@@ -154,7 +154,7 @@ async def stats_today(
     conn: ConnDep,
     user: StaffUser,
     at: Now,
-    tz: Annotated[str, Query(max_length=64)] = "Asia/Shanghai",
+    tz: Annotated[str, Query(max_length=64)] = DEFAULT_TIMEZONE,
 ) -> TodayOut:
     """Today's orders (since local midnight in ``tz``) and the median time from event to
     acceptance."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from enum import StrEnum
+from typing import Final
 
 
 class SiteKind(StrEnum):
@@ -64,6 +65,10 @@ class Colour(StrEnum):
     YELLOW = "yellow"  # attention soon: long inactivity, night bed exit, device offline
     GREEN = "green"  # service requests
 
+
+# The zone a site is in unless it says otherwise (settings: ELDERCARE_SITE_TIMEZONE; each site
+# row has its own): every time people read is shown in it.
+DEFAULT_TIMEZONE: Final = "Asia/Shanghai"
 
 # Events that are never dropped, never wait behind telemetry and are raised even when their
 # detector fails (ingest's lane, the alerts worker's first claim and fallback).

@@ -13,7 +13,7 @@ from psycopg.rows import DictRow
 from psycopg.types.json import Jsonb
 
 from devices.credentials import DeviceCredential, generate_secret, mosquitto_hash
-from devices.domain import CareProfile, DeviceKind, Placement, RoomKind, SiteKind
+from devices.domain import DEFAULT_TIMEZONE, CareProfile, DeviceKind, Placement, RoomKind, SiteKind
 
 Conn = AsyncConnection[DictRow]
 
@@ -49,7 +49,7 @@ async def create_site(
     kind: SiteKind,
     community: str = "",
     address: str = "",
-    timezone: str = "Asia/Shanghai",
+    timezone: str = DEFAULT_TIMEZONE,
 ) -> str:
     await conn.execute(
         "INSERT INTO sites (site_id, name, kind, community, address, timezone) "

@@ -15,7 +15,7 @@ from zoneinfo import available_timezones
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from devices.domain import Colour
+from devices.domain import DEFAULT_TIMEZONE, Colour
 
 # Variables this code no longer reads. Set, they would be ignored in silence (the deployment
 # would believe something the code does not do), so a process refuses to start instead.
@@ -255,7 +255,7 @@ class Settings(BaseSettings):
     # notifications, daily summaries and API errors default to them; each user may choose
     # their own language (users.locale). zh-CN or en.
     site_locale: Literal["zh-CN", "en"] = "zh-CN"
-    site_timezone: str = "Asia/Shanghai"
+    site_timezone: str = DEFAULT_TIMEZONE
 
     run_dir: Path = Field(default=Path(".run"))
 

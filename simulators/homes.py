@@ -17,7 +17,7 @@ import random
 from datetime import UTC, datetime
 from pathlib import Path
 
-from devices.domain import CareProfile, DeviceKind
+from devices.domain import DEFAULT_TIMEZONE, CareProfile, DeviceKind
 from simulators.calibration import Calibration
 from simulators.population import PROFILE_DEVICES
 from simulators.routine import DAY, day_plan
@@ -93,7 +93,7 @@ def write_home(
             w.writerow([_iso(t0), _iso(t1), "sleeping"])
         for t0, t1 in _outings(events):
             w.writerow([_iso(t0), _iso(t1), "away"])
-    meta = {"timezone": "Asia/Shanghai", "source": f"simulators.homes seed {seed} {profile}"}
+    meta = {"timezone": DEFAULT_TIMEZONE, "source": f"simulators.homes seed {seed} {profile}"}
     (home / "home.json").write_text(json.dumps(meta) + "\n", encoding="utf-8")
     return home
 

@@ -16,16 +16,17 @@ from simulators import calibration
 from simulators.routine import DAY, day_events
 
 T0 = 1_790_000_000.0  # an arbitrary simulated local midnight base (shifted below)
+LOCAL_OFFSET_S = 8 * 3600  # the simulated homes are in Asia/Shanghai (UTC+8, no DST)
 
 
 def simulated(profile: CareProfile, *, days: int, seed: int) -> tuple[list[float], list[float]]:
     calib = calibration.load()
     rng = random.Random(seed)
-    start = T0 - T0 % DAY - 8 * 3600  # local midnight (UTC+8)
+    start = T0 - T0 % DAY - LOCAL_OFFSET_S  # local midnight
     times: list[float] = []
     for d in range(days):
         times += [
-            e.at + 8 * 3600
+            e.at + LOCAL_OFFSET_S
             for e in day_events(profile, day_start=start + d * DAY, calib=calib, rng=rng)
         ]
     kept = calibration.thin(times)

@@ -11,9 +11,10 @@ from zoneinfo import ZoneInfo
 from psycopg import sql
 
 from alerts.care.plan import Priority, SensorFacts, month_bounds, next_due, priority
+from devices.domain import DEFAULT_TIMEZONE
 from devices.registry import Conn
 
-PLAN_TZ = "Asia/Shanghai"  # the visit month is a local calendar month
+PLAN_TZ = DEFAULT_TIMEZONE  # the visit month is a local calendar month
 
 # {where} scopes the residents (r.*, s.*, va.visitor_id); the sensor facts are per resident.
 PLAN_SQL = sql.SQL("""

@@ -15,7 +15,7 @@ from typing import Protocol, runtime_checkable
 from zoneinfo import ZoneInfo
 
 from devices.careplan import CarePlan
-from devices.domain import Colour
+from devices.domain import DEFAULT_TIMEZONE, Colour
 
 
 @dataclass(frozen=True, slots=True)
@@ -36,7 +36,7 @@ class StreamEvent:
     resident_name: str | None = None
     room_kind: str | None = None
     site_kind: str = "nursing_home"
-    timezone: str = "Asia/Shanghai"
+    timezone: str = DEFAULT_TIMEZONE
     placement: str = "unknown"  # where a wearable sits on the body (devices.domain.Placement)
     # The care plans of everyone this device may concern: the resident it serves, or everyone
     # in its room (a shared room), or everyone in the home (a home-care bed).
