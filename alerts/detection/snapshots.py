@@ -25,8 +25,19 @@ from alerts.detection.routine import (
     default_routine,
 )
 from devices.registry import Conn
+from devices.wire import CHECK_IN_ANSWER
 
-ACTIVITY_NAMES = ["motion", "presence", "door", "sos", "fall", "flush", "appliance"]
+# check_in_ok: the resident's "I'm fine" to a check-in (alerts/detection/check_in.py)
+ACTIVITY_NAMES = [
+    "motion",
+    "presence",
+    "door",
+    "sos",
+    "fall",
+    "flush",
+    "appliance",
+    CHECK_IN_ANSWER,
+]
 BOOL_NAMES = ("presence", "flush", "appliance")
 EXIT_ROOM_KINDS = ("entrance",)
 # Each device's last few events are kept however old, so a door passage can be told apart

@@ -21,7 +21,7 @@ from zoneinfo import ZoneInfo
 from alerts.detection.detectors.base import Verdict
 from alerts.detection.detectors.snapshot import ResidentSnapshot
 from alerts.detection.routine import Deadline, Window, deadline
-from devices.careplan import CarePlanError, InactivityPlan, care_plan_for
+from devices.careplan import CarePlan, CarePlanError, InactivityPlan, care_plan_for
 from devices.domain import CareProfile, Colour
 
 WHERE = {
@@ -41,16 +41,21 @@ def human(seconds: float) -> str:
     return f"{h} h" if h else f"{m} min"
 
 
-def plan_of(s: ResidentSnapshot) -> tuple[InactivityPlan, Window]:
-    """The care plan's inactivity caps and sleep window (defaults if the plan is invalid)."""
+def care_plan_of(s: ResidentSnapshot) -> CarePlan:
+    """The resident's care plan in force (the profile's defaults if the stored plan is invalid)."""
     try:
         profile = CareProfile(s.care_profile)
     except ValueError:
         profile = CareProfile.INDEPENDENT
     try:
-        plan = care_plan_for(profile, dict(s.care_plan))
+        return care_plan_for(profile, dict(s.care_plan))
     except CarePlanError:
-        plan = care_plan_for(profile, None)
+        return care_plan_for(profile, None)
+
+
+def plan_of(s: ResidentSnapshot) -> tuple[InactivityPlan, Window]:
+    """The care plan's inactivity caps and sleep window (defaults if the plan is invalid)."""
+    plan = care_plan_of(s)
     start, end = plan.night_start, plan.night_end
     return plan.inactivity, Window(start.hour + start.minute / 60, end.hour + end.minute / 60)
 
