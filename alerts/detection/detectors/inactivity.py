@@ -29,6 +29,7 @@ WHERE = {
     "seated": "seated (chair or couch)",
     "bathroom": "in the bathroom",
     "bed": "in bed",
+    "door": "quiet since the exit door, not known to have left",
 }
 
 
