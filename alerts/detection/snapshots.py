@@ -16,6 +16,7 @@ from datetime import UTC, datetime, timedelta
 
 from alerts.detection.detectors.snapshot import DeviceSnapshot, ResidentSnapshot
 from alerts.detection.routine import (
+    AWAY_MARK,
     MOVEMENT,
     SEATS,
     Activity,
@@ -27,8 +28,10 @@ from alerts.detection.routine import (
 from devices.registry import Conn
 from devices.wire import CHECK_IN_ANSWER
 
-# check_in_ok: the resident's "I'm fine" to a check-in (alerts/detection/check_in.py)
+# check_in_ok: the resident's "I'm fine" to a check-in (alerts/detection/check_in.py);
+# away: "the resident is out", evidence of leaving (not a sign of life)
 ACTIVITY_NAMES = [
+    AWAY_MARK,
     "motion",
     "presence",
     "door",
@@ -38,7 +41,7 @@ ACTIVITY_NAMES = [
     "appliance",
     CHECK_IN_ANSWER,
 ]
-BOOL_NAMES = ("presence", "flush", "appliance")
+BOOL_NAMES = ("presence", "flush", "appliance", AWAY_MARK)
 EXIT_ROOM_KINDS = ("entrance",)
 # Each device's last few events are kept however old, so a door passage can be told apart
 # as leaving or coming home (the departure's open/close before the arrival's).

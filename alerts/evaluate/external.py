@@ -187,18 +187,30 @@ def evaluate_home(
         replay = Replayer(events, routine, detector, start=day - 2 * DAY, timezone=home.timezone)
         earlier = set(checks.asked)
 
-        def answered_before(t: float, _s: ResidentSnapshot, _v: Verdict) -> bool:
+        def answered_before(
+            t: float,
+            _s: ResidentSnapshot,
+            _v: Verdict,
+            earlier: set[float] = earlier,
+            replay: Replayer = replay,
+        ) -> bool:
             if t in earlier:  # asked when that day was evaluated: answered then
                 replay.answer(t)
                 return True
             return False
 
-        def ask(t: float, snap: ResidentSnapshot, _v: Verdict) -> bool:
+        def ask(
+            t: float,
+            snap: ResidentSnapshot,
+            _v: Verdict,
+            replay: Replayer = replay,
+            learned: bool = routine.learned,
+        ) -> bool:
             if checks.due(snap, t) is None:
                 return False
             checks.asked.append(t)  # recorded life: answered at once
             run.check_ins.append(t)
-            run.first_day_check_ins += int(not routine.learned)
+            run.first_day_check_ins += int(not learned)
             replay.answer(t)
             return True
 
