@@ -45,29 +45,52 @@ def device(kind: str, key: int, *, personal: bool = True) -> DeviceSnapshot:
     return DeviceSnapshot(key, f"{kind}-{key}", kind, None, personal, None)
 
 
-def test_asked_only_past_a_learned_normal_below_the_cap_with_budget_and_a_device() -> None:
-    now = T + H
-    assert C.due_at(deadline(), now=now, window_s=600, asked_recently=0, can_answer=True) == (
-        now + 600
+def test_asked_at_the_threshold_or_one_window_before_the_cap_never_alerting_past_it() -> None:
+    learned = deadline()  # threshold 1 h, cap 4 h
+    assert C.ask_at(learned, 600) == T + H
+    assert C.due_at(learned, now=T + H, window_s=600, asked_recently=0, can_answer=True) == (
+        T + H + 600
     )
+    # a threshold at the cap (site defaults, or a long learned normal): asked one window
+    # before it, so an unanswered check-in alerts at the cap, as without asking
+    for d in (deadline(threshold=4 * H), deadline(learned=False, threshold=4 * H)):
+        assert C.ask_at(d, 600) == T + 4 * H - 600
+        assert C.due_at(d, now=T + 4 * H - 600, window_s=600, asked_recently=0,
+                        can_answer=True) == T + 4 * H  # fmt: skip
+    # close to the cap: asked a window before it, due at the cap
+    near = deadline(threshold=4 * H - 300)
+    assert C.ask_at(near, 600) == T + 4 * H - 600
+    # the plan asks nothing: the threshold itself
+    assert C.ask_at(learned, 0) == T + H
+    # asked late (a restart) with too little left before the cap: alert directly
+    assert C.due_at(near, now=T + 4 * H - 60, window_s=600, asked_recently=0,
+                    can_answer=True) is None  # fmt: skip
     for kwargs in (
         {"window_s": 0, "asked_recently": 0, "can_answer": True},  # plan says no (dementia)
         {"window_s": 600, "asked_recently": 1, "can_answer": True},  # budget spent
         {"window_s": 600, "asked_recently": 0, "can_answer": False},  # nothing to press
     ):
-        assert C.due_at(deadline(), now=now, **kwargs) is None  # type: ignore[arg-type]
-    # at the cap, or on site defaults: no time left to ask, alert directly
-    for d in (deadline(threshold=4 * H), deadline(learned=False)):
-        assert C.due_at(d, now=now, window_s=600, asked_recently=0, can_answer=True) is None
-    # the window never runs past the cap; too little of it left: alert directly
-    near = deadline(threshold=4 * H - 300)
-    at = T + 4 * H - 300
-    assert C.due_at(near, now=at, window_s=600, asked_recently=0, can_answer=True) == T + 4 * H
-    nearer = deadline(threshold=4 * H - 60)
-    assert (
-        C.due_at(nearer, now=T + 4 * H - 60, window_s=600, asked_recently=0, can_answer=True)
-        is None
-    )
+        assert C.due_at(learned, now=T + H, **kwargs) is None  # type: ignore[arg-type]
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.floats(0, 6 * H),
+    st.floats(60, 6 * H),
+    st.floats(0, 1800),
+    st.floats(0, 7 * H),
+)
+def test_asking_never_alerts_past_the_cap(threshold: float, cap: float, window: float, late: float) -> None:  # fmt: skip
+    threshold = min(threshold, cap)
+    d = deadline(threshold=threshold, cap=cap)
+    ask = C.ask_at(d, window)
+    assert T <= ask <= d.at
+    now = ask + late
+    due = C.due_at(d, now=now, window_s=window, asked_recently=0, can_answer=True)
+    if due is not None:
+        assert due <= T + cap
+        assert due >= d.at  # never earlier than without asking
+        assert due - now >= C.MIN_ANSWER_S
 
 
 def test_the_care_plan_allows_check_ins_except_for_dementia() -> None:
@@ -244,4 +267,5 @@ def test_the_replay_answers_a_check_in_and_the_spell_starts_again() -> None:
 
     alarms = replay.run(T, T + 9 * H, 60.0, ask)  # type: ignore[arg-type]
     assert alarms == []
-    assert asked[:2] == [T + 4 * H, T + 8 * H]  # each answer restarts the 4-h cap
+    # asked one window (the plan's 10 min) before the 4-h cap; each answer restarts the spell
+    assert asked[:2] == [T + 4 * H - 600, T + 8 * H - 1200]

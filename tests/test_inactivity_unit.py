@@ -58,8 +58,15 @@ def days_of_motion(
 
 
 def snapshot(events: list[Activity], routine: Routine, now: datetime, **resident: object):  # type: ignore[no-untyped-def]
+    """A snapshot whose care plan asks nothing first (check-ins: tests/test_check_in_unit.py),
+    so the detector's verdict comes at the threshold."""
+    plan = resident.pop("care_plan", {})
+    assert isinstance(plan, dict)
     return build_snapshot(
-        resident={**RESIDENT, **resident}, activities=events, routine=routine, now=now
+        resident={**RESIDENT, "care_plan": {"check_in_s": 0, **plan}, **resident},
+        activities=events,
+        routine=routine,
+        now=now,
     )
 
 

@@ -1,19 +1,26 @@
 """Ask before alarming: the rules of an inactivity check-in ("press if you are fine").
 
-Pure: no I/O, no clock. When a quiet spell passes the resident's *learned* normal but not yet
-the care plan's cap for the state, the resident is first asked on their button or wristband
-(a ``check_in`` command, docs/device-protocol.md section 6). An answer (the device's
-``check_in_ok`` carrying the check's id, or any other sign of life) records a check-in and
-the spell starts again; no answer within the plan's window (``check_in_s``, never past the
-cap) raises the inactivity alert at once.
+Pure: no I/O, no clock. When a quiet spell passes the resident's learned normal (its
+threshold) but not yet the care plan's cap for the state, the resident is first asked on
+their button or wristband (a ``check_in`` command, docs/device-protocol.md section 6). An
+answer (the device's ``check_in_ok`` carrying the check's id, or any other sign of life)
+records a check-in and the spell starts again; no answer within the plan's window
+(``check_in_s``) raises the inactivity alert at once.
 
-Asked only when all of these hold (:func:`due_at`), otherwise the alert is raised directly:
+**The cap is never passed** (:func:`ask_at`): the question is put at the threshold, or one
+window before the cap when the threshold is closer to the cap than that (a threshold at the
+cap, on site defaults or learned): an unanswered check-in then alerts at the cap, exactly when
+the alert would have come without asking. So asking never makes an alert later than the cap,
+and later than the threshold by at most the window.
+
+Asked only when all of these hold (:func:`due_at`); otherwise the alert comes at the
+threshold, as without check-ins:
 
 * the plan allows it (``check_in_s`` > 0; 0 is the dementia default);
 * the resident has a device that can answer (:func:`answering_device`);
-* the deadline is the learned normal, below the cap (at the cap there is no time left to ask);
 * the per-resident budget is not spent: at most ``BUDGET`` check-ins per ``BUDGET_S``
-  (about one every two days: more would mean the learned normal is too short for this person).
+  (about one every two days: more would mean the learned normal is too short for this person);
+* at least ``MIN_ANSWER_S`` are left before the cap.
 """
 
 from __future__ import annotations
@@ -44,16 +51,27 @@ def answering_device(devices: Iterable[DeviceSnapshot], *, site_kind: str) -> De
     return own[0] if own else None
 
 
+def cap_at(deadline: Deadline) -> float:
+    return deadline.counted_from + deadline.cap_s
+
+
+def ask_at(deadline: Deadline, window_s: float) -> float:
+    """When the question is put (epoch s): the threshold, or one window before the cap if
+    that is earlier; the threshold itself when the plan asks nothing."""
+    if window_s <= 0:
+        return deadline.at
+    return max(deadline.counted_from, min(deadline.at, cap_at(deadline) - window_s))
+
+
 def due_at(
     deadline: Deadline, *, now: float, window_s: float, asked_recently: int, can_answer: bool
 ) -> float | None:
-    """When an unanswered check-in asked at ``now`` (the spell's deadline has passed) raises
-    the alert, or None: raise it now (see the module's conditions). Epoch seconds."""
+    """When an unanswered check-in asked at ``now`` (at or after :func:`ask_at`) raises the
+    alert, never past the cap; None: nothing is asked (the module's conditions), the alert
+    comes at the threshold. Epoch seconds."""
     if window_s <= 0 or not can_answer or asked_recently >= BUDGET:
         return None
-    if not deadline.learned or deadline.threshold_s >= deadline.cap_s:
-        return None
-    due = min(now + window_s, deadline.counted_from + deadline.cap_s)
+    due = min(max(now + window_s, deadline.at), cap_at(deadline))
     return due if due - now >= MIN_ANSWER_S else None
 
 

@@ -85,8 +85,9 @@ def _idem(verdict: Verdict) -> str:
 async def ask_first(
     conn: Conn, verdict: Verdict, snapshot: ResidentSnapshot, *, now: datetime, wall: datetime
 ) -> bool:
-    """For an inactivity alert due at ``now``: True if a check-in is open for its spell (new,
-    or asked before and not yet decided), so nothing is raised now; False: raise it."""
+    """For an inactivity alert from the moment its resident may be asked (``check_in.ask_at``):
+    True if nothing is raised now (a check-in is open for its spell, new or asked before and
+    not yet decided; or nobody can be asked and the threshold is still ahead); False: raise."""
     if verdict.kind != "inactivity" or verdict.resident_id is None:
         return False
     await conn.execute("SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))", (verdict.fold_key,))
@@ -118,7 +119,7 @@ async def ask_first(
         can_answer=device is not None,
     )
     if due is None or device is None:
-        return False
+        return now.timestamp() < deadline.at  # nobody to ask: the alert comes at the threshold
     due_at = datetime.fromtimestamp(due, UTC)
     quiet = snapshot.last_activity_at or now
     pending = replace(

@@ -101,6 +101,14 @@ class CheckIns:
     window_s: float
     asked: list[float] = field(default_factory=list)
 
+    def waits(self, snap: ResidentSnapshot, t: float, v: Verdict, replay: Replayer) -> bool:
+        """Nobody asked and the threshold still ahead: no alarm yet (the spell stays open)."""
+        d = self.detector.deadline(snap)
+        if d is not None and t < d.at:
+            replay.seen.discard(v.idem_key)
+            return True
+        return False
+
     def due(self, snap: ResidentSnapshot, t: float) -> float | None:
         d = self.detector.deadline(snap)
         if d is None:
@@ -189,25 +197,25 @@ def evaluate_home(
 
         def answered_before(
             t: float,
-            _s: ResidentSnapshot,
-            _v: Verdict,
+            snap: ResidentSnapshot,
+            v: Verdict,
             earlier: set[float] = earlier,
             replay: Replayer = replay,
         ) -> bool:
             if t in earlier:  # asked when that day was evaluated: answered then
                 replay.answer(t)
                 return True
-            return False
+            return checks.waits(snap, t, v, replay)
 
         def ask(
             t: float,
             snap: ResidentSnapshot,
-            _v: Verdict,
+            v: Verdict,
             replay: Replayer = replay,
             learned: bool = routine.learned,
         ) -> bool:
             if checks.due(snap, t) is None:
-                return False
+                return checks.waits(snap, t, v, replay)
             checks.asked.append(t)  # recorded life: answered at once
             run.check_ins.append(t)
             run.first_day_check_ins += int(not learned)
@@ -233,11 +241,15 @@ def evaluate_home(
             state = dl.state if dl else snap.rest_state
             first = silent.first_alarm(t0, t0 + NEVER_S, tick_s)
             alarm_at = first.at if first else None
-            due = None
+            asked = False
             if first is not None and silent.last_snapshot is not None:
                 due = checks.due(silent.last_snapshot, first.at)  # asked, never answered
-            if alarm_at is not None and due is not None:
-                alarm_at = math.ceil(due / tick_s) * tick_s
+                asked = due is not None
+                own = detector.deadline(silent.last_snapshot)
+                if due is None and own is not None:
+                    due = max(first.at, own.at)  # nobody asked: alerted at the threshold
+                if due is not None:
+                    alarm_at = math.ceil(due / tick_s) * tick_s
             last = snap.last_activity_at.timestamp() if snap.last_activity_at else t0
             run.onsets.append(
                 Onset(
@@ -249,7 +261,7 @@ def evaluate_home(
                     float(rng.uniform(2 * HOUR, 6 * HOUR)),
                     float(rng.uniform(4 * HOUR, 12 * HOUR)),
                     routine.learned,
-                    due is not None,
+                    asked,
                 )
             )
     return run

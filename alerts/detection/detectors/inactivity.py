@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
+from alerts.detection import check_in
 from alerts.detection.detectors.base import Verdict
 from alerts.detection.detectors.snapshot import ResidentSnapshot
 from alerts.detection.routine import Deadline, Window, deadline
@@ -85,9 +86,14 @@ class InactivityDetector:
         )
 
     def evaluate(self, snapshot: ResidentSnapshot, *, now: datetime) -> Verdict | None:
+        """The alert of the current spell from the moment the resident may be asked first
+        (``check_in.ask_at``; ``alert_at`` in the details: when it is raised if nobody asks)."""
         s = snapshot
         d = self.deadline(s)
-        if d is None or s.last_activity_at is None or now.timestamp() < d.at:
+        if d is None or s.last_activity_at is None:
+            return None
+        ask = check_in.ask_at(d, care_plan_of(s).check_in_s)
+        if now.timestamp() < ask:
             return None
         quiet = (now - s.last_activity_at).total_seconds()
         source = "learned" if d.learned else "cap; too little history for this state and hour"
@@ -122,5 +128,6 @@ class InactivityDetector:
                 "cap_s": round(d.cap_s),
                 "room_kind": s.last_activity_room_kind,
                 "routine_learned": d.learned,
+                "alert_at": datetime.fromtimestamp(d.at, s.last_activity_at.tzinfo).isoformat(),
             },
         )
