@@ -222,6 +222,9 @@ def test_away_needs_evidence_of_leaving() -> None:
     assert before.state == "away"  # said "going out", then left
     stale = [Activity(T - 3600, None, "label", "away", True), motion(T), door(T + 30)]
     assert current_state(stale).state == "door"  # an hour-old mark is not about this exit
+    back = [*left, Activity(T + 40, None, "label", "away", True)]
+    back.append(Activity(T + 2 * H, None, "label", "away", False))  # "back", no door seen
+    assert current_state(back).state == "door"  # quiet since the door, at home: judged
     radar = [*left, Activity(T + 90, "living", "radar", "presence", False)]
     assert current_state(radar).state == "away"
     assert current_state([*radar, motion(T + 3 * H)]).state == "active"  # back home

@@ -233,6 +233,12 @@ class ExitTracker:
         if self.away:
             self.confirmed = True
 
+    def back(self) -> None:
+        """ "Back home" (an away mark false) without a door seen: at home again, quiet since
+        the door."""
+        self.confirmed = False
+        self.evidence_at = float("-inf")
+
 
 class StateWalk:
     """The state rules, one sign of life at a time (shared by learning and the snapshot)."""
@@ -252,6 +258,8 @@ class StateWalk:
         """An event that is not a sign of life but tells where the person is."""
         if is_away_evidence(a):
             self.exits.evidence(a.t)
+        elif a.name == AWAY_MARK and a.value is False:
+            self.exits.back()
 
     def step(self, a: Activity) -> None:
         self.away = self.exits.step(a)

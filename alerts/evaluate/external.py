@@ -144,13 +144,15 @@ def _pick(home: Home, day: float, rng: np.random.Generator, count: int) -> list[
 
 
 def away_marks_of(home: Home) -> list[Activity]:
-    """An ``away`` mark at the start of every labelled absence (what a resident pressing
-    "going out", or a carer's note, would tell the live detector)."""
-    return [
-        Activity(t=lab.start, room_kind=None, device_kind="label", name=AWAY_MARK, value=True)
-        for lab in home.labels
-        if any(k in lab.name.lower() for k in AWAY_LABELS)
-    ]
+    """An ``away`` mark at the start of every labelled absence and its end ("back home"):
+    what a resident pressing "going out" and "back", or a carer's note, would tell the live
+    detector."""
+    out: list[Activity] = []
+    for lab in home.labels:
+        if any(k in lab.name.lower() for k in AWAY_LABELS):
+            for t, value in ((lab.start, True), (lab.end, False)):
+                out.append(Activity(t, None, "label", AWAY_MARK, value))
+    return out
 
 
 def _cause(home: Home, start: float, end: float) -> str:
