@@ -93,9 +93,11 @@ class Player:
         link.client, link.online = client, True
 
     def _on_command(self, link: Link, _c: object, _u: object, msg: mqtt.MQTTMessage) -> None:
-        """A ``fall_check`` or a ``check_in``: the wearer answers ("I'm OK", "I'm fine")
-        unless they cannot (population parameter) or really fell a moment ago. Runs on the
-        client's network thread. SOS buttons do not subscribe here: they cannot answer."""
+        """A ``fall_check``: the wearer answers "I'm OK" unless they cannot (population
+        parameter) or really fell a moment ago. Runs on the client's network thread. A
+        ``check_in`` ("press if you are fine") is never answered here: in a conformance run
+        the quiet resident is the scenario's collapse (the demo devices, simulators/session.py,
+        answer it)."""
         try:
             command = msgspec.json.decode(msg.payload, type=dict[str, object])
         except msgspec.DecodeError:
@@ -104,7 +106,7 @@ class Player:
         device_id = link.creds.device_id
         now = self.clock.now() if self.clock else time.time()
         down = now - self.fell.get(device_id, float("-inf")) < FALLEN_FOR_S
-        pack = packs.check_answer(
+        pack = packs.fall_check_answer(
             command,
             device_id=device_id,
             now=now,
@@ -112,7 +114,7 @@ class Player:
         )
         if pack is not None and link.client is not None:
             link.client.publish(link.creds.topic(Channel.EVENT), packs.encode(pack), qos=1)
-            log.info("%s: answered %s %s", device_id, command.get("type"), command.get("check_id"))
+            log.info("%s: answered fall check %s: I'm OK", device_id, command.get("check_id"))
 
     async def connect(self, device_ids: Iterable[str], clock: SimClock | None) -> None:
         """Connect devices concurrently, then send each one's backlog in a burst."""
