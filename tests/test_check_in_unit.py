@@ -224,7 +224,11 @@ def test_away_needs_evidence_of_leaving() -> None:
     assert current_state(stale).state == "door"  # an hour-old mark is not about this exit
     back = [*left, Activity(T + 40, None, "label", "away", True)]
     back.append(Activity(T + 2 * H, None, "label", "away", False))  # "back", no door seen
-    assert current_state(back).state == "door"  # quiet since the door, at home: judged
+    now_home = current_state(back)
+    assert now_home.state == "active"  # at home, quiet since "back" was pressed
+    assert now_home.last is not None
+    assert now_home.last.t == T + 2 * H
+    assert current_state([*back, door(T + 2 * H + 60)]).state == "active"  # the same passage
     radar = [*left, Activity(T + 90, "living", "radar", "presence", False)]
     assert current_state(radar).state == "away"
     assert current_state([*radar, motion(T + 3 * H)]).state == "active"  # back home

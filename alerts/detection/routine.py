@@ -80,8 +80,8 @@ def is_away_evidence(a: Activity) -> bool:
 
 
 def is_sign_of_life(a: Activity) -> bool:
-    if a.name == AWAY_MARK:
-        return False
+    if a.name == AWAY_MARK:  # "back home" pressed is an action; "going out" is evidence only
+        return a.value is False
     if a.name in STARTS_ONLY or a.device_kind in STARTS_ONLY:
         return a.value is True
     if a.name in MOVEMENT:
@@ -208,6 +208,9 @@ class ExitTracker:
         self.evidence_at = float("-inf")
 
     def step(self, a: Activity) -> bool:
+        if a.name == AWAY_MARK and a.value is False:
+            self.back(a.t)
+            return False
         if is_away_evidence(a):
             self.evidence_at = a.t
             if self.away:
@@ -233,10 +236,11 @@ class ExitTracker:
         if self.away:
             self.confirmed = True
 
-    def back(self) -> None:
-        """ "Back home" (an away mark false) without a door seen: at home again, quiet since
-        the door."""
-        self.confirmed = False
+    def back(self, t: float) -> None:
+        """Back home pressed (an away mark false): at home from ``t``, with or without a
+        door seen (a door within the grace is the same passage)."""
+        self.last_exit, self.away, self.confirmed = None, False, False
+        self.arrived = t
         self.evidence_at = float("-inf")
 
 
@@ -258,8 +262,6 @@ class StateWalk:
         """An event that is not a sign of life but tells where the person is."""
         if is_away_evidence(a):
             self.exits.evidence(a.t)
-        elif a.name == AWAY_MARK and a.value is False:
-            self.exits.back()
 
     def step(self, a: Activity) -> None:
         self.away = self.exits.step(a)
