@@ -178,3 +178,30 @@ def test_a_check_in_answered_on_the_wristband_raises_nothing_an_unanswered_one_a
     assert len(checks(url)) == 2
     kinds = query(url, "SELECT r.site_id FROM alerts a JOIN residents r USING (resident_id)")
     assert sorted(str(k["site_id"]) for k in kinds) == ["home-17", "home-18"]
+
+
+def test_a_check_in_that_cannot_be_judged_is_quarantined_and_its_resident_alerted(
+    services: Services, database_url: str
+) -> None:
+    url = database_url
+    seed(services, url)
+    now = datetime.now(UTC).replace(microsecond=0)
+    [r] = query(url, "SELECT resident_id FROM residents WHERE site_id = 'home-18'")
+    query(
+        url,
+        "INSERT INTO detector_checks (idem_key, detector, due_at, event, created_at, "
+        "resident_id, device_key, verdict) SELECT 'check_in:broken', 'check_in', %s, '{}', %s, "
+        "%s, device_key, '{\"not\": \"a verdict\"}' FROM devices WHERE device_id = 'wb-0043' "
+        "RETURNING 1",
+        (now + timedelta(minutes=10), now, r["resident_id"]),
+    )
+    assert asyncio.run(_checks(url, now)) == (1, 1)
+    [q] = query(url, "SELECT * FROM quarantine")
+    assert q["queue"] == "detector_checks"
+    assert "KeyError" in q["error"]
+    [alert] = query(url, "SELECT * FROM alerts")
+    assert (alert["kind"], alert["resident_id"]) == ("inactivity", r["resident_id"])
+    assert alert["details"]["fallback"] is True
+    [check] = query(url, "SELECT * FROM detector_checks WHERE detector = 'check_in'")
+    assert str(check["outcome"]).startswith("raised: check-in failed")
+    assert asyncio.run(_checks(url, now + timedelta(minutes=20))) == (0, 0)  # decided once
