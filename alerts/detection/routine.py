@@ -9,17 +9,21 @@ in when it began:
   another room since),
 * ``bathroom`` (motion or presence seen in the bathroom, and every sign of life since from
   there; a bathroom door is a passage and ends a stay, a flush keeps one open),
-* ``away`` (an exit door, then nothing but its grace period),
+* ``away`` (an exit door, then nothing but its grace period, and evidence of having left: an
+  ``away`` event or a radar seeing the room empty; never alerts),
+* ``door`` (the same without evidence: a collapse just after the door looks like this; judged
+  with the at-home cap),
 * ``active`` (at home, none of the above).
 
 Signs of life (:func:`is_sign_of_life`): motion, doors, both edges of bed and seat mats and of
 radar presence, SOS and fall events, a flush or appliance **start** (a cistern refilling or an
-appliance switching itself off is not an action), and a wristband's movement (an ``activity``
-level or ``steps`` count above zero).
+appliance switching itself off is not an action), a wristband's movement (an ``activity``
+level or ``steps`` count above zero), a check-in's answer and "back home" (``away`` false).
 
 For each state the normal length of a spell is learned by the local hour at which the detector
 starts counting it (:func:`anchor`: the onset, or the end of the sleep window for a spell that
-begins in it in a home that cannot tell sleep, i.e. without a bed mat, and for ``bed``). The
+begins in it, and for a spell begun by day whose threshold falls in it, in ``bed`` or, in a
+home that cannot tell sleep (no bed mat), when it began less than 2 h before the window). The
 threshold is the learned normal plus margin, never above the state's **cap** (care plan, else
 the site defaults: 2 h active, 4 h seated or in bed, 45 min in the bathroom). In a home with
 no seat mat or radar a person sitting still cannot be told from one lying on the floor, so the
