@@ -21,6 +21,11 @@ log = logging.getLogger(__name__)
 # wristband before a likely fall pages; at most 45 so impact to order stays under 60 s.
 DEFAULT_FALL_CHECK_S = 30
 MAX_FALL_CHECK_S = 45
+# "Press if you are fine" (alerts/detection/check_in.py): seconds a quiet resident has to
+# answer on their button or wristband before the inactivity alert is raised; never past the
+# care plan's cap for the state. 0 asks nothing (the dementia default).
+DEFAULT_CHECK_IN_S = 10 * 60
+MAX_CHECK_IN_S = 30 * 60
 
 
 class Range(BaseModel):
@@ -94,6 +99,9 @@ class CarePlan(BaseModel):
     # A likely (not certain) fall from the wearable asks the wearer first and pages if they
     # do not cancel within this many seconds; 0 skips the question and pages at once.
     fall_check_s: int = Field(default=DEFAULT_FALL_CHECK_S, ge=0, le=MAX_FALL_CHECK_S)
+    # A quiet spell past the learned normal but not yet the cap first asks the resident
+    # "press if you are fine" and alerts if unanswered within this many seconds; 0 alerts.
+    check_in_s: int = Field(default=DEFAULT_CHECK_IN_S, ge=0, le=MAX_CHECK_IN_S)
     # Inactivity caps by resting place; the night is the sleep window above.
     inactivity: InactivityPlan = InactivityPlan()
     # Tick detectors to leave out for this resident, by name (e.g. "inactivity").
@@ -113,8 +121,14 @@ class CarePlan(BaseModel):
 PROFILE_DEFAULTS: Mapping[CareProfile, Mapping[str, object]] = {
     CareProfile.INDEPENDENT: {},
     CareProfile.FRAIL: {"bed_exit_watch": True},
-    # a resident with dementia cannot be relied on to answer "did you fall?": page at once
-    CareProfile.DEMENTIA: {"wandering_watch": True, "bed_exit_watch": True, "fall_check_s": 0},
+    # a resident with dementia cannot be relied on to answer "did you fall?" or "press if you are
+    # fine": page at once
+    CareProfile.DEMENTIA: {
+        "wandering_watch": True,
+        "bed_exit_watch": True,
+        "fall_check_s": 0,
+        "check_in_s": 0,
+    },
     CareProfile.BED_BOUND: {"bed_exit_watch": True, "bed_exit_return_s": 5 * 60},
 }
 

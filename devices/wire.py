@@ -491,5 +491,21 @@ class FallCheck(Command, frozen=True, tag="fall_check"):
     until_ts: float
 
 
+# The resident's "I'm fine" to a check-in: an event record named this, ``vs`` the check id.
+CHECK_IN_ANSWER: Final = "check_in_ok"
+
+
+class CheckIn(Command, frozen=True, tag="check_in"):
+    """Ask a quiet resident "press if you are fine" (a quiet spell past their normal):
+    chime or vibrate and offer one button until ``until_ts``; an answer is an event
+    ``check_in_ok`` with ``vs`` = ``check_id``. ``quiet_since_ts`` is the last sign of life.
+    Received after ``until_ts`` (a device that was offline): stale, ignored."""
+
+    check_id: str
+    window_s: int
+    quiet_since_ts: float
+    until_ts: float
+
+
 def encode_command(cmd: Command) -> bytes:
     return msgspec.json.encode(cmd)

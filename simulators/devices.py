@@ -16,7 +16,7 @@ from typing import Final
 import msgspec
 
 from devices.domain import DeviceKind
-from devices.wire import FALL_CHECK_ANSWER
+from devices.wire import CHECK_IN_ANSWER, FALL_CHECK_ANSWER
 
 Rec = dict[str, object]
 Pack = list[Rec]
@@ -216,9 +216,26 @@ def fall_check_answer(
     "I'm OK" pressed at ``now``, as an event record ``fall_check_ok`` carrying the check id.
     None when there is nothing to answer: another command, a check already expired, or a
     wearer who cannot answer (asleep, confused, or really on the floor)."""
-    if command.get("type") != "fall_check" or not can_answer:
+    if command.get("type") != "fall_check":
+        return None
+    return check_answer(command, device_id=device_id, now=now, can_answer=can_answer)
+
+
+# The commands a wearer or a button's owner answers, and the event name of each answer.
+ANSWERS: Final = {"fall_check": FALL_CHECK_ANSWER, "check_in": CHECK_IN_ANSWER}
+
+
+def check_answer(
+    command: dict[str, object], *, device_id: str, now: float, can_answer: bool
+) -> Pack | None:
+    """The answer to a ``fall_check`` ("I'm OK") or a ``check_in`` ("I'm fine", pressed on a
+    wristband or an SOS button) command: an event record carrying the check id, stamped
+    ``now``. None when there is nothing to answer (another command, a check already expired)
+    or the person cannot (asleep, confused, really on the floor)."""
+    name = ANSWERS.get(str(command.get("type")))
+    if name is None or not can_answer:
         return None
     check_id, until = command.get("check_id"), command.get("until_ts")
     if not isinstance(check_id, str) or not isinstance(until, int | float) or now > until:
         return None
-    return _pack(device_id, now, [{"n": FALL_CHECK_ANSWER, "vs": check_id}], None)
+    return _pack(device_id, now, [{"n": name, "vs": check_id}], None)

@@ -101,7 +101,9 @@ class Player:
     def _on_command(self, link: Link, _c: object, _u: object, msg: mqtt.MQTTMessage) -> None:
         """A command, logged; to a ``fall_check`` the wearer answers "I'm OK" unless they
         cannot (population parameter) or really fell a moment ago. Runs on the client's
-        network thread."""
+        network thread. A ``check_in`` ("press if you are fine") is never answered here: in a
+        conformance run the quiet resident is the scenario's collapse (the demo devices,
+        simulators/session.py, answer it)."""
         try:
             command = msgspec.json.decode(msg.payload, type=dict[str, object])
         except msgspec.DecodeError:

@@ -21,6 +21,9 @@ from simulators.fleet import DeviceCreds, Incident, IncidentKind
 
 log = logging.getLogger("simulators.device")
 
+# Devices with a button a resident presses to answer "press if you are fine".
+CHECK_IN_KINDS = (DeviceKind.WRISTBAND, DeviceKind.SOS_BUTTON)
+
 BACKOFF_INITIAL_S: Final = 1.0
 BACKOFF_MAX_S: Final = 30.0
 ACC_WINDOW_SAMPLES: Final = 50  # 1 s at 50 Hz
@@ -170,17 +173,21 @@ class SimDevice:
                 continue
             who = f" ({self.creds.resident})" if self.creds.resident else ""
             log.info("%s%s: command %s %s", self.name, who, command.get("type"), command)
-            if command.get("type") == "fall_check" and self.creds.kind is DeviceKind.WRISTBAND:
+            kind = command.get("type")
+            if (kind == "fall_check" and self.creds.kind is DeviceKind.WRISTBAND) or (
+                kind == "check_in" and self.creds.kind in CHECK_IN_KINDS
+            ):
                 self._answer_later(client, command)
 
     def _answer_later(self, client: aiomqtt.Client, command: dict[str, object]) -> None:
-        """The wearer reads "did you fall?" and, if able and not on the floor, presses
-        "I'm OK" a few seconds later (an event over the wire protocol)."""
+        """The wearer reads "did you fall?" (or "press if you are fine") and, if able and not
+        on the floor, presses the button a few seconds later (an event over the wire
+        protocol)."""
         down = time.time() - self.fell_at < FALLEN_FOR_S
 
         async def answer() -> None:
             await asyncio.sleep(self.rng.uniform(3.0, 12.0))
-            pack = packs.fall_check_answer(
+            pack = packs.check_answer(
                 command,
                 device_id=self.creds.device_id,
                 now=time.time(),
@@ -188,7 +195,9 @@ class SimDevice:
             )
             if pack is not None:
                 await self._send(client, Channel.EVENT, pack)
-                log.info("%s: answered fall check %s: I'm OK", self.name, command.get("check_id"))
+                log.info(
+                    "%s: answered %s %s", self.name, command.get("type"), command.get("check_id")
+                )
 
         task = asyncio.get_running_loop().create_task(answer(), name=f"answer:{self.name}")
         self._answers.add(task)

@@ -104,6 +104,17 @@ def test_late_sos_names_its_own_date() -> None:
             "卫生间",
             "bathroom",
         ),
+        (
+            "inactivity",
+            {
+                "state": "door",
+                "elapsed_s": 8000,
+                "threshold_s": 7200,
+                "check_in": {"outcome": "no_answer", "window_s": 600},
+            },
+            "按键报平安：10 分钟内无应答",
+            "no answer within 10 min",
+        ),
         ("low_battery", {"device_kind": "wristband", "battery": 9}, "9%", "9%"),
         ("bed_exit", {"away_s": 1800, "left_at": NOW.isoformat()}, "30 分钟", "30 min"),
         (

@@ -1,6 +1,7 @@
 """The tick loop against the real database: a week of motion history is learned, a long
 silence raises exactly one yellow inactivity alert with its dispatch order, a second tick
-adds nothing, and a resident who went out (door, then silence) is left alone."""
+adds nothing, and a resident who went out (door, "going out" pressed, then silence) is left
+alone."""
 
 from __future__ import annotations
 
@@ -76,6 +77,12 @@ def test_long_silence_gives_one_yellow_alert_and_going_out_gives_none(
     services: Services, database_url: str
 ) -> None:
     seed(services, database_url)
+    # home-17's plan asks nothing first (tests/test_check_in_integration.py asks)
+    query(
+        database_url,
+        "UPDATE residents SET care_plan = care_plan || '{\"check_in_s\": 0}' "
+        "WHERE site_id = 'home-17' RETURNING 1",
+    )
     silent_from = DAY0 + timedelta(days=7, hours=10)  # 10:00 local, then nothing
     _history(database_url, "0042", last=silent_from)
     _history(database_url, "0043", last=silent_from - timedelta(minutes=5))
@@ -84,6 +91,13 @@ def test_long_silence_gives_one_yellow_alert_and_going_out_gives_none(
         "INSERT INTO events (time, device_key, name, value_text) SELECT %s, device_key, 'door',"
         " 'open' FROM devices WHERE device_id = 'door-0043' RETURNING 1",
         (silent_from,),
+    )
+    # the door alone is no evidence of leaving; "going out" pressed on the button is
+    query(
+        database_url,
+        "INSERT INTO events (time, device_key, name, value_bool) SELECT %s, device_key, 'away',"
+        " true FROM devices WHERE device_id = 'btn-0043' RETURNING 1",
+        (silent_from + timedelta(seconds=20),),
     )
     now = silent_from + timedelta(hours=3, minutes=10)
     # home-19: as silent as home-17, but her wristband reports movement ten minutes ago (an

@@ -58,8 +58,15 @@ def days_of_motion(
 
 
 def snapshot(events: list[Activity], routine: Routine, now: datetime, **resident: object):  # type: ignore[no-untyped-def]
+    """A snapshot whose care plan asks nothing first (check-ins: tests/test_check_in_unit.py),
+    so the detector's verdict comes at the threshold."""
+    plan = resident.pop("care_plan", {})
+    assert isinstance(plan, dict)
     return build_snapshot(
-        resident={**RESIDENT, **resident}, activities=events, routine=routine, now=now
+        resident={**RESIDENT, "care_plan": {"check_in_s": 0, **plan}, **resident},
+        activities=events,
+        routine=routine,
+        now=now,
     )
 
 
@@ -196,9 +203,17 @@ def test_detector_is_silent_when_away_or_never_seen_and_alerts_once_per_spell() 
     t = (DAY0 + timedelta(hours=10)).timestamp()
     now = DAY0 + timedelta(hours=18)
     detector = InactivityDetector()
-    away = [motion(t), Activity(t + 30, "entrance", "door", "door", exit=True)]
-    for events in (away, []):
+    door = [motion(t), Activity(t + 30, "entrance", "door", "door", exit=True)]
+    marked = [*door, Activity(t + 60, None, "label", "away", True)]
+    radar_empty = [*door, Activity(t + 90, "living", "radar", "presence", False)]
+    for events in (marked, radar_empty, []):
         assert detector.evaluate(snapshot(events, routine, now), now=now) is None
+    # the exit door alone is no evidence of leaving: a collapse just after it is alerted
+    # within the day cap (4 h without a seat sensor), counted from the door
+    door_only = detector.evaluate(snapshot(door, routine, now), now=now)
+    assert door_only is not None
+    assert door_only.details["state"] == "door"
+    assert door_only.occurred_at == datetime.fromtimestamp(t + 30 + 4 * H, UTC)
     first = detector.evaluate(snapshot([motion(t)], routine, now), now=now)
     later = now + timedelta(minutes=30)
     again = detector.evaluate(snapshot([motion(t)], routine, later), now=later)
@@ -288,7 +303,8 @@ def test_coming_home_after_an_absence_is_home_and_a_silence_then_is_inactivity()
     def door(at: float) -> Activity:
         return Activity(at, "entrance", "door", "door", exit=True)
 
-    left = [motion(t), door(t + 30), door(t + 40)]  # open and close on the way out
+    out = Activity(t + 35, None, "label", "away", True)  # "going out": evidence of leaving
+    left = [motion(t), door(t + 30), out, door(t + 40)]  # open and close on the way out
     home = [*left, door(t + 2 * H), door(t + 2 * H + 20)]  # back two hours later
     assert current_state(left).away_since == t + 40
     assert current_state(home).away_since is None

@@ -18,6 +18,7 @@ from typing import Any
 
 import psycopg
 
+from alerts.detection.check_ins import run_check_ins
 from alerts.detection.detectors.base import (
     CheckContext,
     ContextEvent,
@@ -43,7 +44,7 @@ LOOKBACK = timedelta(minutes=2)
 
 CLAIM_DUE = """
 SELECT check_id, detector, event FROM detector_checks
-WHERE done_at IS NULL AND due_at <= %(now)s AND detector <> 'fall_check'
+WHERE done_at IS NULL AND due_at <= %(now)s AND detector NOT IN ('fall_check', 'check_in')
 ORDER BY due_at LIMIT %(limit)s FOR UPDATE SKIP LOCKED
 """
 
@@ -283,6 +284,7 @@ async def check_loop(
             pool, rechecks=rechecks, policy=policy, limit=limit, now=at.detect, wall=at.wall
         )
         await run_fall_checks(pool, policy=policy, limit=limit, now=at.detect, wall=at.wall)
+        await run_check_ins(pool, policy=policy, limit=limit, now=at.detect, wall=at.wall)
         return 0.0 if cycle.checked >= limit else poll_s
 
     await database_loop("checks", one_round, stop=stop)

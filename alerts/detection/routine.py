@@ -9,17 +9,21 @@ in when it began:
   another room since),
 * ``bathroom`` (motion or presence seen in the bathroom, and every sign of life since from
   there; a bathroom door is a passage and ends a stay, a flush keeps one open),
-* ``away`` (an exit door, then nothing but its grace period),
+* ``away`` (an exit door, then nothing but its grace period, and evidence of having left: an
+  ``away`` event or a radar seeing the room empty; never alerts),
+* ``door`` (the same without evidence: a collapse just after the door looks like this; judged
+  with the at-home cap),
 * ``active`` (at home, none of the above).
 
 Signs of life (:func:`is_sign_of_life`): motion, doors, both edges of bed and seat mats and of
 radar presence, SOS and fall events, a flush or appliance **start** (a cistern refilling or an
-appliance switching itself off is not an action), and a wristband's movement (an ``activity``
-level or ``steps`` count above zero).
+appliance switching itself off is not an action), a wristband's movement (an ``activity``
+level or ``steps`` count above zero), a check-in's answer and "back home" (``away`` false).
 
 For each state the normal length of a spell is learned by the local hour at which the detector
 starts counting it (:func:`anchor`: the onset, or the end of the sleep window for a spell that
-begins in it in a home that cannot tell sleep, i.e. without a bed mat, and for ``bed``). The
+begins in it, and for a spell begun by day whose threshold falls in it, in ``bed`` or, in a
+home that cannot tell sleep (no bed mat), when it began less than 2 h before the window). The
 threshold is the learned normal plus margin, never above the state's **cap** (care plan, else
 the site defaults: 2 h active, 4 h seated or in bed, 45 min in the bathroom). In a home with
 no seat mat or radar a person sitting still cannot be told from one lying on the floor, so the
@@ -28,7 +32,6 @@ no seat mat or radar a person sitting still cannot be told from one lying on the
 
 from __future__ import annotations
 
-import itertools
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, tzinfo
@@ -39,7 +42,7 @@ import numpy as np
 HOURS = 24
 BATHROOM = "bathroom"
 UTC_TZ = ZoneInfo("UTC")
-STATES = ("active", "seated", "bathroom", "bed")
+STATES = ("active", "seated", "bathroom", "bed", "door")
 SEATS = ("seat_mat", "radar")
 STARTS_ONLY = ("flush", "appliance")
 # Only these put a person IN the bathroom: a door is a passage (either side), and a flush is
@@ -51,6 +54,15 @@ MOVEMENT = ("activity", "steps")  # wristband per-minute readings: > 0 is moveme
 EXIT_GRACE_S = 180.0
 # An exit-door passage after this long away is coming home, not leaving again.
 ARRIVAL_AFTER_S = 600.0
+# Evidence of having left (an exit door alone is not: a collapse just after it looks the
+# same): an "away" mark (``AWAY_MARK`` true: the resident or a carer says they are out; the
+# evaluation marks the labelled absences) or a radar seeing the room empty, from this long
+# before the exit door on.
+AWAY_MARK = "away"
+EVIDENCE_BEFORE_S = 600.0
+# In a home without a bed mat, a spell begun more than this before the sleep window is not
+# deferred to its end (the person was not going to bed): it alerts within its day cap.
+EVENING_LEAD_S = 2 * 3600.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,7 +77,15 @@ class Activity:
     exit: bool = False  # a door the person leaves the home through
 
 
+def is_away_evidence(a: Activity) -> bool:
+    if a.name == AWAY_MARK:
+        return a.value is True
+    return a.device_kind == "radar" and a.name == "presence" and a.value is False
+
+
 def is_sign_of_life(a: Activity) -> bool:
+    if a.name == AWAY_MARK:  # "back home" pressed is an action; "going out" is evidence only
+        return a.value is False
     if a.name in STARTS_ONLY or a.device_kind in STARTS_ONLY:
         return a.value is True
     if a.name in MOVEMENT:
@@ -176,7 +196,8 @@ def default_routine(defaults: SiteDefaults = SiteDefaults(), days: float = 0.0) 
 
 
 class ExitTracker:
-    """Away = an exit-door event, then nothing but its ``EXIT_GRACE_S`` grace period.
+    """Out through the exit door = an exit-door event, then nothing but its ``EXIT_GRACE_S``
+    grace period (and evidence of leaving: ``confirmed``, see :func:`is_away_evidence`).
 
     A passage through an exit door after at least ``ARRIVAL_AFTER_S`` away is coming home
     (with the door closing behind the person in its grace period): a collapse right after
@@ -186,18 +207,45 @@ class ExitTracker:
     def __init__(self) -> None:
         self.last_exit: float | None = None
         self.away = False
+        self.confirmed = False
         self.arrived = float("-inf")
+        self.evidence_at = float("-inf")
 
     def step(self, a: Activity) -> bool:
+        if a.name == AWAY_MARK and a.value is False:
+            self.back(a.t)
+            return False
+        if is_away_evidence(a):
+            self.evidence_at = a.t
+            if self.away:
+                self.confirmed = True
+                return True  # the room seen empty after leaving: still away
         if a.exit:
             if self.away and self.last_exit is not None and a.t - self.last_exit >= ARRIVAL_AFTER_S:
                 self.last_exit, self.away, self.arrived = None, False, a.t
                 return False
             if a.t - self.arrived <= EXIT_GRACE_S:
                 return False  # the same passage, closing behind the person
+            if not self.away:
+                self.confirmed = a.t - self.evidence_at <= EVIDENCE_BEFORE_S
             self.last_exit = a.t
         self.away = self.last_exit is not None and a.t - self.last_exit <= EXIT_GRACE_S
+        if not self.away:
+            self.confirmed = False
         return self.away
+
+    def evidence(self, t: float) -> None:
+        """Evidence of leaving that is not a sign of life (an away mark)."""
+        self.evidence_at = t
+        if self.away:
+            self.confirmed = True
+
+    def back(self, t: float) -> None:
+        """Back home pressed (an away mark false): at home from ``t``, with or without a
+        door seen (a door within the grace is the same passage)."""
+        self.last_exit, self.away, self.confirmed = None, False, False
+        self.arrived = t
+        self.evidence_at = float("-inf")
 
 
 class StateWalk:
@@ -213,6 +261,11 @@ class StateWalk:
         self.bathroom_since: float | None = None
         self.has_bed = False
         self.has_seat = False
+
+    def mark(self, a: Activity) -> None:
+        """An event that is not a sign of life but tells where the person is."""
+        if is_away_evidence(a):
+            self.exits.evidence(a.t)
 
     def step(self, a: Activity) -> None:
         self.away = self.exits.step(a)
@@ -240,8 +293,8 @@ class StateWalk:
 
     @property
     def state(self) -> str:
-        if self.away:
-            return "away"
+        if self.away:  # out through the exit door: away if known to have left
+            return "away" if self.exits.confirmed else "door"
         if self.in_bed:
             return "bed"
         if self.seat_room is not None:
@@ -263,13 +316,19 @@ def signs(events: Sequence[Activity]) -> list[Activity]:
 
 
 def gaps(events: Sequence[Activity]) -> list[Gap]:
-    """The quiet gaps between consecutive signs of life, each with the state that opened it."""
+    """The quiet gaps between consecutive signs of life, each with the state that opened it
+    (or that evidence of leaving during it turned into ``away``)."""
     out: list[Gap] = []
     walk = StateWalk()
-    for a, b in itertools.pairwise(signs(events)):
-        walk.step(a)
-        if b.t > a.t:
-            out.append(Gap(a.t, b.t, walk.state, a.room_kind, walk.bathroom_since))
+    prev: Activity | None = None
+    for b in sorted(events, key=lambda a: a.t):
+        if not is_sign_of_life(b):
+            walk.mark(b)
+            continue
+        if prev is not None and b.t > prev.t:
+            out.append(Gap(prev.t, b.t, walk.state, prev.room_kind, walk.bathroom_since))
+        walk.step(b)
+        prev = b
     return out
 
 
@@ -291,10 +350,13 @@ class CurrentState:
 def current_state(events: Sequence[Activity]) -> CurrentState:
     """The same state rules as :func:`gaps`, applied up to the last sign of life."""
     walk = StateWalk()
-    ordered = signs(events)
-    for a in ordered:
-        walk.step(a)
-    last = ordered[-1] if ordered else None
+    last: Activity | None = None
+    for a in sorted(events, key=lambda x: x.t):
+        if is_sign_of_life(a):
+            walk.step(a)
+            last = a
+        else:
+            walk.mark(a)
     away_since = walk.exits.last_exit if walk.away else None
     return CurrentState(
         last,
@@ -325,7 +387,10 @@ def anchor(
     if window.contains(local):
         return window.next_edge(local, window.end_h).timestamp(), None
     if state == "bed" or not has_bed:
-        return start, window.next_edge(local, window.start_h).timestamp()
+        stop = window.next_edge(local, window.start_h).timestamp()
+        if state != "bed" and stop - start > EVENING_LEAD_S:
+            return start, None  # long before bedtime: not deferred past the night
+        return start, stop
     return start, None
 
 
@@ -433,7 +498,9 @@ def deadline(
         return None
     start = bathroom_since if state == BATHROOM and bathroom_since is not None else last_sign
     # Without a seat mat or radar, sitting still cannot be told from lying on the floor.
-    cap_state = "seated" if state == "active" and not has_seat else state
+    # Quiet after an exit door without evidence of leaving is judged as at home.
+    at_home = state in ("active", "door")
+    cap_state = ("seated" if not has_seat else "active") if at_home else state
     cap = caps.get(cap_state, caps["active"])
     base, stop = anchor(state, start, tz, window, has_bed=has_bed)
     hour = datetime.fromtimestamp(base, tz).hour

@@ -16,6 +16,7 @@ from datetime import UTC, datetime, timedelta
 
 from alerts.detection.detectors.snapshot import DeviceSnapshot, ResidentSnapshot
 from alerts.detection.routine import (
+    AWAY_MARK,
     MOVEMENT,
     SEATS,
     Activity,
@@ -25,9 +26,22 @@ from alerts.detection.routine import (
     default_routine,
 )
 from devices.registry import Conn
+from devices.wire import CHECK_IN_ANSWER
 
-ACTIVITY_NAMES = ["motion", "presence", "door", "sos", "fall", "flush", "appliance"]
-BOOL_NAMES = ("presence", "flush", "appliance")
+# check_in_ok: the resident's "I'm fine" to a check-in (alerts/detection/check_in.py);
+# away: "the resident is out", evidence of leaving (not a sign of life)
+ACTIVITY_NAMES = [
+    AWAY_MARK,
+    "motion",
+    "presence",
+    "door",
+    "sos",
+    "fall",
+    "flush",
+    "appliance",
+    CHECK_IN_ANSWER,
+]
+BOOL_NAMES = ("presence", "flush", "appliance", AWAY_MARK)
 EXIT_ROOM_KINDS = ("entrance",)
 # Each device's last few events are kept however old, so a door passage can be told apart
 # as leaving or coming home (the departure's open/close before the arrival's).

@@ -15,6 +15,7 @@ import logging
 from dataclasses import dataclass
 from datetime import datetime
 
+from alerts.detection.check_ins import ask_first
 from alerts.detection.detectors.base import Verdict
 from alerts.detection.detectors.snapshot import (
     DeviceSnapshot,
@@ -45,17 +46,23 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 
-def evaluate_snapshots(
+def evaluate_pairs(
     snapshots: list[ResidentSnapshot], specs: tuple[TickSpec, ...], now: datetime
-) -> list[Verdict]:
-    verdicts: list[Verdict] = []
+) -> list[tuple[ResidentSnapshot, Verdict]]:
+    out: list[tuple[ResidentSnapshot, Verdict]] = []
     for snapshot in snapshots:
         for spec in specs:
             if spec.applies(snapshot):
                 verdict = spec.detector.evaluate(snapshot, now=now)
                 if verdict is not None:
-                    verdicts.append(verdict)
-    return verdicts
+                    out.append((snapshot, verdict))
+    return out
+
+
+def evaluate_snapshots(
+    snapshots: list[ResidentSnapshot], specs: tuple[TickSpec, ...], now: datetime
+) -> list[Verdict]:
+    return [v for _, v in evaluate_pairs(snapshots, specs, now)]
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,11 +81,14 @@ async def run_tick(
     wall: datetime | None = None,
 ) -> TickResult:
     """Detectors judge at ``now``; alerts are raised (and orders opened) at ``wall``, the
-    same time unless a conformance run set a simulated clock."""
+    same time unless a conformance run set a simulated clock. An inactivity alert whose
+    resident can be asked first opens a check-in instead (``alerts.detection.check_ins``)."""
     async with pool.connection() as conn, conn.transaction():
         snapshots = await load_snapshots(conn, now=now, defaults=defaults)
         raised = 0
-        for verdict in evaluate_snapshots(snapshots, specs, now):
+        for snapshot, verdict in evaluate_pairs(snapshots, specs, now):
+            if await ask_first(conn, verdict, snapshot, now=now, wall=wall or now):
+                continue  # "press if you are fine" asked (or waiting): no alert yet
             if await persist(conn, verdict, now=wall or now, policy=policy):
                 raised += 1
                 log_raised(verdict)

@@ -232,6 +232,21 @@ async def queue_command(conn: Conn, *, order_id: int, cmd: Command, now: datetim
     return cur.rowcount
 
 
+async def queue_device_command(conn: Conn, *, device_key: int, cmd: Command, now: datetime) -> int:
+    """Write ``cmd`` to the outbox for one device, outside any order (a question put to the
+    resident before an alert exists: a check-in); 0 if the device is retired or unknown."""
+    cur = await conn.execute(
+        "INSERT INTO device_commands (device_key, topic, payload, created_at) "
+        "SELECT d.device_key, %(root)s || '/' || d.site_id || '/' || d.device_id || '/cmd', "
+        "%(payload)s, %(now)s FROM devices d "
+        "WHERE d.device_key = %(key)s AND d.retired_at IS NULL",
+        {"root": TOPIC_ROOT, "payload": encode_command(cmd), "now": now, "key": device_key},
+    )
+    if cur.rowcount:
+        await conn.execute("SELECT pg_notify(%s, '')", (COMMANDS_CHANNEL,))
+    return cur.rowcount
+
+
 async def accept_order(conn: Conn, *, order_id: int, actor: Actor, now: datetime) -> None:
     row = await _transition(
         conn,

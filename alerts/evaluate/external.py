@@ -14,6 +14,13 @@ builder and detector with a 60-s tick:
   drawn length (2-6 h, 4-12 h) is alerted (an alert before its end: the replay is identical
   until then). (b) among silences outlasting the detector's own threshold for the state at
   onset by 30 min, the share alerted within 30 min of that threshold.
+
+Check-ins ("press if you are fine", :mod:`alerts.detection.check_in`, the live rules and
+budget; the resident is assumed to wear a wristband that can answer): one asked during the
+home's own recorded life is answered at once (a sign of life: the spell starts again), one
+asked during an injected silence is not (its alert comes when the window ends). (e) counts
+the check-ins asked on the untouched days per resident-day, and the false alarms that still
+followed within ``AFTER_CHECK_IN_S`` of an answered check-in.
 """
 
 from __future__ import annotations
@@ -28,14 +35,25 @@ from zoneinfo import ZoneInfo
 
 import numpy as np
 
+from alerts.detection import check_in as CI
+from alerts.detection.detectors.base import Verdict
 from alerts.detection.detectors.snapshot import ResidentSnapshot, TickDetector
-from alerts.detection.routine import Deadline, FitParams, SiteDefaults, fit_routine, segments
-from alerts.evaluate.datasets.kasteren import Home
+from alerts.detection.routine import (
+    AWAY_MARK,
+    Activity,
+    Deadline,
+    FitParams,
+    SiteDefaults,
+    fit_routine,
+    segments,
+)
+from alerts.evaluate.datasets.kasteren import AWAY_LABELS, Home
 from alerts.evaluate.replay import Replayer
 
 DAY = 86400.0
 HOUR = 3600.0
 NEVER_S = 24 * HOUR  # how long "never moves again" is followed
+AFTER_CHECK_IN_S = 6 * HOUR  # a false alarm this soon after an answered check-in: "after" one
 
 
 class HasDeadline(TickDetector, Protocol):
@@ -52,6 +70,7 @@ class Onset:
     short_s: float  # a 2-6 h silence from t0
     long_s: float  # a 4-12 h silence from t0
     learned: bool
+    asked: bool = False  # a check-in was asked (unanswered: the alarm is its window's end)
 
 
 @dataclass
@@ -60,6 +79,7 @@ class FalseAlarm:
     state: str
     cause: str  # "sensor gap" or "long benign spell"
     learned: bool
+    after_check_in: bool = False  # within AFTER_CHECK_IN_S of an answered check-in
 
 
 @dataclass
@@ -69,6 +89,34 @@ class HomeRun:
     learned_days: int = 0
     onsets: list[Onset] = field(default_factory=list)
     false_alarms: list[FalseAlarm] = field(default_factory=list)
+    check_ins: list[float] = field(default_factory=list)  # asked (and answered), untouched days
+    first_day_check_ins: int = 0  # of which on site defaults
+
+
+@dataclass
+class CheckIns:
+    """The live check-in rules on a replay: the window (0: none asked) and the home's budget."""
+
+    detector: HasDeadline
+    window_s: float
+    asked: list[float] = field(default_factory=list)
+
+    def waits(self, snap: ResidentSnapshot, t: float, v: Verdict, replay: Replayer) -> bool:
+        """Nobody asked and the threshold still ahead: no alarm yet (the spell stays open)."""
+        d = self.detector.deadline(snap)
+        if d is not None and t < d.at:
+            replay.seen.discard(v.idem_key)
+            return True
+        return False
+
+    def due(self, snap: ResidentSnapshot, t: float) -> float | None:
+        d = self.detector.deadline(snap)
+        if d is None:
+            return None
+        recent = sum(1 for a in self.asked if t - CI.BUDGET_S < a <= t)
+        return CI.due_at(
+            d, now=t, window_s=self.window_s, asked_recently=recent, can_answer=self.window_s > 0
+        )
 
 
 def local_days(home: Home) -> list[float]:
@@ -95,6 +143,18 @@ def _pick(home: Home, day: float, rng: np.random.Generator, count: int) -> list[
     return out
 
 
+def away_marks_of(home: Home) -> list[Activity]:
+    """An ``away`` mark at the start of every labelled absence and its end ("back home"):
+    what a resident pressing "going out" and "back", or a carer's note, would tell the live
+    detector."""
+    out: list[Activity] = []
+    for lab in home.labels:
+        if any(k in lab.name.lower() for k in AWAY_LABELS):
+            for t, value in ((lab.start, True), (lab.end, False)):
+                out.append(Activity(t, None, "label", AWAY_MARK, value))
+    return out
+
+
 def _cause(home: Home, start: float, end: float) -> str:
     for lab in home.labels:
         if lab.start < end and start < lab.end:
@@ -113,12 +173,17 @@ def evaluate_home(
     outage_s: float = 16 * HOUR,
     defaults: SiteDefaults | None = None,
     params: FitParams | None = None,
+    check_in_s: float = 0.0,
+    away_marks: bool = False,
 ) -> HomeRun:
     defaults = defaults or SiteDefaults()
+    checks = CheckIns(detector, check_in_s)
     params = params or FitParams()
     run = HomeRun(home.name)
     tz = ZoneInfo(home.timezone)
     events = list(home.events)
+    if away_marks:  # the labelled absences as "away" marks: evidence of having left
+        events = sorted(events + away_marks_of(home), key=lambda a: a.t)
     times = [a.t for a in events]
     for day in local_days(home):
         lo = bisect.bisect_left(times, day - history_days * DAY)
@@ -130,13 +195,44 @@ def evaluate_home(
         run.learned_days += int(routine.learned)
         end = _midnight((datetime.fromtimestamp(day, tz) + timedelta(days=1, hours=2)).date(), tz)
         replay = Replayer(events, routine, detector, start=day - 2 * DAY, timezone=home.timezone)
-        replay.run(day - 2 * DAY, day, tick_s)  # spells already alerted before the day
-        for alarm in replay.run(day, end, tick_s):
+        earlier = set(checks.asked)
+
+        def answered_before(
+            t: float,
+            snap: ResidentSnapshot,
+            v: Verdict,
+            earlier: set[float] = earlier,
+            replay: Replayer = replay,
+        ) -> bool:
+            if t in earlier:  # asked when that day was evaluated: answered then
+                replay.answer(t)
+                return True
+            return checks.waits(snap, t, v, replay)
+
+        def ask(
+            t: float,
+            snap: ResidentSnapshot,
+            v: Verdict,
+            replay: Replayer = replay,
+            learned: bool = routine.learned,
+        ) -> bool:
+            if checks.due(snap, t) is None:
+                return checks.waits(snap, t, v, replay)
+            checks.asked.append(t)  # recorded life: answered at once
+            run.check_ins.append(t)
+            run.first_day_check_ins += int(not learned)
+            replay.answer(t)
+            return True
+
+        # spells already alerted (or asked about) before the day
+        replay.run(day - 2 * DAY, day, tick_s, answered_before)
+        for alarm in replay.run(day, end, tick_s, ask):
             snap = replay.snapshot(alarm.at)
             last = snap.last_activity_at.timestamp() if snap.last_activity_at else alarm.at
             state = str(alarm.verdict.details.get("state", "?"))
+            after = any(0 <= alarm.at - a <= AFTER_CHECK_IN_S for a in checks.asked)
             run.false_alarms.append(
-                FalseAlarm(alarm.at, state, _cause(home, last, alarm.at), routine.learned)
+                FalseAlarm(alarm.at, state, _cause(home, last, alarm.at), routine.learned, after)
             )
         for t0 in _pick(home, day, rng, per_day):
             i0 = bisect.bisect_left(times, t0)
@@ -146,17 +242,28 @@ def evaluate_home(
             dl = detector.deadline(snap)
             state = dl.state if dl else snap.rest_state
             first = silent.first_alarm(t0, t0 + NEVER_S, tick_s)
+            alarm_at = first.at if first else None
+            asked = False
+            if first is not None and silent.last_snapshot is not None:
+                due = checks.due(silent.last_snapshot, first.at)  # asked, never answered
+                asked = due is not None
+                own = detector.deadline(silent.last_snapshot)
+                if due is None and own is not None:
+                    due = max(first.at, own.at)  # nobody asked: alerted at the threshold
+                if due is not None:
+                    alarm_at = math.ceil(due / tick_s) * tick_s
             last = snap.last_activity_at.timestamp() if snap.last_activity_at else t0
             run.onsets.append(
                 Onset(
                     t0,
                     state,
                     last,
-                    first.at if first else None,
+                    alarm_at if alarm_at is None or alarm_at < t0 + NEVER_S else None,
                     dl.at if dl else None,
                     float(rng.uniform(2 * HOUR, 6 * HOUR)),
                     float(rng.uniform(4 * HOUR, 12 * HOUR)),
                     routine.learned,
+                    asked,
                 )
             )
     return run
@@ -244,7 +351,13 @@ def figures(run: HomeRun) -> dict[str, object]:
             "first_days": {"days": first_days, "count": len(fa_first)},
             "learned_days": {"days": run.learned_days, "count": len(fa) - len(fa_first)},
         },
-        "e_check_ins_per_resident_day": 0.0,
+        "e_check_ins": {
+            "count": len(run.check_ins),
+            "per_resident_day": len(run.check_ins) / run.days if run.days else None,
+            "first_days": run.first_day_check_ins,
+            "false_alarms_after_check_in": sum(f.after_check_in for f in fa),
+            "onsets_asked_unanswered": sum(o.asked for o in ons),
+        },
     }
 
 
@@ -259,6 +372,8 @@ def merge(runs: list[HomeRun], name: str = "all") -> HomeRun:
         out.learned_days += r.learned_days
         out.onsets += r.onsets
         out.false_alarms += r.false_alarms
+        out.check_ins += r.check_ins
+        out.first_day_check_ins += r.first_day_check_ins
     return out
 
 
@@ -314,5 +429,17 @@ def table(rows: list[dict[str, object]]) -> str:
             if k != "all"
         ]
         lines.append(f"{f['home']!s:<9} " + "; ".join(parts))
-    lines.append("(e) check-ins per resident-day: 0 (no check_in is asked: not built)")
+    lines.append(
+        "(e) check-ins asked on the untouched days (answered), per resident-day; false alarms "
+        f"within {AFTER_CHECK_IN_S / HOUR:.0f} h after one; injected silences asked (unanswered)"
+    )
+    for f in rows:
+        e = f["e_check_ins"]
+        assert isinstance(e, dict)
+        rate = e["per_resident_day"]
+        lines.append(
+            f"{f['home']!s:<9} {float(str(rate)):.3f} ({e['count']}, first days "
+            f"{e['first_days']}); after: {e['false_alarms_after_check_in']}; "
+            f"silences asked: {e['onsets_asked_unanswered']}"
+        )
     return "\n".join(lines)

@@ -18,6 +18,7 @@ import typer
 from alerts.detection.detectors.inactivity import InactivityDetector
 from alerts.evaluate.datasets.external import load_external
 from alerts.evaluate.external import evaluate_home, figures, merge, table
+from devices.careplan import DEFAULT_CHECK_IN_S
 
 app = typer.Typer(add_completion=False, no_args_is_help=True)
 
@@ -35,6 +36,12 @@ def external(
     per_day: Annotated[int, typer.Option(help="onsets per day (08-20 h local)")] = 3,
     tick_s: Annotated[float, typer.Option(help="replay tick (the live tick)")] = 60.0,
     history_days: Annotated[int, typer.Option(help="past days fitted on")] = 28,
+    check_in_s: Annotated[
+        float, typer.Option(help="check-in window (care plan check_in_s); 0: none asked")
+    ] = float(DEFAULT_CHECK_IN_S),
+    away_labels: Annotated[
+        bool, typer.Option(help="labelled absences count as evidence of having left")
+    ] = False,
 ) -> None:
     """Past-days-only evaluation on homes in the external format."""
     rng = np.random.default_rng(seed)
@@ -47,13 +54,16 @@ def external(
             per_day=per_day,
             tick_s=tick_s,
             history_days=history_days,
+            check_in_s=check_in_s,
+            away_marks=away_labels,
         )
         for d in dirs
     ]
     rows = [figures(r) for r in runs] + ([figures(merge(runs))] if len(runs) > 1 else [])
     typer.echo(
         f"Inactivity, past days only ({history_days} d), seed {seed}, {per_day} onsets/day at "
-        f"08-20 h, tick {tick_s:.0f} s; never moves again after each onset"
+        f"08-20 h, tick {tick_s:.0f} s; never moves again after each onset; check-in window "
+        f"{check_in_s:.0f} s; away labels as evidence: {'yes' if away_labels else 'no'}"
     )
     typer.echo(table(rows))
     if json_out is not None:

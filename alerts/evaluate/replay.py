@@ -11,7 +11,7 @@ from __future__ import annotations
 import bisect
 import math
 from collections import deque
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -19,6 +19,7 @@ from alerts.detection.detectors.base import Verdict
 from alerts.detection.detectors.snapshot import ResidentSnapshot, TickDetector
 from alerts.detection.routine import Activity, Routine
 from alerts.detection.snapshots import PER_DEVICE_LAST, build_snapshot
+from devices.wire import CHECK_IN_ANSWER
 
 RESIDENT: dict[str, object] = {
     "resident_id": 1,
@@ -59,6 +60,7 @@ class Replayer:
         self.last: dict[tuple[str, str], deque[Activity]] = {}
         self.recent: deque[Activity] = deque()
         self.seen: set[str] = set()
+        self.last_snapshot: ResidentSnapshot | None = None
         # Context: everything up to ``start``, each device's last event kept.
         self.i = 0
         self._advance(start)
@@ -82,8 +84,17 @@ class Replayer:
             resident=self.resident, activities=activities, routine=self.routine, now=now
         )
 
+    def answer(self, t: float) -> None:
+        """The resident answers a check-in at ``t`` (a ``check_in_ok`` from their wristband):
+        a sign of life, as the live snapshot reads it. ``t`` is the current tick."""
+        a = Activity(t=t, room_kind=None, device_kind="wristband", name=CHECK_IN_ANSWER)
+        self._advance(t)
+        self.last.setdefault((a.device_kind, a.name), deque(maxlen=PER_DEVICE_LAST)).append(a)
+        self.recent.append(a)
+
     def tick(self, t: float) -> Verdict | None:
         snapshot = self.snapshot(t)
+        self.last_snapshot = snapshot
         verdict = self.detector.evaluate(snapshot, now=snapshot.taken_at)
         if verdict is None or verdict.idem_key in self.seen:
             return None
@@ -100,13 +111,22 @@ class Replayer:
             t += tick_s
         return None
 
-    def run(self, start: float, end: float, tick_s: float) -> list[Alarm]:
-        """Ticks on the absolute ``tick_s`` grid within [start, end)."""
+    def run(
+        self,
+        start: float,
+        end: float,
+        tick_s: float,
+        asks: Callable[[float, ResidentSnapshot, Verdict], bool] | None = None,
+    ) -> list[Alarm]:
+        """Ticks on the absolute ``tick_s`` grid within [start, end). ``asks(t, snapshot,
+        verdict)`` True: a check-in was asked (and answered through :meth:`answer`) instead
+        of the alarm."""
         alarms: list[Alarm] = []
         t = math.ceil(start / tick_s) * tick_s
         while t < end:
             verdict = self.tick(t)
-            if verdict is not None:
+            snap = self.last_snapshot
+            if verdict is not None and snap is not None and not (asks and asks(t, snap, verdict)):
                 alarms.append(Alarm(t, verdict))
             t += tick_s
         return alarms

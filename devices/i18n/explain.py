@@ -165,15 +165,22 @@ def _fall(
 
 def _inactivity(d: Mapping[str, object], *, who: str, locale: Locale) -> str:
     quiet = duration(_num(d, "elapsed_s") or 0, locale)
-    usual = duration(_num(d, "usual_max_s") or 0, locale)
+    usual = duration(_num(d, "usual_max_s") or _num(d, "threshold_s") or 0, locale)
     if d.get("state") == "bathroom":
         text = t("explain.inactivity_bathroom", locale, who=who, quiet=quiet, usual=usual)
     else:
         room = _str(d, "room_kind")
         where = t("explain.inactivity_where", locale, room=room_label(room, locale)) if room else ""
         text = t("explain.inactivity_quiet", locale, who=who, quiet=quiet, where=where, usual=usual)
+    if d.get("state") == "door":
+        text += t("explain.inactivity_door", locale)
     if d.get("routine_learned") is False:
         text += t("explain.inactivity_default", locale)
+    asked = d.get("check_in")
+    if isinstance(asked, dict) and asked.get("outcome") == "no_answer":
+        window = asked.get("window_s")
+        seconds = float(window) if isinstance(window, int | float) else 0.0
+        text += t("explain.inactivity_check_in", locale, window=duration(seconds, locale))
     return text
 
 

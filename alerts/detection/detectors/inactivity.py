@@ -18,10 +18,11 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
+from alerts.detection import check_in
 from alerts.detection.detectors.base import Verdict
 from alerts.detection.detectors.snapshot import ResidentSnapshot
 from alerts.detection.routine import Deadline, Window, deadline
-from devices.careplan import CarePlanError, InactivityPlan, care_plan_for
+from devices.careplan import CarePlan, CarePlanError, InactivityPlan, care_plan_for
 from devices.domain import CareProfile, Colour
 
 WHERE = {
@@ -29,6 +30,7 @@ WHERE = {
     "seated": "seated (chair or couch)",
     "bathroom": "in the bathroom",
     "bed": "in bed",
+    "door": "quiet since the exit door, not known to have left",
 }
 
 
@@ -41,16 +43,21 @@ def human(seconds: float) -> str:
     return f"{h} h" if h else f"{m} min"
 
 
-def plan_of(s: ResidentSnapshot) -> tuple[InactivityPlan, Window]:
-    """The care plan's inactivity caps and sleep window (defaults if the plan is invalid)."""
+def care_plan_of(s: ResidentSnapshot) -> CarePlan:
+    """The resident's care plan in force (the profile's defaults if the stored plan is invalid)."""
     try:
         profile = CareProfile(s.care_profile)
     except ValueError:
         profile = CareProfile.INDEPENDENT
     try:
-        plan = care_plan_for(profile, dict(s.care_plan))
+        return care_plan_for(profile, dict(s.care_plan))
     except CarePlanError:
-        plan = care_plan_for(profile, None)
+        return care_plan_for(profile, None)
+
+
+def plan_of(s: ResidentSnapshot) -> tuple[InactivityPlan, Window]:
+    """The care plan's inactivity caps and sleep window (defaults if the plan is invalid)."""
+    plan = care_plan_of(s)
     start, end = plan.night_start, plan.night_end
     return plan.inactivity, Window(start.hour + start.minute / 60, end.hour + end.minute / 60)
 
@@ -79,9 +86,14 @@ class InactivityDetector:
         )
 
     def evaluate(self, snapshot: ResidentSnapshot, *, now: datetime) -> Verdict | None:
+        """The alert of the current spell from the moment the resident may be asked first
+        (``check_in.ask_at``; ``alert_at`` in the details: when it is raised if nobody asks)."""
         s = snapshot
         d = self.deadline(s)
-        if d is None or s.last_activity_at is None or now.timestamp() < d.at:
+        if d is None or s.last_activity_at is None:
+            return None
+        ask = check_in.ask_at(d, care_plan_of(s).check_in_s)
+        if now.timestamp() < ask:
             return None
         quiet = (now - s.last_activity_at).total_seconds()
         source = "learned" if d.learned else "cap; too little history for this state and hour"
@@ -116,5 +128,6 @@ class InactivityDetector:
                 "cap_s": round(d.cap_s),
                 "room_kind": s.last_activity_room_kind,
                 "routine_learned": d.learned,
+                "alert_at": datetime.fromtimestamp(d.at, s.last_activity_at.tzinfo).isoformat(),
             },
         )

@@ -1,0 +1,121 @@
+"""Ask before alarming: the rules of an inactivity check-in ("press if you are fine").
+
+Pure: no I/O, no clock. When a quiet spell passes the resident's learned normal (its
+threshold) but not yet the care plan's cap for the state, the resident is first asked on
+their button or wristband (a ``check_in`` command, docs/device-protocol.md section 6). An
+answer (the device's ``check_in_ok`` carrying the check's id, or any other sign of life)
+records a check-in and the spell starts again; no answer within the plan's window
+(``check_in_s``) raises the inactivity alert at once.
+
+**The cap is never passed** (:func:`ask_at`): the question is put at the threshold, or one
+window before the cap when the threshold is closer to the cap than that (a threshold at the
+cap, on site defaults or learned): an unanswered check-in then alerts at the cap, exactly when
+the alert would have come without asking. So asking never makes an alert later than the cap,
+and later than the threshold by at most the window.
+
+Asked only when all of these hold (:func:`due_at`); otherwise the alert comes at the
+threshold, as without check-ins:
+
+* the plan allows it (``check_in_s`` > 0; 0 is the dementia default);
+* the resident has a device that can answer (:func:`answering_device`);
+* the per-resident budget is not spent: at most ``BUDGET`` check-ins per ``BUDGET_S``
+  (about one every two days: more would mean the learned normal is too short for this person);
+* at least ``MIN_ANSWER_S`` are left before the cap.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+from alerts.detection.detectors.snapshot import DeviceSnapshot
+from alerts.detection.routine import Activity, Deadline, is_sign_of_life
+from devices.wire import CHECK_IN_ANSWER
+
+ANSWER = CHECK_IN_ANSWER
+ANSWER_KINDS = ("wristband", "sos_button")  # a device with a button the resident can press
+BUDGET = 1  # check-ins per resident ...
+BUDGET_S = 2 * 86400.0  # ... per this long (rolling)
+MIN_ANSWER_S = 120.0  # less time than this left before the cap: raise the alert directly
+
+
+def answering_device(devices: Iterable[DeviceSnapshot], *, site_kind: str) -> DeviceSnapshot | None:
+    """The resident's own button or wristband (assigned to them, or any in a home-care bed,
+    where the home has one resident); a wristband before a button; None: no check-in."""
+    own = [
+        d
+        for d in devices
+        if d.kind in ANSWER_KINDS and (d.personal or site_kind == "home_care_bed")
+    ]
+    own.sort(key=lambda d: (ANSWER_KINDS.index(d.kind), d.device_key))
+    return own[0] if own else None
+
+
+def cap_at(deadline: Deadline) -> float:
+    return deadline.counted_from + deadline.cap_s
+
+
+def ask_at(deadline: Deadline, window_s: float) -> float:
+    """When the question is put (epoch s): the threshold, or one window before the cap if
+    that is earlier; the threshold itself when the plan asks nothing."""
+    if window_s <= 0:
+        return deadline.at
+    return max(deadline.counted_from, min(deadline.at, cap_at(deadline) - window_s))
+
+
+def due_at(
+    deadline: Deadline, *, now: float, window_s: float, asked_recently: int, can_answer: bool
+) -> float | None:
+    """When an unanswered check-in asked at ``now`` (at or after :func:`ask_at`) raises the
+    alert, never past the cap; None: nothing is asked (the module's conditions), the alert
+    comes at the threshold. Epoch seconds."""
+    if window_s <= 0 or not can_answer or asked_recently >= BUDGET:
+        return None
+    due = min(max(now + window_s, deadline.at), cap_at(deadline))
+    return due if due - now >= MIN_ANSWER_S else None
+
+
+@dataclass(frozen=True, slots=True)
+class PendingCheckIn:
+    check_id: int
+    device_key: int  # the device asked
+    asked_at: float  # epoch s
+    due_at: float
+    window_s: int
+
+
+@dataclass(frozen=True, slots=True)
+class Answer:
+    at: float
+    how: str  # "answered" (the button) or "sign of life"
+
+
+def answered(
+    check: PendingCheckIn, activities: Sequence[tuple[Activity, int, str | None]]
+) -> Answer | None:
+    """The first answer to an open check-in among (activity, device key, text value): the
+    asked device's ``check_in_ok`` with this check's id, or any sign of life, after it was
+    asked and by its due time."""
+    for a, key, text in sorted(activities, key=lambda x: x[0].t):
+        if not check.asked_at <= a.t <= check.due_at:
+            continue
+        if a.name == ANSWER:
+            if key == check.device_key and text == str(check.check_id):
+                return Answer(a.t, "answered")
+            continue  # another check's answer, or another device's: not this one's
+        if is_sign_of_life(a):
+            return Answer(a.t, "sign of life")
+    return None
+
+
+def judge(
+    check: PendingCheckIn,
+    activities: Sequence[tuple[Activity, int, str | None]],
+    *,
+    now: float,
+) -> Answer | str | None:
+    """An open check-in at ``now``: its answer, "no answer" (raise the alert), or None (wait)."""
+    answer = answered(check, activities)
+    if answer is not None:
+        return answer
+    return "no answer" if now >= check.due_at else None
