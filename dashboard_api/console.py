@@ -81,7 +81,7 @@ class ConsoleOrder(BaseModel):
     opened_at: datetime
     accept_deadline: datetime
     overdue: bool
-    responder: str | None  # whom it is offered to, or who holds it
+    responder: str | None  # whom it is offered to, or who holds it (their responder name)
     closed_at: datetime | None
     outcome: Outcome | None
     note: str
@@ -125,7 +125,9 @@ SELECT o.order_id, o.kind, o.category, o.colour, o.state, o.site_id, s.name AS s
        s.community, s.address, o.resident_id, r.full_name AS resident_name,
        rm.name AS room_name, o.opened_at, o.accept_deadline,
        o.state IN ('queued', 'offered') AND o.accept_deadline < %(now)s AS overdue,
-       COALESCE(h.name, p.name) AS responder,
+       CASE WHEN o.state IN ('accepted', 'en_route', 'on_site')
+            THEN COALESCE(h.name, NULLIF(u.display_name, ''), u.username) ELSE p.name
+       END AS responder,
        COALESCE(o.resolved_at, o.cancelled_at) AS closed_at, o.outcome, o.note
 FROM dispatch_orders o
 JOIN sites s ON s.site_id = o.site_id
@@ -133,7 +135,7 @@ LEFT JOIN residents r ON r.resident_id = o.resident_id
 LEFT JOIN rooms rm ON rm.room_id = r.room_id
 LEFT JOIN responders p ON p.responder_id = o.offered_to
 LEFT JOIN responders h ON h.user_id = o.accepted_by
-     AND o.state IN ('accepted', 'en_route', 'on_site')
+LEFT JOIN users u ON u.user_id = o.accepted_by
 WHERE {} AND (o.state NOT IN ('resolved', 'cancelled')
               OR COALESCE(o.resolved_at, o.cancelled_at) > %(since)s)
 ORDER BY o.opened_at, o.order_id LIMIT 500

@@ -1,0 +1,87 @@
+"""Accessibility audit (issue 14, "Done when") of every page the browser tests visit -- sign-in,
+care station, wall TV, family, centre console, visits, safety rounds -- in zh-CN and en, in
+Debian's Chromium, with axe-core (tests/a11y.py): no violation of impact serious or critical.
+The pages hold data while audited (a red SOS, a week of readings, the care programme), so
+the cards, charts, tables and forms are judged, not empty shells."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from playwright.sync_api import Browser, Page, expect, sync_playwright
+
+from devices.seed import DemoPopulation
+from tests.a11y import audit
+from tests.dispatch_world import raise_sos
+from tests.live_server import serve
+from tests.test_browser import ARGS, CHROMIUM, _sign_in, pop  # noqa: F401 - fixture
+
+# (user, page, what shows the page has loaded its data)
+PAGES = (
+    ("staff-homes", "/station", "#wall .alert.red"),
+    ("staff-homes", "/wall-tv", "#wall .alert.red"),
+    ("family-home17", "/family", "#alerts .timeline-item"),
+    ("operator-96345", "/console", "#board .alert.red"),
+    ("visitor-west", "/visits", "#plan [data-resident]"),
+    ("safety-sunrise", "/safety", "#items [data-item]"),
+)
+
+
+@pytest.fixture
+def red_sos(pop: DemoPopulation, database_url: str) -> int:  # noqa: F811
+    """An unanswered SOS of home-17's resident, three minutes old (overdue), before the browser
+    starts (Playwright's sync API keeps an event loop running)."""
+    return raise_sos(database_url, "btn-0042", at=datetime.now(UTC) - timedelta(minutes=3))
+
+
+@pytest.fixture
+def browser(red_sos: int) -> Iterator[Browser]:
+    if not Path(CHROMIUM).exists():
+        pytest.fail(f"{CHROMIUM} is missing: run scripts/setup.sh (installs Debian's chromium)")
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM, args=ARGS, headless=True)
+        try:
+            yield b
+        finally:
+            b.close()
+
+
+def _both_languages(page: Page, name: str, ready: str) -> list[str]:
+    """Audit in the site's language (zh-CN), then in English chosen with the page's own
+    switch; the switch is set back after, as the user's choice is stored."""
+    lesser = []
+    for lang in ("zh-CN", "en"):
+        if lang == "en":
+            page.select_option("#lang", "en")
+        expect(page.locator("html")).to_have_attribute("lang", lang)
+        expect(page.locator(ready).first).to_be_visible(timeout=10_000)
+        found = audit(page, f"{name} {lang}")
+        lesser += [f"{name} {lang}: {v['id']} ({v['impact']})" for v in found]
+    page.select_option("#lang", "zh-CN")
+    expect(page.locator("html")).to_have_attribute("lang", "zh-CN")
+    return lesser
+
+
+def test_every_page_passes_axe_in_both_languages(
+    pop: DemoPopulation,  # noqa: F811
+    database_url: str,
+    browser: Browser,
+) -> None:
+    lesser: list[str] = []
+    with serve(database_url) as base:
+        login = browser.new_page(viewport={"width": 1280, "height": 900})
+        login.goto(f"{base}/login")
+        lesser += _both_languages(login, "login", "#signin")
+        login.close()
+        for username, path, ready in PAGES:
+            page = browser.new_page(viewport={"width": 1280, "height": 900})
+            _sign_in(page, base, pop, username)  # in the site's language: no choice stored
+            page.wait_for_url(lambda url: not url.endswith("/login"))
+            if not page.url.endswith(path):
+                page.goto(f"{base}{path}")
+            lesser += _both_languages(page, path.strip("/"), ready)
+            page.close()  # end its event stream before the server stops
+    print("moderate or minor findings:", lesser or "none")
