@@ -13,27 +13,47 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Browser, Page, expect, sync_playwright
 
+from alerts.dispatch import Actor, accept_order, resolve_order
+from devices.domain import Outcome
+from devices.registry import Conn
 from devices.seed import DemoPopulation
 from tests.a11y import audit
-from tests.dispatch_world import raise_sos
+from tests.dispatch_world import arun, raise_sos
 from tests.live_server import serve
 from tests.test_browser import ARGS, CHROMIUM, _sign_in, pop  # noqa: F401 - fixture
 
-# (user, page, what shows the page has loaded its data)
+# (user, page, what shows the page has loaded its data, a switch that shows handled orders)
 PAGES = (
-    ("staff-homes", "/station", "#wall .alert.red"),
-    ("staff-homes", "/wall-tv", "#wall .alert.red"),
-    ("family-home17", "/family", "#alerts .timeline-item"),
-    ("operator-96345", "/console", "#board .alert.red"),
-    ("visitor-west", "/visits", "#plan [data-resident]"),
-    ("safety-sunrise", "/safety", "#items [data-item]"),
+    ("staff-homes", "/station", "#wall .alert.red", "#show-done"),
+    ("staff-homes", "/wall-tv", "#wall .alert.red", None),
+    ("family-home17", "/family", "#alerts .timeline-item", None),
+    ("operator-96345", "/console", "#board .alert.red", "#show-done"),
+    ("visitor-west", "/visits", "#plan [data-resident]", None),
+    ("safety-sunrise", "/safety", "#items [data-item]", None),
 )
 
 
 @pytest.fixture
 def red_sos(pop: DemoPopulation, database_url: str) -> int:  # noqa: F811
-    """An unanswered SOS of home-17's resident, three minutes old (overdue), before the browser
-    starts (Playwright's sync API keeps an event loop running)."""
+    """An unanswered SOS of home-17's resident, three minutes old (overdue), and a handled one
+    of home-19's, before the browser starts (Playwright's sync API keeps an event loop
+    running)."""
+    at = datetime.now(UTC) - timedelta(minutes=30)
+    done = raise_sos(database_url, "btn-0044", at=at)
+    admin = Actor("admin")
+
+    async def handle(conn: Conn) -> None:
+        await accept_order(conn, order_id=done, actor=admin, now=at + timedelta(seconds=30))
+        await resolve_order(
+            conn,
+            order_id=done,
+            actor=admin,
+            outcome=Outcome.FALSE_ALARM,
+            note="pressed by mistake",
+            now=at + timedelta(minutes=2),
+        )
+
+    arun(database_url, handle)
     return raise_sos(database_url, "btn-0042", at=datetime.now(UTC) - timedelta(minutes=3))
 
 
@@ -49,15 +69,19 @@ def browser(red_sos: int) -> Iterator[Browser]:
             b.close()
 
 
-def _both_languages(page: Page, name: str, ready: str) -> list[str]:
+def _both_languages(page: Page, name: str, ready: str, show_done: str | None = None) -> list[str]:
     """Audit in the site's language (zh-CN), then in English chosen with the page's own
-    switch; the switch is set back after, as the user's choice is stored."""
+    switch (with handled orders shown, where the page can); the switch is set back after, as
+    the user's choice is stored."""
     lesser = []
     for lang in ("zh-CN", "en"):
         if lang == "en":
             page.select_option("#lang", "en")
         expect(page.locator("html")).to_have_attribute("lang", lang)
         expect(page.locator(ready).first).to_be_visible(timeout=10_000)
+        if show_done and lang == "en":
+            page.check(show_done)
+            expect(page.locator(".alert.done").first).to_be_visible()
         found = audit(page, f"{name} {lang}")
         lesser += [f"{name} {lang}: {v['id']} ({v['impact']})" for v in found]
     page.select_option("#lang", "zh-CN")
@@ -76,12 +100,12 @@ def test_every_page_passes_axe_in_both_languages(
         login.goto(f"{base}/login")
         lesser += _both_languages(login, "login", "#signin")
         login.close()
-        for username, path, ready in PAGES:
+        for username, path, ready, show_done in PAGES:
             page = browser.new_page(viewport={"width": 1280, "height": 900})
             _sign_in(page, base, pop, username)  # in the site's language: no choice stored
             page.wait_for_url(lambda url: not url.endswith("/login"))
             if not page.url.endswith(path):
                 page.goto(f"{base}{path}")
-            lesser += _both_languages(page, path.strip("/"), ready)
+            lesser += _both_languages(page, path.strip("/"), ready, show_done)
             page.close()  # end its event stream before the server stops
     print("moderate or minor findings:", lesser or "none")
