@@ -37,6 +37,7 @@ WORDS = {
         "meal": "助餐",
         "not_created": "未提交",
         "orders": "{} 单",
+        "one_overdue": "1 单超时",
     },
     "en": {
         "overdue": "overdue by",
@@ -44,6 +45,7 @@ WORDS = {
         "meal": "Meals",
         "not_created": "Not entered",
         "orders": "{} orders",
+        "one_overdue": "1 overdue",
     },
 }
 
@@ -107,13 +109,14 @@ def test_the_operator_works_the_console(
             expect(red).to_have_class(re.compile(r"\boverdue\b"))
             expect(red.locator(".countdown")).to_contain_text(words["overdue"])
             expect(red).to_contain_text("Zheng Hui")
-            expect(page.locator("#board .column.red h3")).to_contain_text("1")
+            expect(page.locator("#board .column.red h3")).to_contain_text(words["one_overdue"])
             expect(page.locator("#requests [data-community='pinghu-west']")).to_contain_text(
                 words["sos"]
             )
             requests = page.locator("#requests [data-community='pinghu-west']")
-            # two SOS, then the orders entered by the runs before (the top three are shown)
-            expect(requests).to_contain_text(words["orders"].format(2 + n))
+            # three SOS (red_sos: one handled, one overdue; handled: one in hand), then the
+            # orders entered by the runs before (the top three categories are shown)
+            expect(requests).to_contain_text(words["orders"].format(3 + n))
             if n == 1:  # the first run's meal order counts among this month's requests
                 expect(requests).to_contain_text(words["meal"])
             league = page.locator("#league tr[data-provider='staff-homes']")
