@@ -103,6 +103,9 @@ def test_the_operator_works_the_console(
             if lang == "en" and page.evaluate("document.documentElement.lang") != "en":
                 page.select_option("#lang", "en")  # the user's choice, kept for the next run
             expect(page.locator("html")).to_have_attribute("lang", lang)
+            if n == len(RUNS) - 1:  # the care station is not the operator's page
+                page.goto(f"{base}/station", wait_until="commit")  # it moves on at once
+                page.wait_for_url(f"{base}/console")
 
             red = page.locator(f"#board .column.red .alert.red[data-order-id='{red_sos}']")
             expect(red).to_be_visible(timeout=10_000)
@@ -155,8 +158,7 @@ def test_the_operator_works_the_console(
             if size == "phone":
                 assert _fits_width(page), f"console wider than a phone screen ({lang})"
             audit(page, f"console {lang} {size}")
+            SHOTS.mkdir(parents=True, exist_ok=True)  # another browser test may have just cleaned
             page.screenshot(path=str(SHOTS / f"console-{lang}-{size}.png"), full_page=True)
             page.close()  # no event stream here, but close before the server stops
-    assert sorted(p.name for p in SHOTS.glob("console-*.png")) == sorted(
-        f"console-{lang}-{size}.png" for lang, size, _, _ in RUNS
-    )
+    assert all((SHOTS / f"console-{lang}-{size}.png").exists() for lang, size, _, _ in RUNS)

@@ -117,6 +117,7 @@ async function submitOrder(ev) {
 
 (async () => {
   const me = await requireSignIn();
+  if (me.role !== "operator" && me.role !== "admin") { location.href = me.role === "family" ? "/family" : "/station"; return; }
   document.getElementById("who").textContent = me.username;
   document.getElementById("logout").onclick = signOut;
   document.getElementById("show-done").onchange = loadBoard;
