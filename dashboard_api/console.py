@@ -87,7 +87,7 @@ class ConsoleOrder(BaseModel):
     note: str
 
 
-def _like(text: str) -> str:
+def name_pattern(text: str) -> str:
     return "%" + re.sub(r"([\\%_])", r"\\\1", text) + "%"
 
 
@@ -111,7 +111,7 @@ async def search_residents(conn: Conn, *, text: str, limit: int = MATCHES) -> li
     cur = await conn.execute(
         SEARCH_SQL,
         {
-            "name": _like(text.lower()),
+            "name": name_pattern(text.lower()),
             "digits": f"%{digits}%" if phone_like else None,
             "exact": text.lower(),
             "limit": limit,

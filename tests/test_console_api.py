@@ -8,11 +8,14 @@ from __future__ import annotations
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
+import psycopg
 import pytest
 from fastapi.testclient import TestClient
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from dashboard_api.app import create_app
-from dashboard_api.console import SEARCH_LIMIT, SearchWindow
+from dashboard_api.console import SEARCH_LIMIT, SearchWindow, name_pattern
 from devices.seed import DemoPopulation
 from devices.settings import Settings
 from tests.dispatch_world import raise_sos
@@ -131,3 +134,23 @@ def test_an_operator_enters_service_orders_anywhere(
     r = client.get("/api/figures/time-to-help?by=community", headers=operator)
     assert r.status_code == 200
     assert {f["group"] for f in r.json()} == {"pinghu-east", "pinghu-west"}
+
+
+TEXT = st.text(st.sampled_from("ab%_\\' -+()19张王"), max_size=8)
+
+
+@settings(
+    max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(hay=TEXT, needle=TEXT)
+def test_a_name_pattern_matches_exactly_the_names_that_contain_the_text(
+    database_url: str, hay: str, needle: str
+) -> None:
+    """Whatever the operator types, wildcards and backslashes included, the name pattern is
+    a plain substring test in PostgreSQL's LIKE."""
+    with psycopg.connect(database_url) as conn:
+        row = conn.execute(
+            "SELECT lower(%s) LIKE %s ESCAPE '\\'", (hay, name_pattern(needle.lower()))
+        ).fetchone()
+    assert row is not None
+    assert row[0] is (needle.lower() in hay.lower())
