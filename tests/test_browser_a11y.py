@@ -1,6 +1,7 @@
 """Accessibility audit (issue 14, "Done when") of every page the browser tests visit -- sign-in,
-care station, wall TV, family, centre console, visits, safety rounds -- in zh-CN and en, in
-Debian's Chromium, with axe-core (tests/a11y.py): no violation of impact serious or critical.
+care station, wall TV, family, centre console, visits, safety rounds -- in zh-CN and en, at
+desktop and phone size, in Debian's Chromium, with axe-core (tests/a11y.py): no violation of
+impact serious or critical.
 The pages hold data while audited (a red SOS, a week of readings, the care programme), so
 the cards, charts, tables and forms are judged, not empty shells."""
 
@@ -20,8 +21,9 @@ from devices.seed import DemoPopulation
 from tests.a11y import audit
 from tests.dispatch_world import arun, raise_sos
 from tests.live_server import serve
-from tests.test_browser import ARGS, CHROMIUM, _sign_in, pop  # noqa: F401 - fixture
+from tests.test_browser import ARGS, CHROMIUM, PHONE, _sign_in, pop  # noqa: F401 - fixture
 
+DESKTOP = {"width": 1280, "height": 900}
 # (user, page, what shows the page has loaded its data, a switch that shows handled orders)
 PAGES = (
     ("staff-homes", "/station", "#wall .alert.red", "#show-done"),
@@ -71,8 +73,8 @@ def browser(red_sos: int) -> Iterator[Browser]:
 
 def _both_languages(page: Page, name: str, ready: str, show_done: str | None = None) -> list[str]:
     """Audit in the site's language (zh-CN), then in English chosen with the page's own
-    switch (with handled orders shown, where the page can); the switch is set back after, as
-    the user's choice is stored."""
+    switch (with handled orders shown, where the page can), each at desktop and phone size;
+    the switch is set back after, as the user's choice is stored."""
     lesser = []
     for lang in ("zh-CN", "en"):
         if lang == "en":
@@ -82,8 +84,11 @@ def _both_languages(page: Page, name: str, ready: str, show_done: str | None = N
         if show_done and lang == "en":
             page.check(show_done)
             expect(page.locator(".alert.done").first).to_be_visible()
-        found = audit(page, f"{name} {lang}")
-        lesser += [f"{name} {lang}: {v['id']} ({v['impact']})" for v in found]
+        for size, viewport in (("desktop", DESKTOP), ("phone", PHONE)):
+            page.set_viewport_size(viewport)
+            found = audit(page, f"{name} {lang} {size}")
+            lesser += [f"{name} {lang} {size}: {v['id']} ({v['impact']})" for v in found]
+        page.set_viewport_size(DESKTOP)
     page.select_option("#lang", "zh-CN")
     expect(page.locator("html")).to_have_attribute("lang", "zh-CN")
     return lesser
@@ -96,12 +101,12 @@ def test_every_page_passes_axe_in_both_languages(
 ) -> None:
     lesser: list[str] = []
     with serve(database_url) as base:
-        login = browser.new_page(viewport={"width": 1280, "height": 900})
+        login = browser.new_page(viewport=DESKTOP)
         login.goto(f"{base}/login")
         lesser += _both_languages(login, "login", "#signin")
         login.close()
         for username, path, ready, show_done in PAGES:
-            page = browser.new_page(viewport={"width": 1280, "height": 900})
+            page = browser.new_page(viewport=DESKTOP)
             _sign_in(page, base, pop, username)  # in the site's language: no choice stored
             page.wait_for_url(lambda url: not url.endswith("/login"))
             if not page.url.endswith(path):
