@@ -14,7 +14,7 @@ from fastapi.exceptions import RequestValidationError
 
 from alerts.notify.wiring import open_channels
 from alerts.watchdog.loop import WatchConfig, watchdog_loop
-from dashboard_api import admin, docs, i18n, live, operations, pages, timeline, wall
+from dashboard_api import admin, console, docs, i18n, live, operations, pages, timeline, wall
 from dashboard_api.care.routes import router as care_router
 from dashboard_api.care.safety_routes import router as safety_router
 from dashboard_api.errors import ApiError, api_error, database_unavailable, validation_error
@@ -92,9 +92,10 @@ def create_app(settings: Settings) -> FastAPI:
         redoc_url=None,
         description="Live alerts, dispatch orders and residents for care-station "
         "staff; their own relative for families. Sign in at /api/auth/token. "
-        "Pages: /login, /station (care staff), /family.",
+        "Pages: /login, /station (care staff), /console (the 96345 centre), /family.",
     )
     app.state.settings = settings
+    app.state.search_window = console.SearchWindow()
     app.add_exception_handler(RequestValidationError, validation_error)
     app.add_exception_handler(psycopg.OperationalError, database_unavailable)
     app.add_exception_handler(ApiError, api_error)
@@ -104,6 +105,7 @@ def create_app(settings: Settings) -> FastAPI:
     app.include_router(figures_router)
     app.include_router(timeline.router)
     app.include_router(wall.router)
+    app.include_router(console.router)
     app.include_router(live.router)
     app.include_router(pages.router)
     app.include_router(i18n.router)

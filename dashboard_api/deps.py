@@ -77,6 +77,36 @@ async def _order_user(principal: CurrentUser) -> Principal:
 OrderUser = Annotated[Principal, Depends(_order_user)]
 
 
+async def _order_reader(principal: CurrentUser) -> Principal:
+    """Who may read orders: those who move them, and the 96345 centre's operators."""
+    if principal.role not in (Role.ADMIN, Role.STAFF, Role.RESPONDER, Role.OPERATOR):
+        raise ApiError(status.HTTP_403_FORBIDDEN, "error.order_users_only")
+    return principal
+
+
+OrderReader = Annotated[Principal, Depends(_order_reader)]
+
+
+async def _hotline(principal: CurrentUser) -> Principal:
+    """Who enters service orders and reads the time-to-help figures: staff, admins, operators."""
+    if principal.role not in (Role.ADMIN, Role.STAFF, Role.OPERATOR):
+        raise ApiError(status.HTTP_403_FORBIDDEN, "error.hotline_only")
+    return principal
+
+
+HotlineUser = Annotated[Principal, Depends(_hotline)]
+
+
+async def _operator(principal: CurrentUser) -> Principal:
+    """The centre console: operators and admins."""
+    if principal.role not in (Role.ADMIN, Role.OPERATOR):
+        raise ApiError(status.HTTP_403_FORBIDDEN, "error.operator_only")
+    return principal
+
+
+OperatorUser = Annotated[Principal, Depends(_operator)]
+
+
 async def _admin(principal: CurrentUser) -> Principal:
     if principal.role is not Role.ADMIN:
         raise ApiError(status.HTTP_403_FORBIDDEN, "error.admin_only")

@@ -1,4 +1,5 @@
-"""Time-to-help figures for staff and admins, scoped to their sites."""
+"""Time-to-help figures for staff (their sites), admins and the 96345 centre's operators (every
+site)."""
 
 from __future__ import annotations
 
@@ -10,8 +11,8 @@ from fastapi import APIRouter, Query
 from fastapi.exceptions import RequestValidationError
 
 from alerts.dispatch.timetohelp import GroupBy, order_times, summarise
-from dashboard_api.deps import ConnDep, Now, StaffUser
-from dashboard_api.queries import scope
+from dashboard_api.deps import ConnDep, HotlineUser, Now
+from dashboard_api.queries import centre_scope
 from dashboard_api.schemas import FiguresOut
 from dashboard_api.timeline import EARLIEST, LATEST
 
@@ -25,7 +26,7 @@ def _utc(t: datetime) -> datetime:
 @router.get("/time-to-help", response_model=list[FiguresOut])
 async def time_to_help(
     conn: ConnDep,
-    user: StaffUser,
+    user: HotlineUser,
     at: Now,
     by: GroupBy = GroupBy.SITE,
     since: datetime | None = None,
@@ -58,7 +59,7 @@ async def time_to_help(
                 }
             ]
         )
-    where, params = scope(user, site_col="o.site_id", resident_col=None)
+    where, params = centre_scope(user, site_col="o.site_id")
     rows = await order_times(
         conn, where=where, params=params, since=since, until=until, site_id=site_id
     )

@@ -2,7 +2,8 @@
 
 Staff and admins see the orders of their sites, create service orders and may move any of
 them; a responder (role ``responder``) sees only orders offered to them or that they
-accepted, and moves only the ones they accepted.
+accepted, and moves only the ones they accepted. A 96345 centre operator (role ``operator``)
+sees every site's orders and creates service orders anywhere, but moves none.
 """
 
 from __future__ import annotations
@@ -24,7 +25,15 @@ from alerts.dispatch.orders import (
 from alerts.dispatch.policy import policy_from_settings
 from alerts.dispatch.service_orders import create_service_order
 from dashboard_api import queries
-from dashboard_api.deps import ConnDep, Now, OrderUser, SettingsDep, StaffUser
+from dashboard_api.deps import (
+    ConnDep,
+    HotlineUser,
+    Now,
+    OrderReader,
+    OrderUser,
+    SettingsDep,
+    StaffUser,
+)
 from dashboard_api.errors import ApiError
 from dashboard_api.schemas import (
     CancelIn,
@@ -53,7 +62,7 @@ def actor(user: Principal) -> Actor:
 @router.get("", response_model=list[OrderOut])
 async def orders(
     conn: ConnDep,
-    user: OrderUser,
+    user: OrderReader,
     site_id: SiteFilter = None,
     open_only: bool = False,
     state: OrderState | None = None,
@@ -80,10 +89,11 @@ async def orders(
 
 @router.post("", response_model=OrderOut, status_code=201, responses=CONFLICT)
 async def create_service(
-    conn: ConnDep, user: StaffUser, settings: SettingsDep, at: Now, body: ServiceOrderIn
+    conn: ConnDep, user: HotlineUser, settings: SettingsDep, at: Now, body: ServiceOrderIn
 ) -> OrderOut:
     """A hotline operator's service order (meal, cleaning, bathing, escort, ...)."""
-    in_scope = user.role is Role.ADMIN or body.site_id in user.site_ids
+    everywhere = user.role in (Role.ADMIN, Role.OPERATOR)
+    in_scope = everywhere or body.site_id in user.site_ids
     if not in_scope or not await queries.site_exists(conn, site_id=body.site_id):
         raise ApiError(status.HTTP_404_NOT_FOUND, "error.no_such_site")
     if body.colour is Colour.RED:
@@ -116,12 +126,12 @@ async def _order_or_404(conn: ConnDep, user: Principal, order_id: int) -> OrderO
 
 
 @router.get("/{order_id}", response_model=OrderOut, responses=NOT_FOUND)
-async def order(conn: ConnDep, user: OrderUser, order_id: OrderId) -> OrderOut:
+async def order(conn: ConnDep, user: OrderReader, order_id: OrderId) -> OrderOut:
     return await _order_or_404(conn, user, order_id)
 
 
 @router.get("/{order_id}/trail", response_model=list[TransitionOut], responses=NOT_FOUND)
-async def trail(conn: ConnDep, user: OrderUser, order_id: OrderId) -> list[TransitionOut]:
+async def trail(conn: ConnDep, user: OrderReader, order_id: OrderId) -> list[TransitionOut]:
     await _order_or_404(conn, user, order_id)
     return [TransitionOut(**r) for r in await queries.order_trail(conn, order_id=order_id)]
 

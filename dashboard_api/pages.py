@@ -67,6 +67,12 @@ async def wall_tv_page(request: Request) -> HTMLResponse:
     return _page(request, "wall.html")
 
 
+@router.get("/console")
+async def console_page(request: Request) -> HTMLResponse:
+    """The 96345 centre console: every site's orders, the hotline form, the league table."""
+    return _page(request, "console.html")
+
+
 @router.get("/family")
 async def family_page(request: Request) -> HTMLResponse:
     return _page(request, "family.html")

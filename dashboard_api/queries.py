@@ -139,15 +139,22 @@ async def list_alerts(
     )
 
 
+def centre_scope(principal: Principal, *, site_col: str) -> tuple[Query, dict[str, Any]]:
+    """Orders and figures: a 96345 operator sees every site, as an admin; others as scope()."""
+    if principal.role is Role.OPERATOR:
+        return sql.SQL("TRUE"), {}
+    return scope(principal, site_col=site_col, resident_col=None)
+
+
 def order_scope(principal: Principal) -> tuple[Query, dict[str, Any]]:
-    """Admin: all; staff: their sites; a responder: orders offered to them or that they
-    accepted; family: none."""
+    """Admin and operators: all; staff: their sites; a responder: orders offered to them or
+    that they accepted; family: none."""
     if principal.role is Role.RESPONDER:
         return sql.SQL(
             "(accepted_by = %(scope_user)s OR order_id IN (SELECT f.order_id FROM order_offers f "
             "JOIN responders r USING (responder_id) WHERE r.user_id = %(scope_user)s))"
         ), {"scope_user": principal.user_id}
-    return scope(principal, site_col="site_id", resident_col=None)
+    return centre_scope(principal, site_col="site_id")
 
 
 ORDER_SELECT = sql.SQL(

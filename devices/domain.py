@@ -83,6 +83,7 @@ class Role(StrEnum):
     VISITOR = "visitor"  # a community worker or volunteer: only the residents assigned to them
     SAFETY_OFFICER = "safety_officer"  # a site's safety rounds and findings
     REPORT_READER = "report_reader"  # the bureau: figures without personal details
+    OPERATOR = "operator"  # a 96345 centre operator: every site's orders, service orders
 
 
 class OrderState(StrEnum):

@@ -79,11 +79,13 @@ async def create_resident(
     care_profile: CareProfile = CareProfile.INDEPENDENT,
     care_plan: dict[str, object] | None = None,
     admitted_at: datetime | None = None,
+    phone: str = "",
 ) -> int:
     """A new resident, admitted at ``admitted_at`` (default: the database's now)."""
     cur = await conn.execute(
         "INSERT INTO residents (site_id, room_id, full_name, birth_year, care_profile, care_plan,"
-        " admitted_at) VALUES (%s, %s, %s, %s, %s, %s, coalesce(%s, now())) RETURNING resident_id",
+        " admitted_at, phone) VALUES (%s, %s, %s, %s, %s, %s, coalesce(%s, now()), %s) "
+        "RETURNING resident_id",
         (
             site_id,
             room_id,
@@ -92,6 +94,7 @@ async def create_resident(
             care_profile.value,
             Jsonb(care_plan or {}),
             admitted_at,
+            phone,
         ),
     )
     row = await cur.fetchone()

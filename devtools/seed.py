@@ -203,6 +203,7 @@ async def seed_demo(
             birth_year=1940 + n,
             care_profile=CareProfile.FRAIL,
             admitted_at=installed,
+            phone=f"138 0013 80{17 + n}",  # the number they call the 96345 hotline from
         )
         home_residents.append(rid)
         suffix = f"{42 + n:04d}"
@@ -244,6 +245,8 @@ async def seed_demo(
             "resident of home-17",
             resident_ids=(home_residents[0],),
         ),
+        # the 96345 centre's operator: every site's orders, service orders, the console
+        await _user(conn, "operator-96345", Role.OPERATOR, "every site (96345 centre)"),
     ]
     # the care programme (issue 15): priority residents, visitors, checklists, districts
     care = await seed_care_demo(conn, now=now, flagged_since=installed)

@@ -80,7 +80,7 @@ sleep 2  # let ingest subscribe before the devices start talking
 cat <<TXT
 
 Eldercare backend is running (logs in $RUN/logs/):
-  Web pages            http://127.0.0.1:$ELDERCARE_API_PORT/login   (care station /station, family /family, visits /visits, safety /safety)
+  Web pages            http://127.0.0.1:$ELDERCARE_API_PORT/login   (care station /station, 96345 centre /console, family /family, visits /visits, safety /safety)
   monthly reports      $RUN/reports/YYYY-MM/
   API + OpenAPI docs   http://127.0.0.1:$ELDERCARE_API_PORT/docs
   ingest metrics       http://127.0.0.1:$METRICS_PORT/metrics

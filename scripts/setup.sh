@@ -82,4 +82,23 @@ if [ ! -f "$STAMP" ]; then
   "$ROOT/.venv/bin/pip" install -q --no-deps --no-build-isolation -e "$ROOT"
   rm -f "$ROOT"/.venv/.installed-*; touch "$STAMP"
 fi
+# 4. axe-core for the browser tests' accessibility audit (tests/a11y.py), from the npm
+#    registry at a pinned version, its tarball checked against the registry's sha512; kept in
+#    .build/ (never committed, never from a CDN). axe-core is MPL-2.0.
+AXE_VERSION=4.14.1
+AXE_SHA512="FHfa+lmNjQZfJz1q8wKqIDwC6DExcHt/pkjNQb09a3NPjCKg2rhu5qb2S4r76ASyFNNtuFooJpZe37OgudVGtQ=="
+AXE_DIR="$ROOT/.build/axe-core-$AXE_VERSION"
+if [ ! -f "$AXE_DIR/package/axe.min.js" ]; then
+  command -v npm >/dev/null 2>&1 || apt_install npm
+  log "fetching axe-core $AXE_VERSION from the npm registry"
+  rm -rf "$AXE_DIR"; mkdir -p "$AXE_DIR"
+  (cd "$AXE_DIR" && npm pack --silent "axe-core@$AXE_VERSION" >/dev/null)
+  got="$("$ROOT/.venv/bin/python" -c 'import base64, hashlib, sys
+print(base64.b64encode(hashlib.sha512(open(sys.argv[1], "rb").read()).digest()).decode())' \
+    "$AXE_DIR/axe-core-$AXE_VERSION.tgz")"
+  if [ "$got" != "$AXE_SHA512" ]; then
+    log "axe-core $AXE_VERSION: sha512 $got is not the pinned one"; rm -rf "$AXE_DIR"; exit 1
+  fi
+  tar -xzf "$AXE_DIR/axe-core-$AXE_VERSION.tgz" -C "$AXE_DIR" package/axe.min.js package/LICENSE package/package.json
+fi
 log "ready (PostgreSQL $PG_MAJOR at $PG_BIN, TimescaleDB in $PKGLIBDIR)"

@@ -1,6 +1,8 @@
 """Every endpoint x every role, from the app's own route list: a new endpoint without an
 entry in RULES fails here. Objects of three residents are tried: X (home-17, the family's
-relative), Y (home-18: same staff, another family) and Z (sunrise: another site)."""
+relative), Y (home-18: same staff, another family) and Z (sunrise: another site). The 96345
+centre's operator sees every site's orders and figures, enters service orders anywhere, looks
+residents up on the console, and is refused everything else (health, family, care, admin)."""
 
 from __future__ import annotations
 
@@ -24,7 +26,17 @@ from tests.live_server import serve
 from tests.services import Services, fresh_database, query, seed
 from tests.test_api import _raise_sos
 
-ROLES = ("anon", "admin", "staff_a", "staff_b", "family_x", "visitor_xy", "officer_z", "reader")
+ROLES = (
+    "anon",
+    "admin",
+    "staff_a",
+    "staff_b",
+    "family_x",
+    "visitor_xy",
+    "officer_z",
+    "reader",
+    "operator",
+)
 USERS = {
     "admin": "admin",
     "staff_a": "staff-homes",
@@ -33,8 +45,9 @@ USERS = {
     "visitor_xy": "visitor-west",  # a community worker assigned to X and Y (issue 15)
     "officer_z": "safety-sunrise",  # the safety officer of Z's site
     "reader": "reader",  # the bureau's report reader: figures, no personal details
+    "operator": "operator-96345",  # the 96345 centre (issue 14 item 4)
 }
-CARE_ONLY = ("family_x", "visitor_xy", "officer_z", "reader")  # no care-staff rights
+CARE_ONLY = ("family_x", "visitor_xy", "officer_z", "reader", "operator")  # no care-staff rights
 SITES = {"admin": None, "staff_a": {"home-17", "home-18", "home-19"}, "staff_b": {"sunrise"}}
 # what a list answer may hold for the other roles
 LIST_SCOPE: dict[str, set[str]] = {
@@ -42,7 +55,10 @@ LIST_SCOPE: dict[str, set[str]] = {
     "visitor_xy": {"home-17", "home-18"},
     "officer_z": {"sunrise"},
     "reader": set(),
+    "operator": set(),  # nothing by default; every site only where CENTRE_WIDE says so
 }
+# answers in which the operator may see every site (the order board and the figures)
+CENTRE_WIDE = {"/api/orders", "/api/console/orders", "/api/console/residents"}
 TARGETS = {"X": "home-17", "Y": "home-18", "Z": "sunrise"}
 OK = "ok"  # passed authorization: 2xx, or a 409 from the order's state
 
@@ -89,10 +105,28 @@ def family_scoped(role: str, target: str | None) -> int | str:
 
 
 def staff_for_home17(role: str, target: str | None) -> int | str:
-    """A service order for home-17 (BODIES): staff of other sites may not open one there."""
+    """A service order for home-17 (BODIES): staff of other sites may not open one there; the
+    centre's operator may anywhere."""
+    if role == "operator":
+        return OK
     if role in CARE_ONLY:
         return 403
     return {"anon": 401, "staff_b": 404}.get(role, OK)
+
+
+def order_read(role: str, target: str | None) -> int | str:
+    """Reading an order and its trail: its staff, and the centre's operator for every site."""
+    return OK if role == "operator" else staff_scoped(role, target)
+
+
+def hotline(role: str, target: str | None) -> int | str:
+    """The order list and the time-to-help figures: care staff and the centre's operator."""
+    return OK if role == "operator" else staff(role, target)
+
+
+def centre(role: str, target: str | None) -> int | str:
+    """The centre console's own reads (the board, the resident look-up): operators, admins."""
+    return {"anon": 401, "admin": OK, "operator": OK}.get(role, 403)
 
 
 def admin_only(role: str, target: str | None) -> int | str:
@@ -112,7 +146,9 @@ def not_enabled(role: str, target: str | None) -> int | str:
 
 def care(role: str, target: str | None) -> int | str:
     """The visit plan: care staff and visitors (each sees their own part of it)."""
-    return {"anon": 401, "family_x": 403, "officer_z": 403, "reader": 403}.get(role, OK)
+    return {"anon": 401, "family_x": 403, "officer_z": 403, "reader": 403, "operator": 403}.get(
+        role, OK
+    )
 
 
 def care_scoped(role: str, target: str | None) -> int | str:
@@ -124,7 +160,8 @@ def care_scoped(role: str, target: str | None) -> int | str:
 
 def safety_role(role: str, target: str | None) -> int | str:
     """Safety findings: care staff and safety officers (each their sites)."""
-    return {"anon": 401, "family_x": 403, "visitor_xy": 403, "reader": 403}.get(role, OK)
+    refused = ("family_x", "visitor_xy", "reader", "operator")
+    return {"anon": 401, **dict.fromkeys(refused, 403)}.get(role, OK)
 
 
 def safety_site(role: str, target: str | None) -> int | str:
@@ -146,6 +183,9 @@ RULES: dict[tuple[str, str], Rule] = {
     ("GET", "/login"): public,
     ("GET", "/station"): public,  # static shells; every byte of data comes from the API
     ("GET", "/family"): public,
+    ("GET", "/console"): public,
+    ("GET", "/api/console/orders"): centre,
+    ("GET", "/api/console/residents"): centre,
     ("GET", "/wall-tv"): public,
     ("GET", "/docs"): public,  # Swagger UI, served locally
     ("GET", "/i18n/zh-CN.json"): public,  # the message catalogue: the sign-in page needs it
@@ -164,16 +204,16 @@ RULES: dict[tuple[str, str], Rule] = {
     ("GET", "/api/device-health"): staff,
     ("GET", "/api/alerts"): signed_in,
     ("GET", "/api/alerts/{alert_id}"): scoped,
-    ("GET", "/api/orders"): staff,
+    ("GET", "/api/orders"): hotline,
     ("POST", "/api/orders"): staff_for_home17,
-    ("GET", "/api/orders/{order_id}"): staff_scoped,
-    ("GET", "/api/orders/{order_id}/trail"): staff_scoped,
+    ("GET", "/api/orders/{order_id}"): order_read,
+    ("GET", "/api/orders/{order_id}/trail"): order_read,
     ("POST", "/api/orders/{order_id}/accept"): staff_scoped,
     ("POST", "/api/orders/{order_id}/en-route"): staff_scoped,
     ("POST", "/api/orders/{order_id}/on-site"): staff_scoped,
     ("POST", "/api/orders/{order_id}/resolve"): staff_scoped,
     ("POST", "/api/orders/{order_id}/cancel"): staff_scoped,
-    ("GET", "/api/figures/time-to-help"): staff,
+    ("GET", "/api/figures/time-to-help"): hotline,
     ("GET", "/api/notifications/preferences"): family_only,
     ("PUT", "/api/notifications/preferences"): family_only,
     ("GET", "/api/notifications/users/{user_id}/preferences"): scoped,
@@ -228,6 +268,9 @@ BODIES: dict[tuple[str, str], dict[str, Any]] = {
     },
     ("PUT", "/api/me/locale"): {"locale": None},
 }
+
+# a query string where a route needs one (a name that several sites' residents share a part of)
+QUERIES = {("GET", "/api/console/residents"): "?q=an"}
 
 
 def app_routes() -> list[tuple[str, str]]:
@@ -326,9 +369,10 @@ def _status(w: World, role: str, method: str, path: str, target: str | None) -> 
         return httpx.post(url, data=form).status_code
     if path == "/api/live":
         return asyncio.run(_stream_status(url, headers))
+    url += QUERIES.get((method, path), "")
     r = httpx.request(method, url, headers=headers, json=BODIES.get((method, path)), timeout=10)
     if r.status_code == 200 and r.headers.get("content-type", "").startswith("application/json"):
-        _check_list_scope(role, r.json())
+        _check_list_scope(role, path, r.json())
     return r.status_code
 
 
@@ -337,11 +381,13 @@ async def _stream_status(url: str, headers: dict[str, str]) -> int:
         return r.status_code
 
 
-def _check_list_scope(role: str, body: Any) -> None:
+def _check_list_scope(role: str, path: str, body: Any) -> None:
     """Nothing in a list answer lies outside the caller's sites."""
     if not isinstance(body, list):
         return
     allowed = LIST_SCOPE.get(role, SITES.get(role))
+    if role == "operator" and path in CENTRE_WIDE:
+        allowed = None
     seen = {item["site_id"] for item in body if isinstance(item, dict) and "site_id" in item}
     assert allowed is None or seen <= allowed, (role, seen)
 
@@ -358,3 +404,27 @@ def test_role_matrix(world: World, method: str, path: str, role: str) -> None:
             assert got < 400 or got == 409, (method, path, role, target, got)
         else:
             assert got == expected, (method, path, role, target, got)
+
+
+def test_the_operator_sees_every_site_but_only_the_look_up_fields(world: World) -> None:
+    """Not vacuous: the board and the order list hold orders of both kinds of site, and the
+    look-up answers id, name, site, community, address and phone, nothing about health."""
+    headers = {"Authorization": f"Bearer {world.tokens['operator']}"}
+    for path in ("/api/orders", "/api/console/orders"):
+        r = httpx.get(world.base + path, headers=headers)
+        assert r.status_code == 200
+        assert {o["site_id"] for o in r.json()} >= set(TARGETS.values()), path
+    r = httpx.get(world.base + "/api/console/residents?q=an", headers=headers)
+    assert r.status_code == 200
+    found = r.json()
+    assert {m["site_id"] for m in found} >= {"sunrise", "home-18"}
+    assert all(
+        set(m)
+        == {"resident_id", "full_name", "site_id", "site_name", "community", "address", "phone"}
+        for m in found
+    )
+    staff = {"Authorization": f"Bearer {world.tokens['staff_a']}"}
+    assert httpx.get(world.base + "/api/orders", headers=staff).json()  # staff: their sites
+    assert {o["site_id"] for o in httpx.get(world.base + "/api/orders", headers=staff).json()} <= (
+        SITES["staff_a"] or set()
+    )

@@ -17,6 +17,6 @@ document.getElementById("login").addEventListener("submit", async (ev) => {
   // a language chosen on this page is the user's choice; otherwise their own applies
   if (/(^|; )eldercare_locale=/.test(document.cookie)) await api("/api/me/locale", { method: "PUT", json: { locale: LANG } });
   const me = await api("/api/me");
-  location.href = { family: "/family", visitor: "/visits", safety_officer: "/safety" }[me.role] || "/station";
+  location.href = { family: "/family", visitor: "/visits", safety_officer: "/safety", operator: "/console" }[me.role] || "/station";
 });
 ready.then(languageSwitch);

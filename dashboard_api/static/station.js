@@ -64,7 +64,7 @@ async function loadDevices() {
 
 (async () => {
   const me = await requireSignIn();
-  if (me.role === "family") { location.href = "/family"; return; }
+  if (me.role === "family" || me.role === "operator") { location.href = me.role === "family" ? "/family" : "/console"; return; }
   document.getElementById("who").textContent = me.username;
   document.getElementById("logout").onclick = signOut;
   document.getElementById("sound").onclick = (e) => { enableSound(); beep(); e.target.textContent = t("station.sound_is_on"); };

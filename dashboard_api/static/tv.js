@@ -2,7 +2,7 @@
 // Wall-TV mode: the wall alone, large; a clock; red alerts beep once sound is on.
 (async () => {
   const me = await requireSignIn();
-  if (me.role === "family") { location.href = "/family"; return; }
+  if (me.role === "family" || me.role === "operator") { location.href = me.role === "family" ? "/family" : "/console"; return; }
   document.getElementById("sound").onclick = (e) => { enableSound(); beep(); e.target.textContent = t("station.sound_is_on"); };
   const clock = () => { document.getElementById("clock").textContent = fmtTime(new Date().toISOString()); };
   clock(); setInterval(clock, 10000);
