@@ -69,9 +69,11 @@ async def serve(settings: Settings) -> None:
     # One thread for the models: a window is one row, and OpenMP threads spinning on a
     # shared machine made each call 4-5x slower (bench.detectors).
     threadpool_limits(1)
-    pool = await open_pool(settings.database_url, name="alerts", max_size=8)
+    # one connection more for the life-safety lane's claims
+    pool = await open_pool(settings.database_url, name="alerts", max_size=9)
     stop = asyncio.Event()
     wake, escalate, commands = asyncio.Event(), asyncio.Event(), asyncio.Event()
+    wake_life_safety = asyncio.Event()
     order_changed = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -86,7 +88,7 @@ async def serve(settings: Settings) -> None:
     clock = DetectorClock(allowed=settings.sim_clock_allowed)
     policy = policy_from_settings(settings)
     wakes = {
-        OUTBOX_CHANNEL: (wake,),
+        OUTBOX_CHANNEL: (wake, wake_life_safety),
         DISPATCH_CHANNEL: (escalate, order_changed),
         COMMANDS_CHANNEL: (commands,),
     }
@@ -108,6 +110,18 @@ async def serve(settings: Settings) -> None:
                 window_detectors=build_window_registry(
                     fall_model=fall_model, fall_models=fall_models
                 ),
+            )
+            # sos, fall and smoke in a lane of their own: never behind a batch being judged
+            loops["detect_life_safety"] = lambda: detect_loop(
+                pool,
+                routes=routes,
+                policy=policy,
+                limit=settings.alerts_batch_max,
+                poll_s=settings.alerts_poll_interval_s,
+                wake=wake_life_safety,
+                stop=stop,
+                opened=escalate,
+                life_safety_only=True,
             )
             loops["escalation_loop"] = lambda: escalation_loop(
                 pool, wake=escalate, stop=stop, poll_s=settings.alerts_poll_interval_s

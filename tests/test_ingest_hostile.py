@@ -362,3 +362,34 @@ def test_life_safety_outbox_rows_have_first_claim(services: Services, database_u
     names = [r["name"] for r in claimed]
     assert sorted(names) == ["acc", "acc", "fall", "smoke", "sos"]
     assert len(query(database_url, "SELECT 1 FROM stream_outbox")) == 18  # only 5 taken
+
+
+@pytest.mark.integration
+def test_the_life_safety_lane_claims_only_sos_fall_and_smoke(
+    services: Services, database_url: str
+) -> None:
+    """The alerts worker's life-safety loop (its own claim) takes sos/fall/smoke and leaves every
+    other row to the main loop, however many wait; the main loop may still take them too."""
+    import psycopg
+    from psycopg.rows import dict_row
+
+    from alerts.detection.worker import CLAIM_LIFE_SAFETY_SQL
+
+    provision(database_url, devices=2, sites=1)
+    key = query(database_url, "SELECT min(device_key) AS k FROM devices")[0]["k"]
+    with psycopg.connect(database_url, row_factory=dict_row) as conn:
+        for i in range(20):
+            conn.execute("INSERT INTO stream_outbox (kind, device_key, time, name) VALUES ('acc', %s, to_timestamp(%s), 'acc')", (key, NOW + i))  # fmt: skip
+        conn.execute("INSERT INTO stream_outbox (kind, device_key, time, name, value_bool) VALUES ('event', %s, to_timestamp(%s), 'motion', true)", (key, NOW + 25))  # fmt: skip
+        for name in ("sos", "fall", "smoke"):
+            conn.execute("INSERT INTO stream_outbox (kind, device_key, time, name, value_bool) VALUES ('event', %s, to_timestamp(%s), %s, true)", (key, NOW + 30, name))  # fmt: skip
+        conn.commit()
+        claimed = conn.execute(CLAIM_LIFE_SAFETY_SQL, {"limit": 50}).fetchall()
+        conn.commit()
+        again = conn.execute(CLAIM_LIFE_SAFETY_SQL, {"limit": 50}).fetchall()
+        conn.commit()
+    assert sorted(r["name"] for r in claimed) == ["fall", "smoke", "sos"]
+    assert again == []
+    left = query(database_url, "SELECT name FROM stream_outbox")
+    assert sorted({r["name"] for r in left}) == ["acc", "motion"]
+    assert len(left) == 21

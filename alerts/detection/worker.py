@@ -43,7 +43,7 @@ claimed AS (
     DELETE FROM stream_outbox WHERE id IN (
         SELECT id FROM (SELECT id, 0 AS p FROM safety UNION ALL SELECT id, 1 FROM rest) x
         ORDER BY p, id LIMIT %(limit)s)
-    RETURNING *)
+    RETURNING *)  -- claim: all
 SELECT c.id, c.kind, c.name, c.time, c.device_key, c.value_bool, c.value_num, c.value_text,
        d.device_id, d.kind AS device_kind, d.placement, d.site_id, d.room_id, rm.name AS room_name,
        rm.kind AS room_kind, s.kind AS site_kind, s.timezone,
@@ -77,6 +77,19 @@ LEFT JOIN LATERAL (
             AND s.kind = 'home_care_bed'))) plans ON true
 ORDER BY c.id
 """
+
+# The life-safety lane's claim: sos, fall and smoke only, so an SOS never waits for a batch of
+# telemetry-driven rows (acc windows, motion) that the main loop is judging at that moment.
+CLAIM_LIFE_SAFETY_SQL = CLAIM_SQL.replace(
+    """rest AS (SELECT id FROM stream_outbox ORDER BY id LIMIT %(limit)s FOR UPDATE SKIP LOCKED),
+claimed AS (
+    DELETE FROM stream_outbox WHERE id IN (
+        SELECT id FROM (SELECT id, 0 AS p FROM safety UNION ALL SELECT id, 1 FROM rest) x
+        ORDER BY p, id LIMIT %(limit)s)
+    RETURNING *)  -- claim: all""",
+    """claimed AS (DELETE FROM stream_outbox WHERE id IN (SELECT id FROM safety) RETURNING *)""",
+)
+assert CLAIM_LIFE_SAFETY_SQL != CLAIM_SQL
 
 
 @dataclass(frozen=True, slots=True)
@@ -187,6 +200,7 @@ async def run_cycle(
     limit: int,
     now: datetime,
     window_detectors: tuple[WindowDetector, ...] = (),
+    life_safety_only: bool = False,
 ) -> Cycle:
     """Claim a batch and judge it in one transaction. If judging the batch fails for any
     reason but the database's availability, each row is judged alone (in its own savepoint)
@@ -196,7 +210,8 @@ async def run_cycle(
         _judge, routes=routes, window_detectors=window_detectors, policy=policy, now=now
     )
     async with pool.connection() as conn, conn.transaction():
-        cur = await conn.execute(CLAIM_SQL, {"limit": limit})
+        claim = CLAIM_LIFE_SAFETY_SQL if life_safety_only else CLAIM_SQL
+        cur = await conn.execute(claim, {"limit": limit})
         rows = await cur.fetchall()
         try:
             async with conn.transaction():
@@ -252,6 +267,7 @@ async def detect_loop(
     stop: asyncio.Event,
     opened: asyncio.Event | None = None,
     window_detectors: tuple[WindowDetector, ...] = (),
+    life_safety_only: bool = False,
 ) -> None:
     """Run detector cycles; ``opened`` is set when a cycle opened orders (the escalation
     loop in this process offers them at once, without waiting for a NOTIFY)."""
@@ -264,9 +280,12 @@ async def detect_loop(
             limit=limit,
             now=datetime.now(UTC),
             window_detectors=window_detectors,
+            life_safety_only=life_safety_only,
         )
         if cycle.alerts and opened is not None:
             opened.set()
         return 0.0 if cycle.claimed >= limit else poll_s  # 0: more waiting
 
-    await database_loop("detect", one_round, stop=stop, wake=wake)
+    await database_loop(
+        "detect_life_safety" if life_safety_only else "detect", one_round, stop=stop, wake=wake
+    )
