@@ -11,6 +11,7 @@ from pydantic import BaseModel, Field
 
 from dashboard_api.care import safety
 from dashboard_api.deps import ConnDep, CurrentUser, Now
+from dashboard_api.errors import ApiError
 from dashboard_api.queries import site_exists
 from dashboard_api.schemas import FreeText, Problem
 from devices.accounts import Principal
@@ -53,11 +54,23 @@ class RoundIn(BaseModel):
     note: FreeText = Field(default="", max_length=2000)
     owner: FreeText = Field(default="", max_length=200)  # who fixes what this round found
     deadline: datetime | None = None
+    # when the round was walked (default: now); at most 35 days back, never in the future
+    done_at: datetime | None = None
 
 
 class RoundOut(BaseModel):
     round_id: int
     finding_ids: list[int]
+    done_at: datetime  # when it was walked; its findings are opened then
+    recorded_at: datetime  # when it was entered (by the caller)
+
+
+class RoundSummaryOut(BaseModel):
+    round_id: int
+    done_at: datetime
+    recorded_at: datetime
+    inspector: str  # who entered it
+    failed_items: int
 
 
 class FindingOut(BaseModel):
@@ -83,6 +96,15 @@ class FindingIn(BaseModel):
 
 class CloseIn(BaseModel):
     note: FreeText = Field(min_length=1, max_length=2000)
+    # when it was fixed (default: now); not before it was opened, at most 35 days back
+    closed_at: datetime | None = None
+
+
+def _past(given: datetime | None, now: datetime, not_before: datetime | None = None) -> datetime:
+    try:
+        return safety.past_time(given, now=now, not_before=not_before)
+    except ValueError as exc:
+        raise ApiError(422, str(exc), days=safety.BACKDATE_LIMIT.days) from exc
 
 
 async def _site(conn: ConnDep, user: Principal, site_id: str) -> None:
@@ -111,6 +133,7 @@ async def post_round(
     conn: ConnDep, user: SafetyUser, at: Now, site_id: SiteId, body: RoundIn
 ) -> RoundOut:
     await _site(conn, user, site_id)
+    done_at = _past(body.done_at, at)
     try:
         round_id, findings = await safety.record_round(
             conn,
@@ -120,13 +143,28 @@ async def post_round(
             note=body.note,
             owner=body.owner,
             deadline=body.deadline,
+            done_at=done_at,
             now=at,
         )
     except ValueError as exc:
         await conn.rollback()
         raise HTTPException(status.HTTP_409_CONFLICT, str(exc)) from exc
     await conn.commit()
-    return RoundOut(round_id=round_id, finding_ids=findings)
+    return RoundOut(round_id=round_id, finding_ids=findings, done_at=done_at, recorded_at=at)
+
+
+@router.get("/sites/{site_id}/rounds", response_model=list[RoundSummaryOut], responses=NOT_FOUND)
+async def get_rounds(
+    conn: ConnDep,
+    user: SafetyUser,
+    site_id: SiteId,
+    limit: Annotated[int, Query(ge=1, le=200)] = 20,
+) -> list[RoundSummaryOut]:
+    """A site's rounds, latest walked first."""
+    await _site(conn, user, site_id)
+    return [
+        RoundSummaryOut(**r) for r in await safety.list_rounds(conn, site_id=site_id, limit=limit)
+    ]
 
 
 @router.get("/findings", response_model=list[FindingOut])
@@ -143,25 +181,28 @@ async def findings(
     return [FindingOut(**r) for r in rows]
 
 
-async def _finding(conn: ConnDep, user: Principal, finding_id: int) -> None:
+async def _finding(conn: ConnDep, user: Principal, finding_id: int) -> dict[str, Any]:
     row = await safety.get_finding(conn, finding_id=finding_id)
     if row is None or not safety.may_see_site(user, row["site_id"]):
         raise HTTPException(status.HTTP_404_NOT_FOUND, "no such finding")
+    return row
 
 
 async def _change(
     conn: ConnDep, user: Principal, at: datetime, finding_id: int, **change: Any
 ) -> FindingOut:
-    await _finding(conn, user, finding_id)
+    row = await _finding(conn, user, finding_id)
+    if "closed_at" in change:
+        change["closed_at"] = _past(change["closed_at"], at, not_before=row["opened_at"])
     if not await safety.update_finding(
         conn, finding_id=finding_id, principal=user, now=at, **change
     ):
         await conn.rollback()
         raise HTTPException(status.HTTP_409_CONFLICT, "finding already closed")
     await conn.commit()
-    row = await safety.get_finding(conn, finding_id=finding_id)
-    assert row is not None
-    return FindingOut(**row)
+    after = await safety.get_finding(conn, finding_id=finding_id)
+    assert after is not None
+    return FindingOut(**after)
 
 
 @router.patch("/findings/{finding_id}", response_model=FindingOut, responses=CONFLICT)
@@ -178,6 +219,14 @@ async def patch_finding(
 async def close_finding(
     conn: ConnDep, user: SafetyUser, at: Now, finding_id: FindingId, body: CloseIn
 ) -> FindingOut:
+    """Close with a note; ``closed_at`` when it was fixed, if that was before now."""
     return await _change(
-        conn, user, at, finding_id, owner=None, deadline=None, close_note=body.note
+        conn,
+        user,
+        at,
+        finding_id,
+        owner=None,
+        deadline=None,
+        close_note=body.note,
+        closed_at=body.closed_at,
     )
