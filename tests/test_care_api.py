@@ -137,7 +137,20 @@ def test_an_alert_raises_a_resident_to_the_top(world: World) -> None:
     assert plan[0]["resident_id"] == y
     assert "recent_alerts" in plan[0]["reasons"]
     assert plan[0]["score"] > plan[1]["score"]
-    assert plan[0]["reasons_text"][0].startswith("近期有警报")
+    # each reason a catalogue message with its figures, rendered in the reader's language
+    assert plan[0]["reason_messages"][0] == {
+        "key": "recent_alerts",
+        "params": {"red": 1, "yellow": 0, "green": 0},
+    }
+    assert plan[0]["reasons_text"][0] == "近14天有警报：红色 1、黄色 0、绿色 0"
+    assert len(plan[0]["reasons_text"]) == len(plan[0]["reasons"])
+    assert not any(" / " in text for e in plan for text in e["reasons_text"])
+    assert client.put("/api/me/locale", headers=staff, json={"locale": "en"}).status_code == 200
+    english = client.get("/api/care/plan", headers=staff).json()
+    assert english[0]["reasons_text"][0] == "alerts in the last 14 days: red 1, yellow 0, green 0"
+    overdue = client.get("/api/care/overdue", headers=staff).json()
+    assert overdue
+    assert all(e["reasons_text"][-1].startswith("visit overdue by ") for e in overdue)
 
 
 def test_flags_assignment_and_the_overdue_list(world: World) -> None:

@@ -124,6 +124,14 @@ def test_a_failed_selftest_becomes_one_finding_and_a_round_is_closed(
         ("smoke-sunrise-1", "sunrise", "device")
     ]
     assert {f["site_id"] for f in found} == {"sunrise"}  # the officer sees only their site
+    # the finding in the reader's language, from its catalogue message and stored figures
+    assert [f["text"] for f in smoke] == ["烟感 smoke-sunrise-1 自检失败"]
+    assert client.put("/api/me/locale", headers=officer, json={"locale": "en"}).status_code == 200
+    english = client.get("/api/safety/findings?open_only=true", headers=officer).json()
+    assert [f["text"] for f in english if f["kind"] == "selftest_failed"] == [
+        "smoke detector smoke-sunrise-1 failed its self-test"
+    ]
+    assert client.put("/api/me/locale", headers=officer, json={"locale": None}).status_code == 200
     # a round from the phone: two items fail, each opens a finding with owner and deadline
     items = client.get("/api/safety/sites/sunrise/checklist", headers=officer).json()
     assert [i["item_key"] for i in items] == [
@@ -153,6 +161,7 @@ def test_a_failed_selftest_becomes_one_finding_and_a_round_is_closed(
         f"/api/safety/findings/{ids[0]}", headers=officer, json={"owner": "Mr Zhou"}
     ).json()
     assert (one["owner"], one["description"], one["closed_at"]) == ("Mr Zhou", "blocked", None)
+    assert one["text"] == "blocked"  # a round's finding: the inspector's own words
     closed = client.post(
         f"/api/safety/findings/{ids[0]}/close", headers=officer, json={"note": "boxes moved"}
     )

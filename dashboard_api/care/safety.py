@@ -18,7 +18,7 @@ FIX_WITHIN = timedelta(days=7)
 BACKDATE_LIMIT = timedelta(days=35)
 FINDING_COLUMNS = (
     "f.finding_id, f.site_id, f.source, f.round_id, d.device_id, f.item_key, f.kind, "
-    "f.description, f.owner, f.deadline, f.opened_at, f.closed_at, f.closure_note"
+    "f.description, f.params, f.owner, f.deadline, f.opened_at, f.closed_at, f.closure_note"
 )
 
 

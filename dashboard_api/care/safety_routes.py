@@ -9,13 +9,16 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, HTTPException, Path, Query, status
 from pydantic import BaseModel, Field
 
+from alerts.care.messages import finding_text
 from dashboard_api.care import safety
 from dashboard_api.deps import ConnDep, CurrentUser, Now
 from dashboard_api.errors import ApiError
+from dashboard_api.i18n import LocaleDep
 from dashboard_api.queries import site_exists
 from dashboard_api.schemas import FreeText, Problem
 from devices.accounts import Principal
 from devices.domain import Role
+from devices.i18n import Locale
 
 router = APIRouter(prefix="/api/safety", tags=["safety"])
 SiteId = Annotated[str, Path(pattern=r"^[A-Za-z0-9_-]{1,64}$")]
@@ -81,12 +84,20 @@ class FindingOut(BaseModel):
     device_id: str | None
     item_key: str
     kind: str
-    description: str
+    description: str  # as stored: the inspector's note, or a device finding in both languages
+    text: str  # in the reader's language: a device finding's catalogue message, else as stored
     owner: str
     deadline: datetime
     opened_at: datetime
     closed_at: datetime | None
     closure_note: str
+
+
+def _finding_out(row: dict[str, Any], locale: Locale) -> FindingOut:
+    text = str(row["description"])
+    if row["source"] == "device":
+        text = finding_text(str(row["kind"]), row["params"], locale)
+    return FindingOut(**row, text=text)
 
 
 class FindingIn(BaseModel):
@@ -171,6 +182,7 @@ async def get_rounds(
 async def findings(
     conn: ConnDep,
     user: SafetyUser,
+    locale: LocaleDep,
     site_id: Annotated[str | None, Query(pattern=r"^[A-Za-z0-9_-]{1,64}$")] = None,
     open_only: bool = False,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
@@ -178,7 +190,7 @@ async def findings(
     rows = await safety.list_findings(
         conn, principal=user, site_id=site_id, open_only=open_only, limit=limit
     )
-    return [FindingOut(**r) for r in rows]
+    return [_finding_out(r, locale) for r in rows]
 
 
 async def _finding(conn: ConnDep, user: Principal, finding_id: int) -> dict[str, Any]:
@@ -189,7 +201,12 @@ async def _finding(conn: ConnDep, user: Principal, finding_id: int) -> dict[str,
 
 
 async def _change(
-    conn: ConnDep, user: Principal, at: datetime, finding_id: int, **change: Any
+    conn: ConnDep,
+    user: Principal,
+    at: datetime,
+    locale: Locale,
+    finding_id: int,
+    **change: Any,
 ) -> FindingOut:
     row = await _finding(conn, user, finding_id)
     if "closed_at" in change:
@@ -202,28 +219,46 @@ async def _change(
     await conn.commit()
     after = await safety.get_finding(conn, finding_id=finding_id)
     assert after is not None
-    return FindingOut(**after)
+    return _finding_out(after, locale)
 
 
 @router.patch("/findings/{finding_id}", response_model=FindingOut, responses=CONFLICT)
 async def patch_finding(
-    conn: ConnDep, user: SafetyUser, at: Now, finding_id: FindingId, body: FindingIn
+    conn: ConnDep,
+    user: SafetyUser,
+    at: Now,
+    locale: LocaleDep,
+    finding_id: FindingId,
+    body: FindingIn,
 ) -> FindingOut:
     """Give an open finding its owner and deadline."""
     return await _change(
-        conn, user, at, finding_id, owner=body.owner, deadline=body.deadline, close_note=None
+        conn,
+        user,
+        at,
+        locale,
+        finding_id,
+        owner=body.owner,
+        deadline=body.deadline,
+        close_note=None,
     )
 
 
 @router.post("/findings/{finding_id}/close", response_model=FindingOut, responses=CONFLICT)
 async def close_finding(
-    conn: ConnDep, user: SafetyUser, at: Now, finding_id: FindingId, body: CloseIn
+    conn: ConnDep,
+    user: SafetyUser,
+    at: Now,
+    locale: LocaleDep,
+    finding_id: FindingId,
+    body: CloseIn,
 ) -> FindingOut:
     """Close with a note; ``closed_at`` when it was fixed, if that was before now."""
     return await _change(
         conn,
         user,
         at,
+        locale,
         finding_id,
         owner=None,
         deadline=None,
