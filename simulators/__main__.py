@@ -258,7 +258,7 @@ def care_month(
     ] = Path(".run/demo-devices.json"),
     seed: Annotated[int, typer.Option(help="random seed")] = 15,
 ) -> None:
-    """A month of visits and a safety round, played through the API (issue 15)."""
+    """A month of visits and weekly safety rounds, played through the API (issue 15)."""
     import json
     import random
     from datetime import UTC, datetime

@@ -1,8 +1,10 @@
 """A month of the care programme played through the public API (issue 15): each visitor
 records the visits of their plan on days of the last four weeks (most, not all: the rate
 shows who was missed), with the odd concern and follow-up; each safety officer walks a round
-of their sites, where an item now and then fails and opens a finding. Rounds are stamped when
-submitted (the API records a round as it is done), visits with their own past time."""
+of each of their sites every week of the last four weeks, entered with the time it was walked
+(``done_at``): an item now and then fails and opens a finding on that day, and most findings
+are closed some days later (``closed_at``), so the month shows findings opened and closed.
+A site with a round in the last four weeks is left be (a main job started again)."""
 
 from __future__ import annotations
 
@@ -37,12 +39,21 @@ class _Round(msgspec.Struct):
     finding_ids: list[int]
 
 
+class _Walked(msgspec.Struct):
+    done_at: datetime
+
+
+WEEKS = 4
+CLOSED_SHARE = 0.7  # of a round's findings, closed 1-6 days later (when that is past)
+
+
 @dataclass(frozen=True, slots=True)
 class CareMonth:
     visits: int
     follow_ups: int
     rounds: int
     findings: int
+    closed: int
 
 
 def play_care_month(
@@ -54,7 +65,7 @@ def play_care_month(
     visited_share: float = 0.85,
 ) -> CareMonth:
     """``logins``: username -> password of visitors and safety officers to play."""
-    visits = follow_ups = rounds = findings = 0
+    visits = follow_ups = rounds = findings = closes = 0
     for username, password in sorted(logins.items()):
         api = Api(base_url)
         api.login(username, password)
@@ -81,16 +92,42 @@ def play_care_month(
                     visits += 1
         elif me.role == "safety_officer":
             for site in me.site_ids:
-                items = msgspec.json.decode(
-                    api._call("GET", f"/api/safety/sites/{site}/checklist"), type=list[_Item]
+                walked, found, closed = _walk_rounds(api, site, now=now, rng=rng)
+                rounds, findings, closes = rounds + walked, findings + found, closes + closed
+    return CareMonth(visits, follow_ups, rounds, findings, closes)
+
+
+def _walk_rounds(api: Api, site: str, *, now: datetime, rng: random.Random) -> tuple[int, int, int]:
+    """One round a week through the last four weeks: (rounds, findings, findings closed)."""
+    past = msgspec.json.decode(
+        api._call("GET", f"/api/safety/sites/{site}/rounds"), type=list[_Walked]
+    )
+    if any(r.done_at > now - timedelta(weeks=WEEKS) for r in past):
+        return 0, 0, 0
+    items = msgspec.json.decode(
+        api._call("GET", f"/api/safety/sites/{site}/checklist"), type=list[_Item]
+    )
+    rounds = findings = closed = 0
+    for week in range(WEEKS, 0, -1):
+        # every seven days or so (a day either way), the last about two days ago
+        done_at = now - timedelta(days=7 * week - 5 + rng.uniform(-1.0, 1.0))
+        results = [
+            {"item_key": i.item_key, "ok": rng.random() > 0.15, "note": "simulated"} for i in items
+        ]
+        out = api._call(
+            "POST",
+            f"/api/safety/sites/{site}/rounds",
+            json={"results": results, "done_at": done_at.isoformat()},
+        )
+        rounds += 1
+        for finding_id in msgspec.json.decode(out, type=_Round).finding_ids:
+            findings += 1
+            fixed_at = done_at + timedelta(days=rng.uniform(1.0, 6.0))
+            if fixed_at < now and rng.random() < CLOSED_SHARE:
+                api._call(
+                    "POST",
+                    f"/api/safety/findings/{finding_id}/close",
+                    json={"note": "simulated fix", "closed_at": fixed_at.isoformat()},
                 )
-                results = [
-                    {"item_key": i.item_key, "ok": rng.random() > 0.15, "note": "simulated"}
-                    for i in items
-                ]
-                out = api._call(
-                    "POST", f"/api/safety/sites/{site}/rounds", json={"results": results}
-                )
-                rounds += 1
-                findings += len(msgspec.json.decode(out, type=_Round).finding_ids)
-    return CareMonth(visits, follow_ups, rounds, findings)
+                closed += 1
+    return rounds, findings, closed

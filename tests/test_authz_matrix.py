@@ -244,6 +244,7 @@ RULES: dict[tuple[str, str], Rule] = {
     ("GET", "/api/safety/sites/{site_id}/checklist"): safety_site,
     ("POST", "/api/safety/sites/{site_id}/checklist"): safety_site,
     ("POST", "/api/safety/sites/{site_id}/rounds"): safety_site,  # 409: not on the checklist
+    ("GET", "/api/safety/sites/{site_id}/rounds"): safety_site,
     ("GET", "/api/safety/findings"): safety_role,
     ("PATCH", "/api/safety/findings/{finding_id}"): safety_site,  # 409 once closed
     ("POST", "/api/safety/findings/{finding_id}/close"): safety_site,

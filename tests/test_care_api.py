@@ -4,6 +4,7 @@ up the plan, reminders go to the visitor's outbox once."""
 
 from __future__ import annotations
 
+import itertools
 import random
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -136,7 +137,20 @@ def test_an_alert_raises_a_resident_to_the_top(world: World) -> None:
     assert plan[0]["resident_id"] == y
     assert "recent_alerts" in plan[0]["reasons"]
     assert plan[0]["score"] > plan[1]["score"]
-    assert plan[0]["reasons_text"][0].startswith("近期有警报")
+    # each reason a catalogue message with its figures, rendered in the reader's language
+    assert plan[0]["reason_messages"][0] == {
+        "key": "recent_alerts",
+        "params": {"red": 1, "yellow": 0, "green": 0},
+    }
+    assert plan[0]["reasons_text"][0] == "近14天有警报：红色 1、黄色 0、绿色 0"
+    assert len(plan[0]["reasons_text"]) == len(plan[0]["reasons"])
+    assert not any(" / " in text for e in plan for text in e["reasons_text"])
+    assert client.put("/api/me/locale", headers=staff, json={"locale": "en"}).status_code == 200
+    english = client.get("/api/care/plan", headers=staff).json()
+    assert english[0]["reasons_text"][0] == "alerts in the last 14 days: red 1, yellow 0, green 0"
+    overdue = client.get("/api/care/overdue", headers=staff).json()
+    assert overdue
+    assert all(e["reasons_text"][-1].startswith("visit overdue by ") for e in overdue)
 
 
 def test_flags_assignment_and_the_overdue_list(world: World) -> None:
@@ -207,20 +221,43 @@ def test_reminders_reach_the_visitor_once_per_due_date(world: World) -> None:
     assert {(r["state"], r["reason"]) for r in rows} == {("skipped", "no channel configured")}
 
 
-def test_the_simulators_play_a_month_of_visits_and_a_round(world: World) -> None:
+def test_the_simulators_play_a_month_of_visits_and_rounds(world: World) -> None:
     client, pop, url = world
     logins = {u.username: u.password for u in pop.users if u.role in ("visitor", "safety_officer")}
+    now = datetime.now(UTC)
     with serve(url) as base:
-        out = play_care_month(base, logins, now=datetime.now(UTC), rng=random.Random(15))
+        out = play_care_month(base, logins, now=now, rng=random.Random(15))
+        # a main job started again leaves the month's rounds be
+        again = play_care_month(base, logins, now=now, rng=random.Random(16))
     stored = query(url, "SELECT count(*) AS n FROM visits")[0]["n"]
     orders = query(url, "SELECT count(*) AS n FROM visits WHERE order_id IS NOT NULL")[0]["n"]
-    assert out.visits == stored > 0
-    assert out.follow_ups == orders
-    assert out.rounds == 1  # the officer's one site
-    assert (
-        out.findings
-        == query(url, "SELECT count(*) AS n FROM safety_findings WHERE source = 'round'")[0]["n"]
+    # (a resident the first run left unvisited may be visited by the second)
+    assert out.visits + again.visits == stored > 0
+    assert out.follow_ups + again.follow_ups == orders
+    assert (again.rounds, again.findings) == (0, 0)
+    # the officer's one site, walked once a week through the last four weeks
+    rounds = query(
+        url,
+        "SELECT done_at, recorded_at FROM safety_rounds WHERE site_id = 'sunrise' ORDER BY done_at",
     )
+    assert out.rounds == len(rounds) == 4
+    walked = [r["done_at"] for r in rounds]
+    assert now - timedelta(days=28) <= walked[0]
+    assert walked[-1] < now - timedelta(hours=12)
+    assert all(
+        timedelta(days=5) <= b - a <= timedelta(days=9) for a, b in itertools.pairwise(walked)
+    )
+    assert all(r["recorded_at"] >= now for r in rounds)  # entered now, walked before
+    found = query(
+        url,
+        "SELECT f.opened_at, f.closed_at, r.done_at FROM safety_findings f "
+        "JOIN safety_rounds r USING (round_id) WHERE f.source = 'round'",
+    )
+    assert out.findings == len(found) > 0
+    assert all(f["opened_at"] == f["done_at"] for f in found)  # opened the day walked
+    closed = [f for f in found if f["closed_at"] is not None]
+    assert out.closed == len(closed) > 0
+    assert all(f["opened_at"] < f["closed_at"] < now for f in closed)
     # the visits show in the rate the staff see, in the month most of them were made
     [busiest] = query(
         url,

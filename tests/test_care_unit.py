@@ -1,5 +1,5 @@
 """Pure visit-plan logic (issue 15): due dates, reminder windows, sensor-driven priority and
-the monthly visit-rate arithmetic."""
+the monthly visit-rate arithmetic; the reasons as catalogue messages with their figures."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ from datetime import UTC, date, datetime, timedelta
 
 import pytest
 
+from alerts.care.messages import finding_record, finding_text, reason_text
 from alerts.care.plan import (
     DueState,
     Flag,
@@ -19,8 +20,7 @@ from alerts.care.plan import (
     visit_rate,
 )
 from alerts.care.reminders import reminder_text
-from dashboard_api.care.visits import text
-from devices.i18n import t
+from devices.i18n import LOCALES, catalogue, placeholders, t
 
 NOW = datetime(2026, 11, 20, 9, tzinfo=UTC)
 END = datetime(2026, 11, 30, 16, tzinfo=UTC)  # 2026-12-01 00:00 in Shanghai
@@ -77,7 +77,7 @@ def test_quiet_resident_on_time_scores_zero() -> None:
         now=NOW,
     )
     assert p.score == 0
-    assert p.reasons == ()
+    assert p.reasons == p.keys == ()
 
 
 def test_each_sensor_signal_raises_the_score_and_says_why() -> None:
@@ -101,7 +101,7 @@ def test_each_sensor_signal_raises_the_score_and_says_why() -> None:
     for reason, facts in cases.items():
         p = priority(facts, due=due, now=NOW)
         assert p.score > zero, reason
-        assert p.reasons == (reason,), reason
+        assert p.keys == (reason,), reason
     assert priority(cases["falling_activity"], due=due, now=NOW).score == 21.0  # 30 x (1 - 0.3)
     # an activity dip on too small a baseline is noise, not a signal
     assert (
@@ -118,7 +118,7 @@ def test_red_alert_outranks_a_few_days_late() -> None:
     )
     late = priority(SensorFacts(last_activity=NOW), due=NOW - timedelta(days=3), now=NOW)
     assert sos.score > late.score > 0
-    assert late.reasons == ("overdue",)
+    assert late.keys == ("overdue",)
     assert priority(SensorFacts(), due=NOW - timedelta(days=300), now=NOW).score == 20  # capped
 
 
@@ -147,10 +147,58 @@ def test_every_reason_and_flag_has_words_in_the_catalogue() -> None:
     )
     late = priority(worst, due=NOW - timedelta(days=3), now=NOW).reasons
     soon = priority(SensorFacts(), due=NOW + timedelta(days=1), now=NOW).reasons
-    keys = {*late, *soon, *Flag}
-    assert len(keys) == 10, keys
-    for key in keys:
-        zh, en = text(key).split(" / ")
-        assert zh == t(f"visits.reason.{key}", "zh-CN")
-        assert en == t(f"visits.reason.{key}", "en")
-    assert text("long_silence") == "长时间无动静 / long silence"
+    assert len({r.key for r in (*late, *soon)} | set(Flag)) == 10
+    for reason in (*late, *soon):
+        for lang in LOCALES:
+            message = catalogue(lang)[f"visits.reason.{reason.key}"]
+            assert placeholders(message) == {name for name, _ in reason.params}, reason
+            assert "{" not in reason_text(reason, lang)
+    for flag in Flag:
+        assert t(f"visits.reason.{flag}", "zh-CN") != t(f"visits.reason.{flag}", "en")
+
+
+def test_reasons_carry_their_figures_in_the_readers_language() -> None:
+    facts = SensorFacts(
+        red_alerts=1,
+        yellow_alerts=2,
+        activity_week=12,
+        activity_baseline=40.0,
+        last_activity=NOW - timedelta(hours=30, minutes=20),
+        failing_devices=2,
+    )
+    late = priority(facts, due=NOW - timedelta(days=2, hours=1), now=NOW).reasons
+    assert [r.as_json() for r in late] == [
+        {"key": "recent_alerts", "params": {"red": 1, "yellow": 2, "green": 0}},
+        {"key": "falling_activity", "params": {"percent": 30}},
+        {"key": "long_silence", "params": {"hours": 30}},
+        {"key": "failing_devices", "params": {"n": 2}},
+        {"key": "overdue", "params": {"days": 3}},  # two days and an hour: into the third
+    ]
+    assert [reason_text(r, "zh-CN") for r in late] == [
+        "近14天有警报：红色 1、黄色 2、绿色 0",
+        "活动量降至平时的 30%",
+        "已 30 小时无动静",
+        "2 台设备故障",
+        "探访已逾期 3 天",
+    ]
+    assert [reason_text(r, "en") for r in late] == [
+        "alerts in the last 14 days: red 1, yellow 2, green 0",
+        "activity down to 30% of usual",
+        "no sign of activity for 30 h",
+        "failing devices: 2",
+        "visit overdue by 3 d",
+    ]
+    [soon] = priority(SensorFacts(), due=NOW + timedelta(hours=30), now=NOW).reasons
+    assert (soon.key, reason_text(soon, "en")) == ("due_soon", "visit due within 2 d")
+    # no language is glued to another in one string
+    assert not any(" / " in reason_text(r, lang) for r in late for lang in LOCALES)
+
+
+def test_a_device_finding_renders_in_one_language() -> None:
+    params = {"device": "smoke-1", "battery": "12"}
+    assert finding_text("low_battery", params, "en") == "device smoke-1 battery low (12%)"
+    assert finding_text("low_battery", params, "zh-CN") == "设备 smoke-1 电量低 (12%)"
+    # the stored record keeps both, Chinese first, for readers of the table
+    assert finding_record("low_battery", params) == (
+        "设备 smoke-1 电量低 (12%) / device smoke-1 battery low (12%)"
+    )

@@ -17,6 +17,7 @@ BUILDERS = [
     ROOT / "alerts" / "notify" / "summary.py",
     ROOT / "devices" / "i18n" / "explain.py",
     ROOT / "dashboard_api" / "wall.py",
+    ROOT / "alerts" / "care" / "messages.py",
 ]
 MARKER = re.compile(r"\{\{[a-zA-Z0-9_.-]+\}\}")
 HAN = re.compile(r"[\u3400-\u9fff\u3000-\u303f\uff00-\uffef]")

@@ -1,6 +1,7 @@
 """The monthly report command over a real database (issue 15): seeded figures we control
-come out in the CSVs of the right district and community, with a non-empty PDF and PNG
-pages for a visual check (artifacts/report/)."""
+come out in the CSVs of the right district and community, and the PDF itself is rendered
+page by page to PNG (pypdfium2, a dev dependency) for a visual check (artifacts/report/):
+one page per four sections, none of them blank."""
 
 from __future__ import annotations
 
@@ -11,8 +12,12 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
+import matplotlib.pyplot as plt
 import psycopg
+import pypdfium2 as pdfium
 from fastapi.testclient import TestClient
+from matplotlib.backends.backend_pdf import PdfPages
+from PIL import Image, ImageStat
 from psycopg.rows import dict_row
 
 from alerts.care.plan import month_bounds
@@ -21,6 +26,7 @@ from alerts.dispatch.policy import policy_from_settings
 from alerts.dispatch.service_orders import create_service_order
 from dashboard_api.app import create_app
 from dashboard_api.report.__main__ import due_month, previous_month, write_report
+from dashboard_api.report.render import page_count, section_keys
 from devices.domain import ServiceCategory
 from devices.registry import Conn
 from devices.settings import Settings
@@ -29,6 +35,45 @@ from tests.services import Services, query, seed
 from tests.test_orders_api import demo_login
 
 ARTIFACTS = Path(__file__).resolve().parent.parent / "artifacts" / "report"
+
+
+# grey-level variance of a rendered page (100 dpi): 0 for an empty page, about 35 for a title
+# alone; the report's last page (one plot) about 370, a page of four plots 3000-4700
+BLANK_VARIANCE = 200.0
+
+
+def render_pdf(pdf: Path, out: Path) -> list[tuple[Path, Image.Image, str]]:
+    """Each page of the PDF as a PNG in ``out`` (page-N.png, 100 dpi) with its text."""
+    out.mkdir(parents=True, exist_ok=True)
+    pages = []
+    doc = pdfium.PdfDocument(pdf)
+    try:
+        for n, page in enumerate(doc, start=1):
+            image = page.render(scale=100 / 72).to_pil().convert("RGB")
+            text = page.get_textpage().get_text_range()
+            png = out / f"page-{n}.png"
+            image.save(png)
+            pages.append((png, image, text))
+    finally:
+        doc.close()
+    return pages
+
+
+def variance(image: Image.Image) -> float:
+    return float(ImageStat.Stat(image.convert("L")).var[0])
+
+
+def test_the_blank_page_check_sees_a_blank_page(tmp_path: Path) -> None:
+    """The check the report's pages must pass fails on a page with a title and nothing else."""
+    with PdfPages(tmp_path / "blank.pdf") as pdf:
+        fig = plt.figure(figsize=(11.69, 8.27))
+        fig.suptitle("Monthly report 2026-11 (p. 1)", fontsize=12)
+        pdf.savefig(fig)
+        plt.close(fig)
+    [(png, image, _text)] = render_pdf(tmp_path / "blank.pdf", tmp_path / "pages")
+    assert image.width > image.height > 800  # A4 landscape at 100 dpi
+    assert png.stat().st_size > 0
+    assert variance(image) < BLANK_VARIANCE
 
 
 def _summary(path: Path) -> dict[str, str]:
@@ -123,11 +168,20 @@ def test_report_numbers_match_the_seeded_month(
             ("cleaning", "1"),
             ("meal", "1"),
         ]
+    # the PDF's own pages, rendered: four sections to a page, each page a page of plots
+    assert len(section_keys()) == 9
+    rendered: dict[str, list[Path]] = {}
     for scope in ("community-pinghu-west", "community-pinghu-east", "district-pinghu"):
-        pdf = (out / scope / "report.pdf").read_bytes()
-        assert pdf.startswith(b"%PDF")
-        assert len(pdf) > 10_000
-        assert (out / scope / "page-3.png").stat().st_size > 10_000
+        pdf = out / scope / "report.pdf"
+        assert pdf.read_bytes().startswith(b"%PDF")
+        pages = render_pdf(pdf, tmp_path / "rendered" / scope)
+        assert len(pages) == page_count() == 3, scope
+        for n, (_png, image, text) in enumerate(pages, start=1):
+            assert image.width > image.height > 800  # A4 landscape at 100 dpi
+            assert variance(image) > BLANK_VARIANCE, (scope, n, variance(image))
+            assert f"p. {n})" in text, (scope, n, text[:200])
+            assert local.strftime("%Y-%m") in text
+        rendered[scope] = [png for png, _, _ in pages]
     # the same figures for the bureau's report reader over the API, without names
     with TestClient(create_app(Settings(database_url=url))) as client:
         got = client.get(
@@ -148,7 +202,7 @@ def test_report_numbers_match_the_seeded_month(
         staff = demo_login(client, pop, "staff-homes")
         assert client.get("/api/reports/monthly", headers=staff).status_code == 403
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    for png in (out / "community-pinghu-west").glob("page-*.png"):
+    for png in rendered["community-pinghu-west"]:
         shutil.copy(png, ARTIFACTS / png.name)
 
 

@@ -124,6 +124,14 @@ def test_a_failed_selftest_becomes_one_finding_and_a_round_is_closed(
         ("smoke-sunrise-1", "sunrise", "device")
     ]
     assert {f["site_id"] for f in found} == {"sunrise"}  # the officer sees only their site
+    # the finding in the reader's language, from its catalogue message and stored figures
+    assert [f["text"] for f in smoke] == ["烟感 smoke-sunrise-1 自检失败"]
+    assert client.put("/api/me/locale", headers=officer, json={"locale": "en"}).status_code == 200
+    english = client.get("/api/safety/findings?open_only=true", headers=officer).json()
+    assert [f["text"] for f in english if f["kind"] == "selftest_failed"] == [
+        "smoke detector smoke-sunrise-1 failed its self-test"
+    ]
+    assert client.put("/api/me/locale", headers=officer, json={"locale": None}).status_code == 200
     # a round from the phone: two items fail, each opens a finding with owner and deadline
     items = client.get("/api/safety/sites/sunrise/checklist", headers=officer).json()
     assert [i["item_key"] for i in items] == [
@@ -153,6 +161,7 @@ def test_a_failed_selftest_becomes_one_finding_and_a_round_is_closed(
         f"/api/safety/findings/{ids[0]}", headers=officer, json={"owner": "Mr Zhou"}
     ).json()
     assert (one["owner"], one["description"], one["closed_at"]) == ("Mr Zhou", "blocked", None)
+    assert one["text"] == "blocked"  # a round's finding: the inspector's own words
     closed = client.post(
         f"/api/safety/findings/{ids[0]}/close", headers=officer, json={"note": "boxes moved"}
     )
@@ -191,3 +200,83 @@ def test_a_failed_selftest_becomes_one_finding_and_a_round_is_closed(
         i["item_key"]
         for i in client.get("/api/safety/sites/sunrise/checklist", headers=officer).json()
     }
+
+
+def test_a_round_is_recorded_with_the_time_it_was_walked(
+    world: tuple[TestClient, DemoPopulation, str],
+) -> None:
+    client, pop, url = world
+    officer = demo_login(client, pop, "safety-sunrise")
+    items = client.get("/api/safety/sites/sunrise/checklist", headers=officer).json()
+    results = [{"item_key": i["item_key"], "ok": i["item_key"] != "bed_rails"} for i in items]
+    before = datetime.now(UTC)
+    walked = before - timedelta(days=10, hours=3)
+
+    def walk(at: object) -> tuple[int, dict[str, object]]:
+        r = client.post(
+            "/api/safety/sites/sunrise/rounds",
+            headers=officer,
+            json={"results": results, "done_at": at},
+        )
+        return r.status_code, r.json()
+
+    # refused: in the future, without a zone, more than 35 days back
+    for at, code in (
+        ((before + timedelta(minutes=5)).isoformat(), "error.time_future"),
+        (walked.replace(tzinfo=None).isoformat(), "error.time_zone"),
+        ((before - timedelta(days=35, minutes=1)).isoformat(), "error.time_too_old"),
+    ):
+        status, body = walk(at)
+        assert (status, body.get("code")) == (422, code), at
+    assert query(url, "SELECT count(*) AS n FROM safety_rounds")[0]["n"] == 0
+    status, body = walk(walked.isoformat())
+    assert status == 201, body
+    assert datetime.fromisoformat(str(body["done_at"])) == walked
+    assert before <= datetime.fromisoformat(str(body["recorded_at"])) <= datetime.now(UTC)
+    [stored] = query(
+        url,
+        "SELECT r.done_at, r.recorded_at, u.username FROM safety_rounds r "
+        "JOIN users u ON u.user_id = r.inspector_id",
+    )
+    assert (stored["done_at"], stored["username"]) == (walked, "safety-sunrise")
+    assert stored["recorded_at"] >= before
+    # its finding is opened on the day walked, due a week after
+    [fid] = body["finding_ids"]
+    [finding] = [
+        f
+        for f in client.get("/api/safety/findings", headers=officer).json()
+        if f["finding_id"] == fid
+    ]
+    assert datetime.fromisoformat(finding["opened_at"]) == walked
+    assert datetime.fromisoformat(finding["deadline"]) == walked + timedelta(days=7)
+    # the site's rounds, latest walked first; a round now comes before the one walked earlier
+    assert walk(None)[0] == 201
+    rounds = client.get("/api/safety/sites/sunrise/rounds", headers=officer).json()
+    assert [(r["inspector"], r["failed_items"]) for r in rounds] == [("safety-sunrise", 1)] * 2
+    assert datetime.fromisoformat(rounds[1]["done_at"]) == walked
+    # closed with the time it was fixed: not before it was found, not in the future
+    for at, code in (
+        (walked - timedelta(hours=1), "error.closed_before_opened"),
+        (datetime.now(UTC) + timedelta(minutes=5), "error.time_future"),
+    ):
+        r = client.post(
+            f"/api/safety/findings/{fid}/close",
+            headers=officer,
+            json={"note": "rail fixed", "closed_at": at.isoformat()},
+        )
+        assert (r.status_code, r.json().get("code")) == (422, code)
+    fixed = walked + timedelta(days=2)
+    r = client.post(
+        f"/api/safety/findings/{fid}/close",
+        headers=officer,
+        json={"note": "rail fixed", "closed_at": fixed.isoformat()},
+    )
+    assert r.status_code == 200, r.text
+    assert datetime.fromisoformat(r.json()["closed_at"]) == fixed
+    [row] = query(
+        url,
+        "SELECT closed_at, close_recorded_at FROM safety_findings WHERE finding_id = %s",
+        (fid,),
+    )
+    assert row["closed_at"] == fixed
+    assert row["close_recorded_at"] >= before

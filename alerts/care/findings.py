@@ -11,11 +11,14 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from psycopg.types.json import Jsonb
+
+from alerts.care.messages import finding_record
 from devices.db import AsyncPool
-from devices.i18n import LOCALES, t
 from devices.loops import database_loop
 from devices.registry import Conn
 from devices.simclock import DetectorClock
@@ -51,15 +54,16 @@ class DeviceFacts:
 
 @dataclass(frozen=True, slots=True)
 class DeviceFinding:
+    """``params`` fill the catalogue message ``safety.finding.<kind>`` (stored with it)."""
+
     device_key: int
     site_id: str
     kind: str
-    description: str
+    params: Mapping[str, str]
 
-
-def _text(kind: str, **kw: object) -> str:
-    """A finding's description, Chinese then English (catalogue ``safety.finding.<kind>``)."""
-    return " / ".join(t(f"safety.finding.{kind}", lang, **kw) for lang in LOCALES)
+    @property
+    def description(self) -> str:
+        return finding_record(self.kind, self.params)
 
 
 def judge(d: DeviceFacts, *, now: datetime) -> list[DeviceFinding]:
@@ -71,14 +75,14 @@ def judge(d: DeviceFacts, *, now: datetime) -> list[DeviceFinding]:
             out.append("selftest_missed")
     if d.kind == "sos_button" and (d.last_seen_at or d.registered_at) < now - BUTTON_SILENT:
         out.append("button_silent")
-    found = [DeviceFinding(d.device_key, d.site_id, k, _text(k, device=d.device_id)) for k in out]
+    found = [DeviceFinding(d.device_key, d.site_id, k, {"device": d.device_id}) for k in out]
     if d.battery is not None and d.battery < LOW_BATTERY:
         found.append(
             DeviceFinding(
                 d.device_key,
                 d.site_id,
                 "low_battery",
-                _text("low_battery", device=d.device_id, battery=f"{d.battery:.0f}"),
+                {"device": d.device_id, "battery": f"{d.battery:.0f}"},
             )
         )
     return found
@@ -103,8 +107,8 @@ async def device_findings_cycle(conn: Conn, *, now: datetime) -> int:
         for f in judge(DeviceFacts(**row), now=now):
             ins = await conn.execute(
                 "INSERT INTO safety_findings (idem_key, site_id, source, device_key, item_key, "
-                "kind, description, deadline, opened_at) VALUES (%s, %s, 'device', %s, %s, %s, "
-                "%s, %s, %s) ON CONFLICT DO NOTHING",
+                "kind, description, params, deadline, opened_at) VALUES (%s, %s, 'device', %s, %s, "
+                "%s, %s, %s, %s, %s) ON CONFLICT DO NOTHING",
                 (
                     f"device:{f.device_key}:{f.kind}:{now.date().isoformat()}",
                     f.site_id,
@@ -112,6 +116,7 @@ async def device_findings_cycle(conn: Conn, *, now: datetime) -> int:
                     ITEM[f.kind],
                     f.kind,
                     f.description,
+                    Jsonb(dict(f.params)),
                     now + FIX_WITHIN,
                     now,
                 ),

@@ -9,6 +9,7 @@ priority group) is counted per calendar month.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
@@ -85,39 +86,60 @@ class SensorFacts:
 
 
 @dataclass(frozen=True, slots=True)
+class Reason:
+    """Why a resident rose up the plan: catalogue message ``visits.reason.<key>`` with its
+    parameters (counts, hours, days), rendered in the reader's language where it is shown."""
+
+    key: str
+    params: tuple[tuple[str, int], ...] = ()
+
+    def as_json(self) -> dict[str, object]:
+        return {"key": self.key, "params": dict(self.params)}
+
+
+@dataclass(frozen=True, slots=True)
 class Priority:
     score: float
-    reasons: tuple[str, ...] = field(default_factory=tuple)  # visits.reason.<key> in the catalogue
+    reasons: tuple[Reason, ...] = field(default_factory=tuple)
+
+    @property
+    def keys(self) -> tuple[str, ...]:
+        return tuple(r.key for r in self.reasons)
 
 
 def priority(facts: SensorFacts, *, due: datetime, now: datetime) -> Priority:
     """Who should be visited first: recent alerts, falling activity, long silences, failing
     devices and lateness add up (0 = nothing to worry about)."""
-    score, why = 0.0, []
+    score, why = 0.0, list[Reason]()
     alerts = 10 * min(facts.red_alerts, 3) + 5 * min(facts.yellow_alerts, 3)
     alerts += 2 * min(facts.green_alerts, 3)
     if alerts:
         score += alerts
-        why.append("recent_alerts")
+        counts = (facts.red_alerts, facts.yellow_alerts, facts.green_alerts)
+        why.append(
+            Reason("recent_alerts", tuple(zip(("red", "yellow", "green"), counts, strict=True)))
+        )
     base = facts.activity_baseline
     if base is not None and base >= 10 and facts.activity_week < 0.7 * base:
         score += round(30 * (1 - facts.activity_week / base), 1)
-        why.append("falling_activity")
+        why.append(
+            Reason("falling_activity", (("percent", round(100 * facts.activity_week / base)),))
+        )
     if facts.last_activity is not None:
         silent_h = (now - facts.last_activity).total_seconds() / 3600
         if silent_h >= 12:
             score += 25 if silent_h >= 24 else 15
-            why.append("long_silence")
+            why.append(Reason("long_silence", (("hours", int(silent_h)),)))
     if facts.failing_devices:
         score += 8 * min(facts.failing_devices, 3)
-        why.append("failing_devices")
+        why.append(Reason("failing_devices", (("n", facts.failing_devices),)))
     late_days = (now - due).total_seconds() / 86400
     if late_days > 0:
         score += min(2 * late_days, 20)
-        why.append("overdue")
+        why.append(Reason("overdue", (("days", math.ceil(late_days)),)))
     elif late_days > -REMIND_BEFORE.days:
         score += 5
-        why.append("due_soon")
+        why.append(Reason("due_soon", (("days", math.ceil(-late_days)),)))
     return Priority(round(score, 1), tuple(why))
 
 

@@ -100,7 +100,8 @@ class PlanEntry:
             "visitor_id": self.visitor_id,
             "visitor": self.visitor,
             "score": self.priority.score,
-            "reasons": list(self.priority.reasons),
+            "reasons": list(self.priority.keys),
+            "reason_messages": [r.as_json() for r in self.priority.reasons],
         }
 
 

@@ -8,6 +8,7 @@ from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, Depends, HTTPException, Path, Query, status
 
+from alerts.care.messages import reason_text
 from alerts.care.plan import DueState, due_state, parse_month
 from alerts.care.store import PLAN_TZ, plan_entries
 from alerts.dispatch.orders import OrderError
@@ -23,9 +24,11 @@ from dashboard_api.care.schemas import (
     VisitOut,
 )
 from dashboard_api.deps import ConnDep, CurrentUser, Now, SettingsDep, StaffUser
+from dashboard_api.i18n import LocaleDep
 from dashboard_api.schemas import Problem
 from devices.accounts import Principal
 from devices.domain import Role
+from devices.i18n import Locale
 
 router = APIRouter(prefix="/api/care", tags=["care"])
 ResidentId = Annotated[int, Path(ge=1, le=2**62)]
@@ -44,7 +47,7 @@ CareUser = Annotated[Principal, Depends(_care_user)]
 
 
 async def _plan(
-    conn: ConnDep, user: Principal, at: Any, community: str | None
+    conn: ConnDep, user: Principal, at: Any, community: str | None, locale: Locale
 ) -> list[PlanEntryOut]:
     where, params = visits.care_scope(user)
     entries = await plan_entries(conn, where=where, params=params, now=at, community=community)
@@ -52,7 +55,7 @@ async def _plan(
         PlanEntryOut(
             **e.as_json(),
             state=due_state(e.due, now=at).value,
-            reasons_text=[visits.text(r) for r in e.priority.reasons],
+            reasons_text=[reason_text(r, locale) for r in e.priority.reasons],
         )
         for e in entries
     ]
@@ -60,18 +63,21 @@ async def _plan(
 
 @router.get("/plan", response_model=list[PlanEntryOut])
 async def plan(
-    conn: ConnDep, user: CareUser, at: Now, community: Community = None
+    conn: ConnDep, user: CareUser, at: Now, locale: LocaleDep, community: Community = None
 ) -> list[PlanEntryOut]:
     """Priority residents, most urgent first: recent alerts, falling activity, long silences,
-    failing devices and lateness raise a resident's score (a visitor sees only their own)."""
-    return await _plan(conn, user, at, community)
+    failing devices and lateness raise a resident's score (a visitor sees only their own).
+    Each reason is a catalogue message (``reason_messages``), rendered in the reader's
+    language in ``reasons_text``."""
+    return await _plan(conn, user, at, community, locale)
 
 
 @router.get("/overdue", response_model=list[PlanEntryOut])
 async def overdue(
-    conn: ConnDep, user: CareUser, at: Now, community: Community = None
+    conn: ConnDep, user: CareUser, at: Now, locale: LocaleDep, community: Community = None
 ) -> list[PlanEntryOut]:
-    return [e for e in await _plan(conn, user, at, community) if e.state == DueState.OVERDUE]
+    plan = await _plan(conn, user, at, community, locale)
+    return [e for e in plan if e.state == DueState.OVERDUE]
 
 
 @router.get("/visit-rate", response_model=list[RateOut])

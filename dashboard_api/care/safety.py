@@ -14,10 +14,31 @@ from devices.domain import Role
 from devices.registry import Conn
 
 FIX_WITHIN = timedelta(days=7)
+# how far back a round (or a finding's closure) may be entered: a month's paper rounds
+BACKDATE_LIMIT = timedelta(days=35)
 FINDING_COLUMNS = (
     "f.finding_id, f.site_id, f.source, f.round_id, d.device_id, f.item_key, f.kind, "
-    "f.description, f.owner, f.deadline, f.opened_at, f.closed_at, f.closure_note"
+    "f.description, f.params, f.owner, f.deadline, f.opened_at, f.closed_at, f.closure_note"
 )
+
+
+def past_time(
+    given: datetime | None, *, now: datetime, not_before: datetime | None = None
+) -> datetime:
+    """When something was done: ``now`` if not given; else a zoned time, never in the future,
+    at most BACKDATE_LIMIT back (and not before ``not_before``). Otherwise ValueError with
+    the catalogue key of the reason (params: ``days``)."""
+    if given is None:
+        return now
+    if given.tzinfo is None:
+        raise ValueError("error.time_zone")
+    if given > now:
+        raise ValueError("error.time_future")
+    if given < now - BACKDATE_LIMIT:
+        raise ValueError("error.time_too_old")
+    if not_before is not None and given < not_before:
+        raise ValueError("error.closed_before_opened")
+    return given
 
 
 def may_see_site(principal: Principal, site_id: str) -> bool:
@@ -52,10 +73,12 @@ async def record_round(
     note: str,
     owner: str,
     deadline: datetime | None,
+    done_at: datetime,
     now: datetime,
 ) -> tuple[int, list[int]]:
-    """Store the round; every item not ok opens a finding. Returns (round id, finding ids).
-    Items not on the site's checklist are refused (ValueError)."""
+    """Store the round walked at ``done_at`` (entered at ``now`` by ``principal``); every item
+    not ok opens a finding on that day. Returns (round id, finding ids). Items not on the
+    site's checklist are refused (ValueError)."""
     known = {i["item_key"] for i in await checklist(conn, site_id=site_id)}
     unknown = sorted({r["item_key"] for r in results} - known)
     if unknown:
@@ -63,9 +86,9 @@ async def record_round(
     if len({r["item_key"] for r in results}) != len(results):
         raise ValueError("each checklist item once per round")
     cur = await conn.execute(
-        "INSERT INTO safety_rounds (site_id, inspector_id, done_at, results, note) "
-        "VALUES (%s, %s, %s, %s, %s) RETURNING round_id",
-        (site_id, principal.user_id, now, Jsonb(results), note),
+        "INSERT INTO safety_rounds (site_id, inspector_id, done_at, recorded_at, results, note) "
+        "VALUES (%s, %s, %s, %s, %s, %s) RETURNING round_id",
+        (site_id, principal.user_id, done_at, now, Jsonb(results), note),
     )
     row = await cur.fetchone()
     assert row is not None
@@ -86,14 +109,27 @@ async def record_round(
                 r["item_key"],
                 r.get("note") or r["item_key"],
                 owner or principal.username,
-                deadline or now + FIX_WITHIN,
-                now,
+                deadline or done_at + FIX_WITHIN,
+                done_at,
             ),
         )
         f = await cur.fetchone()
         assert f is not None
         findings.append(int(f["finding_id"]))
     return round_id, findings
+
+
+async def list_rounds(conn: Conn, *, site_id: str, limit: int) -> list[dict[str, Any]]:
+    """A site's rounds, latest walked first: when walked, when entered and by whom."""
+    cur = await conn.execute(
+        "SELECT r.round_id, r.done_at, r.recorded_at, u.username AS inspector, "
+        "(SELECT count(*) FROM jsonb_array_elements(r.results) x "
+        "WHERE NOT (x->>'ok')::boolean) AS failed_items "
+        "FROM safety_rounds r JOIN users u ON u.user_id = r.inspector_id "
+        "WHERE r.site_id = %s ORDER BY r.done_at DESC, r.round_id DESC LIMIT %s",
+        (site_id, limit),
+    )
+    return list(await cur.fetchall())
 
 
 async def list_findings(
@@ -136,12 +172,15 @@ async def update_finding(
     close_note: str | None,
     principal: Principal,
     now: datetime,
+    closed_at: datetime | None = None,
 ) -> bool:
-    """Set owner/deadline, or close with a note. False if it was already closed."""
+    """Set owner/deadline, or close with a note (at ``closed_at``, default ``now``; the
+    closure is recorded as entered at ``now``). False if it was already closed."""
     cur = await conn.execute(
         "UPDATE safety_findings SET owner = coalesce(%(owner)s, owner), "
         "deadline = coalesce(%(deadline)s, deadline), "
-        "closed_at = CASE WHEN %(close)s::text IS NULL THEN NULL ELSE %(now)s END, "
+        "closed_at = CASE WHEN %(close)s::text IS NULL THEN NULL ELSE %(closed)s END, "
+        "close_recorded_at = CASE WHEN %(close)s::text IS NULL THEN NULL ELSE %(now)s END, "
         "closed_by = CASE WHEN %(close)s::text IS NULL THEN NULL ELSE %(user)s END, "
         "closure_note = coalesce(%(close)s, '') WHERE finding_id = %(id)s AND closed_at IS NULL",
         {
@@ -149,6 +188,7 @@ async def update_finding(
             "deadline": deadline,
             "close": close_note,
             "now": now,
+            "closed": closed_at or now,
             "user": principal.user_id,
             "id": finding_id,
         },

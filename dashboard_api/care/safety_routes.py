@@ -9,12 +9,16 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, HTTPException, Path, Query, status
 from pydantic import BaseModel, Field
 
+from alerts.care.messages import finding_text
 from dashboard_api.care import safety
 from dashboard_api.deps import ConnDep, CurrentUser, Now
+from dashboard_api.errors import ApiError
+from dashboard_api.i18n import LocaleDep
 from dashboard_api.queries import site_exists
 from dashboard_api.schemas import FreeText, Problem
 from devices.accounts import Principal
 from devices.domain import Role
+from devices.i18n import Locale
 
 router = APIRouter(prefix="/api/safety", tags=["safety"])
 SiteId = Annotated[str, Path(pattern=r"^[A-Za-z0-9_-]{1,64}$")]
@@ -53,11 +57,23 @@ class RoundIn(BaseModel):
     note: FreeText = Field(default="", max_length=2000)
     owner: FreeText = Field(default="", max_length=200)  # who fixes what this round found
     deadline: datetime | None = None
+    # when the round was walked (default: now); at most 35 days back, never in the future
+    done_at: datetime | None = None
 
 
 class RoundOut(BaseModel):
     round_id: int
     finding_ids: list[int]
+    done_at: datetime  # when it was walked; its findings are opened then
+    recorded_at: datetime  # when it was entered (by the caller)
+
+
+class RoundSummaryOut(BaseModel):
+    round_id: int
+    done_at: datetime
+    recorded_at: datetime
+    inspector: str  # who entered it
+    failed_items: int
 
 
 class FindingOut(BaseModel):
@@ -68,12 +84,20 @@ class FindingOut(BaseModel):
     device_id: str | None
     item_key: str
     kind: str
-    description: str
+    description: str  # as stored: the inspector's note, or a device finding in both languages
+    text: str  # in the reader's language: a device finding's catalogue message, else as stored
     owner: str
     deadline: datetime
     opened_at: datetime
     closed_at: datetime | None
     closure_note: str
+
+
+def _finding_out(row: dict[str, Any], locale: Locale) -> FindingOut:
+    text = str(row["description"])
+    if row["source"] == "device":
+        text = finding_text(str(row["kind"]), row["params"], locale)
+    return FindingOut(**row, text=text)
 
 
 class FindingIn(BaseModel):
@@ -83,6 +107,15 @@ class FindingIn(BaseModel):
 
 class CloseIn(BaseModel):
     note: FreeText = Field(min_length=1, max_length=2000)
+    # when it was fixed (default: now); not before it was opened, at most 35 days back
+    closed_at: datetime | None = None
+
+
+def _past(given: datetime | None, now: datetime, not_before: datetime | None = None) -> datetime:
+    try:
+        return safety.past_time(given, now=now, not_before=not_before)
+    except ValueError as exc:
+        raise ApiError(422, str(exc), days=safety.BACKDATE_LIMIT.days) from exc
 
 
 async def _site(conn: ConnDep, user: Principal, site_id: str) -> None:
@@ -111,6 +144,7 @@ async def post_round(
     conn: ConnDep, user: SafetyUser, at: Now, site_id: SiteId, body: RoundIn
 ) -> RoundOut:
     await _site(conn, user, site_id)
+    done_at = _past(body.done_at, at)
     try:
         round_id, findings = await safety.record_round(
             conn,
@@ -120,19 +154,35 @@ async def post_round(
             note=body.note,
             owner=body.owner,
             deadline=body.deadline,
+            done_at=done_at,
             now=at,
         )
     except ValueError as exc:
         await conn.rollback()
         raise HTTPException(status.HTTP_409_CONFLICT, str(exc)) from exc
     await conn.commit()
-    return RoundOut(round_id=round_id, finding_ids=findings)
+    return RoundOut(round_id=round_id, finding_ids=findings, done_at=done_at, recorded_at=at)
+
+
+@router.get("/sites/{site_id}/rounds", response_model=list[RoundSummaryOut], responses=NOT_FOUND)
+async def get_rounds(
+    conn: ConnDep,
+    user: SafetyUser,
+    site_id: SiteId,
+    limit: Annotated[int, Query(ge=1, le=200)] = 20,
+) -> list[RoundSummaryOut]:
+    """A site's rounds, latest walked first."""
+    await _site(conn, user, site_id)
+    return [
+        RoundSummaryOut(**r) for r in await safety.list_rounds(conn, site_id=site_id, limit=limit)
+    ]
 
 
 @router.get("/findings", response_model=list[FindingOut])
 async def findings(
     conn: ConnDep,
     user: SafetyUser,
+    locale: LocaleDep,
     site_id: Annotated[str | None, Query(pattern=r"^[A-Za-z0-9_-]{1,64}$")] = None,
     open_only: bool = False,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
@@ -140,44 +190,78 @@ async def findings(
     rows = await safety.list_findings(
         conn, principal=user, site_id=site_id, open_only=open_only, limit=limit
     )
-    return [FindingOut(**r) for r in rows]
+    return [_finding_out(r, locale) for r in rows]
 
 
-async def _finding(conn: ConnDep, user: Principal, finding_id: int) -> None:
+async def _finding(conn: ConnDep, user: Principal, finding_id: int) -> dict[str, Any]:
     row = await safety.get_finding(conn, finding_id=finding_id)
     if row is None or not safety.may_see_site(user, row["site_id"]):
         raise HTTPException(status.HTTP_404_NOT_FOUND, "no such finding")
+    return row
 
 
 async def _change(
-    conn: ConnDep, user: Principal, at: datetime, finding_id: int, **change: Any
+    conn: ConnDep,
+    user: Principal,
+    at: datetime,
+    locale: Locale,
+    finding_id: int,
+    **change: Any,
 ) -> FindingOut:
-    await _finding(conn, user, finding_id)
+    row = await _finding(conn, user, finding_id)
+    if "closed_at" in change:
+        change["closed_at"] = _past(change["closed_at"], at, not_before=row["opened_at"])
     if not await safety.update_finding(
         conn, finding_id=finding_id, principal=user, now=at, **change
     ):
         await conn.rollback()
         raise HTTPException(status.HTTP_409_CONFLICT, "finding already closed")
     await conn.commit()
-    row = await safety.get_finding(conn, finding_id=finding_id)
-    assert row is not None
-    return FindingOut(**row)
+    after = await safety.get_finding(conn, finding_id=finding_id)
+    assert after is not None
+    return _finding_out(after, locale)
 
 
 @router.patch("/findings/{finding_id}", response_model=FindingOut, responses=CONFLICT)
 async def patch_finding(
-    conn: ConnDep, user: SafetyUser, at: Now, finding_id: FindingId, body: FindingIn
+    conn: ConnDep,
+    user: SafetyUser,
+    at: Now,
+    locale: LocaleDep,
+    finding_id: FindingId,
+    body: FindingIn,
 ) -> FindingOut:
     """Give an open finding its owner and deadline."""
     return await _change(
-        conn, user, at, finding_id, owner=body.owner, deadline=body.deadline, close_note=None
+        conn,
+        user,
+        at,
+        locale,
+        finding_id,
+        owner=body.owner,
+        deadline=body.deadline,
+        close_note=None,
     )
 
 
 @router.post("/findings/{finding_id}/close", response_model=FindingOut, responses=CONFLICT)
 async def close_finding(
-    conn: ConnDep, user: SafetyUser, at: Now, finding_id: FindingId, body: CloseIn
+    conn: ConnDep,
+    user: SafetyUser,
+    at: Now,
+    locale: LocaleDep,
+    finding_id: FindingId,
+    body: CloseIn,
 ) -> FindingOut:
+    """Close with a note; ``closed_at`` when it was fixed, if that was before now."""
     return await _change(
-        conn, user, at, finding_id, owner=None, deadline=None, close_note=body.note
+        conn,
+        user,
+        at,
+        locale,
+        finding_id,
+        owner=None,
+        deadline=None,
+        close_note=body.note,
+        closed_at=body.closed_at,
     )

@@ -49,6 +49,13 @@ class VisitOut(BaseModel):
     order_id: int | None
 
 
+class ReasonOut(BaseModel):
+    """A plan reason as a catalogue message: ``visits.reason.<key>`` with ``params``."""
+
+    key: str
+    params: dict[str, int]
+
+
 class PlanEntryOut(BaseModel):
     resident_id: int
     full_name: str
@@ -64,8 +71,9 @@ class PlanEntryOut(BaseModel):
     visitor_id: int | None
     visitor: str | None
     score: float
-    reasons: list[str]
-    reasons_text: list[str]
+    reasons: list[str]  # the keys, most important first
+    reason_messages: list[ReasonOut]
+    reasons_text: list[str]  # rendered in the reader's language
 
 
 class NotVisitedOut(BaseModel):

@@ -20,11 +20,6 @@ from devices.i18n import LOCALES, t
 from devices.registry import Conn
 
 
-def text(key: str) -> str:
-    """A plan reason (catalogue ``visits.reason.<key>``), Chinese then English."""
-    return " / ".join(t(f"visits.reason.{key}", lang) for lang in LOCALES)
-
-
 def care_scope(principal: Principal) -> tuple[sql.Composable, dict[str, Any]]:
     """Rows with ``r`` (residents) and ``va`` (visit_assignments) in the query."""
     if principal.role is Role.ADMIN:

@@ -98,7 +98,20 @@ def _bars(
 COLOURS = {"red": "#d62728", "yellow": "#e6b800", "green": "#2ca02c"}
 
 
-def _plots(f: ScopeFigures) -> list[tuple[str, object]]:
+PER_PAGE = 4  # plots on one A4 page, 2 x 2
+
+
+def section_keys() -> list[str]:
+    """The report's sections (one plot each), in page order."""
+    return [key for key, _ in _plots()]
+
+
+def page_count() -> int:
+    """How many pages a scope's PDF has: its sections, PER_PAGE to a page."""
+    return -(-len(_plots()) // PER_PAGE)
+
+
+def _plots() -> list[tuple[str, object]]:
     return [
         ("residents", _residents),
         ("alerts", _alerts),
@@ -203,19 +216,20 @@ def write_scope(f: ScopeFigures, out: Path) -> list[Path]:
     d.mkdir(parents=True, exist_ok=True)
     title = t("title", month=f.month, scope=f"{t1(f.scope.level)} {f.scope.name}")
     written: list[Path] = []
-    plots = _plots(f)
+    plots = _plots()
     with PdfPages(d / "report.pdf") as pdf:
-        for page in range(0, len(plots), 4):
+        for page in range(0, len(plots), PER_PAGE):
+            on_page = plots[page : page + PER_PAGE]
             fig, axes = plt.subplots(2, 2, figsize=(11.69, 8.27))  # A4 landscape
-            fig.suptitle(f"{title}  ({f.period}, p. {page // 4 + 1})", fontsize=12)
-            for ax, (key, draw) in zip(axes.flat, plots[page : page + 4], strict=False):
+            fig.suptitle(f"{title}  ({f.period}, p. {page // PER_PAGE + 1})", fontsize=12)
+            for ax, (key, draw) in zip(axes.flat, on_page, strict=False):
                 ax.set_title(t(key), fontsize=9)
                 draw(ax, f)  # type: ignore[operator]
-            for ax in list(axes.flat)[len(plots[page : page + 4]) :]:
+            for ax in list(axes.flat)[len(on_page) :]:
                 ax.axis("off")
             fig.tight_layout(rect=(0, 0, 1, 0.94))
             pdf.savefig(fig)
-            png = d / f"page-{page // 4 + 1}.png"
+            png = d / f"page-{page // PER_PAGE + 1}.png"
             fig.savefig(png, dpi=80)
             written.append(png)
             plt.close(fig)

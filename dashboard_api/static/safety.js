@@ -12,7 +12,7 @@ async function loadItems() {
 async function loadFindings() {
   const rows = await api(`/api/safety/findings?site_id=${encodeURIComponent(siteSel.value)}`);
   document.getElementById("findings").replaceChildren(...(rows.length ? rows.map((f) => el("div", { class: "card-row " + (f.closed_at ? "" : "overdue"), "data-finding": f.finding_id },
-    el("strong", {}, f.description), " ", el("span", { class: "muted" }, t("safety.finding_meta", { source: t(f.source === "device" ? "safety.source.device" : "safety.source.round"), owner: f.owner || t("common.dash"), deadline: f.deadline.slice(0, 10) })),
+    el("strong", {}, f.text), " ", el("span", { class: "muted" }, t("safety.finding_meta", { source: t(f.source === "device" ? "safety.source.device" : "safety.source.round"), owner: f.owner || t("common.dash"), deadline: f.deadline.slice(0, 10) })),
     f.closed_at ? el("div", { class: "muted" }, t("safety.closed", { date: f.closed_at.slice(0, 10), note: f.closure_note })) :
       el("div", {}, el("input", { type: "text", class: "close-note", placeholder: t("safety.how_fixed"), maxlength: "2000" }),
         el("button", { type: "button", class: "close", onclick: (ev) => closeFinding(f.finding_id, ev.target.previousSibling.value) }, t("safety.close")))))

@@ -3,6 +3,9 @@
 let current = null;
 // a plan state the catalogue does not know is shown as it came
 const stateText = (s) => (MSG["visits.state." + s] === undefined ? s : t("visits.state." + s));
+// why a resident is up the plan, from its catalogue message (else as the API rendered it)
+const reasonsText = (e) => e.reason_messages.map((r, i) =>
+  (MSG["visits.reason." + r.key] === undefined ? e.reasons_text[i] : t("visits.reason." + r.key, r.params)));
 
 async function loadRate() {
   const rates = await api("/api/care/visit-rate");
@@ -20,7 +23,7 @@ async function loadPlan() {
     el("strong", {}, e.full_name), " ", el("span", { class: "muted" }, e.site_id), " · ",
     el("span", { class: "state" }, stateText(e.state)), " · " + t("visits.due", { date: e.due.slice(0, 10) }),
     " · " + t("visits.this_month", { done: e.visits_this_month, target: e.visits_per_month }),
-    e.reasons_text.length ? el("div", { class: "muted" }, e.reasons_text.join("; ")) : "",
+    e.reason_messages.length ? el("div", { class: "muted reasons" }, reasonsText(e).join("; ")) : "",
     el("button", { type: "button", class: "record", onclick: () => openForm(e) }, t("visits.record_button")))));
 }
 
