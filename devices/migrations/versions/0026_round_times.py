@@ -6,14 +6,14 @@ catalogue message (``safety.finding.<kind>``), so the API renders a device findi
 reader's language instead of storing one bilingual string.
 
 Revision ID: 0026
-Revises: 0023
+Revises: 0022
 Create Date: 2026-12-03
 """
 
 from alembic import op
 
 revision = "0026"
-down_revision = "0023"
+down_revision = "0022"
 branch_labels = None
 depends_on = None
 
