@@ -7,6 +7,7 @@ the cards, charts, tables and forms are judged, not empty shells."""
 
 from __future__ import annotations
 
+import shutil
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -24,6 +25,8 @@ from tests.live_server import serve
 from tests.test_browser import ARGS, CHROMIUM, PHONE, _sign_in, pop  # noqa: F401 - fixture
 
 DESKTOP = {"width": 1280, "height": 900}
+# every page as audited, both languages and sizes (docs/pages.md shows a selection)
+SHOTS = Path(__file__).resolve().parent.parent / "artifacts" / "screenshots" / "pages"
 # (user, page, what shows the page has loaded its data, a switch that shows handled orders)
 PAGES = (
     ("staff-homes", "/station", "#wall .alert.red", "#show-done"),
@@ -87,6 +90,8 @@ def _both_languages(page: Page, name: str, ready: str, show_done: str | None = N
         for size, viewport in (("desktop", DESKTOP), ("phone", PHONE)):
             page.set_viewport_size(viewport)
             found = audit(page, f"{name} {lang} {size}")
+            SHOTS.mkdir(parents=True, exist_ok=True)
+            page.screenshot(path=str(SHOTS / f"{name}-{lang}-{size}.png"), full_page=True)
             lesser += [f"{name} {lang} {size}: {v['id']} ({v['impact']})" for v in found]
         page.set_viewport_size(DESKTOP)
     page.select_option("#lang", "zh-CN")
@@ -100,6 +105,7 @@ def test_every_page_passes_axe_in_both_languages(
     browser: Browser,
 ) -> None:
     lesser: list[str] = []
+    shutil.rmtree(SHOTS, ignore_errors=True)  # only this run's pictures count below
     with serve(database_url) as base:
         login = browser.new_page(viewport=DESKTOP)
         login.goto(f"{base}/login")
@@ -114,3 +120,8 @@ def test_every_page_passes_axe_in_both_languages(
             lesser += _both_languages(page, path.strip("/"), ready, show_done)
             page.close()  # end its event stream before the server stops
     print("moderate or minor findings:", lesser or "none")
+    names = ["login"] + [path.strip("/") for _, path, _, _ in PAGES]
+    for name in names:
+        for lang in ("zh-CN", "en"):
+            for size in ("desktop", "phone"):
+                assert (SHOTS / f"{name}-{lang}-{size}.png").stat().st_size > 5_000, name
