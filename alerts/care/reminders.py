@@ -3,13 +3,14 @@ resident whose visit is due within ``REMIND_BEFORE`` or overdue, once per due da
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
 
 from psycopg import sql
 from psycopg.types.json import Jsonb
 
 from alerts.care.plan import DueState, due_state
-from alerts.care.store import plan_entries
+from alerts.care.store import PLAN_TZ, plan_entries
 from devices.i18n import LOCALES, t
 from devices.registry import Conn
 
@@ -17,7 +18,9 @@ from devices.registry import Conn
 def reminder_text(*, name: str, site: str, due: datetime, overdue: bool) -> tuple[str, str]:
     """(subject, body), Chinese then English (catalogue ``visits.reminder.*``)."""
     key = "visits.reminder.subject_overdue" if overdue else "visits.reminder.subject_due"
-    day = due.date().isoformat()
+    # ``due`` is the plan's exclusive end (local midnight): the visit is due by the day before,
+    # in the plan's zone (its UTC date was right only east of Greenwich)
+    day = (due.astimezone(ZoneInfo(PLAN_TZ)) - timedelta(microseconds=1)).date().isoformat()
     subject = " / ".join(t(key, lang, name=name) for lang in LOCALES)
     body = "\n".join(
         t("visits.reminder.body", lang, name=name, site=site, due=day) for lang in LOCALES
