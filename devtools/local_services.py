@@ -222,7 +222,6 @@ def up(run_dir: Path) -> dict[str, str]:
         "ELDERCARE_BROKER_BACKEND_PASSWORD": sec["backend"],
         "ELDERCARE_BROKER_ADMIN_PASSWORD": sec["admin"],
         "ELDERCARE_RUN_DIR": str(run_dir),
-        "ELDERCARE_BROKER_PID": str(broker.pid),
     }
     write_secret(run_dir / "env", "".join(f"export {k}={shlex.quote(v)}\n" for k, v in env.items()))
     return env
