@@ -285,3 +285,61 @@ def test_a_worker_killed_mid_step_loses_nothing_and_another_does_it_once(
     assert len(steps(database_url, order)) == 1
     assert len(query(database_url, "SELECT 1 FROM order_offers")) == 1
     assert len(query(database_url, "SELECT 1 FROM responder_notifications")) == 1
+
+
+def test_a_late_sos_waits_for_a_person_and_is_sent_to_nobody(
+    database_url: str, sunrise: dict[str, int]
+) -> None:
+    """Issue 18 finding 12 (the full chaos run's old_sos attack got through): an SOS stamped
+    2005 is stored, yellow and late, and its order stays queued with no step scheduled, so
+    nobody is sent until a person decides; a carer may still take it from the wall."""
+    from alerts.detection.worker import flag_late
+
+    real = raise_sos(database_url, "sos-r101", at=T0)
+
+    async def late(conn: Conn) -> int:
+        cur = await conn.execute(
+            "SELECT d.device_key, d.device_id, d.kind AS device_kind, d.site_id "
+            "FROM devices d WHERE device_id = 'sos-r101'"
+        )
+        dev = await cur.fetchone()
+        assert dev is not None
+        old = T0.replace(year=2005)
+        verdict = Verdict(
+            detector="sos", kind="sos", colour=Colour.RED, occurred_at=old,
+            site_id=dev["site_id"], resident_id=None, device_key=dev["device_key"],
+            idem_key=f"sos:{dev['device_key']}:{old.timestamp()}", fold_key="sos:late-test",
+            fold_s=120, explanation="SOS", details={},
+        )  # fmt: skip
+        from alerts.detection.detectors.base import StreamEvent
+
+        event = StreamEvent(
+            kind="event", name="sos", time=old, device_key=dev["device_key"],
+            device_id=dev["device_id"], device_kind=dev["device_kind"], site_id=dev["site_id"],
+            value_bool=True,
+        )  # fmt: skip
+        flagged = flag_late(verdict, event, now=T0)
+        assert flagged.details["late"] is True
+        assert await persist(conn, flagged, now=T0, policy=POLICY)
+        cur = await conn.execute("SELECT max(order_id) AS id FROM dispatch_orders")
+        row = await cur.fetchone()
+        assert row is not None
+        return int(row["id"])
+
+    held = arun(database_url, late)
+    [row] = query(
+        database_url,
+        "SELECT state, colour, step_due_at FROM dispatch_orders WHERE order_id = %s",
+        (held,),
+    )
+    assert (row["state"], row["colour"], row["step_due_at"]) == ("queued", "yellow", None)
+    done = due(database_url, 3600)
+    assert {s.order_id for s in done} == {real}  # the real SOS is offered, the late one not
+    assert steps(database_url, held) == []
+    carer_a = Actor("carer-a")
+    arun(
+        database_url,
+        lambda c: accept_order(c, order_id=held, actor=carer_a, now=T0 + timedelta(seconds=90)),
+    )
+    [after] = query(database_url, "SELECT state FROM dispatch_orders WHERE order_id = %s", (held,))
+    assert after["state"] == "accepted"

@@ -105,6 +105,7 @@ async def persist(conn: Conn, verdict: Verdict, *, now: datetime, policy: Escala
         event_at=verdict.occurred_at,
         now=now,
         policy=policy,
+        hold=verdict.details.get("late") is True,  # flagged late: a person decides
     )
     return True
 

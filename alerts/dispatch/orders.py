@@ -93,8 +93,11 @@ async def open_order(
     kind: OrderKind = OrderKind.ALERT,
     actor: Actor = SYSTEM,
     note: str = "",
+    hold: bool = False,
 ) -> int:
-    """Open an order; its first escalation step is due at once."""
+    """Open an order; its first escalation step is due at once. A ``hold`` order (a late
+    life-safety event: an SOS stamped years ago) schedules no step: it waits, queued, on the
+    wall for a person to decide (accept or cancel), and nobody is sent without that decision."""
     copied = (await site_policy(conn, site_id, policy)).for_colour(colour)
     deadline = now + timedelta(seconds=copied.accept_within_s)
     cur = await conn.execute(
@@ -116,7 +119,7 @@ async def open_order(
             Jsonb(to_builtins(copied)),
             actor.user_id,
             note,
-            now,
+            None if hold else now,
             uuid.uuid4(),
         ),
     )
