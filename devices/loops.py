@@ -32,10 +32,12 @@ class Outage:
         self,
         name: str,
         *,
+        what: str = "database",
         backoff: Backoff | None = None,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.name = name
+        self.what = what
         self._clock = clock
         self._since: float | None = None
         self.backoff = backoff or Backoff()
@@ -49,8 +51,9 @@ class Outage:
         if self._since is None:
             self._since = self._clock()
             log.warning(
-                "%s: database unavailable (%s); retrying with backoff",
+                "%s: %s unavailable (%s); retrying with backoff",
                 self.name,
+                self.what,
                 exc,
                 extra={"loop": self.name, "state": "unavailable"},
             )
@@ -62,8 +65,9 @@ class Outage:
             down_s = self._clock() - self._since
             self._since = None
             log.warning(
-                "%s: database back after %.0f s",
+                "%s: %s back after %.0f s",
                 self.name,
+                self.what,
                 down_s,
                 extra={"loop": self.name, "state": "back", "down_s": round(down_s, 1)},
             )

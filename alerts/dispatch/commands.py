@@ -16,8 +16,8 @@ from pathlib import Path
 import aiomqtt
 import psycopg
 
-from devices.backoff import Backoff
 from devices.db import AsyncPool
+from devices.loops import Outage
 from devices.registry import Conn
 
 log = logging.getLogger(__name__)
@@ -60,14 +60,14 @@ async def command_publisher(
 ) -> None:
     """Keep one broker connection; publish whenever woken (NOTIFY) or every ``poll_s``.
     With ``tls_ca_file``, over TLS, the broker's certificate verified against that CA."""
-    backoff = Backoff()
+    outage = Outage("command publisher", what="broker or database")
     tls = aiomqtt.TLSParameters(ca_certs=str(tls_ca_file)) if tls_ca_file else None
     while not stop.is_set():
         try:
             async with aiomqtt.Client(
                 host, port, username=username, password=password, identifier=None, tls_params=tls
             ) as client:
-                backoff.reset()
+                outage.ok()
                 while not stop.is_set():
                     wake.clear()
                     async with pool.connection() as conn:
@@ -78,6 +78,5 @@ async def command_publisher(
                     with contextlib.suppress(TimeoutError):
                         await asyncio.wait_for(wake.wait(), timeout=poll_s)
         except (aiomqtt.MqttError, psycopg.OperationalError) as exc:
-            delay = backoff.next_delay()
-            log.warning("command publisher: %s; retrying in %.1f s", exc, delay)
+            delay = outage.failed(exc)
             await asyncio.sleep(delay)
