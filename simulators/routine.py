@@ -154,6 +154,11 @@ def day_plan(
         back = min(start + length, tonight.bed_at - 600.0)
         if back > start and not _inside(start, asleep):
             _door_pair(out, start, back)
+            # "going out" on the button by the door, "back home" after (docs/device-protocol.md:
+            # the inactivity detector's evidence of having left); a resident without a button
+            # (the dementia profile) leaves no such evidence, and only the door is seen
+            out.append(RoutineEvent(start - 30.0, DeviceKind.SOS_BUTTON, "away", True))
+            out.append(RoutineEvent(back + 30.0, DeviceKind.SOS_BUTTON, "away", False))
             away.append((start, back))
     for _ in range(_poisson(rng, law.visitors_per_day)):
         at = day_start + rng.uniform(8.0, 20.0) * HOUR
