@@ -18,7 +18,6 @@ from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-import psycopg
 from psycopg.types.json import Jsonb
 
 from alerts.detection import check_in as C
@@ -26,6 +25,7 @@ from alerts.detection.detectors.base import Verdict
 from alerts.detection.detectors.inactivity import InactivityDetector, care_plan_of, human
 from alerts.detection.detectors.snapshot import ResidentSnapshot
 from alerts.detection.events_json import verdict_from_json, verdict_to_json
+from alerts.detection.open_checks import decide_open
 from alerts.detection.persist import persist, raise_fallback
 from alerts.detection.routine import MOVEMENT, Activity
 from alerts.detection.snapshots import ACTIVITY_NAMES, BOOL_NAMES, EXIT_ROOM_KINDS, SERVING_CTE
@@ -315,24 +315,13 @@ async def run_check_ins(
     """Every open check-in, due or not: answered (the button, or any sign of life) records
     it; past its due time unanswered raises its alert. (decided, raised). Judged at ``now``,
     raised at ``wall``."""
-    async with pool.connection() as conn, conn.transaction():
-        cur = await conn.execute(CLAIM_OPEN, {"limit": limit})
-        rows = await cur.fetchall()
-        decided = raised = 0
-        for row in rows:
-            try:
-                async with conn.transaction():
-                    outcome = await _decide(conn, row, policy=policy, now=now, wall=wall)
-            except psycopg.OperationalError:
-                raise
-            except Exception as exc:  # noqa: BLE001 (quarantined and logged; its alert raised)
-                outcome = await _quarantine(conn, row, exc, policy=policy, wall=wall)
-            if outcome is None:
-                continue
-            decided += 1
-            raised += outcome.startswith("raised")
-            await conn.execute(
-                "UPDATE detector_checks SET done_at = %s, outcome = %s WHERE check_id = %s",
-                (wall, outcome, row["check_id"]),
-            )
-    return decided, raised
+    return await decide_open(
+        pool,
+        claim_sql=CLAIM_OPEN,
+        decide=_decide,
+        quarantine=_quarantine,
+        policy=policy,
+        limit=limit,
+        now=now,
+        wall=wall,
+    )

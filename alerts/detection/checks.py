@@ -30,6 +30,7 @@ from alerts.detection.detectors.base import (
 from alerts.detection.events_json import event_from_json
 from alerts.detection.fall import check as fall_check
 from alerts.detection.fall_checks import CLAIM_OPEN, paged_already, pending_from, still_at
+from alerts.detection.open_checks import decide_open
 from alerts.detection.persist import fallback_verdict, log_raised, persist, raise_fallback
 from alerts.dispatch.policy import EscalationPolicy
 from alerts.quarantine import describe, quarantine_item
@@ -244,26 +245,16 @@ async def run_fall_checks(
     """Every open "did you fall?" check, due or not: an SOS, lying still or the window run
     out raise its fall at once, the wearer's "I'm OK" cancels it; otherwise it stays open
     (no write: the row lock ends with the transaction). Judged at ``now``, raised at ``wall``."""
-    async with pool.connection() as conn, conn.transaction():
-        cur = await conn.execute(CLAIM_OPEN, {"limit": limit})
-        rows = await cur.fetchall()
-        decided = raised = 0
-        for row in rows:
-            try:
-                async with conn.transaction():
-                    outcome = await _decide_fall_check(conn, row, policy=policy, now=now, wall=wall)
-            except psycopg.OperationalError:
-                raise
-            except Exception as exc:  # noqa: BLE001 (quarantined and logged; the fall is paged)
-                outcome = await _quarantine_fall_check(conn, row, exc, policy=policy, wall=wall)
-            if outcome is None:
-                continue
-            decided += 1
-            raised += outcome.startswith("raised")
-            await conn.execute(
-                "UPDATE detector_checks SET done_at = %s, outcome = %s WHERE check_id = %s",
-                (wall, outcome, row["check_id"]),
-            )
+    decided, raised = await decide_open(
+        pool,
+        claim_sql=CLAIM_OPEN,
+        decide=_decide_fall_check,
+        quarantine=_quarantine_fall_check,
+        policy=policy,
+        limit=limit,
+        now=now,
+        wall=wall,
+    )
     return CheckCycle(decided, raised)
 
 
