@@ -32,7 +32,7 @@ from alerts.detection.routine import SiteDefaults
 from alerts.detection.ticks import tick_loop
 from alerts.detection.worker import OUTBOX_CHANNEL, detect_loop, listen
 from alerts.dispatch.commands import command_publisher
-from alerts.dispatch.escalation import escalation_loop
+from alerts.dispatch.escalation import escalation_loop, offer_opened
 from alerts.dispatch.orders import COMMANDS_CHANNEL, DISPATCH_CHANNEL
 from alerts.dispatch.policy import policy_from_settings
 from alerts.notify.wiring import config_from, open_channels
@@ -107,6 +107,7 @@ async def serve(settings: Settings) -> None:
                 wake=wake,
                 stop=stop,
                 opened=escalate,
+                offer=offer_opened,
                 window_detectors=build_window_registry(
                     fall_model=fall_model, fall_models=fall_models
                 ),
@@ -121,6 +122,7 @@ async def serve(settings: Settings) -> None:
                 wake=wake_life_safety,
                 stop=stop,
                 opened=escalate,
+                offer=offer_opened,
                 life_safety_only=True,
             )
             loops["escalation_loop"] = lambda: escalation_loop(

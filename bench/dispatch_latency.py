@@ -108,9 +108,17 @@ def _connected(clients: Sequence[mqtt.Client]) -> None:
 
 
 def load_worker(
-    port: int, devices: Sequence[DemoDevice], rate: float, sent: Synchronized[int], stop: Any
+    port: int,
+    devices: Sequence[DemoDevice],
+    rate: float,
+    sent: Synchronized[int],
+    stop: Any,
+    nice: int = 0,
 ) -> None:
-    """Publish telemetry round-robin over ``devices`` at ``rate`` messages/s until stopped."""
+    """Publish telemetry round-robin over ``devices`` at ``rate`` messages/s until stopped,
+    at ``nice`` (the publishers stand for devices, which share no CPU with the server)."""
+    if nice:
+        os.nice(nice)
     clients = [(_client(port, d), d) for d in devices]
     _connected([c for c, _ in clients])
     tick, i, start = 0.01, 0, time.perf_counter()
@@ -297,6 +305,12 @@ def main() -> None:
     parser.add_argument("--fleet-devices", type=int, default=2000)
     parser.add_argument("--fleet-sites", type=int, default=50)
     parser.add_argument("--warmup", type=float, default=5.0, help="seconds of load first")
+    parser.add_argument(
+        "--load-nice",
+        type=int,
+        default=0,
+        help="run the paho publishers at this nice level (devices do not share the server's CPU)",
+    )
     args = parser.parse_args()
     signal.signal(signal.SIGTERM, _interrupt)  # a timeout still stops every process started
 
@@ -331,7 +345,14 @@ class Background:
         self.procs = [
             ctx.Process(
                 target=load_worker,
-                args=(port, share, args.rate / args.publishers, self.sent_value, self.stop),
+                args=(
+                    port,
+                    share,
+                    args.rate / args.publishers,
+                    self.sent_value,
+                    self.stop,
+                    args.load_nice,
+                ),
             )
             for share in shares
         ]

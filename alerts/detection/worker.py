@@ -8,7 +8,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -29,6 +29,9 @@ from devices.loops import Outage, database_loop
 from devices.registry import Conn
 
 log = logging.getLogger(__name__)
+
+# the dispatch queue's first step for the orders a cycle opened (conn, the cycle's now)
+Offer = Callable[[Conn, datetime], Awaitable[None]]
 
 OUTBOX_CHANNEL = "stream_outbox"
 
@@ -201,11 +204,17 @@ async def run_cycle(
     now: datetime,
     window_detectors: tuple[WindowDetector, ...] = (),
     life_safety_only: bool = False,
+    offer: Offer | None = None,
 ) -> Cycle:
     """Claim a batch and judge it in one transaction. If judging the batch fails for any
     reason but the database's availability, each row is judged alone (in its own savepoint)
     and the one that fails is quarantined with its error, a life-safety row raised by the
-    fallback; the rest of the batch is judged as usual. No row can stop the loop."""
+    fallback; the rest of the batch is judged as usual. No row can stop the loop.
+
+    ``offer`` (the dispatch queue's first step, given by the process that wires the rooms)
+    then offers the orders this cycle opened, in the same transaction: an SOS is committed
+    as alert, order and offer at once. If it fails, the orders stay due for the escalation
+    loop."""
     judge = functools.partial(
         _judge, routes=routes, window_detectors=window_detectors, policy=policy, now=now
     )
@@ -229,7 +238,19 @@ async def run_cycle(
                     raise
                 except Exception as exc:  # noqa: BLE001 (quarantined and logged)
                     raised += await _quarantine_row(conn, row, exc, policy=policy, now=now)
+        if raised and offer is not None:
+            await _offer(conn, offer, now=now)
     return Cycle(len(rows), raised)
+
+
+async def _offer(conn: Conn, offer: Offer, *, now: datetime) -> None:
+    try:
+        async with conn.transaction():
+            await offer(conn, now)
+    except psycopg.OperationalError:
+        raise
+    except Exception:  # logged; the escalation loop offers them instead
+        log.exception("offering the orders just opened failed")
 
 
 async def listen(
@@ -268,9 +289,11 @@ async def detect_loop(
     opened: asyncio.Event | None = None,
     window_detectors: tuple[WindowDetector, ...] = (),
     life_safety_only: bool = False,
+    offer: Offer | None = None,
 ) -> None:
     """Run detector cycles; ``opened`` is set when a cycle opened orders (the escalation
-    loop in this process offers them at once, without waiting for a NOTIFY)."""
+    loop in this process looks at once, without waiting for a NOTIFY; with ``offer`` the
+    cycle has offered them itself, see :func:`run_cycle`)."""
 
     async def one_round() -> float:
         cycle = await run_cycle(
@@ -281,6 +304,7 @@ async def detect_loop(
             now=datetime.now(UTC),
             window_detectors=window_detectors,
             life_safety_only=life_safety_only,
+            offer=offer,
         )
         if cycle.alerts and opened is not None:
             opened.set()

@@ -62,6 +62,16 @@ WHERE r.active
 """
 
 
+# The first step of the orders opened in the caller's own transaction (``opened_at`` is its
+# ``now``): the detector that opened an order offers it before committing, so an SOS is
+# offered in the transaction that raised it, with no second claim (issue 18).
+CLAIM_OPENED_SQL = CLAIM_SQL.replace(
+    "AND o.step_due_at <= %(now)s",
+    "AND o.step_due_at <= %(now)s AND o.opened_at = %(now)s AND o.steps_done = 0",
+)
+assert CLAIM_OPENED_SQL != CLAIM_SQL
+
+
 class StaleRun(Exception):
     """The order's run token changed under us: another run already took this step."""
 
@@ -201,12 +211,16 @@ async def _advance(conn: Conn, order_id: int, token: object, updates: dict[str, 
         raise StaleRun(f"order {order_id}: run token changed")
 
 
-async def run_due(conn: Conn, *, now: datetime, limit: int = 50) -> list[StepDone]:
+async def run_due(
+    conn: Conn, *, now: datetime, limit: int = 50, opened_only: bool = False
+) -> list[StepDone]:
     """Claim and perform every due step (up to ``limit``) in one transaction; each order in
-    a savepoint, so one failing order does not hold back the others."""
+    a savepoint, so one failing order does not hold back the others. ``opened_only``: only
+    the first step of orders opened at ``now`` (see :func:`offer_opened`)."""
     done: list[StepDone] = []
     async with conn.transaction():
-        cur = await conn.execute(CLAIM_SQL, {"now": now, "limit": limit})
+        claim = CLAIM_OPENED_SQL if opened_only else CLAIM_SQL
+        cur = await conn.execute(claim, {"now": now, "limit": limit})
         for row in await cur.fetchall():
             try:
                 async with conn.transaction():
@@ -262,6 +276,25 @@ async def _quarantine(conn: Conn, row: dict[str, Any], exc: Exception, *, now: d
         )
 
 
+def log_steps(done: list[StepDone]) -> None:
+    for step in done:
+        log.info(
+            "order %s step %s: %s",
+            step.order_id,
+            step.seq,
+            step.action,
+            extra={"order_id": step.order_id, "seq": step.seq, "action": step.action},
+        )
+
+
+async def offer_opened(conn: Conn, now: datetime) -> None:
+    """Perform, inside the caller's transaction (a savepoint), the first step of every order
+    that transaction opened with ``now``: the offer is committed with the alert that caused
+    it, and the escalation loop has nothing left to claim for it. If the step cannot be
+    performed here, the order stays due and the escalation loop takes it as before."""
+    log_steps(await run_due(conn, now=now, opened_only=True))
+
+
 async def next_due_in(conn: Conn, *, now: datetime) -> float | None:
     cur = await conn.execute(
         "SELECT min(step_due_at) AS due FROM dispatch_orders "
@@ -282,14 +315,7 @@ async def escalation_loop(
     async def one_round() -> float:
         async with pool.connection() as conn:
             done = await run_due(conn, now=datetime.now(UTC), limit=limit)
-            for step in done:
-                log.info(
-                    "order %s step %s: %s",
-                    step.order_id,
-                    step.seq,
-                    step.action,
-                    extra={"order_id": step.order_id, "seq": step.seq, "action": step.action},
-                )
+            log_steps(done)
             wait = await next_due_in(conn, now=datetime.now(UTC))
         if len(done) >= limit:
             return 0.0
