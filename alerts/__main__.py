@@ -35,7 +35,8 @@ from alerts.dispatch.commands import command_publisher
 from alerts.dispatch.escalation import escalation_loop, offer_opened
 from alerts.dispatch.orders import COMMANDS_CHANNEL, DISPATCH_CHANNEL
 from alerts.dispatch.policy import policy_from_settings
-from alerts.notify.wiring import config_from, open_channels
+from alerts.notify.resident_messages import resident_messages_loop
+from alerts.notify.wiring import config_from, open_channels, open_check_in_sms
 from alerts.notify.worker import notify_loop
 from alerts.watchdog.loop import WatchConfig, watchdog_loop
 from devices.db import open_pool
@@ -95,7 +96,7 @@ async def serve(settings: Settings) -> None:
     supervisor = Supervisor(stop=stop)
     who = WorkerIdentity.current("alerts")
     try:
-        async with open_channels(settings) as channels:
+        async with open_channels(settings) as channels, open_check_in_sms(settings) as texts:
             loops: dict[str, Callable[[], Awaitable[None]]] = {}
             loops["listen"] = lambda: listen(settings.database_url, wakes, stop)
             loops["detect"] = lambda: detect_loop(
@@ -168,6 +169,9 @@ async def serve(settings: Settings) -> None:
                 wake=order_changed,
                 stop=stop,
                 extra=(_visit_reminders,),
+            )
+            loops["resident_messages"] = lambda: resident_messages_loop(
+                pool, channel=texts, poll_s=settings.notify_poll_interval_s, stop=stop
             )
             loops["ticks"] = lambda: tick_loop(
                 pool,

@@ -14,7 +14,18 @@ from fastapi.exceptions import RequestValidationError
 
 from alerts.notify.wiring import open_channels
 from alerts.watchdog.loop import WatchConfig, watchdog_loop
-from dashboard_api import admin, console, docs, i18n, live, operations, pages, timeline, wall
+from dashboard_api import (
+    admin,
+    console,
+    docs,
+    i18n,
+    inbound,
+    live,
+    operations,
+    pages,
+    timeline,
+    wall,
+)
 from dashboard_api.care.routes import router as care_router
 from dashboard_api.care.safety_routes import router as safety_router
 from dashboard_api.errors import ApiError, api_error, database_unavailable, validation_error
@@ -117,6 +128,7 @@ def create_app(settings: Settings) -> FastAPI:
     app.include_router(care_router)
     app.include_router(safety_router)
     app.include_router(reports_router)
+    app.include_router(inbound.router)
 
     @app.get("/healthz", include_in_schema=False)
     async def healthz() -> dict[str, str]:

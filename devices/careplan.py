@@ -102,6 +102,9 @@ class CarePlan(BaseModel):
     # A quiet spell past the learned normal but not yet the cap first asks the resident
     # "press if you are fine" and alerts if unanswered within this many seconds; 0 alerts.
     check_in_s: int = Field(default=DEFAULT_CHECK_IN_S, ge=0, le=MAX_CHECK_IN_S)
+    # With no button or wristband to answer on, the check-in may go by SMS to the resident's
+    # own phone ("reply 1 if you are fine"): only with their consent, recorded here.
+    check_in_by_phone: bool = False
     # Inactivity caps by resting place; the night is the sleep window above.
     inactivity: InactivityPlan = InactivityPlan()
     # Tick detectors to leave out for this resident, by name (e.g. "inactivity").

@@ -173,6 +173,16 @@ class Settings(BaseSettings):
     tencent_sms_sign_name: str = ""
     tencent_sms_template_id: str = ""
     tencent_sms_template_params: str = '["$resident", "$event", "$time"]'
+    # SMS check-ins (a quiet resident with no button, care plan check_in_by_phone): the same
+    # provider with an approved check-in template ("${name}您好，如果您一切安好请回复1，
+    # 需要帮助请回复2"); empty: such texts are not sent (the check-in alerts at its due time).
+    # The generic gateway sends the full text ($text). Replies come back to
+    # POST /api/inbound/sms/{aliyun|tencent|gateway}/{inbound_sms_token}; empty token: off.
+    aliyun_check_in_template_code: str = ""
+    aliyun_check_in_template_param: str = '{"name": "$resident"}'
+    tencent_check_in_template_id: str = ""
+    tencent_check_in_template_params: str = '["$resident"]'
+    inbound_sms_token: SecretStr = SecretStr("")
     # Voice calls (Aliyun SingleCallByTts) for red alerts: a family's "voice" channel is
     # called when the text before it is not read (POST .../deliveries/{id}/read) within
     # notify_voice_after_s, or not delivered by then; 0 = only after text channels fail.

@@ -227,6 +227,10 @@ RULES: dict[tuple[str, str], Rule] = {
     ("DELETE", "/api/admin/sim-clock"): admin_only,
     ("GET", "/readyz"): public,
     ("GET", "/metrics"): not_enabled,
+    # SMS providers' reply callbacks: off without ELDERCARE_INBOUND_SMS_TOKEN, whoever asks
+    ("POST", "/api/inbound/sms/aliyun"): not_enabled,
+    ("POST", "/api/inbound/sms/tencent"): not_enabled,
+    ("POST", "/api/inbound/sms/gateway"): not_enabled,
     ("GET", "/api/technical-alerts"): staff,
     ("GET", "/api/admin/quarantine"): admin_only,
     ("POST", "/api/admin/quarantine/{item_id}/resolve"): admin_missing,

@@ -10,7 +10,6 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from alerts.notify.channels import DeliveryFailed, Outgoing, fill_json
-from alerts.notify.cn_sms import e164, mainland_digits
 from alerts.notify.policy import (
     AwaitRead,
     ChannelKind,
@@ -27,6 +26,7 @@ from alerts.notify.signing import (
     tc3_signature,
 )
 from devices.domain import Colour
+from devices.phones import e164, mainland_digits
 from tests.cn_emulators import aliyun_expected_signature, pct
 
 # Aliyun's SMS worked example (RPC signature, GET): parameters, string to sign, signature.

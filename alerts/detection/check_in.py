@@ -25,6 +25,7 @@ threshold, as without check-ins:
 
 from __future__ import annotations
 
+import unicodedata
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
@@ -78,7 +79,7 @@ def due_at(
 @dataclass(frozen=True, slots=True)
 class PendingCheckIn:
     check_id: int
-    device_key: int  # the device asked
+    device_key: int | None  # the device asked; None: asked by SMS on the resident's phone
     asked_at: float  # epoch s
     due_at: float
     window_s: int
@@ -87,7 +88,51 @@ class PendingCheckIn:
 @dataclass(frozen=True, slots=True)
 class Answer:
     at: float
-    how: str  # "answered" (the button) or "sign of life"
+    how: str  # "answered" (the button), "sign of life" or "replied by SMS: ..."
+
+
+@dataclass(frozen=True, slots=True)
+class Help:
+    """The resident replied to an SMS check-in asking for a person ("2", "救命", "help")."""
+
+    at: float
+    text: str
+
+
+# An SMS check-in says "reply 1 if you are fine, 2 if you need help". A reply is read only for
+# these words, after NFKC (full-width digits, case) and trimming spaces and punctuation; a
+# reply that is neither still shows the resident can write: it answers the check-in, and its
+# words are kept in the outcome for the carers.
+FINE_REPLIES = frozenset(
+    {"1", "好", "好的", "很好", "我很好", "没事", "安好", "平安", "ok", "fine", "yes"}
+)
+HELP_MARKERS = (
+    "2",
+    "救",
+    "帮",
+    "help",
+    "sos",
+    "疼",
+    "痛",
+    "摔",
+    "跌",
+    "不舒服",
+    "不好",
+    "难受",
+    "急",
+    "120",
+)
+_TRIM = " \t\r\n.,!?;:~。、"  # after NFKC: full-width punctuation is ASCII
+
+
+def read_reply(text: str) -> str:
+    """``help``, ``fine`` or ``other`` for the text of a reply to an SMS check-in."""
+    said = unicodedata.normalize("NFKC", text).strip(_TRIM).lower()
+    if said in FINE_REPLIES:
+        return "fine"
+    if any(marker in said for marker in HELP_MARKERS):
+        return "help"
+    return "other"
 
 
 def answered(
@@ -108,14 +153,27 @@ def answered(
     return None
 
 
+def replied(check: PendingCheckIn, replies: Sequence[tuple[float, str]]) -> Answer | Help | None:
+    """The first reply (time, text) to an SMS check-in from its asking to its due time."""
+    for at, text in sorted(replies):
+        if not check.asked_at <= at <= check.due_at:
+            continue
+        if read_reply(text) == "help":
+            return Help(at, text)
+        return Answer(at, f"replied by SMS: {text[:60]!r}")
+    return None
+
+
 def judge(
     check: PendingCheckIn,
     activities: Sequence[tuple[Activity, int, str | None]],
     *,
     now: float,
-) -> Answer | str | None:
-    """An open check-in at ``now``: its answer, "no answer" (raise the alert), or None (wait)."""
-    answer = answered(check, activities)
-    if answer is not None:
-        return answer
+    replies: Sequence[tuple[float, str]] = (),
+) -> Answer | Help | str | None:
+    """An open check-in at ``now``: its answer (the earlier of a sign of life and an SMS
+    reply), a reply asking for help, "no answer" (raise the alert), or None (wait)."""
+    outcomes = [o for o in (answered(check, activities), replied(check, replies)) if o is not None]
+    if outcomes:
+        return min(outcomes, key=lambda o: o.at)
     return "no answer" if now >= check.due_at else None

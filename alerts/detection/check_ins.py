@@ -27,6 +27,13 @@ from alerts.detection.detectors.snapshot import ResidentSnapshot
 from alerts.detection.events_json import verdict_from_json, verdict_to_json
 from alerts.detection.open_checks import decide_open
 from alerts.detection.persist import persist, raise_fallback
+from alerts.detection.phone_check_ins import (
+    asked_for_help,
+    asked_how,
+    phone_of,
+    replies_to,
+    text_resident,
+)
 from alerts.detection.routine import MOVEMENT, Activity
 from alerts.detection.snapshots import ACTIVITY_NAMES, BOOL_NAMES, EXIT_ROOM_KINDS, SERVING_CTE
 from alerts.dispatch.orders import queue_device_command
@@ -101,6 +108,9 @@ async def ask_first(
     if row is not None:
         return row["done_at"] is None  # decided: its alert (if any) is stored under the same key
     device = C.answering_device(snapshot.devices, site_kind=snapshot.site_kind)
+    phone = None
+    if device is None and care_plan_of(snapshot).check_in_by_phone:
+        phone = await phone_of(conn, verdict.resident_id)
     deadline = InactivityDetector().deadline(snapshot)
     if deadline is None:
         return False
@@ -116,17 +126,18 @@ async def ask_first(
         now=now.timestamp(),
         window_s=window_s,
         asked_recently=asked,
-        can_answer=device is not None,
+        can_answer=device is not None or phone is not None,
     )
-    if due is None or device is None:
+    if due is None or (device is None and phone is None):
         return now.timestamp() < deadline.at  # nobody to ask: the alert comes at the threshold
     due_at = datetime.fromtimestamp(due, UTC)
     quiet = snapshot.last_activity_at or now
+    asked_on = device.device_id if device is not None else "SMS"
     pending = replace(
         verdict,
         details={
             **verdict.details,
-            "check_in": {"device_id": device.device_id, "asked_at": now.isoformat()},
+            "check_in": {"device_id": asked_on, "asked_at": now.isoformat()},
         },
     )
     cur = await conn.execute(
@@ -137,31 +148,43 @@ async def ask_first(
             "event": Jsonb(
                 {
                     "site_id": snapshot.site_id,
-                    "device_id": device.device_id,
+                    "device_id": asked_on,
                     "quiet_since": quiet.isoformat(),
                     "window_s": round(due - now.timestamp()),
+                    **({"phone": phone, "via": "sms"} if phone is not None else {}),
                 }
             ),
             "now": now,
             "rid": verdict.resident_id,
-            "key": device.device_key,
+            "key": device.device_key if device is not None else None,
             "verdict": Jsonb(verdict_to_json(pending)),
         },
     )
     created = await cur.fetchone()
     if created is None:
         return True  # a concurrent tick asked first
-    command = CheckIn(
-        check_id=str(created["check_id"]),
-        window_s=round(due - now.timestamp()),
-        quiet_since_ts=round(quiet.timestamp(), 3),
-        until_ts=round(due, 3),
-    )
-    await queue_device_command(conn, device_key=device.device_key, cmd=command, now=wall)
+    if device is not None:
+        command = CheckIn(
+            check_id=str(created["check_id"]),
+            window_s=round(due - now.timestamp()),
+            quiet_since_ts=round(quiet.timestamp(), 3),
+            until_ts=round(due, 3),
+        )
+        await queue_device_command(conn, device_key=device.device_key, cmd=command, now=wall)
+    elif phone is not None:
+        await text_resident(
+            conn,
+            check_id=int(created["check_id"]),
+            snapshot=snapshot,
+            phone=phone,
+            quiet_s=(now - quiet).total_seconds(),
+            until=wall + timedelta(seconds=due - now.timestamp()),
+            wall=wall,
+        )
     log.info(
         "check-in %s asked on %s for resident %s (quiet %s)",
         created["check_id"],
-        device.device_id,
+        asked_on,
         verdict.resident_id,
         human((now - quiet).total_seconds()),
     )
@@ -172,7 +195,7 @@ def pending_from(row: Mapping[str, Any]) -> C.PendingCheckIn:
     event = row["event"]
     return C.PendingCheckIn(
         check_id=int(row["check_id"]),
-        device_key=int(row["device_key"]),
+        device_key=int(row["device_key"]) if row["device_key"] is not None else None,
         asked_at=row["created_at"].timestamp(),
         due_at=row["due_at"].timestamp(),
         window_s=int(event["window_s"]),
@@ -218,7 +241,7 @@ def unanswered(verdict: Verdict, check: C.PendingCheckIn, *, device_id: str) -> 
     return replace(
         verdict,
         occurred_at=datetime.fromtimestamp(check.due_at, UTC),
-        explanation=f'{verdict.explanation}; asked "press if you are fine" on {device_id} at '
+        explanation=f"{verdict.explanation}; {asked_how(device_id)} at "
         f"{asked:%H:%M} UTC: no answer within {human(check.window_s)}",
         details={
             **verdict.details,
@@ -241,9 +264,15 @@ async def _decide(
     signs = await _signs(
         conn, int(row["resident_id"]), since=row["created_at"], until=max(now, row["created_at"])
     )
-    result = C.judge(check, signs, now=now.timestamp())
+    replies = await replies_to(conn, check.check_id)
+    result = C.judge(check, signs, now=now.timestamp(), replies=replies)
     if result is None:
         return None
+    if isinstance(result, C.Help):
+        helped = asked_for_help(verdict, check, result)
+        if await persist(conn, helped, now=wall, policy=policy):
+            log.info("alert %s (%s): %s", helped.kind, helped.colour, helped.explanation)
+        return f"raised: replied {result.text[:60]!r}"
     if isinstance(result, C.Answer):
         at = datetime.fromtimestamp(result.at, UTC)
         log.info("check-in %s: %s at %s", check.check_id, result.how, at.isoformat())

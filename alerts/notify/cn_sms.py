@@ -14,7 +14,6 @@ variables from the notification (``$resident $event $time $subject $text $colour
 from __future__ import annotations
 
 import json
-import re
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -27,25 +26,11 @@ import httpx2
 from alerts.notify.channels import DeliveryFailed, Outgoing, fill_json
 from alerts.notify.policy import ChannelKind
 from alerts.notify.signing import aliyun_signature, aliyun_timestamp, tc3_authorization
+from devices.phones import e164, mainland_digits
 
 TENCENT_SIGNED = ("content-type", "host", "x-tc-action")
 JSON_TYPE = "application/json; charset=utf-8"
 FORM_TYPE = "application/x-www-form-urlencoded"
-MAINLAND = re.compile(r"^(?:\+?86|0086)?(1[0-9]{10})$")
-
-
-def mainland_digits(phone: str) -> str | None:
-    """``13800000000`` from ``+8613800000000``, ``008613800000000`` or ``13800000000``."""
-    match = MAINLAND.match(phone)
-    return match.group(1) if match else None
-
-
-def e164(phone: str) -> str:
-    """Tencent wants E.164: a mainland mobile gets ``+86``; anything else needs its ``+``."""
-    digits = mainland_digits(phone)
-    if digits:
-        return "+86" + digits
-    return phone if phone.startswith("+") else "+" + phone
 
 
 def _json_answer(response: httpx2.Response) -> dict[str, Any]:

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
+from dataclasses import replace
 from datetime import timedelta
+from typing import cast
 
 import httpx2
 
@@ -78,6 +80,33 @@ def sms_from(settings: Settings, client: httpx2.AsyncClient) -> Channel:
         id_field=settings.sms_gateway_id_field,
         auth_header=settings.sms_gateway_auth_header.get_secret_value(),
     )
+
+
+def check_in_sms_from(settings: Settings, client: httpx2.AsyncClient) -> Channel:
+    """The channel for texts to residents: the SMS provider with its check-in template (a
+    carrier sends approved templates only), or the generic gateway with the full text."""
+    if settings.sms_provider == "aliyun":
+        return AliyunSmsChannel(
+            aliyun_rpc(settings, client, settings.aliyun_sms_endpoint),
+            sign_name=settings.aliyun_sms_sign_name,
+            template_code=settings.aliyun_check_in_template_code,
+            template_param=settings.aliyun_check_in_template_param,
+        )
+    if settings.sms_provider == "tencent":
+        return replace(
+            cast(TencentSmsChannel, sms_from(settings, client)),
+            template_id=settings.tencent_check_in_template_id,
+            template_params=settings.tencent_check_in_template_params,
+        )
+    return sms_from(settings, client)
+
+
+@asynccontextmanager
+async def open_check_in_sms(settings: Settings) -> AsyncIterator[Channel]:
+    async with httpx2.AsyncClient(
+        timeout=httpx2.Timeout(settings.webhook_timeout_s), follow_redirects=False
+    ) as client:
+        yield check_in_sms_from(settings, client)
 
 
 def aliyun_rpc(settings: Settings, client: httpx2.AsyncClient, endpoint: str) -> AliyunRpc:

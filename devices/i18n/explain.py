@@ -180,7 +180,15 @@ def _inactivity(d: Mapping[str, object], *, who: str, locale: Locale) -> str:
     if isinstance(asked, dict) and asked.get("outcome") == "no_answer":
         window = asked.get("window_s")
         seconds = float(window) if isinstance(window, int | float) else 0.0
-        text += t("explain.inactivity_check_in", locale, window=duration(seconds, locale))
+        key = "sms" if asked.get("device_id") == "SMS" else ""
+        text += t(
+            f"explain.inactivity_check_in{'_' + key if key else ''}",
+            locale,
+            window=duration(seconds, locale),
+        )
+    elif isinstance(asked, dict) and asked.get("outcome") == "help":
+        reply = str(asked.get("reply", ""))[:60]
+        text += t("explain.inactivity_check_in_help", locale, reply=reply)
     return text
 
 

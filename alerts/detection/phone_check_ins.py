@@ -1,0 +1,104 @@
+"""Check-ins by SMS (issue 17 item 3, migration 0027): a resident with no button or wristband
+whose care plan allows it (``check_in_by_phone``) is texted "reply 1 if you are fine, 2 if you
+need help" on their own mobile; the notify loop sends it (``alerts.notify.resident_messages``)
+and the API stores what comes back (``POST /api/inbound/sms/{provider}/{token}``,
+``check_in_replies``). The rules that read a reply are pure: :func:`check_in.read_reply`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import UTC, datetime
+
+from psycopg.types.json import Jsonb
+
+from alerts.detection import check_in as C
+from alerts.detection.detectors.base import Verdict
+from alerts.detection.detectors.snapshot import ResidentSnapshot
+from devices.domain import Colour
+from devices.phones import mainland_digits
+from devices.registry import Conn
+
+
+def asked_how(device_id: str) -> str:
+    if device_id == "SMS":
+        return 'texted "reply 1 if you are fine"'
+    return f'asked "press if you are fine" on {device_id}'
+
+
+async def phone_of(conn: Conn, resident_id: int) -> str | None:
+    """The resident's own mobile number, if their record has one a text can reach."""
+    cur = await conn.execute("SELECT phone FROM residents WHERE resident_id = %s", (resident_id,))
+    row = await cur.fetchone()
+    return mainland_digits(str(row["phone"])) if row is not None else None
+
+
+def zh_duration(seconds: float) -> str:
+    hours, minutes = divmod(round(seconds / 60), 60)
+    return f"{hours}小时{minutes}分钟" if hours else f"{minutes}分钟"
+
+
+async def text_resident(
+    conn: Conn,
+    *,
+    check_id: int,
+    snapshot: ResidentSnapshot,
+    phone: str,
+    quiet_s: float,
+    until: datetime,
+    wall: datetime,
+) -> None:
+    """The check-in as a text to the resident's phone, sent by the notify loop
+    (``alerts.notify.resident_messages``); its answer comes back through the SMS provider's
+    reply callback (``POST /api/inbound/sms/...``)."""
+    name = snapshot.resident_name
+    body = (
+        f"{name}您好，我们已有{zh_duration(quiet_s)}没有看到您的动静。"
+        "如果您一切安好，请回复1；如需帮助，请回复2或拨打96345。"
+    )
+    await conn.execute(
+        "INSERT INTO resident_messages (check_id, resident_id, phone, kind, body, payload,"
+        " created_at, not_after, next_attempt_at) VALUES (%s, %s, %s, 'check_in', %s, %s, %s,"
+        " %s, %s)",
+        (
+            check_id,
+            snapshot.resident_id,
+            phone,
+            body,
+            Jsonb({"resident_name": name, "kind": "check_in", "quiet": zh_duration(quiet_s)}),
+            wall,
+            until,
+            wall,
+        ),
+    )
+
+
+async def replies_to(conn: Conn, check_id: int) -> list[tuple[float, str]]:
+    cur = await conn.execute(
+        "SELECT received_at, body FROM check_in_replies WHERE check_id = %s ORDER BY id",
+        (check_id,),
+    )
+    return [(r["received_at"].timestamp(), str(r["body"])) for r in await cur.fetchall()]
+
+
+def asked_for_help(verdict: Verdict, check: C.PendingCheckIn, reply: C.Help) -> Verdict:
+    """A reply to the SMS check-in that asks for a person: the alert at once, red."""
+    at = datetime.fromtimestamp(reply.at, UTC)
+    return replace(
+        verdict,
+        colour=Colour.RED,
+        occurred_at=at,
+        explanation=f"{verdict.explanation}; replied {reply.text[:60]!r} to the SMS check-in "
+        f"at {at:%H:%M} UTC: asks for help",
+        details={
+            **verdict.details,
+            "check_in": {
+                "check_id": check.check_id,
+                "device_id": "SMS",
+                "asked_at": datetime.fromtimestamp(check.asked_at, UTC).isoformat(),
+                "window_s": check.window_s,
+                "outcome": "help",
+                "reply": reply.text[:200],
+            },
+        },
+    )

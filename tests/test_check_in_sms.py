@@ -1,0 +1,153 @@
+"""Check-ins by SMS against the real database, the API and a local Aliyun emulator (issue 17
+item 3): a quiet resident of a home-care bed with no button or wristband, whose care plan
+allows it, is texted "reply 1 if you are fine"; the text goes out through the provider with
+the check-in template; the provider's reply callback reaches the API; "2" raises a red alert
+at once, "1" records the check-in and raises nothing. Time is driven by the test."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from datetime import UTC, datetime, timedelta
+from typing import Any
+from urllib.parse import parse_qsl
+
+import httpx2 as httpx
+
+from alerts.detection.check_ins import run_check_ins
+from alerts.notify.resident_messages import send_due
+from alerts.notify.wiring import check_in_sms_from
+from devices.db import open_pool
+from devices.settings import Settings
+from tests.cn_emulators import ALIYUN_ID, ALIYUN_SECRET, aliyun
+from tests.live_server import serve
+from tests.services import Services, query, seed
+from tests.test_check_in_integration import HISTORY_SQL, POLICY, _midday_zone, _tick, checks
+
+PHONE = "13800000018"
+TOKEN = "inbound-test-token"
+WIDE_ONE = "\uff11"  # a full-width 1, as a Chinese keyboard types it
+
+
+def quiet_home_18(url: str, now: datetime) -> None:
+    """home-18's resident: an hour quiet after a week of motion every 20 min, no button or
+    wristband (retired), a phone, and a plan that allows texting them."""
+    query(url, "UPDATE sites SET timezone = %s RETURNING 1", (_midday_zone(now),))
+    query(url, HISTORY_SQL, {"start": now - timedelta(days=7), "end": now - timedelta(minutes=60),
+                             "pirs": ["pir-0043"]})  # fmt: skip
+    query(
+        url,
+        "UPDATE devices SET retired_at = %s WHERE site_id = 'home-18'"
+        " AND kind IN ('wristband', 'sos_button') RETURNING 1",
+        (now - timedelta(days=1),),
+    )
+    query(
+        url,
+        "UPDATE residents SET phone = '+86 138 0000 0018',"
+        " care_plan = care_plan || '{\"check_in_by_phone\": true}' WHERE site_id = 'home-18'"
+        " RETURNING 1",
+    )
+
+
+async def _send(url: str, settings: Settings, now: datetime) -> dict[str, int]:
+    pool = await open_pool(url, name="test-texts", max_size=1)
+    try:
+        async with httpx.AsyncClient(timeout=5) as client:
+            return await send_due(pool, channel=check_in_sms_from(settings, client), now=now)
+    finally:
+        await pool.close()
+
+
+async def _checks(url: str, now: datetime) -> tuple[int, int]:
+    pool = await open_pool(url, name="test-checks", max_size=2)
+    try:
+        return await run_check_ins(pool, policy=POLICY, limit=100, now=now, wall=now)
+    finally:
+        await pool.close()
+
+
+def reply(base: str, text: str, *, key: str = TOKEN, seq: int = 1) -> httpx.Response:
+    body = [{"phone_number": PHONE, "content": text, "send_time": "2026-12-03 20:15:00",
+             "dest_code": "1234", "sequence_id": seq}]  # fmt: skip
+    return httpx.post(f"{base}/api/inbound/sms/aliyun?key={key}", json=body, timeout=10)
+
+
+def ask(services: Services, url: str) -> tuple[datetime, dict[str, Any]]:
+    seed(services, url)
+    now = datetime.now(UTC).replace(microsecond=0)
+    quiet_home_18(url, now)
+    assert asyncio.run(_tick(url, now)).alerts == 0  # asked first
+    return now, checks(url)["home-18"]
+
+
+def test_a_text_goes_out_and_a_reply_asking_for_help_raises_a_red_alert_at_once(
+    services: Services, database_url: str
+) -> None:
+    url = database_url
+    now, asked = ask(services, url)
+    assert asked["device_key"] is None
+    assert asked["event"]["phone"] == PHONE
+    assert asked["event"]["via"] == "sms"
+    [text] = query(url, "SELECT * FROM resident_messages")
+    assert text["phone"] == PHONE
+    assert text["state"] == "pending"
+    assert "回复1" in text["body"]
+    assert "1小时0分钟" in text["body"]
+    with aliyun() as emu:
+        settings = Settings(
+            sms_provider="aliyun",
+            aliyun_sms_endpoint=emu.base + "/",
+            aliyun_access_key_id=ALIYUN_ID,
+            aliyun_access_key_secret=ALIYUN_SECRET,
+            aliyun_sms_sign_name="颐养护理站",
+            aliyun_check_in_template_code="SMS_CHECKIN_1",
+        )
+        assert asyncio.run(_send(url, settings, now)) == {"sent": 1}
+    assert emu.problems == []
+    sent = dict(parse_qsl(emu.requests[0].body.decode()))
+    assert (sent["PhoneNumbers"], sent["TemplateCode"]) == (PHONE, "SMS_CHECKIN_1")
+    assert json.loads(sent["TemplateParam"]) == {"name": text["payload"]["resident_name"]}
+    assert query(url, "SELECT state FROM resident_messages") == [{"state": "sent"}]
+    with serve(url, inbound_sms_token=TOKEN) as base:
+        assert reply(base, "2", key="guess").status_code == 404
+        first = reply(base, "2")
+        assert (first.status_code, first.json()) == (200, {"code": 0, "msg": "接收成功"})
+        assert reply(base, "2").status_code == 200  # the provider's retry: the same reply
+    stored = query(url, "SELECT check_id, body FROM check_in_replies")
+    assert stored == [{"check_id": asked["check_id"], "body": "2"}]
+    asyncio.run(_checks(url, now + timedelta(seconds=30)))
+    [alert] = query(
+        url,
+        "SELECT a.colour, a.explanation, a.details FROM alerts a"
+        " JOIN residents r USING (resident_id) WHERE r.site_id = 'home-18'",
+    )
+    assert alert["colour"] == "red"
+    assert alert["details"]["check_in"]["outcome"] == "help"
+    assert "asks for help" in alert["explanation"]
+    assert checks(url)["home-18"]["outcome"] == "raised: replied '2'"
+
+
+def test_a_fine_reply_records_the_check_in_and_a_stray_one_changes_nothing(
+    services: Services, database_url: str
+) -> None:
+    url = database_url
+    now, asked = ask(services, url)
+    with serve(url, inbound_sms_token=TOKEN) as base:
+        assert reply(base, WIDE_ONE).status_code == 200  # a full-width 1
+    asyncio.run(_checks(url, now + timedelta(seconds=30)))
+    assert checks(url)["home-18"]["outcome"].startswith(f"answered: replied by SMS: '{WIDE_ONE}'")
+    assert (
+        query(
+            url,
+            "SELECT 1 FROM alerts a JOIN residents r USING (resident_id)"
+            " WHERE r.site_id = 'home-18'",
+        )
+        == []
+    )
+    # a reply with no open check-in (the one above is decided) is kept, unmatched
+    with serve(url, inbound_sms_token=TOKEN) as base:
+        assert reply(base, "我很好", seq=2).status_code == 200
+    assert query(url, "SELECT check_id FROM check_in_replies ORDER BY id") == [
+        {"check_id": asked["check_id"]},
+        {"check_id": None},
+    ]
