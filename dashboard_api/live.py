@@ -58,6 +58,12 @@ ORDER_SQL = (
 )
 
 
+# The 96345 centre's operator hears of every site's orders, but not who they are about: the
+# console reloads its board (the operator's own fields) when an order changes.
+OPERATOR_FIELDS = ("order_id", "site_id", "colour", "category", "state", "opened_at",
+                   "accepted_at", "resolved_at")  # fmt: skip
+
+
 def may_see(principal: Principal, site_id: str, resident_id: int | None) -> bool:
     if principal.role is Role.ADMIN:
         return True
@@ -91,10 +97,17 @@ class Hub:
 
     def publish(self, row: dict[str, Any]) -> None:
         event = {"type": "order", **{k: _plain(v) for k, v in row.items()}}
+        centre = {"type": "order", **{k: event[k] for k in OPERATOR_FIELDS}}
         for sub in list(self.subscribers):
-            if may_see(sub.principal, row["site_id"], row["resident_id"]):
+            if sub.principal.role is Role.OPERATOR:
+                seen: dict[str, Any] | None = centre
+            elif may_see(sub.principal, row["site_id"], row["resident_id"]):
+                seen = event
+            else:
+                seen = None
+            if seen is not None:
                 with contextlib.suppress(asyncio.QueueFull):  # a stuck client misses events
-                    sub.queue.put_nowait(event)
+                    sub.queue.put_nowait(seen)
 
     async def run(self) -> None:
         """LISTEN until cancelled; reconnect with backoff."""

@@ -82,11 +82,11 @@ async def _scenario(base: str, pop: DemoPopulation, url: str) -> None:
                     f"{base}/api/live",
                     {"Authorization": f"Bearer {token(base, pop, name)}"},
                 )
-                for name in ("family-home17", "staff-sunrise")
+                for name in ("family-home17", "staff-sunrise", "operator-96345")
             },
         }
         try:
-            assert [await lst.status for lst in listeners.values()] == [200, 200, 200]
+            assert [await lst.status for lst in listeners.values()] == [200, 200, 200, 200]
             # a ticket is single-use; no credentials, no stream
             assert (await client.get(f"{base}/api/live?ticket={ticket}")).status_code == 401
             assert (await client.get(f"{base}/api/live")).status_code == 401
@@ -106,6 +106,12 @@ async def _scenario(base: str, pop: DemoPopulation, url: str) -> None:
             family = await listeners["family-home17"].orders(within=1.0)
             assert [e["order_id"] for _, e in family] == [ev["order_id"]]
             assert await listeners["staff-sunrise"].orders(within=0.5) == []
+            # the 96345 centre hears of every site's order, not who it is about
+            [(_, centre)] = await listeners["operator-96345"].orders(within=1.0)
+            assert centre["order_id"] == ev["order_id"]
+            assert "resident_name" not in centre
+            assert "explanation" not in centre
+            assert "resident_id" not in centre
             # an order change is pushed too
             r = await client.post(f"{base}/api/orders/{ev['order_id']}/accept", headers=bearer)
             assert r.status_code == 200

@@ -124,6 +124,9 @@ async function submitOrder(ev) {
   document.getElementById("search").addEventListener("input", () => { clearTimeout(searching); searching = setTimeout(search, 250); });
   document.getElementById("order-form").addEventListener("submit", submitOrder);
   await Promise.all([loadBoard(), loadRequests(), loadLeague()]);
-  setInterval(loadBoard, 10000);
+  // an order opened or changed anywhere reloads the board at once; the poll is the fallback
+  let pending = null;
+  live(() => { clearTimeout(pending); pending = setTimeout(loadBoard, 50); }, document.getElementById("live-dot"));
+  setInterval(loadBoard, 30000);
   setInterval(() => { loadRequests(); loadLeague(); }, 60000);
 })();
