@@ -106,7 +106,7 @@ def test_a_killed_worker_process_neither_loses_nor_doubles_a_step(
         return [(r["seq"], r["responder_id"]) for r in rows]
 
     with running("alerts", env) as first:
-        wait_until(lambda: len(done()) == 1, what="first step")
+        wait_until(lambda: len(done()) == 1, timeout=60, what="first step")  # a cold start
         first.send_signal(signal.SIGKILL)  # no clean shutdown
         first.wait()
     assert done() == [(1, a)]
@@ -117,7 +117,7 @@ def test_a_killed_worker_process_neither_loses_nor_doubles_a_step(
         (order,),
     )
     with running("alerts", env), running("alerts", env):  # two workers at once
-        wait_until(lambda: len(done()) == 2, what="second step")
+        wait_until(lambda: len(done()) == 2, timeout=60, what="second step")
     assert done() == [(1, a), (2, b)]
     [row] = query(database_url, "SELECT state, offered_to, step_due_at FROM dispatch_orders")
     assert (row["state"], row["offered_to"]) == ("offered", b)
