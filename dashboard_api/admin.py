@@ -27,6 +27,7 @@ from dashboard_api.deps import AdminUser, ConnDep, Now, SettingsDep
 from dashboard_api.errors import ApiError
 from devices import simclock
 from devices.broker_admin import remove_devices
+from devices.domain import SimClock
 from devices.registry import AlreadyRetired, Conn, UnknownDevice, retire_device
 from devices.settings import Settings
 
@@ -114,7 +115,7 @@ def _allowed(settings: SettingsDep) -> None:
 Allowed = Annotated[None, Depends(_allowed)]  # after the user: anonymous callers get 401
 
 
-def _out(clock: simclock.SimClock | None, *, now: datetime) -> SimClockOut:
+def _out(clock: SimClock | None, *, now: datetime) -> SimClockOut:
     if clock is None:
         return SimClockOut(simulated=False, wall_now=now, detector_now=now)
     return SimClockOut(
@@ -131,7 +132,7 @@ async def set_sim_clock(
     conn: Conn, *, body: SimClockIn, username: str, now: datetime
 ) -> SimClockOut:
     try:
-        clock = simclock.SimClock(body.sim_origin, body.wall_origin or now, body.speed)
+        clock = simclock.accepted(SimClock(body.sim_origin, body.wall_origin or now, body.speed))
     except simclock.SimClockError as exc:
         raise HTTPException(422, str(exc)) from exc
     await simclock.store(conn, clock, set_by=username, now=now)

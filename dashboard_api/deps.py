@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Annotated
 
-from fastapi import Depends, Request, status
+from fastapi import Depends, Query, Request, status
 from fastapi.security import OAuth2PasswordBearer
 
 from dashboard_api.errors import ApiError
@@ -43,6 +44,27 @@ ConnDep = Annotated[Conn, Depends(_conn)]
 PoolDep = Annotated[AsyncPool, Depends(_pool)]  # for long responses that must not hold a conn
 Now = Annotated[datetime, Depends(now)]
 TokenDep = Annotated[str | None, Depends(oauth2)]
+
+# The query parameters of the list routes.
+Limit = Annotated[int, Query(ge=1, le=500)]
+Offset = Annotated[int, Query(ge=0, le=1_000_000)]
+SiteFilter = Annotated[str | None, Query(pattern=r"^[A-Za-z0-9_-]{1,64}$")]
+
+
+@dataclass(frozen=True, slots=True)
+class SitePage:
+    """A page of a list that may be narrowed to one site (``?site_id=&limit=&offset=``)."""
+
+    site_id: str | None
+    limit: int
+    offset: int
+
+
+def _site_page(site_id: SiteFilter = None, limit: Limit = 100, offset: Offset = 0) -> SitePage:
+    return SitePage(site_id, limit, offset)
+
+
+SitePageDep = Annotated[SitePage, Depends(_site_page)]
 
 
 async def _principal(conn: ConnDep, token: TokenDep, at: Now) -> Principal:

@@ -5,13 +5,12 @@ from __future__ import annotations
 
 from dataclasses import asdict
 from datetime import UTC, datetime, timedelta
-from typing import Annotated
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter
 from fastapi.exceptions import RequestValidationError
 
 from alerts.dispatch.timetohelp import GroupBy, order_times, summarise
-from dashboard_api.deps import ConnDep, HotlineUser, Now
+from dashboard_api.deps import ConnDep, HotlineUser, Now, SiteFilter
 from dashboard_api.queries import centre_scope
 from dashboard_api.schemas import FiguresOut
 from dashboard_api.timeline import EARLIEST, LATEST
@@ -31,7 +30,7 @@ async def time_to_help(
     by: GroupBy = GroupBy.SITE,
     since: datetime | None = None,
     until: datetime | None = None,
-    site_id: Annotated[str | None, Query(pattern=r"^[A-Za-z0-9_-]{1,64}$")] = None,
+    site_id: SiteFilter = None,
 ) -> list[FiguresOut]:
     """Per site, provider or community: stage percentiles (seconds), the share accepted
     within 60 s and 5 min, the false-alarm rate, the most frequent case types and the

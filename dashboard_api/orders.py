@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Path, Query, status
+from fastapi import APIRouter, Path, status
 
 from alerts.dispatch.orders import (
     Actor,
@@ -28,10 +28,13 @@ from dashboard_api import queries
 from dashboard_api.deps import (
     ConnDep,
     HotlineUser,
+    Limit,
     Now,
+    Offset,
     OrderReader,
     OrderUser,
     SettingsDep,
+    SiteFilter,
     StaffUser,
 )
 from dashboard_api.errors import ApiError
@@ -47,9 +50,6 @@ from devices.accounts import Principal
 from devices.domain import Colour, OrderKind, OrderState, Role
 
 router = APIRouter(prefix="/api/orders", tags=["orders"])
-Limit = Annotated[int, Query(ge=1, le=500)]
-Offset = Annotated[int, Query(ge=0, le=1_000_000)]
-SiteFilter = Annotated[str | None, Query(pattern=r"^[A-Za-z0-9_-]{1,64}$")]
 OrderId = Annotated[int, Path(ge=1, le=2**62)]
 NOT_FOUND: dict[int | str, dict[str, Any]] = {404: {"model": Problem}}
 CONFLICT: dict[int | str, dict[str, Any]] = {404: {"model": Problem}, 409: {"model": Problem}}

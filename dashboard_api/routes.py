@@ -12,8 +12,12 @@ from dashboard_api import queries, throttle
 from dashboard_api.deps import (
     ConnDep,
     CurrentUser,
+    Limit,
     Now,
+    Offset,
     SettingsDep,
+    SiteFilter,
+    SitePageDep,
     StaffUser,
     TokenDep,
 )
@@ -32,9 +36,6 @@ from devices.accounts import issue_token, revoke_token
 from devices.domain import Colour
 
 router = APIRouter(prefix="/api")
-Limit = Annotated[int, Query(ge=1, le=500)]
-Offset = Annotated[int, Query(ge=0, le=1_000_000)]
-SiteFilter = Annotated[str | None, Query(pattern=r"^[A-Za-z0-9_-]{1,64}$")]
 NOT_FOUND: dict[int | str, dict[str, Any]] = {404: {"model": Problem}}
 
 
@@ -99,15 +100,9 @@ async def sites(conn: ConnDep, user: CurrentUser) -> list[SiteOut]:
 
 
 @router.get("/residents", response_model=list[ResidentOut])
-async def residents(
-    conn: ConnDep,
-    user: CurrentUser,
-    site_id: SiteFilter = None,
-    limit: Limit = 100,
-    offset: Offset = 0,
-) -> list[ResidentOut]:
+async def residents(conn: ConnDep, user: CurrentUser, page: SitePageDep) -> list[ResidentOut]:
     rows = await queries.list_residents(
-        conn, principal=user, site_id=site_id, limit=limit, offset=offset
+        conn, principal=user, site_id=page.site_id, limit=page.limit, offset=page.offset
     )
     return [ResidentOut(**r) for r in rows]
 
@@ -123,15 +118,9 @@ async def resident(
 
 
 @router.get("/devices", response_model=list[DeviceOut])
-async def devices(
-    conn: ConnDep,
-    user: StaffUser,
-    site_id: SiteFilter = None,
-    limit: Limit = 100,
-    offset: Offset = 0,
-) -> list[DeviceOut]:
+async def devices(conn: ConnDep, user: StaffUser, page: SitePageDep) -> list[DeviceOut]:
     rows = await queries.list_devices(
-        conn, principal=user, site_id=site_id, limit=limit, offset=offset
+        conn, principal=user, site_id=page.site_id, limit=page.limit, offset=page.offset
     )
     return [DeviceOut(**r) for r in rows]
 

@@ -13,7 +13,7 @@ from fastapi import APIRouter, Path, Query, status
 from fastapi.exceptions import RequestValidationError
 
 from dashboard_api import timeline_queries as tq
-from dashboard_api.deps import ConnDep, CurrentUser, Now, SettingsDep, StaffUser
+from dashboard_api.deps import ConnDep, CurrentUser, Now, SettingsDep, SiteFilter, StaffUser
 from dashboard_api.errors import ApiError
 from dashboard_api.i18n import LocaleDep, explained
 from dashboard_api.schemas import Problem
@@ -30,7 +30,6 @@ from devices.domain import DEFAULT_TIMEZONE, Role
 router = APIRouter(prefix="/api")
 NOT_FOUND: dict[int | str, dict[str, Any]] = {404: {"model": Problem}}
 Id = Annotated[int, Path(ge=1, le=2**62)]
-SiteFilter = Annotated[str | None, Query(pattern=r"^[A-Za-z0-9_-]{1,64}$")]
 EARLIEST = datetime(2000, 1, 1, tzinfo=UTC)
 LATEST = datetime(2200, 1, 1, tzinfo=UTC)
 MAX_RANGE = timedelta(days=400)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
+from datetime import datetime
 from enum import StrEnum
 from typing import Final
 
@@ -120,3 +122,36 @@ class ServiceCategory(StrEnum):
     REPAIR = "repair"
     MEDICAL_ESCORT = "medical_escort"
     COMPANIONSHIP = "companionship"
+
+
+@dataclass(frozen=True, slots=True)
+class SimClock:
+    """A simulated world's time: ``speed`` times the wall clock's pace, ``sim_origin`` at wall
+    time ``wall_origin`` (a scenario played compressed, or back-dated). The simulators play a
+    run by it and hand it to the backend, whose time-driven detectors then judge by it
+    (``devices.simclock``: what a backend accepts, where it keeps it, when it obeys it)."""
+
+    sim_origin: datetime
+    wall_origin: datetime
+    speed: float = 1.0
+    # the same origins in epoch seconds, for the simulators' per-message arithmetic
+    start: float = field(init=False, repr=False, compare=False)
+    wall0: float = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "start", self.sim_origin.timestamp())
+        object.__setattr__(self, "wall0", self.wall_origin.timestamp())
+
+    def at(self, wall: datetime) -> datetime:
+        """The detectors' time at wall time ``wall``: simulated, but never ahead of the wall
+        clock (ingest refuses readings from the future, so the simulated world cannot be
+        there either)."""
+        return min(wall, self.sim_origin + (wall - self.wall_origin) * self.speed)
+
+    def sim_of(self, wall: float) -> float:
+        """Simulated epoch seconds at wall epoch seconds ``wall``."""
+        return self.start + (wall - self.wall0) * self.speed
+
+    def wall_of(self, sim: float) -> float:
+        """Wall epoch seconds at simulated epoch seconds ``sim``."""
+        return self.wall0 + (sim - self.start) / self.speed

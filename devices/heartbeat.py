@@ -18,7 +18,9 @@ from datetime import UTC, datetime
 import psycopg
 from psycopg.types.json import Jsonb
 
+from devices.backoff import Backoff
 from devices.db import AsyncPool
+from devices.loops import Outage, database_loop
 from devices.supervise import Supervisor
 
 log = logging.getLogger(__name__)
@@ -82,19 +84,15 @@ async def heartbeat_loop(
     stop: asyncio.Event,
     clock: Callable[[], datetime] = lambda: datetime.now(UTC),
 ) -> None:
-    """Beat until stopped. A database outage is logged once when it starts and once when it
-    ends (the watchers see the gap either way)."""
-    down = False
-    while not stop.is_set():
-        try:
-            await beat(pool, who, supervisor, now=clock())
-            if down:
-                log.info("heartbeat: database back", extra={"worker": who.worker_id})
-                down = False
-        except psycopg.OperationalError as exc:
-            if not down:
-                log.warning("heartbeat: database unavailable (%s)", exc)
-                down = True
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(stop.wait(), timeout=every_s)
+    """Beat every ``every_s`` until stopped, then say so. A database outage is logged once
+    when it starts and once when it ends (the watchers see the gap either way); meanwhile the
+    beat is tried again at least every ``every_s`` (``devices.loops``)."""
+
+    async def one_round() -> float:
+        await beat(pool, who, supervisor, now=clock())
+        return every_s
+
+    backoff = Backoff(initial_s=min(0.2, every_s), maximum_s=every_s)
+    outage = Outage("heartbeat", backoff=backoff)
+    await database_loop("heartbeat", one_round, stop=stop, outage=outage)
     await mark_stopped(pool, who, now=clock())

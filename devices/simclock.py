@@ -1,5 +1,8 @@
 """The simulated detector clock: what time the time-driven detectors believe it is.
 
+The clock itself is ``devices.domain.SimClock``, the one a conformance run plays by; here is
+what a backend accepts of it (:func:`accepted`), where it keeps it, and when it obeys it.
+
 In production there is none and every detector evaluates at the wall clock. A conformance run
 that plays a compressed or back-dated world (``simulators conform``) sets one through the API
 (admin only, and only on a backend started with ``ELDERCARE_SIM_CLOCK_ALLOWED=1``); the alerts
@@ -17,6 +20,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Final
 
 from devices.db import AsyncPool
+from devices.domain import SimClock
 from devices.registry import Conn
 
 MAX_SPEED: Final = 10_000.0
@@ -28,26 +32,17 @@ class SimClockError(ValueError):
     """A simulated clock that makes no sense (speed, origin in the future, too far back)."""
 
 
-@dataclass(frozen=True, slots=True)
-class SimClock:
-    sim_origin: datetime
-    wall_origin: datetime
-    speed: float
-
-    def __post_init__(self) -> None:
-        if self.sim_origin.tzinfo is None or self.wall_origin.tzinfo is None:
-            raise SimClockError("origins need a time zone")
-        if not 1.0 <= self.speed <= MAX_SPEED:
-            raise SimClockError(f"speed {self.speed:g} outside 1..{MAX_SPEED:g}")
-        if self.sim_origin > self.wall_origin:
-            raise SimClockError("the simulated origin lies ahead of the wall clock")
-        if self.wall_origin - self.sim_origin > MAX_OFFSET:
-            raise SimClockError(f"the simulated origin lies more than {MAX_OFFSET} back")
-
-    def at(self, wall: datetime) -> datetime:
-        """Simulated time at wall time ``wall``; never ahead of the wall clock (the ingest
-        refuses readings from the future, so the simulated world cannot be there either)."""
-        return min(wall, self.sim_origin + (wall - self.wall_origin) * self.speed)
+def accepted(clock: SimClock) -> SimClock:
+    """The clock, if a backend may judge by it; SimClockError if not."""
+    if clock.sim_origin.tzinfo is None or clock.wall_origin.tzinfo is None:
+        raise SimClockError("origins need a time zone")
+    if not 1.0 <= clock.speed <= MAX_SPEED:
+        raise SimClockError(f"speed {clock.speed:g} outside 1..{MAX_SPEED:g}")
+    if clock.sim_origin > clock.wall_origin:
+        raise SimClockError("the simulated origin lies ahead of the wall clock")
+    if clock.wall_origin - clock.sim_origin > MAX_OFFSET:
+        raise SimClockError(f"the simulated origin lies more than {MAX_OFFSET} back")
+    return clock
 
 
 async def load(conn: Conn) -> SimClock | None:
@@ -55,7 +50,7 @@ async def load(conn: Conn) -> SimClock | None:
     row = await cur.fetchone()
     if row is None:
         return None
-    return SimClock(row["sim_origin"], row["wall_origin"], float(row["speed"]))
+    return accepted(SimClock(row["sim_origin"], row["wall_origin"], float(row["speed"])))
 
 
 async def store(conn: Conn, clock: SimClock, *, set_by: str, now: datetime) -> None:

@@ -29,10 +29,10 @@ from devices.domain import DeviceKind
 from devices.settings import Settings
 from simulators import attacks as hostile
 from simulators import chaos_judge as judge
+from simulators import clock as run_clock
 from simulators.api import Alert, Api, ApiError, Order
 from simulators.attacks import Outcome
 from simulators.chaos_plan import AttackWhat, Chaos, FaultWhat, Plan
-from simulators.clock import SimClock
 from simulators.conform import build, cast, involved
 from simulators.faults import Done, Operator, find_pids
 from simulators.fleet import DeviceCreds
@@ -245,7 +245,7 @@ async def run(
     since = datetime.now(UTC) - timedelta(seconds=5)
     log.info("connecting %d devices of %d residents", len(devices), len(residents))
     await player.connect(devices, None)
-    clock = SimClock.begin(duration=scenario.duration_s)
+    clock = run_clock.begin(duration=scenario.duration_s)
     msgs = build(scenario, residents, creds, start=clock.start)
     extra, used = _payload_msgs(plan, residents, creds, clock.start)
     msgs += extra

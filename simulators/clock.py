@@ -1,4 +1,5 @@
-"""The simulated clock: real time, or compressed (a simulated day in minutes).
+"""A run's clock (``devices.domain.SimClock``, the one the backend is told): real time, or
+compressed (a simulated day in minutes).
 
 Simulated time runs ``speed`` times faster than the wall clock, from a start chosen so that it
 never gets ahead of the wall clock (the backend refuses timestamps from the future): a run of
@@ -10,10 +11,14 @@ from __future__ import annotations
 
 import asyncio
 import time
-from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Final
 
-UTC_OFFSET_H: Final = 8.0  # the demo sites' local time (China)
+from devices.domain import SimClock
+
+# The demo sites' local time (China, devices.domain.DEFAULT_TIMEZONE: UTC+8, no summer time):
+# the simulated residents' daily rhythms and a scenario's start time of day follow it.
+UTC_OFFSET_H: Final = 8.0
 
 
 def sim_start(*, wall_now: float, duration: float, speed: float, start_local: str | None) -> float:
@@ -29,30 +34,24 @@ def sim_start(*, wall_now: float, duration: float, speed: float, start_local: st
     return candidate - UTC_OFFSET_H * 3600
 
 
-@dataclass(frozen=True, slots=True)
-class SimClock:
-    start: float  # simulated epoch seconds at wall time ``wall0``
-    wall0: float
-    speed: float = 1.0
+def begin(*, duration: float, speed: float = 1.0, start_local: str | None = None) -> SimClock:
+    """The clock of a run of ``duration`` simulated seconds starting now (see above)."""
+    wall = time.time()
+    start = sim_start(wall_now=wall, duration=duration, speed=speed, start_local=start_local)
+    return epoch_clock(start, wall, speed)
 
-    @classmethod
-    def begin(
-        cls, *, duration: float, speed: float = 1.0, start_local: str | None = None
-    ) -> SimClock:
-        wall = time.time()
-        start = sim_start(wall_now=wall, duration=duration, speed=speed, start_local=start_local)
-        return cls(start=start, wall0=wall, speed=speed)
 
-    def sim_of(self, wall: float) -> float:
-        return self.start + (wall - self.wall0) * self.speed
+def epoch_clock(start: float, wall0: float, speed: float = 1.0) -> SimClock:
+    """The clock at which simulated epoch second ``start`` is wall epoch second ``wall0``."""
+    return SimClock(datetime.fromtimestamp(start, UTC), datetime.fromtimestamp(wall0, UTC), speed)
 
-    def wall_of(self, sim: float) -> float:
-        return self.wall0 + (sim - self.start) / self.speed
 
-    def now(self) -> float:
-        return self.sim_of(time.time())
+def now(clock: SimClock) -> float:
+    """Simulated epoch seconds now."""
+    return clock.sim_of(time.time())
 
-    async def sleep_until(self, sim: float) -> None:
-        delay = self.wall_of(sim) - time.time()
-        if delay > 0:
-            await asyncio.sleep(delay)
+
+async def sleep_until(clock: SimClock, sim: float) -> None:
+    delay = clock.wall_of(sim) - time.time()
+    if delay > 0:
+        await asyncio.sleep(delay)

@@ -11,10 +11,10 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from devices.domain import DeviceKind
+from devices.domain import DeviceKind, SimClock
 from simulators import calibration, sisfall
+from simulators import clock as run_clock
 from simulators.api import Alert, Api, ApiError, Order, ResidentInfo
-from simulators.clock import SimClock
 from simulators.fleet import DeviceCreds
 from simulators.hostile import apply_faults, register_effects
 from simulators.incidents import Ctx, TruthLog, incident_msgs
@@ -186,7 +186,7 @@ async def run(
     since = datetime.now(UTC)
     log.info("connecting %d devices of %d residents", len(devices), len(residents))
     await player.connect(devices, None)
-    clock = SimClock.begin(
+    clock = run_clock.begin(
         duration=scenario.duration_s, speed=scenario.speed, start_local=scenario.start_local
     )
     msgs = build(scenario, residents, creds, start=clock.start)
@@ -267,8 +267,8 @@ async def _share_clock(api: Api, clock: SimClock) -> tuple[bool, str | None]:
     try:
         await asyncio.to_thread(
             api.set_sim_clock,
-            sim_origin=datetime.fromtimestamp(clock.start, UTC),
-            wall_origin=datetime.fromtimestamp(clock.wall0, UTC),
+            sim_origin=clock.sim_origin,
+            wall_origin=clock.wall_origin,
             speed=clock.speed,
         )
     except ApiError as exc:

@@ -17,6 +17,7 @@ import msgspec
 
 from devices.domain import DeviceKind
 from devices.wire import CHECK_IN_ANSWER, FALL_CHECK_ANSWER
+from simulators.clock import UTC_OFFSET_H
 
 Rec = dict[str, object]
 Pack = list[Rec]
@@ -24,7 +25,6 @@ Sample = tuple[float, float, float]  # one accelerometer reading (x, y, z) in m/
 
 FIRMWARE: Final = "sim-1.0"
 GRAVITY: Final = 9.81
-UTC_OFFSET_H: Final = 8.0  # the demo sites are in China: daily rhythms follow local time
 BATTERY_KINDS: Final = frozenset(
     {
         DeviceKind.WRISTBAND,

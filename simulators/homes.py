@@ -19,6 +19,7 @@ from pathlib import Path
 
 from devices.domain import DEFAULT_TIMEZONE, CareProfile, DeviceKind
 from simulators.calibration import Calibration
+from simulators.clock import UTC_OFFSET_H
 from simulators.population import PROFILE_DEVICES
 from simulators.routine import DAY, day_plan
 
@@ -29,7 +30,6 @@ DEVICES = {  # kind -> (device id, kind in the format, room, role)
     DeviceKind.SEAT_MAT: ("seat", "seat_mat", "living", "seat"),
     DeviceKind.WRISTBAND: ("wb", "wristband", "", ""),
 }
-UTC_OFFSET_H = 8.0
 START = 1_790_000_000.0  # a fixed simulated epoch (2026-09), local midnight is derived
 
 

@@ -18,10 +18,11 @@ from paho.mqtt.enums import CallbackAPIVersion
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.reasoncodes import ReasonCode
 
-from devices.domain import DeviceKind
+from devices.domain import DeviceKind, SimClock
 from devices.wire import Channel
 from simulators import devices as packs
-from simulators.clock import SimClock
+from simulators.clock import now as sim_now
+from simulators.clock import sleep_until
 from simulators.fleet import DeviceCreds
 from simulators.session import Broker
 from simulators.timeline import Msg, Op, Truth
@@ -115,7 +116,7 @@ class Player:
         log.info("%s%s: command %s %s", device_id, who, command.get("type"), command)
         if command.get("type") != "fall_check" or link.creds.kind is not DeviceKind.WRISTBAND:
             return
-        now = self.clock.now() if self.clock else time.time()
+        now = sim_now(self.clock) if self.clock else time.time()
         down = now - self.fell.get(device_id, float("-inf")) < FALLEN_FOR_S
         pack = packs.fall_check_answer(
             command,
@@ -130,7 +131,7 @@ class Player:
     async def connect(self, device_ids: Iterable[str], clock: SimClock | None) -> None:
         """Connect devices concurrently, then send each one's backlog in a burst."""
         links = [self.links[d] for d in device_ids]
-        now = clock.now() if clock else time.time()
+        now = sim_now(clock) if clock else time.time()
         await asyncio.gather(*(asyncio.to_thread(self._connect_blocking, lk, now) for lk in links))
         for lk in links:
             backlog, lk.backlog = lk.backlog, []
@@ -161,7 +162,7 @@ class Player:
         self.clock = clock
         reconnects: list[asyncio.Task[None]] = []
         for m in msgs:
-            await clock.sleep_until(m.at)
+            await sleep_until(clock, m.at)
             self.stats.late_s = max(self.stats.late_s, time.time() - clock.wall_of(m.at))
             link = self.links[m.device_id]
             match m.op:

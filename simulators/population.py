@@ -15,9 +15,8 @@ from dataclasses import dataclass, field
 from typing import Final
 
 from devices.domain import CareProfile, DeviceKind
+from simulators.clock import UTC_OFFSET_H
 from simulators.fleet import DeviceCreds
-
-UTC_OFFSET_H: Final = 8.0  # the demo sites are in China: rhythms follow local time
 
 # Which devices a resident of each profile has (of those provisioned for them or their room).
 PROFILE_DEVICES: Final[dict[CareProfile, frozenset[DeviceKind]]] = {

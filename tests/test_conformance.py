@@ -20,7 +20,7 @@ import pytest
 
 from devtools.seed import DemoPopulation
 from simulators import devices as packs
-from simulators.clock import SimClock
+from simulators.clock import epoch_clock
 from simulators.fleet import DeviceCreds
 from simulators.player import Player
 from simulators.session import Broker
@@ -179,7 +179,7 @@ def test_a_dropped_device_fires_its_last_will_and_bursts_its_backlog_on_reconnec
 
         async def go() -> None:
             await player.connect(["pir-0042"], None)
-            clock = SimClock(start=time.time(), wall0=time.time())
+            clock = epoch_clock(time.time(), time.time())
             t = clock.start
             motion = [
                 Msg(

@@ -16,7 +16,7 @@ from devices.wire import parse_senml
 from simulators import calibration, sisfall
 from simulators import devices as packs
 from simulators.api import Alert
-from simulators.clock import SimClock, sim_start
+from simulators.clock import epoch_clock, sim_start
 from simulators.conform import build, cast
 from simulators.fleet import DeviceCreds
 from simulators.hostile import MALFORMED
@@ -198,7 +198,7 @@ def test_the_test_scenario_builds_valid_packs_truths_and_faults() -> None:
 def test_compressed_clock_never_runs_ahead_of_the_wall() -> None:
     wall = 1_795_000_000.0
     start = sim_start(wall_now=wall, duration=86400, speed=120, start_local=None)
-    clock = SimClock(start=start, wall0=wall, speed=120)
+    clock = epoch_clock(start, wall, speed=120)
     assert clock.sim_of(wall + 86400 / 120) == pytest.approx(wall)
     six = sim_start(wall_now=wall, duration=86400, speed=120, start_local="06:00")
     assert six <= start

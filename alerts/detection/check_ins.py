@@ -21,11 +21,11 @@ from typing import Any
 from psycopg.types.json import Jsonb
 
 from alerts.detection import check_in as C
+from alerts.detection.check_queue import CHECK_INS, decide_checks
 from alerts.detection.detectors.base import Verdict
 from alerts.detection.detectors.inactivity import InactivityDetector, care_plan_of, human
 from alerts.detection.detectors.snapshot import ResidentSnapshot
 from alerts.detection.events_json import verdict_from_json, verdict_to_json
-from alerts.detection.open_checks import decide_open
 from alerts.detection.persist import persist, raise_fallback
 from alerts.detection.phone_check_ins import (
     asked_for_help,
@@ -38,7 +38,7 @@ from alerts.detection.routine import MOVEMENT, Activity
 from alerts.detection.snapshots import ACTIVITY_NAMES, BOOL_NAMES, EXIT_ROOM_KINDS, SERVING_CTE
 from alerts.dispatch.orders import queue_device_command
 from alerts.dispatch.policy import EscalationPolicy
-from alerts.quarantine import describe, quarantine_item
+from alerts.work_queue import quarantine
 from devices.db import AsyncPool
 from devices.domain import Colour
 from devices.registry import Conn
@@ -319,18 +319,7 @@ async def _fallback(conn: Conn, row: Mapping[str, Any], error: str) -> Verdict |
 async def _quarantine(
     conn: Conn, row: Mapping[str, Any], exc: Exception, *, policy: EscalationPolicy, wall: datetime
 ) -> str:
-    error = describe(exc)
-    log.error("check-in %s failed and is quarantined: %s", row.get("check_id"), error, exc_info=exc)
-    async with conn.transaction():
-        await quarantine_item(
-            conn,
-            queue="detector_checks",
-            item_key=str(row.get("check_id")),
-            payload=dict(row),
-            error=error,
-            process="alerts",
-            now=wall,
-        )
+    error, _ = await quarantine(conn, CHECK_INS, row, exc, now=wall)
     verdict = await _fallback(conn, row, error)
     raised = await raise_fallback(
         conn, verdict, policy=policy, now=wall, item=f"check-in {row.get('check_id')}"
@@ -344,13 +333,13 @@ async def run_check_ins(
     """Every open check-in, due or not: answered (the button, or any sign of life) records
     it; past its due time unanswered raises its alert. (decided, raised). Judged at ``now``,
     raised at ``wall``."""
-    return await decide_open(
+    return await decide_checks(
         pool,
         claim_sql=CLAIM_OPEN,
+        params={"limit": limit},
         decide=_decide,
         quarantine=_quarantine,
         policy=policy,
-        limit=limit,
         now=now,
         wall=wall,
     )

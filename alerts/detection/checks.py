@@ -10,15 +10,15 @@ reason it was dismissed, in the same transaction.
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-import psycopg
-
 from alerts.detection.check_ins import run_check_ins
+from alerts.detection.check_queue import CHECKS, decide_checks
 from alerts.detection.detectors.base import (
     CheckContext,
     ContextEvent,
@@ -30,10 +30,9 @@ from alerts.detection.detectors.base import (
 from alerts.detection.events_json import event_from_json
 from alerts.detection.fall import check as fall_check
 from alerts.detection.fall_checks import CLAIM_OPEN, paged_already, pending_from, still_at
-from alerts.detection.open_checks import decide_open
 from alerts.detection.persist import fallback_verdict, log_raised, persist, raise_fallback
 from alerts.dispatch.policy import EscalationPolicy
-from alerts.quarantine import describe, quarantine_item
+from alerts.work_queue import quarantine
 from devices.db import AsyncPool
 from devices.loops import database_loop
 from devices.registry import Conn
@@ -136,24 +135,7 @@ async def _quarantine_check(
 ) -> str:
     """Keep the check with its error; a check of a life-safety event (a fall the detector
     doubted) is raised red by the fallback rather than lost."""
-    error = describe(exc)
-    log.error(
-        "check %s failed and is quarantined: %s",
-        row["check_id"],
-        error,
-        exc_info=exc,
-        extra={"check_id": row["check_id"]},
-    )
-    async with conn.transaction():
-        await quarantine_item(
-            conn,
-            queue="detector_checks",
-            item_key=str(row["check_id"]),
-            payload=dict(row),
-            error=error,
-            process="alerts",
-            now=wall,
-        )
+    error, _ = await quarantine(conn, CHECKS, row, exc, now=wall)
     event = row["event"] if isinstance(row["event"], dict) else {}
     fallback = fallback_verdict(event, error, now=wall)
     raised = await raise_fallback(
@@ -174,28 +156,19 @@ async def run_checks(
     wall: datetime | None = None,
 ) -> CheckCycle:
     """Checks fall due and are judged at ``now``; what they raise is raised at ``wall``
-    (the same time unless a conformance run set a simulated clock)."""
-    wall = wall or now
-    async with pool.connection() as conn, conn.transaction():
-        cur = await conn.execute(CLAIM_DUE, {"now": now, "limit": limit})
-        due = await cur.fetchall()
-        raised = 0
-        for row in due:
-            try:
-                async with conn.transaction():
-                    outcome = await _check_one(
-                        conn, row, rechecks=rechecks, policy=policy, now=now, wall=wall
-                    )
-            except psycopg.OperationalError:
-                raise
-            except Exception as exc:  # noqa: BLE001 (quarantined and logged) one broken check must not stop the others
-                outcome = await _quarantine_check(conn, row, exc, policy=policy, wall=wall)
-            raised += outcome == "raised"
-            await conn.execute(
-                "UPDATE detector_checks SET done_at = %s, outcome = %s WHERE check_id = %s",
-                (wall, outcome, row["check_id"]),
-            )
-    return CheckCycle(len(due), raised)
+    (the same time unless a conformance run set a simulated clock). Every claimed check is
+    decided: dismissed, raised, folded or quarantined."""
+    decided, raised = await decide_checks(
+        pool,
+        claim_sql=CLAIM_DUE,
+        params={"now": now, "limit": limit},
+        decide=functools.partial(_check_one, rechecks=rechecks),
+        quarantine=_quarantine_check,
+        policy=policy,
+        now=now,
+        wall=wall or now,
+    )
+    return CheckCycle(decided, raised)
 
 
 async def _decide_fall_check(
@@ -245,13 +218,13 @@ async def run_fall_checks(
     """Every open "did you fall?" check, due or not: an SOS, lying still or the window run
     out raise its fall at once, the wearer's "I'm OK" cancels it; otherwise it stays open
     (no write: the row lock ends with the transaction). Judged at ``now``, raised at ``wall``."""
-    decided, raised = await decide_open(
+    decided, raised = await decide_checks(
         pool,
         claim_sql=CLAIM_OPEN,
+        params={"limit": limit},
         decide=_decide_fall_check,
         quarantine=_quarantine_fall_check,
         policy=policy,
-        limit=limit,
         now=now,
         wall=wall,
     )

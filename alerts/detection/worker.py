@@ -21,7 +21,7 @@ from alerts.detection.detectors.base import Deferral, EventDetector, StreamEvent
 from alerts.detection.fall.assembly import WindowDetector
 from alerts.detection.persist import defer, fallback_verdict, log_raised, raise_fallback, store
 from alerts.dispatch.policy import EscalationPolicy
-from alerts.quarantine import describe, quarantine_item
+from alerts.work_queue import Queue, claimed, each, quarantine
 from devices.careplan import plans_from
 from devices.db import AsyncPool
 from devices.domain import LIFE_SAFETY, Colour
@@ -34,6 +34,7 @@ log = logging.getLogger(__name__)
 Offer = Callable[[Conn, datetime], Awaitable[None]]
 
 OUTBOX_CHANNEL = "stream_outbox"
+OUTBOX = Queue("stream_outbox", key="id", what="outbox row", field="outbox_id")
 
 # Life-safety events (sos, fall, smoke) have first claim: a backlog of telemetry-driven rows
 # (acc windows, motion) never makes an SOS wait (partial index stream_outbox_life_safety).
@@ -171,23 +172,8 @@ async def _judge(
 async def _quarantine_row(
     conn: Conn, row: Mapping[str, Any], exc: Exception, *, policy: EscalationPolicy, now: datetime
 ) -> int:
-    error = describe(exc)
-    log.error(
-        "outbox row %s (%s) failed and is quarantined: %s",
-        row.get("id"),
-        row.get("name"),
-        error,
-        extra={"outbox_id": row.get("id"), "device_id": row.get("device_id")},
-    )
-    await quarantine_item(
-        conn,
-        queue="stream_outbox",
-        item_key=str(row.get("id")),
-        payload={k: v for k, v in row.items() if k != "plans"},
-        error=error,
-        process="alerts",
-        now=now,
-    )
+    payload = {k: v for k, v in row.items() if k != "plans"}
+    error, _ = await quarantine(conn, OUTBOX, row, exc, now=now, payload=payload)
     fallback = fallback_verdict(row, error, now=now)
     raised = await raise_fallback(
         conn, fallback, policy=policy, now=now, item=f"outbox row {row.get('id')}"
@@ -218,10 +204,8 @@ async def run_cycle(
     judge = functools.partial(
         _judge, routes=routes, window_detectors=window_detectors, policy=policy, now=now
     )
-    async with pool.connection() as conn, conn.transaction():
-        claim = CLAIM_LIFE_SAFETY_SQL if life_safety_only else CLAIM_SQL
-        cur = await conn.execute(claim, {"limit": limit})
-        rows = await cur.fetchall()
+    claim = CLAIM_LIFE_SAFETY_SQL if life_safety_only else CLAIM_SQL
+    async with pool.connection() as conn, claimed(conn, claim, {"limit": limit}) as rows:
         try:
             async with conn.transaction():
                 raised = await judge(conn, rows)
@@ -229,15 +213,14 @@ async def run_cycle(
             raise
         except Exception as batch_exc:  # noqa: BLE001 (judged again row by row)
             log.warning("batch of %s failed (%s); judging row by row", len(rows), batch_exc)
-            raised = 0
-            for row in rows:
-                try:
-                    async with conn.transaction():
-                        raised += await judge(conn, [row])
-                except psycopg.OperationalError:
-                    raise
-                except Exception as exc:  # noqa: BLE001 (quarantined and logged)
-                    raised += await _quarantine_row(conn, row, exc, policy=policy, now=now)
+
+            async def alone(row: Mapping[str, Any]) -> int:
+                return await judge(conn, [row])
+
+            async def failed(row: Mapping[str, Any], exc: Exception) -> int:
+                return await _quarantine_row(conn, row, exc, policy=policy, now=now)
+
+            raised = sum(await each(conn, rows, alone, failed=failed))
         if raised and offer is not None:
             await _offer(conn, offer, now=now)
     return Cycle(len(rows), raised)

@@ -8,16 +8,15 @@ again, which a device takes as the same command (``alert_id`` identifies it).
 from __future__ import annotations
 
 import asyncio
-import contextlib
+import functools
 import logging
 from datetime import UTC, datetime
 from pathlib import Path
 
 import aiomqtt
-import psycopg
 
 from devices.db import AsyncPool
-from devices.loops import Outage
+from devices.loops import Outage, database_loop, pause
 from devices.registry import Conn
 
 log = logging.getLogger(__name__)
@@ -46,6 +45,14 @@ async def publish_pending(
     return len(rows)
 
 
+async def _publish_round(pool: AsyncPool, client: aiomqtt.Client, *, poll_s: float) -> float:
+    async with pool.connection() as conn:
+        sent = await publish_pending(conn, client, now=datetime.now(UTC))
+    if sent:
+        log.info("published %d device command(s)", sent)
+    return 0.0 if sent else poll_s  # 0: more may be waiting
+
+
 async def command_publisher(
     pool: AsyncPool,
     *,
@@ -59,7 +66,9 @@ async def command_publisher(
     tls_ca_file: Path | None = None,
 ) -> None:
     """Keep one broker connection; publish whenever woken (NOTIFY) or every ``poll_s``.
-    With ``tls_ca_file``, over TLS, the broker's certificate verified against that CA."""
+    With ``tls_ca_file``, over TLS, the broker's certificate verified against that CA. The
+    rounds are a database loop (``devices.loops``: a database outage waits with backoff,
+    keeping the broker connection); a broker failure reconnects with the same backoff."""
     outage = Outage("command publisher", what="broker or database")
     tls = aiomqtt.TLSParameters(ca_certs=str(tls_ca_file)) if tls_ca_file else None
     while not stop.is_set():
@@ -68,15 +77,9 @@ async def command_publisher(
                 host, port, username=username, password=password, identifier=None, tls_params=tls
             ) as client:
                 outage.ok()
-                while not stop.is_set():
-                    wake.clear()
-                    async with pool.connection() as conn:
-                        sent = await publish_pending(conn, client, now=datetime.now(UTC))
-                    if sent:
-                        log.info("published %d device command(s)", sent)
-                        continue
-                    with contextlib.suppress(TimeoutError):
-                        await asyncio.wait_for(wake.wait(), timeout=poll_s)
-        except (aiomqtt.MqttError, psycopg.OperationalError) as exc:
-            delay = outage.failed(exc)
-            await asyncio.sleep(delay)
+                one_round = functools.partial(_publish_round, pool, client, poll_s=poll_s)
+                await database_loop(
+                    "command publisher", one_round, stop=stop, wake=wake, outage=outage
+                )
+        except aiomqtt.MqttError as exc:
+            await pause(outage.failed(exc), stop=stop, wake=None)

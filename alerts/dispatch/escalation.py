@@ -24,7 +24,7 @@ import psycopg
 
 from alerts.dispatch.orders import Actor, log_transition
 from alerts.dispatch.policy import Action, Candidate, decide, order_policy, pick
-from alerts.quarantine import quarantine_item
+from alerts.work_queue import Queue, claimed, each, quarantine, resolve
 from devices.db import AsyncPool
 from devices.domain import OrderState
 from devices.loops import database_loop
@@ -35,6 +35,7 @@ log = logging.getLogger(__name__)
 RESPONDER_CHANNEL = "responders"
 RETRY_MAX_S = 300
 ESCALATION = Actor("escalation")
+ESCALATION_QUEUE = Queue("escalation", key="order_id", what="order")
 
 CLAIM_SQL = """
 SELECT o.order_id, o.site_id, o.state, o.policy, o.step_index, o.steps_done, o.run_token,
@@ -218,33 +219,29 @@ async def run_due(
     a savepoint, so one failing order does not hold back the others. ``opened_only``: only
     the first step of orders opened at ``now`` (see :func:`offer_opened`)."""
     done: list[StepDone] = []
-    async with conn.transaction():
-        claim = CLAIM_OPENED_SQL if opened_only else CLAIM_SQL
-        cur = await conn.execute(claim, {"now": now, "limit": limit})
-        for row in await cur.fetchall():
-            try:
-                async with conn.transaction():
-                    result = await perform(conn, dict(row), now=now)
-            except (StaleRun, psycopg.errors.UniqueViolation) as exc:
-                log.warning(
-                    "order %s: step skipped (%s)",
-                    row["order_id"],
-                    exc,
-                    extra={"order_id": row["order_id"]},
-                )
-                continue
-            except psycopg.OperationalError:
-                raise
-            except Exception as exc:  # noqa: BLE001 (quarantined and logged) one broken order must not stop the others' escalation
-                await _quarantine(conn, dict(row), exc, now=now)
-                continue
-            if result is not None:
-                done.append(result)
-                await conn.execute(
-                    "UPDATE quarantine SET resolved_at = %s, resolved_by = 'retried: succeeded' "
-                    "WHERE queue = 'escalation' AND item_key = %s AND resolved_at IS NULL",
-                    (now, str(row["order_id"])),
-                )
+
+    async def work(row: dict[str, Any]) -> StepDone | None:
+        return await perform(conn, dict(row), now=now)
+
+    async def failed(row: dict[str, Any], exc: Exception) -> None:
+        if isinstance(exc, (StaleRun, psycopg.errors.UniqueViolation)):
+            log.warning(
+                "order %s: step skipped (%s)",
+                row["order_id"],
+                exc,
+                extra={"order_id": row["order_id"]},
+            )
+        else:  # one broken order must not stop the others' escalation
+            await _quarantine(conn, dict(row), exc, now=now)
+
+    async def then(row: dict[str, Any], result: StepDone | None) -> None:
+        if result is not None:
+            done.append(result)
+            await resolve(conn, ESCALATION_QUEUE, row, now=now)
+
+    claim = CLAIM_OPENED_SQL if opened_only else CLAIM_SQL
+    async with claimed(conn, claim, {"now": now, "limit": limit}) as rows:
+        await each(conn, rows, work, failed=failed, then=then)
     return done
 
 
@@ -252,28 +249,12 @@ async def _quarantine(conn: Conn, row: dict[str, Any], exc: Exception, *, now: d
     """Keep the failing order's step in the quarantine (a technical alert shows it) and try
     it again later, sooner than a person would give up on it: 10 s, 20 s, ... at most 5 min.
     The order stays on the wall, open, for staff to take by hand."""
-    order_id = int(row["order_id"])
-    log.error(
-        "order %s: escalation step failed: %s",
-        order_id,
-        exc,
-        exc_info=exc,
-        extra={"order_id": order_id},
+    _, attempts = await quarantine(conn, ESCALATION_QUEUE, row, exc, now=now)
+    retry = now + timedelta(seconds=min(10 * 2 ** (attempts - 1), RETRY_MAX_S))
+    await conn.execute(
+        "UPDATE dispatch_orders SET step_due_at = %s WHERE order_id = %s",
+        (retry, row["order_id"]),
     )
-    async with conn.transaction():
-        attempts = await quarantine_item(
-            conn,
-            queue="escalation",
-            item_key=str(order_id),
-            payload=row,
-            error=exc,
-            process="alerts",
-            now=now,
-        )
-        retry = now + timedelta(seconds=min(10 * 2 ** (attempts - 1), RETRY_MAX_S))
-        await conn.execute(
-            "UPDATE dispatch_orders SET step_due_at = %s WHERE order_id = %s", (retry, order_id)
-        )
 
 
 def log_steps(done: list[StepDone]) -> None:

@@ -103,14 +103,27 @@ async def _insert(
     kind: str,
     message: messages.Message,
     payload: dict[str, Any],
+    happened_at: datetime,
     prefs: Prefs,
     now: datetime,
 ) -> int:
+    """Queue one message for the recipient of ``row``; ``payload`` is what is particular to
+    its source, beside the resident, kind, colour and local time every message carries."""
     reason = wants(prefs, source=source, colour=colour, kind=kind)
     if reason is None and not row["channels"]:
         reason = "no channel configured"
     at = release_at(now, colour=colour, quiet=prefs.quiet, tz=prefs.timezone)
-    payload = {**payload, "type": source.value, "subject": message.subject, "text": message.text}
+    payload = {
+        "resident_id": row["resident_id"],
+        "resident_name": row["full_name"],
+        "kind": kind,
+        "colour": colour.value,
+        "local_time": messages.local_time(happened_at, prefs.timezone),
+        **payload,
+        "type": source.value,
+        "subject": message.subject,
+        "text": message.text,
+    }
     cur = await conn.execute(
         "INSERT INTO notification_outbox (idem_key, user_id, resident_id, source, alert_id, "
         "order_id, colour, subject, body, payload, created_at, not_before, next_attempt_at, "
@@ -155,17 +168,6 @@ async def enqueue_alerts(conn: Conn, *, now: datetime, config: NotifyConfig) -> 
             lang=prefs.language,
             now=now,
         )
-        payload = {
-            "alert_id": row["alert_id"],
-            "order_id": row["order_id"],
-            "resident_id": row["resident_id"],
-            "resident_name": row["full_name"],
-            "kind": row["kind"],
-            "colour": colour.value,
-            "occurred_at": row["occurred_at"].isoformat(),
-            "local_time": messages.local_time(row["occurred_at"], prefs.timezone),
-            "order_state": row["order_state"],
-        }
         added += await _insert(
             conn,
             row,
@@ -174,7 +176,13 @@ async def enqueue_alerts(conn: Conn, *, now: datetime, config: NotifyConfig) -> 
             colour=colour,
             kind=row["kind"],
             message=message,
-            payload=payload,
+            payload={
+                "alert_id": row["alert_id"],
+                "order_id": row["order_id"],
+                "occurred_at": row["occurred_at"].isoformat(),
+                "order_state": row["order_state"],
+            },
+            happened_at=row["occurred_at"],
             prefs=prefs,
             now=now,
         )
@@ -198,18 +206,6 @@ async def enqueue_order_changes(conn: Conn, *, now: datetime, config: NotifyConf
             lang=prefs.language,
             now=now,
         )
-        payload = {
-            "alert_id": row["alert_id"],
-            "order_id": row["order_id"],
-            "resident_id": row["resident_id"],
-            "resident_name": row["full_name"],
-            "kind": row["category"],
-            "colour": colour.value,
-            "order_state": row["to_state"],
-            "outcome": row["outcome"],
-            "at": row["at"].isoformat(),
-            "local_time": messages.local_time(row["at"], prefs.timezone),
-        }
         added += await _insert(
             conn,
             row,
@@ -218,7 +214,14 @@ async def enqueue_order_changes(conn: Conn, *, now: datetime, config: NotifyConf
             colour=colour,
             kind=row["category"],
             message=message,
-            payload=payload,
+            payload={
+                "alert_id": row["alert_id"],
+                "order_id": row["order_id"],
+                "order_state": row["to_state"],
+                "outcome": row["outcome"],
+                "at": row["at"].isoformat(),
+            },
+            happened_at=row["at"],
             prefs=prefs,
             now=now,
         )
@@ -242,16 +245,6 @@ async def enqueue_summaries(conn: Conn, *, now: datetime, config: NotifyConfig) 
         message = render_summary(
             facts, resident=row["full_name"], day=day, start=start, end=end, lang=prefs.language
         )
-        payload = {
-            "resident_id": row["resident_id"],
-            "resident_name": row["full_name"],
-            "kind": "daily_summary",
-            "colour": Colour.GREEN.value,
-            "day": day.isoformat(),
-            "local_time": messages.local_time(end, prefs.timezone),
-            "alerts": len(facts.alerts),
-            "motion": facts.motion_today,
-        }
         added += await _insert(
             conn,
             row,
@@ -260,7 +253,12 @@ async def enqueue_summaries(conn: Conn, *, now: datetime, config: NotifyConfig) 
             colour=Colour.GREEN,
             kind="daily_summary",
             message=message,
-            payload=payload,
+            payload={
+                "day": day.isoformat(),
+                "alerts": len(facts.alerts),
+                "motion": facts.motion_today,
+            },
+            happened_at=end,
             prefs=prefs,
             now=now,
         )

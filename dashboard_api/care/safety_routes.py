@@ -11,7 +11,7 @@ from pydantic import BaseModel, Field
 
 from alerts.care.messages import finding_text
 from dashboard_api.care import safety
-from dashboard_api.deps import ConnDep, CurrentUser, Now
+from dashboard_api.deps import ConnDep, CurrentUser, Now, SiteFilter
 from dashboard_api.errors import ApiError
 from dashboard_api.i18n import LocaleDep
 from dashboard_api.queries import site_exists
@@ -183,7 +183,7 @@ async def findings(
     conn: ConnDep,
     user: SafetyUser,
     locale: LocaleDep,
-    site_id: Annotated[str | None, Query(pattern=r"^[A-Za-z0-9_-]{1,64}$")] = None,
+    site_id: SiteFilter = None,
     open_only: bool = False,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
 ) -> list[FindingOut]:
