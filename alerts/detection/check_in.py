@@ -7,11 +7,18 @@ answer (the device's ``check_in_ok`` carrying the check's id, or any other sign 
 records a check-in and the spell starts again; no answer within the plan's window
 (``check_in_s``) raises the inactivity alert at once.
 
-**The cap is never passed** (:func:`ask_at`): the question is put at the threshold, or one
-window before the cap when the threshold is closer to the cap than that (a threshold at the
-cap, on site defaults or learned): an unanswered check-in then alerts at the cap, exactly when
-the alert would have come without asking. So asking never makes an alert later than the cap,
-and later than the threshold by at most the window.
+**Where sitting cannot be seen** (no seat mat or radar in the home) the threshold of a spell
+at home is the seated cap (4 h), since a person sitting still looks like one on the floor; the
+question is then put at the ``active`` cap (2 h, :attr:`Deadline.ask_point`), and an
+unanswered one alerts one window later (2 h 10 min) instead of at 4 h. Elsewhere the ask point
+is the threshold.
+
+**The cap is never passed** (:func:`ask_at`): the question is put at the ask point, or one
+window before the cap when that is closer to the cap than a window (a threshold at the cap, on
+site defaults or learned): an unanswered check-in then alerts at the cap, exactly when the
+alert would have come without asking. So asking never makes an alert later than the cap.
+**Nor is a deadline** (:func:`raise_from`, :func:`tick_from`): the tick loop acts from one
+tick before a time is due, at its last pass not after it.
 
 Asked only when all of these hold (:func:`due_at`); otherwise the alert comes at the
 threshold, as without check-ins:
@@ -19,7 +26,10 @@ threshold, as without check-ins:
 * the plan allows it (``check_in_s`` > 0; 0 is the dementia default);
 * the resident has a device that can answer (:func:`answering_device`);
 * the per-resident budget is not spent: at most ``BUDGET`` check-ins per ``BUDGET_S``
-  (about one every two days: more would mean the learned normal is too short for this person);
+  (2 in 3 days, rolling: more would mean the learned normal is too short for this person), and
+  an **early** question (before the threshold's, :func:`is_early`) only while fewer than
+  ``EARLY_BUDGET`` (1) were asked in it: the rest is kept for the threshold, where an
+  answered question saves a false alarm;
 * at least ``MIN_ANSWER_S`` are left before the cap.
 """
 

@@ -27,7 +27,9 @@ home that cannot tell sleep (no bed mat), when it began less than 2 h before the
 threshold is the learned normal plus margin, never above the state's **cap** (care plan, else
 the site defaults: 2 h active, 4 h seated or in bed, 45 min in the bathroom). In a home with
 no seat mat or radar a person sitting still cannot be told from one lying on the floor, so the
-``active`` cap there is the seated one. Too little history: the caps themselves.
+``active`` cap there is the seated one, and the resident is asked from the active cap on
+(:attr:`Deadline.ask_point`, :mod:`alerts.detection.check_in`). Too little history: the caps
+themselves.
 """
 
 from __future__ import annotations
