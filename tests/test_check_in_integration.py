@@ -15,6 +15,7 @@ import aiomqtt
 import pytest
 
 from alerts.__main__ import site_defaults
+from alerts.detection import check_in as C
 from alerts.detection.check_ins import run_check_ins
 from alerts.detection.detectors.registry import build_tick_registry
 from alerts.detection.routine_store import refresh_routines
@@ -37,6 +38,11 @@ INSERT INTO events (time, device_key, name, value_bool)
 SELECT t, d.device_key, 'motion', true
 FROM devices d, generate_series(%(start)s::timestamptz, %(end)s::timestamptz, '20 min') t
 WHERE d.device_id = ANY(%(pirs)s) RETURNING 1
+"""
+
+MOTION_SQL = """
+INSERT INTO events (time, device_key, name, value_bool)
+SELECT %(t)s, device_key, 'motion', true FROM devices WHERE device_id = %(pir)s RETURNING 1
 """
 
 
@@ -172,10 +178,19 @@ def test_a_check_in_answered_on_the_wristband_raises_nothing_an_unanswered_one_a
     later = asyncio.run(_tick(url, due + timedelta(minutes=1)))
     assert later.alerts == 0
     assert len(query(url, "SELECT 1 FROM alerts")) == 1
-    # home-17 quiet again past the normal within two days: the budget is spent, alerted now
-    budget = asyncio.run(_tick(url, now + timedelta(minutes=60)))
+    # home-17 quiet again past the normal: asked again (C.BUDGET questions per C.BUDGET_S)
+    assert C.BUDGET == 2
+    second = asyncio.run(_tick(url, now + timedelta(minutes=60)))
+    assert second.alerts == 0
+    assert len(query(url, "SELECT 1 FROM detector_checks WHERE detector = 'check_in'")) == 3
+    # it moves (any sign of life answers the question), then is quiet past the normal once
+    # more: the budget is spent, alerted at once
+    moved = now + timedelta(minutes=61)
+    query(url, MOTION_SQL, {"t": moved, "pir": "pir-0042"})
+    assert asyncio.run(_checks(url, moved + timedelta(seconds=30))) == (1, 0)
+    budget = asyncio.run(_tick(url, moved + timedelta(minutes=60)))
     assert budget.alerts == 1
-    assert len(checks(url)) == 2
+    assert len(query(url, "SELECT 1 FROM detector_checks WHERE detector = 'check_in'")) == 3
     kinds = query(url, "SELECT r.site_id FROM alerts a JOIN residents r USING (resident_id)")
     assert sorted(str(k["site_id"]) for k in kinds) == ["home-17", "home-18"]
 

@@ -67,7 +67,7 @@ def test_asked_at_the_threshold_or_one_window_before_the_cap_never_alerting_past
                     can_answer=True) is None  # fmt: skip
     for kwargs in (
         {"window_s": 0, "asked_recently": 0, "can_answer": True},  # plan says no (dementia)
-        {"window_s": 600, "asked_recently": 1, "can_answer": True},  # budget spent
+        {"window_s": 600, "asked_recently": C.BUDGET, "can_answer": True},  # budget spent
         {"window_s": 600, "asked_recently": 0, "can_answer": False},  # nothing to press
     ):
         assert C.due_at(learned, now=T + H, **kwargs) is None  # type: ignore[arg-type]
@@ -89,7 +89,7 @@ def test_asking_never_alerts_past_the_cap(threshold: float, cap: float, window: 
     due = C.due_at(d, now=now, window_s=window, asked_recently=0, can_answer=True)
     if due is not None:
         assert due <= T + cap
-        assert due >= d.at  # never earlier than without asking
+        assert due >= d.at  # never earlier than without asking (the ask point is the threshold)
         assert due - now >= C.MIN_ANSWER_S
 
 
@@ -274,5 +274,6 @@ def test_the_replay_answers_a_check_in_and_the_spell_starts_again() -> None:
 
     alarms = replay.run(T, T + 9 * H, 60.0, ask)  # type: ignore[arg-type]
     assert alarms == []
-    # asked one window (the plan's 10 min) before the 4-h cap; each answer restarts the spell
-    assert asked[:2] == [T + 4 * H - 600, T + 8 * H - 1200]
+    # a home that cannot see sitting: asked at the 2-h active cap (at the last tick not after
+    # it), not near the 4-h one; each answer restarts the spell
+    assert asked[:2] == [T + 2 * H - 60, T + 4 * H - 120]

@@ -129,7 +129,8 @@ async def ask_first(
         can_answer=device is not None or phone is not None,
     )
     if due is None or (device is None and phone is None):
-        return now.timestamp() < deadline.at  # nobody to ask: the alert comes at the threshold
+        # nobody to ask: the alert comes at the threshold (the last tick not after it)
+        return now.timestamp() < C.raise_from(deadline)
     due_at = datetime.fromtimestamp(due, UTC)
     quiet = snapshot.last_activity_at or now
     asked_on = device.device_id if device is not None else "SMS"

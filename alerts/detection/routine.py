@@ -27,7 +27,9 @@ home that cannot tell sleep (no bed mat), when it began less than 2 h before the
 threshold is the learned normal plus margin, never above the state's **cap** (care plan, else
 the site defaults: 2 h active, 4 h seated or in bed, 45 min in the bathroom). In a home with
 no seat mat or radar a person sitting still cannot be told from one lying on the floor, so the
-``active`` cap there is the seated one. Too little history: the caps themselves.
+``active`` cap there is the seated one, and the resident is asked from the active cap on
+(:attr:`Deadline.ask_point`, :mod:`alerts.detection.check_in`). Too little history: the caps
+themselves.
 """
 
 from __future__ import annotations
@@ -479,6 +481,16 @@ class Deadline:
     cap_s: float
     learned: bool = False
     reasons: tuple[str, ...] = field(default_factory=tuple)
+    # When the resident may be asked "are you fine?", seconds after ``counted_from`` (None:
+    # at the threshold). Earlier than the threshold where sitting cannot be seen (no seat mat
+    # or radar): at the ``active`` cap, since a 2-h still spell there may be a person on the
+    # floor (:func:`deadline`).
+    ask_s: float | None = None
+
+    @property
+    def ask_point(self) -> float:
+        """Epoch s: the threshold, or the earlier point at which to ask."""
+        return self.at if self.ask_s is None else min(self.at, self.counted_from + self.ask_s)
 
 
 def deadline(
@@ -511,4 +523,8 @@ def deadline(
         hour = datetime.fromtimestamp(base, tz).hour
         threshold = routine.threshold(state, hour, cap)
         at = base + threshold
-    return Deadline(state, base, at, threshold, cap, routine.normal(state, hour) is not None)
+    # Where sitting cannot be seen the threshold of a spell at home is the seated cap (4 h):
+    # ask from the active cap (2 h) on, when the plan and the budget allow a question.
+    ask_s = min(threshold, caps["active"]) if at_home and not has_seat else None
+    learned = routine.normal(state, hour) is not None
+    return Deadline(state, base, at, threshold, cap, learned, ask_s=ask_s)

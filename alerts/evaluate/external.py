@@ -54,6 +54,7 @@ DAY = 86400.0
 HOUR = 3600.0
 NEVER_S = 24 * HOUR  # how long "never moves again" is followed
 AFTER_CHECK_IN_S = 6 * HOUR  # a false alarm this soon after an answered check-in: "after" one
+CHECK_POLL_S = 1.0  # the check loop's poll (ELDERCARE_CHECKS_POLL_INTERVAL_S): unanswered check-ins
 
 
 class HasDeadline(TickDetector, Protocol):
@@ -99,15 +100,34 @@ class CheckIns:
 
     detector: HasDeadline
     window_s: float
+    tick_s: float = CI.TICK_S
     asked: list[float] = field(default_factory=list)
 
     def waits(self, snap: ResidentSnapshot, t: float, v: Verdict, replay: Replayer) -> bool:
         """Nobody asked and the threshold still ahead: no alarm yet (the spell stays open)."""
         d = self.detector.deadline(snap)
-        if d is not None and t < d.at:
+        if d is not None and t < CI.raise_from(d, self.tick_s):
             replay.seen.discard(v.idem_key)
             return True
         return False
+
+    def unanswered(self, snap: ResidentSnapshot, first: float) -> tuple[float, bool]:
+        """(alarm time, asked) of a spell nobody answers, from the detector's first verdict at
+        ``first``: the tick loop asks at the first tick the rules allow (an early question
+        may wait for the threshold's), and the check loop (polling every second) raises at
+        the due time; nobody asked: the last tick not after the threshold."""
+        d = self.detector.deadline(snap)
+        if d is None:
+            return first, False
+        stop = CI.raise_from(d, self.tick_s)
+        t = first
+        while True:
+            due = self.due(snap, t)
+            if due is not None:
+                return math.ceil(due / CHECK_POLL_S) * CHECK_POLL_S, True
+            if t >= stop:
+                return t, False
+            t += self.tick_s
 
     def due(self, snap: ResidentSnapshot, t: float) -> float | None:
         d = self.detector.deadline(snap)
@@ -177,7 +197,7 @@ def evaluate_home(
     away_marks: bool = False,
 ) -> HomeRun:
     defaults = defaults or SiteDefaults()
-    checks = CheckIns(detector, check_in_s)
+    checks = CheckIns(detector, check_in_s, tick_s)
     params = params or FitParams()
     run = HomeRun(home.name)
     tz = ZoneInfo(home.timezone)
@@ -227,8 +247,8 @@ def evaluate_home(
         # spells already alerted (or asked about) before the day
         replay.run(day - 2 * DAY, day, tick_s, answered_before)
         for alarm in replay.run(day, end, tick_s, ask):
-            snap = replay.snapshot(alarm.at)
-            last = snap.last_activity_at.timestamp() if snap.last_activity_at else alarm.at
+            seen = alarm.verdict.details.get("last_sign_of_life_at")  # (not the replay's end)
+            last = datetime.fromisoformat(seen).timestamp() if isinstance(seen, str) else alarm.at
             state = str(alarm.verdict.details.get("state", "?"))
             after = any(0 <= alarm.at - a <= AFTER_CHECK_IN_S for a in checks.asked)
             run.false_alarms.append(
@@ -245,13 +265,7 @@ def evaluate_home(
             alarm_at = first.at if first else None
             asked = False
             if first is not None and silent.last_snapshot is not None:
-                due = checks.due(silent.last_snapshot, first.at)  # asked, never answered
-                asked = due is not None
-                own = detector.deadline(silent.last_snapshot)
-                if due is None and own is not None:
-                    due = max(first.at, own.at)  # nobody asked: alerted at the threshold
-                if due is not None:
-                    alarm_at = math.ceil(due / tick_s) * tick_s
+                alarm_at, asked = checks.unanswered(silent.last_snapshot, first.at)
             last = snap.last_activity_at.timestamp() if snap.last_activity_at else t0
             run.onsets.append(
                 Onset(

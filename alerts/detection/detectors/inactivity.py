@@ -86,14 +86,15 @@ class InactivityDetector:
         )
 
     def evaluate(self, snapshot: ResidentSnapshot, *, now: datetime) -> Verdict | None:
-        """The alert of the current spell from the moment the resident may be asked first
-        (``check_in.ask_at``; ``alert_at`` in the details: when it is raised if nobody asks)."""
+        """The alert of the current spell from the tick before the resident may be asked first
+        (``check_in.tick_from``: the threshold, or the active cap in a home that cannot see
+        sitting; ``alert_at`` in the details: when it is raised if nobody asks, at the last
+        tick not after it)."""
         s = snapshot
         d = self.deadline(s)
         if d is None or s.last_activity_at is None:
             return None
-        ask = check_in.ask_at(d, care_plan_of(s).check_in_s)
-        if now.timestamp() < ask:
+        if now.timestamp() < check_in.tick_from(d, care_plan_of(s).check_in_s):
             return None
         quiet = (now - s.last_activity_at).total_seconds()
         source = "learned" if d.learned else "cap; too little history for this state and hour"
@@ -108,7 +109,7 @@ class InactivityDetector:
             detector=self.name,
             kind="inactivity",
             colour=Colour.YELLOW,
-            occurred_at=datetime.fromtimestamp(d.at, s.last_activity_at.tzinfo),
+            occurred_at=min(now, datetime.fromtimestamp(d.at, s.last_activity_at.tzinfo)),
             site_id=s.site_id,
             resident_id=s.resident_id,
             idem_key=f"inactivity:{s.resident_id}:{spell_start.timestamp():.0f}",
