@@ -107,8 +107,10 @@ class Settings(BaseSettings):
     # the time-driven detectors then evaluate at. Never in production: off by default.
     sim_clock_allowed: bool = False
 
-    # Periodic (tick) detectors and the inactivity routine.
-    tick_interval_s: float = 60.0
+    # Periodic (tick) detectors and the inactivity routine. At most 60 s: an inactivity alert
+    # is raised from one 60-s tick before its deadline (alerts.detection.check_in.TICK_S), so
+    # a longer tick would alert after the bound the care plan promises.
+    tick_interval_s: float = Field(default=60.0, gt=0, le=60.0)
     routine_refit_interval_s: float = 24 * 3600.0
     routine_history_days: int = 28
     # Site caps on a quiet spell by resting place (a care plan's "inactivity" overrides them):

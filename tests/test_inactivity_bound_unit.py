@@ -9,6 +9,8 @@ from __future__ import annotations
 import math
 from datetime import UTC, datetime, timedelta
 
+import pydantic
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -18,6 +20,7 @@ from alerts.detection.routine import Activity, Deadline, default_routine
 from alerts.detection.snapshots import build_snapshot
 from alerts.evaluate.external import CheckIns
 from alerts.evaluate.replay import RESIDENT
+from devices.settings import Settings
 
 DAY0 = datetime(2026, 3, 2, tzinfo=UTC)
 H = 3600.0
@@ -157,3 +160,10 @@ def test_the_evaluation_alerts_an_unanswered_spell_when_the_check_loop_sees_it_d
         T + 4 * H - C.TICK_S,
         False,
     )
+
+
+@pytest.mark.parametrize("bad", [0, 61, 600])
+def test_a_tick_longer_than_the_bound_assumes_is_refused_at_start(bad: float) -> None:
+    assert Settings(tick_interval_s=30).tick_interval_s == 30
+    with pytest.raises(pydantic.ValidationError):
+        Settings(tick_interval_s=bad)
