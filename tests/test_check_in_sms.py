@@ -14,7 +14,6 @@ from urllib.parse import parse_qsl
 
 import httpx2 as httpx
 
-from alerts.detection.check_ins import run_check_ins
 from alerts.notify.resident_messages import send_due
 from alerts.notify.wiring import check_in_sms_from
 from devices.db import open_pool
@@ -22,7 +21,7 @@ from devices.settings import Settings
 from tests.cn_emulators import ALIYUN_ID, ALIYUN_SECRET, aliyun
 from tests.live_server import serve
 from tests.services import Services, query, seed
-from tests.test_check_in_integration import HISTORY_SQL, POLICY, _midday_zone, _tick, checks
+from tests.test_check_in_integration import HISTORY_SQL, _checks, _midday_zone, _tick, checks
 
 PHONE = "13800000018"
 TOKEN = "inbound-test-token"
@@ -54,14 +53,6 @@ async def _send(url: str, settings: Settings, now: datetime) -> dict[str, int]:
     try:
         async with httpx.AsyncClient(timeout=5) as client:
             return await send_due(pool, channel=check_in_sms_from(settings, client), now=now)
-    finally:
-        await pool.close()
-
-
-async def _checks(url: str, now: datetime) -> tuple[int, int]:
-    pool = await open_pool(url, name="test-checks", max_size=2)
-    try:
-        return await run_check_ins(pool, policy=POLICY, limit=100, now=now, wall=now)
     finally:
         await pool.close()
 

@@ -6,7 +6,6 @@ from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import replace
 from datetime import timedelta
-from typing import cast
 
 import httpx2
 
@@ -85,20 +84,20 @@ def sms_from(settings: Settings, client: httpx2.AsyncClient) -> Channel:
 def check_in_sms_from(settings: Settings, client: httpx2.AsyncClient) -> Channel:
     """The channel for texts to residents: the SMS provider with its check-in template (a
     carrier sends approved templates only), or the generic gateway with the full text."""
-    if settings.sms_provider == "aliyun":
-        return AliyunSmsChannel(
-            aliyun_rpc(settings, client, settings.aliyun_sms_endpoint),
-            sign_name=settings.aliyun_sms_sign_name,
+    channel = sms_from(settings, client)
+    if isinstance(channel, AliyunSmsChannel):
+        return replace(
+            channel,
             template_code=settings.aliyun_check_in_template_code,
             template_param=settings.aliyun_check_in_template_param,
         )
-    if settings.sms_provider == "tencent":
+    if isinstance(channel, TencentSmsChannel):
         return replace(
-            cast(TencentSmsChannel, sms_from(settings, client)),
+            channel,
             template_id=settings.tencent_check_in_template_id,
             template_params=settings.tencent_check_in_template_params,
         )
-    return sms_from(settings, client)
+    return channel
 
 
 @asynccontextmanager
