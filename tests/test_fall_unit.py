@@ -185,6 +185,37 @@ def test_shipped_model_matches_its_card() -> None:
     assert 0.0 < model.threshold < 1.0
 
 
+@pytest.mark.parametrize("placement", M.PLACEMENTS)
+def test_shipped_models_score_as_scikit_learn_does(placement: str) -> None:
+    model = M.load(M.MODEL_ROOT / placement)
+    assert model.forest is not None
+    rng = np.random.default_rng(3)
+    w = rng.normal(0, 6, size=(200, F.N, 3)) + np.array([0.0, 0.0, F.GRAVITY])
+    w[:, 150] += rng.normal(0, 30, size=(200, 3))  # an impact, so the gate passes
+    real = [
+        F.recording_features(fixture(f"sisfall_{c}_SA01_R01_cut.txt"), 200.0)[0]
+        for c in ("F01", "D01", "D07")
+    ]
+    X = np.concatenate([F.features(w), *real])
+    X[:5, 3] = np.nan  # a missing value goes the way the tree learned
+    expected = model.estimator.predict_proba(X)[:, 1]
+    assert np.ptp(expected) > 0.5  # the rows are not all alike
+    assert np.allclose(model.forest.proba(X), expected, rtol=0, atol=1e-12)
+
+
+def test_an_estimator_the_forest_cannot_read_is_asked_itself() -> None:
+    class Constant:
+        def predict_proba(self, X: np.ndarray) -> np.ndarray:
+            return np.tile([0.25, 0.75], (len(X), 1))
+
+    model = M.FallModel(Constant(), 0.5, 1.4, {})
+    assert model.forest is None
+    assert model.score(np.array([[2.0] * len(F.FEATURES), [1.0] * len(F.FEATURES)])).tolist() == [
+        0.75,
+        0.0,
+    ]
+
+
 @pytest.mark.parametrize("rate", [200.0, 100.0, 50.0])
 def test_detector_turns_a_real_fall_red(rate: float) -> None:
     detector = AccFallDetector(M.load())

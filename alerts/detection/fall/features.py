@@ -188,37 +188,34 @@ def features(w: npt.NDArray[np.float64]) -> F64:
 def _descent(
     w: F64, g: F64, mag: F64, p: npt.NDArray[np.int64], up: F64
 ) -> tuple[F64, F64, F64, F64]:
-    """descent_v_ms, vert_v_ms, turn_pre_deg, descent_turn_dps (see FEATURES)."""
-    sec = int(RATE_HZ)
+    """descent_v_ms, vert_v_ms, turn_pre_deg, descent_turn_dps (see FEATURES). Only the
+    samples around the impact are touched (the impact is >= 2 s from either end, so no
+    moving mean here reaches past the window)."""
+    sec, k = int(RATE_HZ), int(RATE_HZ) // 2  # k: the moving mean's length (0.5 s)
     rows = np.arange(len(w))[:, None]
-    before = p[:, None] + np.arange(-int(1.5 * RATE_HZ), 0)
+    p1 = p[:, None]
+    lo = int(1.5 * RATE_HZ)
+    before = p1 + np.arange(-lo, 0)
     speed = _max_interval_sum((1.0 - mag[rows, before]) * GRAVITY / RATE_HZ)
     vert = np.sum(g[rows, before] * up[:, None, :], axis=2)
     vert_speed = _max_interval_sum((1.0 - vert) * GRAVITY / RATE_HZ)
-    smooth = _moving_mean(g, sec // 2)
-    first = np.clip(p - int(1.5 * RATE_HZ), 0, N - 1)
-    last = np.clip(p - sec // 4, 0, N - 1)
-    turn = _angle_deg(smooth[rows[:, 0], first], smooth[rows[:, 0], last])
-    unit = _moving_mean(g / (np.linalg.norm(g, axis=2, keepdims=True) + 1e-12), sec // 2)
-    lag = sec // 5  # 0.2 s
-    rate = _angle_deg(unit[:, lag:], unit[:, :-lag]) / (lag / RATE_HZ)
-    span = np.clip(p[:, None] + np.arange(-int(1.5 * RATE_HZ), -int(0.3 * RATE_HZ)), 0, N - lag - 1)
-    return speed, vert_speed, turn, rate[rows, span].max(axis=1)
+    half = k // 2
+    first = g[rows, p1 - lo + np.arange(-half, k - half)].mean(axis=1)
+    last = g[rows, p1 - sec // 4 + np.arange(-half, k - half)].mean(axis=1)
+    turn = _angle_deg(first, last)
+    lag, stop = sec // 5, int(0.3 * RATE_HZ)  # directions 0.2 s apart, until 0.3 s before
+    raw = g[rows, p1 + np.arange(-lo - half, -stop + lag + k - half - 1)]
+    unit = raw / (np.linalg.norm(raw, axis=2, keepdims=True) + 1e-12)
+    c = np.cumsum(np.concatenate([np.zeros((len(w), 1, 3)), unit], axis=1), axis=1)
+    smooth = (c[:, k:] - c[:, :-k]) / k  # centred on p - lo ... p - stop + lag - 1
+    rate = _angle_deg(smooth[:, lag:], smooth[:, :-lag]) / (lag / RATE_HZ)
+    return speed, vert_speed, turn, rate.max(axis=1)
 
 
 def _max_interval_sum(v: F64) -> F64:
     """Per row, the largest sum of ``v`` over any run of consecutive samples (0 if none)."""
     c = np.concatenate([np.zeros((len(v), 1)), np.cumsum(v, axis=1)], axis=1)
     return np.asarray(np.max(c - np.minimum.accumulate(c, axis=1), axis=1), dtype=np.float64)
-
-
-def _moving_mean(x: F64, k: int) -> F64:
-    """Centred moving mean over ``k`` samples along axis 1 of (count, n, 3), edges held."""
-    c = np.cumsum(np.concatenate([np.zeros((x.shape[0], 1, 3)), x], axis=1), axis=1)
-    out = (c[:, k:] - c[:, :-k]) / k
-    pad = k // 2
-    head, tail = np.repeat(out[:, :1], pad, axis=1), np.repeat(out[:, -1:], k - 1 - pad, axis=1)
-    return np.concatenate([head, out, tail], axis=1)
 
 
 def _angle_deg(a: F64, b: F64) -> F64:
