@@ -164,7 +164,7 @@ def test_a_fall_order_resolved_as_false_alarm_keeps_its_window_with_the_model_th
     assert 1 <= len(alerts) <= 2, alerts
     assert {a["details"]["model_id"] for a in alerts} == {waist.model_id}
     alert = min(alerts, key=lambda a: (a["occurred_at"], a["alert_id"]))
-    assert waist.model_id.startswith("waist-v1-")
+    assert waist.model_id.startswith(f"waist-v{waist.card['version']}-")
     assert waist.model_id.endswith(str(waist.card["model_sha256"])[:12])
     examples = query(database_url, "SELECT * FROM fall_examples")
     assert len(examples) == 1, examples  # not the handled fall, not the SOS

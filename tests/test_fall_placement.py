@@ -47,6 +47,29 @@ def test_wilson_interval_matches_the_textbook() -> None:
     assert hi == pytest.approx(0.9785, abs=1e-4)
 
 
+def test_scheme_filter_keeps_only_the_matching_schemes(monkeypatch: pytest.MonkeyPatch) -> None:
+    def recording(dataset: str, subject: int, fall: bool) -> E.Rec:
+        t = np.arange(10) / 50.0
+        return E.Rec(dataset, f"S{subject}", "x", 1, fall, None, "waist", t, np.zeros((10, 3)))
+
+    made = {d: [recording(d, s, s % 2 == 0) for s in range(10)] for d in ("sisfall", "umafall")}
+    monkeypatch.setattr(E.corpus, "load", lambda dataset, where: made[dataset])
+    names = [name for name, _, _ in E.splits("waist")]
+    assert names.count("subject-wise CV sisfall") == E.FOLDS
+    assert "leave-umafall-out (trained on sisfall)" in names
+    leave = [(name, keep, test) for name, keep, test in E.splits("waist", "leave")]
+    assert [n for n, _, _ in leave] == [
+        "leave-sisfall-out (trained on umafall)",
+        "leave-umafall-out (trained on sisfall)",
+    ]
+    _, keep, test = leave[0]
+    assert [r.key for r in test] == [r.key for r in made["sisfall"]]
+    assert not any(keep(r) for r in made["sisfall"])
+    assert all(keep(r) for r in made["umafall"])
+    only_cv = {name for name, _, _ in E.splits("waist", "CV umafall")}
+    assert only_cv == {"subject-wise CV umafall"}
+
+
 def test_every_placement_has_a_model_that_matches_its_card() -> None:
     models = M.load_all()
     assert set(models) == set(M.PLACEMENTS)

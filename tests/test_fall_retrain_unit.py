@@ -72,7 +72,8 @@ def test_the_shipped_cards_give_figures_to_compare_with() -> None:
         assert figures, placement
         assert all(0 < f.caught <= f.falls for f in figures)
         assert adoption(figures, figures).adopt  # the same model again is adopted
-        assert M.model_id(card) == f"{placement}-v1-{card['model_sha256'][:12]}"
+        assert M.model_id(card) == f"{placement}-v{card['version']}-{card['model_sha256'][:12]}"
+        assert card["model_id"] == M.model_id(card)
 
 
 def test_a_card_whose_model_id_does_not_match_its_version_and_hash_is_refused() -> None:

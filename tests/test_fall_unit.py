@@ -103,6 +103,55 @@ def test_features_see_the_impact_of_a_real_fall() -> None:
     assert 3.0 < impact.max() < 5.0  # the impact is at 4 s in the cut
 
 
+def _trace(*, fall_s: float, turn_s: float, turn_deg: float = 90.0) -> np.ndarray:
+    """One 6-s window at 50 Hz: standing (gravity on z), then ``turn_s`` seconds turning
+    ``turn_deg`` towards x, ending 0.3 s before an impact at 3 s, ``fall_s`` seconds of free
+    fall just before the impact, then lying still."""
+    t = np.arange(F.N) / F.RATE_HZ
+    impact = 3.0
+    start = impact - 0.3 - turn_s
+    angle = np.clip((t - start) / max(turn_s, 1e-9), 0.0, 1.0) * np.radians(turn_deg)
+    x = np.stack([np.sin(angle), np.zeros_like(t), np.cos(angle)], axis=1) * F.GRAVITY
+    x[(t >= impact - fall_s) & (t < impact)] = 0.0
+    x[np.abs(t - impact) < 0.01] = [5 * F.GRAVITY, 0.0, 0.0]
+    return np.asarray(x)
+
+
+def test_descent_features_tell_a_free_fall_from_a_lowered_body() -> None:
+    names = list(F.FEATURES)
+    fall, lowered, knock = F.features(
+        np.stack(
+            [
+                _trace(fall_s=0.5, turn_s=0.5),
+                _trace(fall_s=0.0, turn_s=0.5),
+                _trace(fall_s=0.0, turn_s=0.5, turn_deg=0.0),  # a still hand hits a table
+            ]
+        )
+    )
+    v, vert = names.index("descent_v_ms"), names.index("vert_v_ms")
+    assert fall[v] == pytest.approx(0.5 * F.GRAVITY, rel=0.1)  # 0.5 s at 0 g gains ~4.9 m/s
+    assert lowered[v] < 0.5
+    assert knock[v] < 0.5
+    assert fall[vert] > 4.0 > 0.5 > knock[vert]
+
+
+def test_turn_features_time_the_posture_change() -> None:
+    names = list(F.FEATURES)
+    quick, slow, none = F.features(
+        np.stack(
+            [
+                _trace(fall_s=0.0, turn_s=0.4),
+                _trace(fall_s=0.0, turn_s=1.0),
+                _trace(fall_s=0.0, turn_s=0.4, turn_deg=0.0),
+            ]
+        )
+    )
+    turn, rate = names.index("turn_pre_deg"), names.index("descent_turn_dps")
+    assert min(quick[turn], slow[turn]) > 60.0
+    assert none[turn] < 15.0  # not 0: the impact's spike blurs into the smoothed direction
+    assert quick[rate] > 1.5 * slow[rate] > 50.0 > none[rate]  # 90 degrees in 0.4 s, in 1 s
+
+
 def test_card_mismatch_refuses(tmp_path: Path) -> None:
     card = json.loads((M.MODEL_DIR / M.CARD_FILE).read_text())
     sha = card["model_sha256"]
@@ -134,6 +183,37 @@ def test_shipped_model_matches_its_card() -> None:
     assert card["features"] == list(F.FEATURES)
     model = M.load()
     assert 0.0 < model.threshold < 1.0
+
+
+@pytest.mark.parametrize("placement", M.PLACEMENTS)
+def test_shipped_models_score_as_scikit_learn_does(placement: str) -> None:
+    model = M.load(M.MODEL_ROOT / placement)
+    assert model.forest is not None
+    rng = np.random.default_rng(3)
+    w = rng.normal(0, 6, size=(200, F.N, 3)) + np.array([0.0, 0.0, F.GRAVITY])
+    w[:, 150] += rng.normal(0, 30, size=(200, 3))  # an impact, so the gate passes
+    real = [
+        F.recording_features(fixture(f"sisfall_{c}_SA01_R01_cut.txt"), 200.0)[0]
+        for c in ("F01", "D01", "D07")
+    ]
+    X = np.concatenate([F.features(w), *real])
+    X[:5, 3] = np.nan  # a missing value goes the way the tree learned
+    expected = model.estimator.predict_proba(X)[:, 1]
+    assert np.ptp(expected) > 0.5  # the rows are not all alike
+    assert np.allclose(model.forest.proba(X), expected, rtol=0, atol=1e-12)
+
+
+def test_an_estimator_the_forest_cannot_read_is_asked_itself() -> None:
+    class Constant:
+        def predict_proba(self, X: np.ndarray) -> np.ndarray:
+            return np.tile([0.25, 0.75], (len(X), 1))
+
+    model = M.FallModel(Constant(), 0.5, 1.4, {})
+    assert model.forest is None
+    assert model.score(np.array([[2.0] * len(F.FEATURES), [1.0] * len(F.FEATURES)])).tolist() == [
+        0.75,
+        0.0,
+    ]
 
 
 @pytest.mark.parametrize("rate", [200.0, 100.0, 50.0])

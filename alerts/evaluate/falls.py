@@ -1,7 +1,8 @@
 """``python -m alerts.evaluate.falls``: the fall detector judged per placement on people it
 has never seen, through the live path (1-s packs assembled as the worker assembles them).
 
-    python -m alerts.evaluate.falls [cv] [--placement wrist] [--write-doc] [--dump FILE]
+    python -m alerts.evaluate.falls [cv] [--placement wrist] [--scheme leave] [--write-doc]
+                                    [--dump FILE]
     python -m alerts.evaluate.falls bands FILE [--write-doc]
     python -m alerts.evaluate.falls external DIR --out FILE
 
@@ -10,6 +11,9 @@ within each data set (no test person in training; other data sets' recordings ma
 the shipped recipe does) and leave-one-data-set-out (every recording of the tested data set
 left out of training). Each fold trains its own model and threshold (nested, inside the
 training folds only), then every test recording is replayed through ``alerts.detection.fall.live``.
+``--scheme TEXT`` runs only the schemes whose name contains TEXT (``leave``: the
+leave-one-data-set-out rows; ``CV``: the subject-wise ones), a quicker path while iterating
+(not with ``--write-doc``: the doc's table holds every scheme).
 ``--dump FILE`` keeps every firing window per recording for ``bands`` (the "did you fall?"
 check's figures, ``alerts.evaluate.falls_check``).
 Recording level: a fall recording counts as caught if the worker would raise an alert, an
@@ -118,28 +122,32 @@ def _without(dataset: str, subjects: frozenset[str] | None) -> pools.Keep:
     return keep
 
 
-def splits(placement: str) -> Iterator[tuple[str, pools.Keep, list[Rec]]]:
-    """(scheme, which recordings may train, the recordings tested)."""
+def splits(
+    placement: str, scheme: str | None = None
+) -> Iterator[tuple[str, pools.Keep, list[Rec]]]:
+    """(scheme, which recordings may train, the recordings tested); only the schemes whose
+    name contains ``scheme`` if given."""
     for dataset, where in TESTED[placement]:
         recs = corpus.load(dataset, where)
         subjects = np.array([r.subject for r in recs])
-        for k, (_, te) in enumerate(
-            GroupKFold(n_splits=FOLDS).split(np.zeros(len(recs)), groups=subjects)
-        ):
+        cv = f"subject-wise CV {dataset}"
+        folds = (
+            []
+            if scheme is not None and scheme not in cv
+            else list(GroupKFold(n_splits=FOLDS).split(np.zeros(len(recs)), groups=subjects))
+        )
+        for k, (_, te) in enumerate(folds):
             out = {str(s) for s in subjects[te]}
             yield (
-                f"subject-wise CV {dataset}",
+                cv,
                 _without(dataset, frozenset(out)),
                 [recs[i] for i in te],
             )
             print(f"  {placement} CV {dataset} fold {k + 1}/{FOLDS}", file=sys.stderr, flush=True)
         others = {d for d, _ in corpus.TRAINING[placement]} - {dataset}
-        if others:
-            yield (
-                f"leave-{dataset}-out (trained on {', '.join(sorted(others))})",
-                _without(dataset, None),
-                recs,
-            )
+        lodo = f"leave-{dataset}-out (trained on {', '.join(sorted(others))})"
+        if others and (scheme is None or scheme in lodo):
+            yield lodo, _without(dataset, None), recs
 
 
 def summarise(placement: str, scheme: str, judged: Sequence[Judged]) -> Row:
@@ -210,6 +218,7 @@ def cross_validate(
     placements: Sequence[str],
     sink: list[Dumped] | None = None,
     extra: Mapping[str, Sequence[Rec]] | None = None,
+    scheme: str | None = None,
 ) -> list[Row]:
     """Every scheme's row per placement; ``extra[placement]`` (carers' examples) trains in
     every fold of that placement and is never tested (it is not reference data)."""
@@ -220,20 +229,20 @@ def cross_validate(
         if placement not in TESTED:
             continue
         by_scheme: dict[str, list[Judged]] = {}
-        for scheme, keep, test in splits(placement):
+        for name, keep, test in splits(placement, scheme):
             detector = fold_model(placement, keep, extra.get(placement, ()))
-            by_scheme.setdefault(scheme, []).extend(judge(detector, test, placement))
+            by_scheme.setdefault(name, []).extend(judge(detector, test, placement))
         rows += [summarise(placement, s, j) for s, j in by_scheme.items()]
         for s, j in by_scheme.items():
             sink += dumped(placement, placement, s, j)
     for placement, (model_of, dataset, where) in STAND_IN.items():
-        if placement not in placements:
+        if placement not in placements or scheme is not None:
             continue
         detector = fold_model(model_of, lambda r: True, extra.get(model_of, ()))
         judged = judge(detector, corpus.load(dataset, where), placement)
-        scheme = f"{model_of} model on {dataset} {where} (held out)"
-        rows.append(summarise(placement, scheme, judged))
-        sink += dumped(placement, model_of, scheme, judged)
+        name = f"{model_of} model on {dataset} {where} (held out)"
+        rows.append(summarise(placement, name, judged))
+        sink += dumped(placement, model_of, name, judged)
     return rows
 
 
@@ -293,14 +302,17 @@ def main(argv: Sequence[str] | None = None) -> None:
         args = args[1:]
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--placement", action="append", choices=[*TESTED, *STAND_IN, *NO_DATA])
+    parser.add_argument("--scheme", help="only the schemes whose name contains this text")
     parser.add_argument("--write-doc", action="store_true")
     parser.add_argument("--dump", type=Path, help="every firing window, for the bands command")
     opts = parser.parse_args(args)
+    if opts.scheme is not None and opts.write_doc:
+        parser.error("--write-doc needs every scheme (no --scheme)")
     threadpool_limits(1)  # one thread: OpenMP spinning on a shared machine is far slower
     started = time.monotonic()
     placements = opts.placement or [*TESTED, *STAND_IN, *NO_DATA]
     sink: list[Dumped] = []
-    rows = cross_validate(placements, sink)
+    rows = cross_validate(placements, sink, scheme=opts.scheme)
     if opts.dump:
         opts.dump.write_text("".join(dump_line(d) + "\n" for d in sink))
     text = table(rows)

@@ -52,6 +52,15 @@ FEATURES: tuple[str, ...] = (
     "post_sma_g",  # ... and after it
     "late_std_g",  # magnitude std over the window's last second (still lying still?)
     "crossings_2g",  # upward crossings of 2 g (repeated blows)
+    # a fall or a controlled lie-down (onto a bed, a sofa): a falling body gains speed in
+    # free fall and turns while it drops; a person lying down lowers the body slowly and
+    # turns after sitting on the edge
+    "descent_v_ms",  # largest speed gained in free fall in the 1.5 s before: max of the
+    # integral of (1 g - |a|) over any interval there (m/s; rotation invariant)
+    "vert_v_ms",  # the same along the pre-impact gravity direction (the vertical speed)
+    "turn_pre_deg",  # posture change before the impact: angle between the smoothed
+    # direction 1.5 s and 0.25 s before it
+    "descent_turn_dps",  # fastest turn of the smoothed direction from 1.5 s to 0.3 s before
 )
 
 F64 = npt.NDArray[np.float64]
@@ -146,6 +155,7 @@ def features(w: npt.NDArray[np.float64]) -> F64:
     pre_sma, _ = _masked_stats(dev, pre)
     post_sma, _ = _masked_stats(dev, post)
     peak = mag[np.arange(count), p]
+    descent = _descent(w, g, mag, p, up)
     out = np.column_stack(
         [
             peak,
@@ -169,9 +179,48 @@ def features(w: npt.NDArray[np.float64]) -> F64:
             post_sma,
             mag[:, -sec:].std(axis=1),
             crossings2,
+            *descent,
         ]
     )
     return np.asarray(out, dtype=np.float64)
+
+
+def _descent(
+    w: F64, g: F64, mag: F64, p: npt.NDArray[np.int64], up: F64
+) -> tuple[F64, F64, F64, F64]:
+    """descent_v_ms, vert_v_ms, turn_pre_deg, descent_turn_dps (see FEATURES). Only the
+    samples around the impact are touched (the impact is >= 2 s from either end, so no
+    moving mean here reaches past the window)."""
+    sec, k = int(RATE_HZ), int(RATE_HZ) // 2  # k: the moving mean's length (0.5 s)
+    rows = np.arange(len(w))[:, None]
+    p1 = p[:, None]
+    lo = int(1.5 * RATE_HZ)
+    before = p1 + np.arange(-lo, 0)
+    speed = _max_interval_sum((1.0 - mag[rows, before]) * GRAVITY / RATE_HZ)
+    vert = np.sum(g[rows, before] * up[:, None, :], axis=2)
+    vert_speed = _max_interval_sum((1.0 - vert) * GRAVITY / RATE_HZ)
+    half = k // 2
+    first = g[rows, p1 - lo + np.arange(-half, k - half)].mean(axis=1)
+    last = g[rows, p1 - sec // 4 + np.arange(-half, k - half)].mean(axis=1)
+    turn = _angle_deg(first, last)
+    lag, stop = sec // 5, int(0.3 * RATE_HZ)  # directions 0.2 s apart, until 0.3 s before
+    raw = g[rows, p1 + np.arange(-lo - half, -stop + lag + k - half - 1)]
+    unit = raw / (np.linalg.norm(raw, axis=2, keepdims=True) + 1e-12)
+    c = np.cumsum(np.concatenate([np.zeros((len(w), 1, 3)), unit], axis=1), axis=1)
+    smooth = (c[:, k:] - c[:, :-k]) / k  # centred on p - lo ... p - stop + lag - 1
+    rate = _angle_deg(smooth[:, lag:], smooth[:, :-lag]) / (lag / RATE_HZ)
+    return speed, vert_speed, turn, rate.max(axis=1)
+
+
+def _max_interval_sum(v: F64) -> F64:
+    """Per row, the largest sum of ``v`` over any run of consecutive samples (0 if none)."""
+    c = np.concatenate([np.zeros((len(v), 1)), np.cumsum(v, axis=1)], axis=1)
+    return np.asarray(np.max(c - np.minimum.accumulate(c, axis=1), axis=1), dtype=np.float64)
+
+
+def _angle_deg(a: F64, b: F64) -> F64:
+    cos = np.sum(a * b, axis=-1) / (np.linalg.norm(a, axis=-1) * np.linalg.norm(b, axis=-1) + 1e-12)
+    return np.asarray(np.degrees(np.arccos(np.clip(cos, -1.0, 1.0))), dtype=np.float64)
 
 
 def _masked_stats(values: F64, mask: npt.NDArray[np.bool_]) -> tuple[F64, F64]:

@@ -12,7 +12,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +22,7 @@ import numpy.typing as npt
 import sklearn
 
 from alerts.detection.fall import features as F
+from alerts.detection.fall.forest import Forest
 
 MODEL_ROOT = Path(__file__).resolve().parent / "model"
 PLACEMENTS = ("wrist", "waist", "chest")  # placements with a model of their own
@@ -47,6 +48,12 @@ class FallModel:
     threshold: float
     gate_g: float
     card: Mapping[str, Any]
+    # the estimator's trees as flat arrays (the same scores, far faster one window at a
+    # time); None for an estimator it cannot read, which is then asked itself
+    forest: Forest | None = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "forest", Forest.from_estimator(self.estimator))
 
     @property
     def model_id(self) -> str:
@@ -57,7 +64,11 @@ class FallModel:
         out = np.zeros(len(X))
         gated = X[:, 0] >= self.gate_g
         if gated.any():
-            out[gated] = self.estimator.predict_proba(X[gated])[:, 1]
+            out[gated] = (
+                self.forest.proba(X[gated])
+                if self.forest is not None
+                else self.estimator.predict_proba(X[gated])[:, 1]
+            )
         return out
 
 
