@@ -2,9 +2,10 @@
 fine, 2 if you need help") that detection writes when a quiet resident has no button or
 wristband to answer on (``alerts.detection.phone_check_ins``).
 
-One round claims the due rows (``FOR UPDATE SKIP LOCKED``: two workers never send one text
-twice while both live) and sends each through the check-in channel: the installation's SMS
-provider with its approved check-in template (carriers send templates only). A text that can
+One round leases the due rows (``FOR UPDATE SKIP LOCKED``, committed at once: two workers
+never send one text twice while both live, and no transaction waits on a provider) and sends
+each through the check-in channel: the installation's SMS provider with its approved
+check-in template (carriers send templates only). A text that can
 no longer help (its check-in is due: the alert is raised then anyway) is expired, not sent;
 a failed send is retried twice (15 s, 30 s), then left ``failed`` with the provider's answer.
 Nothing here can delay an alert: the check-in's timer runs in the database whether or not the
@@ -15,27 +16,39 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from alerts.notify.channels import Channel, DeliveryFailed, Outgoing
 from devices.db import AsyncPool
 from devices.loops import database_loop
-from devices.registry import Conn
 
 log = logging.getLogger(__name__)
 
 MAX_ATTEMPTS = 3
 RETRY_S = 15.0
 
+LEASE_S = 120.0  # longer than a round of sends (5 texts, each at most the HTTP timeout)
+EXPIRED = "not sent: its check-in was due before it could go"
+
+# Leased: the claim commits at once with the texts' next attempt moved past the round.
 CLAIM_SQL = """
-SELECT id, phone, body, payload, not_after, attempts
-FROM resident_messages
-WHERE state = 'pending' AND next_attempt_at <= %(now)s
-ORDER BY next_attempt_at, id
-LIMIT %(limit)s
-FOR UPDATE SKIP LOCKED
+UPDATE resident_messages SET next_attempt_at = %(lease)s
+WHERE id IN (SELECT id FROM resident_messages
+             WHERE state = 'pending' AND next_attempt_at <= %(now)s
+             ORDER BY next_attempt_at, id LIMIT %(limit)s FOR UPDATE SKIP LOCKED)
+RETURNING id, phone, body, payload, not_after, attempts
 """
+
+
+@dataclass(frozen=True, slots=True)
+class Settled:
+    state: str  # sent | pending (retried later) | failed | expired
+    attempts: int
+    receipt: str
+    retry_at: datetime | None
+    sent_at: datetime | None
 
 
 def outgoing(row: dict[str, Any], *, now: datetime) -> Outgoing:
@@ -51,42 +64,20 @@ def outgoing(row: dict[str, Any], *, now: datetime) -> Outgoing:
     )
 
 
-async def _settle(conn: Conn, row: dict[str, Any], channel: Channel, *, now: datetime) -> str:
+async def _attempt(row: dict[str, Any], channel: Channel, *, now: datetime) -> Settled:
+    """Send one claimed text (no connection held while the provider answers)."""
     if row["not_after"] <= now:
-        await conn.execute(
-            "UPDATE resident_messages SET state = 'expired', receipt = %s WHERE id = %s",
-            ("not sent: its check-in was due before it could go", row["id"]),
-        )
-        return "expired"
+        return Settled("expired", int(row["attempts"]), EXPIRED, None, None)
     attempts = int(row["attempts"]) + 1
     try:
         receipt = await channel.send(outgoing(row, now=now))
     except DeliveryFailed as exc:
-        receipt, sent = exc.receipt, False
+        receipt = exc.receipt
     except Exception as exc:  # a bug in a channel: recorded on the row and logged
         log.exception("text %s to a resident: the channel failed", row["id"])
-        receipt, sent = f"{type(exc).__name__}: {exc}"[:500], False
+        receipt = f"{type(exc).__name__}: {exc}"
     else:
-        sent = True
-    if sent:
-        await conn.execute(
-            "UPDATE resident_messages SET state = 'sent', attempts = %s, receipt = %s,"
-            " sent_at = %s WHERE id = %s",
-            (attempts, receipt[:500], now, row["id"]),
-        )
-        return "sent"
-    done = attempts >= MAX_ATTEMPTS
-    await conn.execute(
-        "UPDATE resident_messages SET state = %s, attempts = %s, receipt = %s,"
-        " next_attempt_at = %s WHERE id = %s",
-        (
-            "failed" if done else "pending",
-            attempts,
-            receipt[:500],
-            now + timedelta(seconds=RETRY_S * 2 ** (attempts - 1)),
-            row["id"],
-        ),
-    )
+        return Settled("sent", attempts, receipt[:500], None, now)
     log.warning(
         "text %s to a resident not sent (attempt %s): %s",
         row["id"],
@@ -94,19 +85,34 @@ async def _settle(conn: Conn, row: dict[str, Any], channel: Channel, *, now: dat
         receipt,
         extra={"message_id": row["id"]},
     )
-    return "failed" if done else "retry"
+    retry = now + timedelta(seconds=RETRY_S * 2 ** (attempts - 1))
+    state = "failed" if attempts >= MAX_ATTEMPTS else "pending"
+    return Settled(state, attempts, receipt[:500], retry, None)
 
 
 async def send_due(
-    pool: AsyncPool, *, channel: Channel, now: datetime, limit: int = 20
+    pool: AsyncPool, *, channel: Channel, now: datetime, limit: int = 5
 ) -> dict[str, int]:
-    """One round: every due text settled (sent, retried, failed or expired); the counts."""
-    counts: dict[str, int] = {}
+    """One round: the due texts leased (committed at once, so no transaction or connection
+    is held while a provider answers), each sent and settled (sent, retried, failed or
+    expired); the counts. A worker that dies mid-round leaves its texts to be sent again
+    once the lease runs out (at least once)."""
     async with pool.connection() as conn, conn.transaction():
-        cur = await conn.execute(CLAIM_SQL, {"now": now, "limit": limit})
-        for row in await cur.fetchall():
-            outcome = await _settle(conn, dict(row), channel, now=now)
-            counts[outcome] = counts.get(outcome, 0) + 1
+        cur = await conn.execute(
+            CLAIM_SQL, {"now": now, "limit": limit, "lease": now + timedelta(seconds=LEASE_S)}
+        )
+        rows = [dict(r) for r in await cur.fetchall()]
+    counts: dict[str, int] = {}
+    for row in rows:
+        done = await _attempt(row, channel, now=now)
+        async with pool.connection() as conn, conn.transaction():
+            await conn.execute(
+                "UPDATE resident_messages SET state = %s, attempts = %s, receipt = %s,"
+                " next_attempt_at = coalesce(%s, next_attempt_at), sent_at = %s WHERE id = %s",
+                (done.state, done.attempts, done.receipt, done.retry_at, done.sent_at, row["id"]),
+            )
+        outcome = "retry" if done.state == "pending" else done.state
+        counts[outcome] = counts.get(outcome, 0) + 1
     return counts
 
 
