@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import logging
 from typing import Annotated
 
 import typer
 import uvicorn
 
 from dashboard_api.app import create_app
+from dashboard_api.inbound import RedactKey
 from devices.logs import setup_logging
 from devices.settings import Settings
 
@@ -27,6 +29,7 @@ def serve(
     """Serve the API (OpenAPI at /docs)."""
     settings = Settings()
     setup_logging(process="dashboard_api")
+    logging.getLogger("uvicorn.access").addFilter(RedactKey())
     uvicorn.run(
         create_app(settings),
         host=host or settings.api_host,

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import logging
 import re
 from datetime import UTC, datetime
 from typing import Annotated
@@ -32,6 +33,7 @@ from devices.phones import mainland_digits
 from devices.registry import Conn
 
 router = APIRouter(prefix="/api/inbound/sms", tags=["inbound"])
+KEY_IN_URL = re.compile(r"([?&]key=)[^&\s]*")
 CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
 ALIYUN_TIME = ZoneInfo("Asia/Shanghai")  # SmsUp's send_time is Beijing time, no offset
 Key = Annotated[str, Query(max_length=200)]
@@ -71,6 +73,18 @@ class GatewayReply(BaseModel):
     id: str = Field(min_length=1, max_length=200)
     sender: Phone = Field(alias="from")
     text: Text
+
+
+class RedactKey(logging.Filter):
+    """The access log's request line without the inbound token (``?key=...``): the providers
+    can only be given a URL, and a long-lived secret must not land in shared logs."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if isinstance(record.args, tuple):
+            record.args = tuple(
+                KEY_IN_URL.sub(r"\1***", a) if isinstance(a, str) else a for a in record.args
+            )
+        return True
 
 
 def _allowed(settings: SettingsDep, key: Key = "") -> None:

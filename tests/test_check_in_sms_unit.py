@@ -3,6 +3,7 @@ inbound callbacks' numbers and times (issue 17 item 3)."""
 
 from __future__ import annotations
 
+import logging
 from datetime import UTC, datetime
 
 from hypothesis import given
@@ -11,7 +12,7 @@ from hypothesis import strategies as st
 from alerts.detection import check_in as C
 from alerts.detection.phone_check_ins import asked_how, zh_duration
 from alerts.detection.routine import Activity
-from dashboard_api.inbound import _aliyun_time, _number
+from dashboard_api.inbound import RedactKey, _aliyun_time, _number
 
 CHECK = C.PendingCheckIn(check_id=7, device_key=None, asked_at=1000.0, due_at=1600.0, window_s=600)
 
@@ -77,3 +78,13 @@ def test_numbers_times_and_words_as_the_texts_and_callbacks_write_them() -> None
     assert zh_duration(25 * 60) == "25分钟"
     assert asked_how("SMS") == 'texted "reply 1 if you are fine"'
     assert asked_how("wb-1") == 'asked "press if you are fine" on wb-1'
+
+
+def test_the_access_log_never_shows_the_inbound_token() -> None:
+    record = logging.LogRecord(
+        "uvicorn.access", logging.INFO, __file__, 1, '%s - "%s %s HTTP/%s" %d',
+        ("1.2.3.4:5", "POST", "/api/inbound/sms/aliyun?key=s3cret&x=1", "1.1", 200), None,
+    )  # fmt: skip
+    assert RedactKey().filter(record)
+    assert "s3cret" not in record.getMessage()
+    assert "/api/inbound/sms/aliyun?key=***&x=1" in record.getMessage()
