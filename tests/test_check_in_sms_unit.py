@@ -10,7 +10,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from alerts.detection import check_in as C
-from alerts.detection.phone_check_ins import asked_how, zh_duration
+from alerts.detection.phone_check_ins import asked_how
 from alerts.detection.routine import Activity
 from dashboard_api.inbound import RedactKey, _aliyun_time, _number
 
@@ -74,8 +74,6 @@ def test_numbers_times_and_words_as_the_texts_and_callbacks_write_them() -> None
     assert _aliyun_time("2026-12-03 20:15:00") == datetime(2026, 12, 3, 12, 15, tzinfo=UTC)
     assert _aliyun_time("20261203201500") == datetime(2026, 12, 3, 12, 15, tzinfo=UTC)
     assert _aliyun_time("yesterday") is None
-    assert zh_duration(2 * 3600 + 10 * 60) == "2小时10分钟"
-    assert zh_duration(25 * 60) == "25分钟"
     assert asked_how("SMS") == 'texted "reply 1 if you are fine"'
     assert asked_how("wb-1") == 'asked "press if you are fine" on wb-1'
 

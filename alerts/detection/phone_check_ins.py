@@ -16,6 +16,7 @@ from alerts.detection import check_in as C
 from alerts.detection.detectors.base import Verdict
 from alerts.detection.detectors.snapshot import ResidentSnapshot
 from devices.domain import Colour
+from devices.i18n import DEFAULT_LOCALE, duration, t
 from devices.phones import mainland_digits
 from devices.registry import Conn
 
@@ -33,11 +34,6 @@ async def phone_of(conn: Conn, resident_id: int) -> str | None:
     return mainland_digits(str(row["phone"])) if row is not None else None
 
 
-def zh_duration(seconds: float) -> str:
-    hours, minutes = divmod(round(seconds / 60), 60)
-    return f"{hours}小时{minutes}分钟" if hours else f"{minutes}分钟"
-
-
 async def text_resident(
     conn: Conn,
     *,
@@ -52,10 +48,9 @@ async def text_resident(
     (``alerts.notify.resident_messages``); its answer comes back through the SMS provider's
     reply callback (``POST /api/inbound/sms/...``)."""
     name = snapshot.resident_name
-    body = (
-        f"{name}您好，我们已有{zh_duration(quiet_s)}没有看到您的动静。"
-        "如果您一切安好，请回复1；如需帮助，请回复2或拨打96345。"
-    )
+    # a carrier template in Chinese (the residents' language; the catalogue has it in English too)
+    quiet = duration(quiet_s, DEFAULT_LOCALE)
+    body = t("sms.check_in", DEFAULT_LOCALE, name=name, quiet=quiet)
     await conn.execute(
         "INSERT INTO resident_messages (check_id, resident_id, phone, kind, body, payload,"
         " created_at, not_after, next_attempt_at) VALUES (%s, %s, %s, 'check_in', %s, %s, %s,"
@@ -65,7 +60,7 @@ async def text_resident(
             snapshot.resident_id,
             phone,
             body,
-            Jsonb({"resident_name": name, "kind": "check_in", "quiet": zh_duration(quiet_s)}),
+            Jsonb({"resident_name": name, "kind": "check_in", "quiet": quiet}),
             wall,
             until,
             wall,
