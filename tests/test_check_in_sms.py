@@ -135,10 +135,18 @@ def test_a_fine_reply_records_the_check_in_and_a_stray_one_changes_nothing(
         )
         == []
     )
-    # a reply with no open check-in (the one above is decided) is kept, unmatched
+    # a reply with no open check-in (the one above is decided) is kept, unmatched; hostile
+    # bodies are refused with 422 and store nothing
     with serve(url, inbound_sms_token=TOKEN) as base:
-        assert reply(base, "我很好", seq=2).status_code == 200
-    assert query(url, "SELECT check_id FROM check_in_replies ORDER BY id") == [
-        {"check_id": asked["check_id"]},
-        {"check_id": None},
+        assert reply(base, "我很好\x00", seq=2).status_code == 200  # NUL blanked, not a 500
+        inbound = f"{base}/api/inbound/sms"
+        too_many = [{"phone_number": PHONE, "content": "1", "sequence_id": i} for i in range(101)]
+        for path, body in (("aliyun", too_many), ("aliyun", {"not": "a list"}),
+                           ("tencent", {"mobile": PHONE, "text": "1", "time": -1}),
+                           ("gateway", {"id": "", "from": PHONE, "text": "1"})):  # fmt: skip
+            r = httpx.post(f"{inbound}/{path}?key={TOKEN}", json=body, timeout=10)
+            assert r.status_code == 422, (path, r.status_code)
+    assert query(url, "SELECT check_id, body FROM check_in_replies ORDER BY id") == [
+        {"check_id": asked["check_id"], "body": WIDE_ONE},
+        {"check_id": None, "body": "我很好 "},
     ]
