@@ -6,8 +6,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import signal
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine
 from datetime import datetime
+from typing import Any
 
 import typer
 from threadpoolctl import threadpool_limits
@@ -62,6 +63,56 @@ def site_defaults(settings: Settings) -> SiteDefaults:
         bathroom_max_s=settings.inactivity_default_bathroom_max_s,
         margin_s=settings.inactivity_margin_s,
     )
+
+
+async def serve_life_safety(settings: Settings) -> None:
+    """``python -m alerts lane``: the life-safety lane's claims (sos, fall, smoke) and their
+    first offer, alone in a process, beside the main workers (which claim them too: the first
+    to lock a row judges it). No batch of telemetry-driven rows, no model and no other loop
+    shares this event loop, so a busy main worker never holds an SOS up; an order whose offer
+    fails here is left due for the main workers' escalation loops."""
+    pool = await open_pool(settings.database_url, name="alerts-lane", max_size=3)
+    stop, wake = asyncio.Event(), asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    specs = build_registry(
+        fall_min_confidence=settings.fall_min_confidence,
+        fall_confirm_confidence=settings.fall_confirm_confidence,
+    )
+    disabled = {n.strip() for n in settings.disabled_detectors.split(",") if n.strip()}
+    routes = route(tuple(s for s in specs if s.detector.name not in disabled))
+    supervisor = Supervisor(stop=stop)
+    loops: dict[str, Callable[[], Awaitable[None]]] = {
+        "listen": lambda: listen(settings.database_url, {OUTBOX_CHANNEL: (wake,)}, stop),
+        "detect_life_safety": lambda: detect_loop(
+            pool,
+            routes=routes,
+            policy=policy_from_settings(settings),
+            limit=settings.alerts_batch_max,
+            poll_s=settings.alerts_poll_interval_s,
+            wake=wake,
+            stop=stop,
+            offer=offer_opened,
+            life_safety_only=True,
+        ),
+    }
+    try:
+        async with asyncio.TaskGroup() as tg:
+            for name, factory in loops.items():
+                tg.create_task(supervisor.run(name, factory), name=name)
+            tg.create_task(
+                heartbeat_loop(
+                    pool,
+                    WorkerIdentity.current("alerts-lane"),
+                    supervisor=supervisor,
+                    every_s=settings.heartbeat_interval_s,
+                    stop=stop,
+                ),
+                name="heartbeat",
+            )
+    finally:
+        await pool.close()
 
 
 async def serve(settings: Settings) -> None:
@@ -223,11 +274,22 @@ def _group() -> None:
 @app.command()
 def run() -> None:
     """Run the detectors on the live stream, escalate dispatch orders, publish commands."""
+    _main("alerts", serve)
+
+
+@app.command()
+def lane() -> None:
+    """Claim and offer sos, fall and smoke only, beside the main workers: no telemetry-driven
+    batch or other loop shares this process's event loop."""
+    _main("alerts-lane", serve_life_safety)
+
+
+def _main(process: str, body: Callable[[Settings], Coroutine[Any, Any, None]]) -> None:
     settings = Settings()
-    setup_logging(process="alerts")
+    setup_logging(process=process)
     try:
         with contextlib.suppress(KeyboardInterrupt):
-            asyncio.run(serve(settings))
+            asyncio.run(body(settings))
     except ModelError as exc:  # refuse to start on a model that does not match its card
         typer.echo(f"alerts: {exc}", err=True)
         raise typer.Exit(2) from exc

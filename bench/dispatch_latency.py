@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import multiprocessing as mp
 import os
@@ -311,6 +312,12 @@ def main() -> None:
         default=0,
         help="run the paho publishers at this nice level (devices do not share the server's CPU)",
     )
+    parser.add_argument(
+        "--lane-processes",
+        action="store_true",
+        help="also run the life-safety lanes as processes of their own "
+        "(python -m ingest lane, python -m alerts lane), as scripts/run.sh does",
+    )
     args = parser.parse_args()
     signal.signal(signal.SIGTERM, _interrupt)  # a timeout still stops every process started
 
@@ -403,7 +410,12 @@ def run(services: Services, url: str, args: argparse.Namespace) -> None:
         "ELDERCARE_MQTT_USERNAME": "backend",
         "ELDERCARE_MQTT_PASSWORD": services.backend_password,
     }
-    with running("ingest", env), running("alerts", alerts_env):
+    with contextlib.ExitStack() as workers:
+        workers.enter_context(running("ingest", env))
+        workers.enter_context(running("alerts", alerts_env))
+        if args.lane_processes:
+            workers.enter_context(running("ingest", env, command="lane"))
+            workers.enter_context(running("alerts", alerts_env, command="lane"))
         time.sleep(2)  # let ingest subscribe (a startup wait, not a measured interval)
         load.start()
         try:

@@ -323,11 +323,13 @@ def wait_until(
 
 
 @contextmanager
-def running(module: str, env: dict[str, str], *args: str) -> Iterator[subprocess.Popen[bytes]]:
-    """Run ``python -m <module> run`` as a real process; stop it with SIGTERM."""
+def running(
+    module: str, env: dict[str, str], *args: str, command: str = "run"
+) -> Iterator[subprocess.Popen[bytes]]:
+    """Run ``python -m <module> <command>`` as a real process; stop it with SIGTERM."""
     log = tempfile.NamedTemporaryFile(prefix=f"{module}-", suffix=".log", delete=False)  # noqa: SIM115
     proc = subprocess.Popen(
-        [sys.executable, "-m", module, "run", *args],
+        [sys.executable, "-m", module, command, *args],
         env=env,
         cwd=ROOT,
         stdout=log,

@@ -30,10 +30,23 @@ app = typer.Typer(add_completion=False, help="MQTT -> TimescaleDB ingest worker"
 log = logging.getLogger("ingest")
 
 
-def source_config(settings: Settings, client_id: str | None, *, lane: bool = False) -> SourceConfig:
+# A process that runs the life-safety lane alone (``python -m ingest lane``) subscribes in a share
+# group of its own: it receives every event beside the main workers' lanes, and the first to
+# commit an event stores it (the second finds its unique keys taken: a duplicate, dropped).
+LANE_ONLY_SUFFIX = "-lane"
+
+
+def source_config(
+    settings: Settings, client_id: str | None, *, lane: bool = False, lane_only: bool = False
+) -> SourceConfig:
     """The telemetry path's connection, or (``lane``) the life-safety lane's: its own client
-    id (``<client id>-ls``) and session, subscribed to the event topics only."""
+    id (``<client id>-ls``) and session, subscribed to the event topics only. ``lane_only``:
+    the lane of a process that runs nothing else, in its own share group."""
     base = client_id or settings.mqtt_client_id
+    group = settings.mqtt_share_group or None
+    if lane_only:
+        lane, base = True, f"{base}{LANE_ONLY_SUFFIX}"
+        group = f"{group}{LANE_ONLY_SUFFIX}" if group else None
     return SourceConfig(
         host=settings.mqtt_host,
         port=settings.mqtt_port,
@@ -41,7 +54,7 @@ def source_config(settings: Settings, client_id: str | None, *, lane: bool = Fal
         password=settings.mqtt_password.get_secret_value(),
         client_id=f"{base}-ls" if lane else base,
         tls_ca_file=str(settings.mqtt_tls_ca_file) if settings.mqtt_tls_ca_file else None,
-        share_group=settings.mqtt_share_group or None,
+        share_group=group,
         session_expiry_s=settings.mqtt_session_expiry_s,
         receive_maximum=settings.mqtt_receive_maximum,
         queue_max=max(settings.ingest_queue_max, settings.mqtt_receive_maximum),
@@ -50,17 +63,24 @@ def source_config(settings: Settings, client_id: str | None, *, lane: bool = Fal
     )
 
 
-async def serve(settings: Settings, source: MqttSource, lane: MqttSource) -> None:
-    with psycopg.connect(settings.database_url) as conn:
-        features = detect_features(conn)
-        if owns_hypertables(conn):
-            apply_policies(conn, features, retention_days=settings.telemetry_retention_days)
-        else:  # its own role (docs/deployment.md): `devices migrate` applied them as the owner
-            log.info("the hypertables' policies are left to migrate (not their owner)")
+async def serve(settings: Settings, source: MqttSource | None, lane: MqttSource) -> None:
+    """Run the telemetry path (``source``) and the life-safety lane; with no ``source``, the
+    lane alone (``python -m ingest lane``: a process whose event loop no telemetry batch can hold
+    up, beside the main workers)."""
+    features = None
+    if source is not None:
+        with psycopg.connect(settings.database_url) as conn:
+            features = detect_features(conn)
+            if owns_hypertables(conn):
+                apply_policies(conn, features, retention_days=settings.telemetry_retention_days)
+            else:  # its own role (docs/deployment.md): `devices migrate` applied them as owner
+                log.info("the hypertables' policies are left to migrate (not their owner)")
     # one connection per write in flight, one for the device cache, one for retention, one
     # for the heartbeat
     pool = await open_pool(
-        settings.database_url, name="ingest", max_size=settings.ingest_writes_in_flight + 3
+        settings.database_url,
+        name="ingest" if source is not None else "ingest-lane-beat",
+        max_size=settings.ingest_writes_in_flight + 3 if source is not None else 1,
     )
     # The life-safety lane's own connections: a busy telemetry pool never keeps an SOS waiting.
     # One connection per write in flight (2), one for the device cache.
@@ -81,26 +101,28 @@ async def serve(settings: Settings, source: MqttSource, lane: MqttSource) -> Non
         finally:
             disconnect.set()
 
+    paths = [("-ls", lane, lane_pool, Path.life_safety(settings))]
+    if source is not None:
+        paths.insert(0, ("", source, pool, Path.telemetry(settings)))
     try:
         async with asyncio.TaskGroup() as tg:
-            for name, src, db, path in (
-                ("", source, pool, Path.telemetry(settings)),
-                ("-ls", lane, lane_pool, Path.life_safety(settings)),
-            ):
+            for name, src, db, path in paths:
                 disconnect = asyncio.Event()
                 tg.create_task(src.run(disconnect), name=f"mqtt{name}")
                 tg.create_task(
                     consume_then_disconnect(src, db, path, disconnect), name=f"consume{name}"
                 )
             tg.create_task(watch_devices(settings.database_url, cache, stop), name="devices")
-            tg.create_task(
-                retention(settings, pool, policies=features.policies, stop=stop), name="retention"
-            )
+            if features is not None:
+                tg.create_task(
+                    retention(settings, pool, policies=features.policies, stop=stop),
+                    name="retention",
+                )
             # the dead-man's switch: a watcher raises a technical alert when these stop
             tg.create_task(
                 heartbeat_loop(
                     pool,
-                    WorkerIdentity.current("ingest"),
+                    WorkerIdentity.current("ingest" if source is not None else "ingest-lane"),
                     supervisor=None,
                     every_s=settings.heartbeat_interval_s,
                     stop=stop,
@@ -117,9 +139,12 @@ def _group() -> None:
     """Subcommands of this worker."""
 
 
+ClientId = Annotated[str | None, typer.Option(help="MQTT client id (one per worker)")]
+
+
 @app.command()
 def run(
-    client_id: Annotated[str | None, typer.Option(help="MQTT client id (one per worker)")] = None,
+    client_id: ClientId = None,
     metrics_port: Annotated[int, typer.Option(help="Prometheus port, 0 = off")] = 0,
 ) -> None:
     """Consume device messages and store them."""
@@ -131,6 +156,17 @@ def run(
         telemetry = MqttSource(source_config(settings, client_id))
         lane = MqttSource(source_config(settings, client_id, lane=True))
         asyncio.run(serve(settings, telemetry, lane))
+
+
+@app.command()
+def lane(client_id: ClientId = None) -> None:
+    """Store the life-safety lane's events (sos, fall, smoke, doors) alone, beside the main
+    workers: no telemetry batch shares this process's event loop."""
+    settings = Settings()
+    setup_logging(process="ingest-lane")
+    with contextlib.suppress(KeyboardInterrupt):
+        lane = MqttSource(source_config(settings, client_id, lane_only=True))
+        asyncio.run(serve(settings, None, lane))
 
 
 if __name__ == "__main__":

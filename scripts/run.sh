@@ -69,6 +69,10 @@ for ((i = 1; i <= ${ELDERCARE_ALERTS_WORKERS:-2}; i++)); do
   start "alerts$([ "$i" = 1 ] || echo "-$i")" env ELDERCARE_MQTT_USERNAME=backend \
     ELDERCARE_MQTT_PASSWORD="$ELDERCARE_BROKER_BACKEND_PASSWORD" $PY -m alerts run
 done
+# the life-safety lanes in processes of their own, beside the main workers' (docs/ingest.md):
+# no telemetry batch or detector cycle shares their event loops
+start ingest-lane $PY -m ingest lane
+start alerts-lane $PY -m alerts lane
 start api $PY -m dashboard_api serve
 # the monthly report (issue 15): its own small process (the alerts worker may not import the
 # dashboard layer); it writes last month's report once (report_runs), then checks hourly

@@ -302,7 +302,10 @@ def test_the_compose_stack_runs_a_scenario_and_help_reaches_the_device_over_tls(
             for replica in range((svc.get("deploy") or {}).get("replicas", 1)):
                 stack.start(name, replica)
     assert pop is not None
-    assert sorted(stack.procs) == ["alerts-1", "alerts-2", "api-1", "ingest-1", "mosquitto-1"]
+    assert sorted(stack.procs) == [
+        "alerts-1", "alerts-2", "alerts-lane-1", "api-1", "ingest-1", "ingest-lane-1",
+        "mosquitto-1",
+    ]  # fmt: skip
     ca = stack.path("/mosquitto/certs") + "/ca.crt"
     api = f"http://127.0.0.1:{stack.ports['api0--port']}"
     wait_until(lambda: _ready(api + "/readyz"), timeout=60, what="the API ready")
