@@ -318,6 +318,13 @@ def main() -> None:
         help="also run the life-safety lanes as processes of their own "
         "(python -m ingest lane, python -m alerts lane), as scripts/run.sh does",
     )
+    parser.add_argument(
+        "--bulk-nice",
+        type=int,
+        default=0,
+        help="run the main ingest and alerts workers at this nice level (the lane processes "
+        "stay at 0)",
+    )
     args = parser.parse_args()
     signal.signal(signal.SIGTERM, _interrupt)  # a timeout still stops every process started
 
@@ -411,8 +418,8 @@ def run(services: Services, url: str, args: argparse.Namespace) -> None:
         "ELDERCARE_MQTT_PASSWORD": services.backend_password,
     }
     with contextlib.ExitStack() as workers:
-        workers.enter_context(running("ingest", env))
-        workers.enter_context(running("alerts", alerts_env))
+        workers.enter_context(running("ingest", env, nice=args.bulk_nice))
+        workers.enter_context(running("alerts", alerts_env, nice=args.bulk_nice))
         if args.lane_processes:
             workers.enter_context(running("ingest", env, command="lane"))
             workers.enter_context(running("alerts", alerts_env, command="lane"))

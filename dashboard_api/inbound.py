@@ -10,7 +10,9 @@ help"; issue 17 item 3), as the SMS providers call back with them:
 
 Neither provider signs its callbacks: the URL carries ``ELDERCARE_INBOUND_SMS_TOKEN`` (set it
 in the provider's console; without it the routes answer 404 to everyone), compared in
-constant time. A reply is stored once per provider id (a provider's retry is no second reply)
+constant time, and ``ELDERCARE_INBOUND_SMS_ALLOW_NETS`` may list the provider's callback
+addresses (CIDRs): a call with the right key from anywhere else is answered 404 and logged,
+so a leaked URL alone cannot answer a resident's check-in. A reply is stored once per provider id (a provider's retry is no second reply)
 and matched by number to the open check-in asked on that phone; the check loop then reads
 it (``alerts.detection.check_in.read_reply``). A reply with no open check-in is kept, unmatched.
 """
@@ -21,17 +23,20 @@ import hashlib
 import hmac
 import logging
 import re
+from collections.abc import Sequence
 from datetime import UTC, datetime
+from ipaddress import IPv4Network, IPv6Network, ip_address
 from typing import Annotated
 from zoneinfo import ZoneInfo
 
-from fastapi import APIRouter, Body, Depends, HTTPException, Query, status
+from fastapi import APIRouter, Body, Depends, HTTPException, Query, Request, status
 from pydantic import BaseModel, ConfigDict, Field
 
 from dashboard_api.deps import ConnDep, Now, SettingsDep
 from devices.phones import mainland_digits
 from devices.registry import Conn
 
+log = logging.getLogger(__name__)
 router = APIRouter(prefix="/api/inbound/sms", tags=["inbound"])
 KEY_IN_URL = re.compile(r"([?&]key=)[^&\s]*")
 CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
@@ -87,13 +92,29 @@ class RedactKey(logging.Filter):
         return True
 
 
-def _allowed(settings: SettingsDep, key: Key = "") -> None:
-    """Before the body is read: a caller without the token learns nothing (404)."""
+def _allowed(request: Request, settings: SettingsDep, key: Key = "") -> None:
+    """Before the body is read: a caller without the token, or (where the installation lists
+    its provider's callback addresses) from another address, learns nothing (404)."""
     token = settings.inbound_sms_token.get_secret_value()
     if not token:
         raise HTTPException(status.HTTP_404_NOT_FOUND, "inbound SMS is not enabled")
     if not hmac.compare_digest(key.encode(), token.encode()):
         raise HTTPException(status.HTTP_404_NOT_FOUND, "inbound SMS is not enabled")
+    nets = settings.inbound_sms_allow_nets
+    if nets and not _from(request.client.host if request.client else "", nets):
+        log.warning(
+            "inbound SMS callback with the right key from an address not allowed",
+            extra={"address": request.client.host if request.client else None},
+        )
+        raise HTTPException(status.HTTP_404_NOT_FOUND, "inbound SMS is not enabled")
+
+
+def _from(host: str, nets: Sequence[IPv4Network | IPv6Network]) -> bool:
+    try:
+        address = ip_address(host)
+    except ValueError:  # no address (a test client, a unix socket): not one of the listed
+        return False
+    return any(address in net for net in nets)
 
 
 Allowed = Annotated[None, Depends(_allowed)]

@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import os
 from datetime import timedelta
+from ipaddress import IPv4Network, IPv6Network
 from pathlib import Path
 from typing import Any, Final, Literal
 from zoneinfo import available_timezones
@@ -185,6 +186,9 @@ class Settings(BaseSettings):
     tencent_check_in_template_id: str = ""
     tencent_check_in_template_params: str = '["$resident"]'
     inbound_sms_token: SecretStr = SecretStr("")
+    # the provider's callback addresses, e.g. '["47.0.0.0/8", "2408:4000::/24"]' (the API's
+    # client address: behind a proxy, uvicorn --proxy-headers); empty: any address with the key
+    inbound_sms_allow_nets: list[IPv4Network | IPv6Network] = []
     # Voice calls (Aliyun SingleCallByTts) for red alerts: a family's "voice" channel is
     # called when the text before it is not read (POST .../deliveries/{id}/read) within
     # notify_voice_after_s, or not delivered by then; 0 = only after text channels fail.

@@ -324,12 +324,20 @@ def wait_until(
 
 @contextmanager
 def running(
-    module: str, env: dict[str, str], *args: str, command: str = "run"
+    module: str, env: dict[str, str], *args: str, command: str = "run", nice: int = 0
 ) -> Iterator[subprocess.Popen[bytes]]:
-    """Run ``python -m <module> <command>`` as a real process; stop it with SIGTERM."""
+    """Run ``python -m <module> <command>`` as a real process (at ``nice``, as ``nice -n``
+    would); stop it with SIGTERM."""
     log = tempfile.NamedTemporaryFile(prefix=f"{module}-", suffix=".log", delete=False)  # noqa: SIM115
     proc = subprocess.Popen(
-        [sys.executable, "-m", module, command, *args],
+        [
+            *(["nice", "-n", str(nice)] if nice else []),
+            sys.executable,
+            "-m",
+            module,
+            command,
+            *args,
+        ],
         env=env,
         cwd=ROOT,
         stdout=log,

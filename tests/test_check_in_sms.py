@@ -123,7 +123,11 @@ def test_a_fine_reply_records_the_check_in_and_a_stray_one_changes_nothing(
 ) -> None:
     url = database_url
     now, asked = ask(services, url)
-    with serve(url, inbound_sms_token=TOKEN) as base:
+    # the right key from an address that is not the provider's: 404, nothing stored
+    with serve(url, inbound_sms_token=TOKEN, inbound_sms_allow_nets=["10.0.0.0/8"]) as base:
+        assert reply(base, "1").status_code == 404
+    assert query(url, "SELECT id FROM check_in_replies") == []
+    with serve(url, inbound_sms_token=TOKEN, inbound_sms_allow_nets=["127.0.0.0/8"]) as base:
         assert reply(base, WIDE_ONE).status_code == 200  # a full-width 1
     asyncio.run(_checks(url, now + timedelta(seconds=30)))
     assert checks(url)["home-18"]["outcome"].startswith(f"answered: replied by SMS: '{WIDE_ONE}'")
