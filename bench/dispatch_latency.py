@@ -113,6 +113,7 @@ def load_worker(
     devices: Sequence[DemoDevice],
     rate: float,
     sent: Synchronized[int],
+    ready: Synchronized[int],
     stop: Any,
     nice: int = 0,
 ) -> None:
@@ -122,6 +123,8 @@ def load_worker(
         os.nice(nice)
     clients = [(_client(port, d), d) for d in devices]
     _connected([c for c, _ in clients])
+    with ready.get_lock():
+        ready.value += 1
     tick, i, start = 0.01, 0, time.perf_counter()
     while not stop.is_set():
         due = int((time.perf_counter() - start) * rate)
@@ -166,7 +169,7 @@ def add_responders(url: str) -> None:
 
 async def measure(
     url: str, port: int, buttons: Sequence[DemoDevice], incidents: int
-) -> tuple[list[float], int]:
+) -> tuple[list[float], int, dict[int, float]]:
     clients = [(_client(port, b), b) for b in buttons]
     _connected([c for c, _ in clients])
     listener = await psycopg.AsyncConnection.connect(url, autocommit=True)
@@ -180,11 +183,14 @@ async def measure(
 
     hearing = asyncio.create_task(hear())
     latencies: list[float] = []
+    by_order: dict[int, float] = {}
     timeouts = 0
     bench = Actor("bench")
 
-    async def incident(button: DemoDevice, client: mqtt.Client, wait_s: float) -> float | None:
-        """Press, wait for this press's offer, cancel the order; the latency or None."""
+    async def incident(
+        button: DemoDevice, client: mqtt.Client, wait_s: float
+    ) -> tuple[float, int] | None:
+        """Press, wait for this press's offer, cancel the order; (latency, order) or None."""
         pack = [{"bn": f"{button.device_id}:", "bt": time.time(), "n": "sos", "vb": True}]
         topic = f"eldercare/v1/{button.site_id}/{button.device_id}/event"
         started = time.perf_counter()
@@ -218,7 +224,7 @@ async def measure(
                 continue
             await conn.commit()
             if row is not None and row["device_id"] == button.device_id:
-                return heard_at - started
+                return heard_at - started, int(note["order_id"])
             # a late offer of an earlier, timed-out press: cancelled, keep waiting
 
     try:
@@ -227,11 +233,12 @@ async def measure(
             raise RuntimeError("the warm-up SOS was never offered")
         for n in range(incidents):
             client, button = clients[(n + 1) % len(clients)]
-            latency = await incident(button, client, 10.0)
-            if latency is None:
+            heard = await incident(button, client, 10.0)
+            if heard is None:
                 timeouts += 1
             else:
-                latencies.append(latency)
+                latencies.append(heard[0])
+                by_order[heard[1]] = heard[0]
     finally:
         hearing.cancel()
         await listener.close()
@@ -239,7 +246,7 @@ async def measure(
         for client, _ in clients:
             client.disconnect()
             client.loop_stop()
-    return latencies, timeouts
+    return latencies, timeouts, by_order
 
 
 def pct(values: Sequence[float], q: float) -> float:
@@ -253,21 +260,29 @@ SELECT stage, percentile_disc(0.5) WITHIN GROUP (ORDER BY ms) AS p50,
 FROM dispatch_orders o
 JOIN alerts a ON a.alert_id = o.alert_id
 JOIN events e ON e.device_key = a.device_key AND e.time = o.event_at AND e.name = 'sos'
+JOIN unnest(%(orders)s::bigint[], %(latencies)s::float8[]) h(order_id, latency_s)
+  ON h.order_id = o.order_id
 CROSS JOIN LATERAL (VALUES
     ('1 publish -> ingest transaction', e.received_at - o.event_at),
     ('2 ingest -> alerts cycle', a.raised_at - e.received_at),
-    ('3 alerts cycle -> escalation step', o.offered_at - a.raised_at)) s(stage, span)
+    ('3 alerts cycle -> escalation step', o.offered_at - a.raised_at),
+    -- what the transactions' start times cannot show: the offer's transaction until it
+    -- commits, and its NOTIFY reaching the bench (the press's latency less stages 1-3)
+    ('4 offer transaction -> heard', make_interval(secs => h.latency_s) - (o.offered_at - o.event_at))
+    ) s(stage, span)
 CROSS JOIN LATERAL (SELECT extract(epoch FROM s.span) * 1000 AS ms) m
 WHERE o.offered_at IS NOT NULL
 GROUP BY stage ORDER BY stage
 """
 
 
-def breakdown(url: str) -> list[tuple[str, float, float, float]]:
+def breakdown(url: str, by_order: dict[int, float]) -> list[tuple[str, float, float, float]]:
     """Where the time goes, from the rows' own timestamps (transaction start times, the
-    same clock as the publisher's ``bt``)."""
+    same clock as the publisher's ``bt``) and each press's measured latency."""
+    params = {"orders": list(by_order), "latencies": list(by_order.values())}
     with psycopg.connect(url) as conn:
-        return [(r[0], float(r[1]), float(r[2]), float(r[3])) for r in conn.execute(BREAKDOWN_SQL)]
+        rows = conn.execute(BREAKDOWN_SQL, params)
+        return [(r[0], float(r[1]), float(r[2]), float(r[3])) for r in rows]
 
 
 def telemetry_rows(url: str) -> int:
@@ -354,6 +369,7 @@ class Background:
             return
         self.stop = ctx.Event()
         self.sent_value = ctx.Value("q", 0)
+        self.ready = ctx.Value("q", 0)  # publishers with every device connected
         background = [d for d in pop.devices if d.kind in BACKGROUND_KINDS]
         shares = [background[i :: args.publishers] for i in range(args.publishers)]
         self.procs = [
@@ -364,6 +380,7 @@ class Background:
                     share,
                     args.rate / args.publishers,
                     self.sent_value,
+                    self.ready,
                     self.stop,
                     args.load_nice,
                 ),
@@ -377,6 +394,13 @@ class Background:
             return
         for p in self.procs:
             p.start()
+        # the warm-up counts from when every device is connected (76 connects can take
+        # seconds on a busy machine)
+        deadline = time.monotonic() + 120
+        while self.ready.value < len(self.procs):
+            if time.monotonic() > deadline or not all(p.is_alive() for p in self.procs):
+                raise RuntimeError("the background publishers could not connect")
+            time.sleep(0.1)
 
     def sent(self) -> int:
         if self.args.load == "fleet":
@@ -430,12 +454,12 @@ def run(services: Services, url: str, args: argparse.Namespace) -> None:
             count = fleet_messages if args.load == "fleet" else telemetry_rows
             sent0, rows0, t0 = load.sent(), count(url), time.perf_counter()
             print(f"after warm-up: {sent0} published, {rows0} stored", flush=True)
-            latencies, timeouts = asyncio.run(
+            latencies, timeouts, by_order = asyncio.run(
                 measure(url, services.broker.port, buttons, args.incidents)
             )
             elapsed = time.perf_counter() - t0
             sent1, rows1 = load.sent(), count(url)
-            stages = breakdown(url)
+            stages = breakdown(url, by_order)
         finally:
             load.close()
     ms = [x * 1000 for x in latencies]
