@@ -53,22 +53,24 @@ async def persist(conn: Conn, verdict: Verdict, *, now: datetime, policy: Escala
     take turns (the second sees the first's committed incident), so they still open one
     incident and one order; the incident key is unique as a second line of defence.
     """
+    # the lock in a statement of its own: the next one's snapshot must be taken after it
     await conn.execute("SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))", (verdict.fold_key,))
-    cur = await conn.execute("SELECT 1 FROM alerts WHERE idem_key = %s", (verdict.idem_key,))
-    if await cur.fetchone() is not None:
-        return False
     window = timedelta(seconds=verdict.fold_s)
     cur = await conn.execute(
-        "SELECT i.incident_id FROM incidents i "
-        "LEFT JOIN dispatch_orders o ON o.incident_id = i.incident_id "
-        "WHERE i.fold_key = %s AND i.last_at >= %s AND i.first_at <= %s "
-        "AND (o.state IS NULL OR o.state NOT IN ('resolved', 'cancelled')) "
-        "ORDER BY i.last_at DESC LIMIT 1",
-        (verdict.fold_key, verdict.occurred_at - window, verdict.occurred_at + window),
+        FOLD_SQL,
+        {
+            "idem": verdict.idem_key,
+            "fold": verdict.fold_key,
+            "since": verdict.occurred_at - window,
+            "until": verdict.occurred_at + window,
+        },
     )
-    joined = await cur.fetchone()
-    if joined is not None:
-        incident_id = int(joined["incident_id"])
+    found = await cur.fetchone()
+    assert found is not None
+    if found["repeat"]:
+        return False
+    if found["incident_id"] is not None:
+        incident_id = int(found["incident_id"])
         await conn.execute(
             "UPDATE incidents SET alert_count = alert_count + 1, last_at = greatest(last_at, %s),"
             " first_at = least(first_at, %s) WHERE incident_id = %s",
@@ -76,24 +78,7 @@ async def persist(conn: Conn, verdict: Verdict, *, now: datetime, policy: Escala
         )
         await _store_alert(conn, verdict, now=now, incident_id=incident_id)
         return False
-    cur = await conn.execute(
-        "INSERT INTO incidents (incident_key, fold_key, site_id, resident_id, cause, colour, "
-        "first_at, last_at) VALUES (%s, %s, %s, %s, %s, %s, %s, %s) RETURNING incident_id",
-        (
-            f"{verdict.fold_key}@{verdict.occurred_at.isoformat()}",
-            verdict.fold_key,
-            verdict.site_id,
-            verdict.resident_id,
-            verdict.kind,
-            verdict.colour.value,
-            verdict.occurred_at,
-            verdict.occurred_at,
-        ),
-    )
-    row = await cur.fetchone()
-    assert row is not None
-    incident_id = int(row["incident_id"])
-    alert_id = await _store_alert(conn, verdict, now=now, incident_id=incident_id)
+    incident_id, alert_id = await _open_incident(conn, verdict, now=now)
     await open_order(
         conn,
         alert_id=alert_id,
@@ -110,26 +95,73 @@ async def persist(conn: Conn, verdict: Verdict, *, now: datetime, policy: Escala
     return True
 
 
+# Is this input stored already (idem key), and which open incident of the same situation
+# (fold key) within the window does it join, in one round trip.
+FOLD_SQL = """
+SELECT EXISTS (SELECT 1 FROM alerts WHERE idem_key = %(idem)s) AS repeat,
+       (SELECT i.incident_id FROM incidents i
+        LEFT JOIN dispatch_orders o ON o.incident_id = i.incident_id
+        WHERE i.fold_key = %(fold)s AND i.last_at >= %(since)s AND i.first_at <= %(until)s
+          AND (o.state IS NULL OR o.state NOT IN ('resolved', 'cancelled'))
+        ORDER BY i.last_at DESC LIMIT 1) AS incident_id
+"""
+
+ALERT_COLUMNS = (
+    "idem_key, fold_key, site_id, resident_id, device_key, kind, colour, detector, occurred_at,"
+    " raised_at, explanation, details"
+)
+ALERT_VALUES = (
+    "%(idem)s, %(fold)s, %(site)s, %(resident)s, %(device)s, %(kind)s, %(colour)s, %(detector)s,"
+    " %(at)s, %(now)s, %(explanation)s, %(details)s"
+)
+
+# A new incident and its first alert in one statement (the alert's foreign key is checked at
+# the statement's end, when the incident is there).
+OPEN_INCIDENT_SQL = f"""
+WITH i AS (
+    INSERT INTO incidents (incident_key, fold_key, site_id, resident_id, cause, colour,
+                           first_at, last_at)
+    VALUES (%(incident_key)s, %(fold)s, %(site)s, %(resident)s, %(kind)s, %(colour)s, %(at)s,
+            %(at)s)
+    RETURNING incident_id)
+INSERT INTO alerts ({ALERT_COLUMNS}, incident_id)
+SELECT {ALERT_VALUES}, i.incident_id FROM i
+RETURNING alert_id, incident_id
+"""
+
+
+def _alert_params(verdict: Verdict, *, now: datetime) -> dict[str, object]:
+    return {
+        "idem": verdict.idem_key,
+        "fold": verdict.fold_key,
+        "site": verdict.site_id,
+        "resident": verdict.resident_id,
+        "device": verdict.device_key,
+        "kind": verdict.kind,
+        "colour": verdict.colour.value,
+        "detector": verdict.detector,
+        "at": verdict.occurred_at,
+        "now": now,
+        "explanation": verdict.explanation,
+        "details": Jsonb(dict(verdict.details)),
+    }
+
+
+async def _open_incident(conn: Conn, verdict: Verdict, *, now: datetime) -> tuple[int, int]:
+    """(incident, alert) of a verdict that opens a new incident."""
+    params = _alert_params(verdict, now=now)
+    params["incident_key"] = f"{verdict.fold_key}@{verdict.occurred_at.isoformat()}"
+    cur = await conn.execute(OPEN_INCIDENT_SQL, params)
+    row = await cur.fetchone()
+    assert row is not None
+    return int(row["incident_id"]), int(row["alert_id"])
+
+
 async def _store_alert(conn: Conn, verdict: Verdict, *, now: datetime, incident_id: int) -> int:
     cur = await conn.execute(
-        "INSERT INTO alerts (idem_key, fold_key, site_id, resident_id, device_key, kind, colour,"
-        " detector, occurred_at, raised_at, explanation, details, incident_id) VALUES (%s, %s,"
-        " %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s) RETURNING alert_id",
-        (
-            verdict.idem_key,
-            verdict.fold_key,
-            verdict.site_id,
-            verdict.resident_id,
-            verdict.device_key,
-            verdict.kind,
-            verdict.colour.value,
-            verdict.detector,
-            verdict.occurred_at,
-            now,
-            verdict.explanation,
-            Jsonb(dict(verdict.details)),
-            incident_id,
-        ),
+        f"INSERT INTO alerts ({ALERT_COLUMNS}, incident_id) VALUES ({ALERT_VALUES},"
+        " %(incident)s) RETURNING alert_id",
+        _alert_params(verdict, now=now) | {"incident": incident_id},
     )
     row = await cur.fetchone()
     assert row is not None

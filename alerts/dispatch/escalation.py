@@ -13,7 +13,6 @@ row and a ``NOTIFY responders``) are delivered by PostgreSQL only at commit.
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import uuid
 from dataclasses import dataclass
@@ -113,15 +112,20 @@ async def _candidates(conn: Conn, row: dict[str, Any], now: datetime) -> list[Ca
 async def _notify(
     conn: Conn, *, order_id: int, responder_id: int, kind: str, now: datetime
 ) -> None:
-    cur = await conn.execute(
-        "INSERT INTO responder_notifications (order_id, responder_id, kind, created_at) "
-        "VALUES (%s, %s, %s, %s) RETURNING id",
-        (order_id, responder_id, kind, now),
+    # the row and its NOTIFY ({"id", "order_id", "responder_id", "kind"}) in one round trip
+    await conn.execute(
+        "WITH n AS (INSERT INTO responder_notifications (order_id, responder_id, kind,"
+        " created_at) VALUES (%(order)s, %(responder)s, %(kind)s, %(now)s) RETURNING id)"
+        " SELECT pg_notify(%(channel)s, json_build_object('id', n.id, 'order_id', %(order)s::bigint,"
+        " 'responder_id', %(responder)s::bigint, 'kind', %(kind)s::text)::text) FROM n",
+        {
+            "order": order_id,
+            "responder": responder_id,
+            "kind": kind,
+            "now": now,
+            "channel": RESPONDER_CHANNEL,
+        },
     )
-    row = await cur.fetchone()
-    assert row is not None
-    payload = {"id": row["id"], "order_id": order_id, "responder_id": responder_id, "kind": kind}
-    await conn.execute("SELECT pg_notify(%s, %s)", (RESPONDER_CHANNEL, json.dumps(payload)))
 
 
 async def perform(conn: Conn, row: dict[str, Any], *, now: datetime) -> StepDone | None:
@@ -174,15 +178,13 @@ async def perform(conn: Conn, row: dict[str, Any], *, now: datetime) -> StepDone
     }
     if chosen is not None:
         await conn.execute(
-            "INSERT INTO order_offers (order_id, responder_id, offered_at, seq) "
-            "VALUES (%s, %s, %s, %s)",
-            (order_id, chosen.responder_id, now, seq),
+            "WITH offer AS (INSERT INTO order_offers (order_id, responder_id, offered_at, seq)"
+            " VALUES (%(order)s, %(responder)s, %(now)s, %(seq)s))"
+            " UPDATE dispatch_orders SET offered_at = coalesce(offered_at, %(now)s)"
+            " WHERE order_id = %(order)s",
+            {"order": order_id, "responder": chosen.responder_id, "now": now, "seq": seq},
         )
         updates |= {"state": OrderState.OFFERED.value, "offered_to": chosen.responder_id}
-        await conn.execute(
-            "UPDATE dispatch_orders SET offered_at = coalesce(offered_at, %s) WHERE order_id = %s",
-            (now, order_id),
-        )
         await log_transition(
             conn,
             order_id=order_id,
@@ -237,7 +239,8 @@ async def run_due(
     async def then(row: dict[str, Any], result: StepDone | None) -> None:
         if result is not None:
             done.append(result)
-            await resolve(conn, ESCALATION_QUEUE, row, now=now)
+            if not opened_only:  # an order opened in this transaction was never quarantined
+                await resolve(conn, ESCALATION_QUEUE, row, now=now)
 
     claim = CLAIM_OPENED_SQL if opened_only else CLAIM_SQL
     async with claimed(conn, claim, {"now": now, "limit": limit}) as rows:

@@ -142,9 +142,10 @@ async def log_transition(
     actor: Actor,
     note: str = "",
 ) -> None:
+    # one round trip: the alarm path's transaction makes as few as it can (issue 18)
     await conn.execute(
-        "INSERT INTO order_transitions (order_id, at, from_state, to_state, actor, user_id, note)"
-        " VALUES (%s, %s, %s, %s, %s, %s, %s)",
+        "WITH logged AS (INSERT INTO order_transitions (order_id, at, from_state, to_state,"
+        " actor, user_id, note) VALUES (%s, %s, %s, %s, %s, %s, %s)) SELECT pg_notify(%s, %s)",
         (
             order_id,
             at,
@@ -153,10 +154,9 @@ async def log_transition(
             actor.name,
             actor.user_id,
             note,
+            DISPATCH_CHANNEL,
+            f"{order_id}:{to_state.value}",
         ),
-    )
-    await conn.execute(
-        "SELECT pg_notify(%s, %s)", (DISPATCH_CHANNEL, f"{order_id}:{to_state.value}")
     )
 
 
