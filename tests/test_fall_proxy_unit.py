@@ -37,15 +37,20 @@ def trace(rng: np.random.Generator, *, fall: bool) -> np.ndarray:
 
 def test_variants_change_only_what_they_name(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(learn, "PARAMS", dict(learn.PARAMS))
+    monkeypatch.setattr(
+        learn, "PLACEMENT_PARAMS", {p: dict(v) for p, v in learn.PLACEMENT_PARAMS.items()}
+    )
     monkeypatch.setattr(learn, "SPEC_TARGET", learn.SPEC_TARGET)
     monkeypatch.setattr(corpus, "AUG_COPIES", corpus.AUG_COPIES)
     before = dict(learn.PARAMS)
     falls_proxy.apply("base")
     assert before == learn.PARAMS
-    falls_proxy.apply("iter300+mf0.5+spec0.985+copies2")
-    assert {**before, "max_iter": 300, "max_features": 0.5} == learn.PARAMS
+    falls_proxy.apply("iter250+mf0.5+spec0.985+copies2")
+    assert {**before, "max_iter": 250, "max_features": 0.5} == learn.PARAMS
     assert learn.SPEC_TARGET == 0.985
     assert corpus.AUG_COPIES == 2
+    assert learn.params_for("wrist")["max_iter"] == 250
+    assert learn.params_for("wrist")["max_features"] == 0.5
     with pytest.raises(ValueError, match="unknown variant part 'bounce2'"):
         falls_proxy.apply("bounce2")
 

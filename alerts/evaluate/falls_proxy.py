@@ -10,7 +10,8 @@ recipes, and the live evaluation for the figures.
 
 ``--variant`` is ``base`` or parts joined by ``+`` that change the recipe for this run only:
 ``iterN`` (trees), ``leafN`` (leaves per tree), ``mslN`` (min samples per leaf), ``lrX``
-(learning rate), ``mfX`` (share of features per split), ``specX`` (the threshold's
+(learning rate), ``mfX`` (share of features per split; these five for every placement, over
+its own ``learn.PLACEMENT_PARAMS``), ``specX`` (the threshold's
 recording-level specificity inside the training folds), ``copiesN`` (augmented copies).
 """
 
@@ -46,7 +47,8 @@ def apply(variant: str) -> None:
         value = part[len(prefix) :]
         if prefix in PARAM_PARTS:
             name, kind = PARAM_PARTS[prefix]
-            learn.PARAMS[name] = kind(value)
+            for params in (learn.PARAMS, *learn.PLACEMENT_PARAMS.values()):
+                params[name] = kind(value)
         elif prefix == "spec":
             learn.SPEC_TARGET = float(value)
         elif prefix == "copies":

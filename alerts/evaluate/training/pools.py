@@ -60,5 +60,6 @@ def train(
         np.concatenate(recs),
         np.concatenate(groups),
         is_fall,
+        learn.params_for(placement),
     )
     return model, threshold, summary
