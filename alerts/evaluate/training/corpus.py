@@ -28,6 +28,7 @@ LABEL_TOL_S = 0.3
 AUG_RATES = (20.0, 25.0, 50.0, 100.0)
 AUG_CLIPS_G = (4.0, 8.0, None)
 NOISE_G = 0.02
+AUG_COPIES = 1  # augmented copies per recording (besides the recording as recorded)
 # Training data per placement: (data set, its placement). A chest sensor and a belt move with
 # the trunk, so the chest model also learns from SisFall's waist; the wrist learns only
 # from wrists (an arm is not a body).
@@ -147,7 +148,7 @@ class Windows:
     y: I64
     rec: I64  # index into the recordings list given to ``training_windows``
     subject: npt.NDArray[np.str_]  # per window ("dataset:subject")
-    copy: I64  # 0 the recording as it is, 1 its augmented copy
+    copy: I64  # 0 the recording as it is, 1.. its augmented copies
 
 
 def training_windows(recs: list[Rec], *, augmented: bool = True, cache: bool = True) -> Windows:
@@ -156,6 +157,7 @@ def training_windows(recs: list[Rec], *, augmented: bool = True, cache: bool = T
     samples: carers' examples, numbered per database)."""
     digest = hashlib.sha256(
         f"v2{F.FEATURES}{F.N}{F.STEP}{AUG_RATES}{AUG_CLIPS_G}{NOISE_G}{augmented}".encode()
+        + (f"copies{AUG_COPIES}".encode() if AUG_COPIES != 1 else b"")
         + "\n".join(r.key for r in recs).encode()
     ).hexdigest()[:16]
     path = sisfall.CACHE_DIR.parent / "fall-windows" / f"{digest}.npz"
@@ -169,7 +171,8 @@ def training_windows(recs: list[Rec], *, augmented: bool = True, cache: bool = T
         rate, x = uniform(r)
         copies = [(rate, x)]
         if augmented:
-            copies.append(augment(rate, x, zlib.crc32(r.key.encode())))
+            seed = zlib.crc32(r.key.encode())
+            copies += [augment(rate, x, seed + c) for c in range(AUG_COPIES)]
         for c, (cr, cx) in enumerate(copies):
             feats, y = windows_of(cr, cx, r.is_fall)
             xs.append(feats)

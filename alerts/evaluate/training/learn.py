@@ -36,6 +36,18 @@ PARAMS: dict[str, object] = {
     "min_samples_leaf": 20,
     "l2_regularization": 1.0,
 }
+# Per placement, what differs from PARAMS. The wrist (session 9): twice the trees of half the
+# leaves, chosen on UMAFall's subject-wise CV (live path: 188 -> 192 of 208 falls at the same
+# 531 of 538 activities; docs/detection-falls.md, Session 9); the trunk models keep PARAMS.
+PLACEMENT_PARAMS: dict[str, dict[str, object]] = {
+    "wrist": {"max_iter": 300, "max_leaf_nodes": 7},
+}
+
+
+def params_for(placement: str | None) -> dict[str, object]:
+    """The estimator's parameters for a placement's model (PARAMS if it has none of its own)."""
+    return {**PARAMS, **PLACEMENT_PARAMS.get(placement or "", {})}
+
 
 I64 = npt.NDArray[np.int64]
 F64 = npt.NDArray[np.float64]
@@ -100,9 +112,13 @@ def _build(archive: Path) -> Dataset:
     )
 
 
-def fit(X: F64, y: I64, *, seed: int = SEED) -> HistGradientBoostingClassifier:
+def fit(
+    X: F64, y: I64, *, seed: int = SEED, params: dict[str, object] | None = None
+) -> HistGradientBoostingClassifier:
     use = (y >= 0) & (X[:, 0] >= GATE_G)
-    model = HistGradientBoostingClassifier(random_state=seed, early_stopping=False, **PARAMS)
+    model = HistGradientBoostingClassifier(
+        random_state=seed, early_stopping=False, **(PARAMS if params is None else params)
+    )
     model.fit(X[use], y[use])
     return model
 
@@ -172,15 +188,20 @@ def cross_validate(ds: Dataset) -> CvResult:
 
 
 def fit_pooled(
-    X: F64, y: I64, rec: I64, groups: npt.NDArray[np.str_], is_fall: npt.NDArray[np.bool_]
+    X: F64,
+    y: I64,
+    rec: I64,
+    groups: npt.NDArray[np.str_],
+    is_fall: npt.NDArray[np.bool_],
+    params: dict[str, object] | None = None,
 ) -> tuple[HistGradientBoostingClassifier, float]:
     """Fit on pooled windows (any data sets, any augmentation); the threshold comes from
     subject-wise out-of-fold scores inside them (nested), at recording level."""
     oof = np.zeros(len(X))
     for tr, te in _folds(groups, INNER_FOLDS):
-        model = fit(X[tr], y[tr])
+        model = fit(X[tr], y[tr], params=params)
         oof[te] = score(model, X[te])
     best = recording_max(oof, rec, len(is_fall))
     present = np.unique(rec)
     threshold = choose_threshold(best[present], is_fall[present])
-    return fit(X, y), threshold
+    return fit(X, y, params=params), threshold

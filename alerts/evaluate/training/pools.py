@@ -42,8 +42,9 @@ def train(
         # each copy is its own recording for the threshold (another device measuring it)
         recs.append(w.rec[m] + offset + w.copy[m] * len(pool))
         groups.append(w.subject[m])
-        falls.append(np.tile(np.array([r.is_fall for r in pool], dtype=bool), 2))
-        offset += 2 * len(pool)
+        copies = 1 + corpus.AUG_COPIES
+        falls.append(np.tile(np.array([r.is_fall for r in pool], dtype=bool), copies))
+        offset += copies * len(pool)
         summary[name] = {
             "recordings": int(kept.sum()),
             "falls": int(sum(r.is_fall for r, k in zip(pool, kept, strict=True) if k)),
@@ -59,5 +60,6 @@ def train(
         np.concatenate(recs),
         np.concatenate(groups),
         is_fall,
+        learn.params_for(placement),
     )
     return model, threshold, summary

@@ -75,7 +75,7 @@ def write(
         "name": "acc_fall",
         "placement": placement,
         "estimator": type(model).__name__,
-        "params": learn.PARAMS,
+        "params": learn.params_for(placement),
         "seed": learn.SEED,
         "sklearn_version": sklearn.__version__,
         "numpy_version": np.__version__,
