@@ -243,6 +243,7 @@ class Settings(BaseSettings):
     watch_outbox_lag_s: float = 60.0
     watch_escalation_lag_s: float = 60.0
     watch_notify_lag_s: float = 600.0
+    watch_texts_lag_s: float = 300.0  # check-in texts to residents waiting to be sent
     watch_flood_window_s: float = 120.0
     # where technical alerts go, beside the wall: a JSON list of {"kind", "address"} with kind
     # webhook, email or sms, e.g. '[{"kind": "sms", "address": "+8613800000000"}]'

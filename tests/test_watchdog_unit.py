@@ -117,6 +117,8 @@ def test_a_loop_down_inside_a_live_worker_is_red_and_flapping_is_yellow() -> Non
         (QueueAges(stream_outbox_s=59), {}),
         (QueueAges(escalation_overdue_s=300), {"lag:escalation": "red"}),
         (QueueAges(notify_overdue_s=601), {"lag:notify": "yellow"}),
+        (QueueAges(texts_overdue_s=301), {"lag:resident_messages": "yellow"}),
+        (QueueAges(texts_overdue_s=299), {}),
     ],
 )
 def test_queue_lag_beyond_its_bound(queues: QueueAges, expected: dict[str, str]) -> None:

@@ -39,6 +39,7 @@ class QueueAges:
     stream_outbox_s: float | None = None
     escalation_overdue_s: float | None = None
     notify_overdue_s: float | None = None
+    texts_overdue_s: float | None = None  # check-in texts to residents (resident_messages)
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,6 +71,8 @@ class Bounds:
     stream_outbox_lag_s: float = 60.0
     escalation_lag_s: float = 60.0
     notify_lag_s: float = 600.0
+    # a check-in text late by this much leaves the resident little of their window to answer
+    texts_lag_s: float = 300.0
     flood_window_s: float = 120.0
     # processes that must always have a live worker
     watched: frozenset[str] = frozenset({"alerts", "ingest"})
@@ -198,6 +201,7 @@ _QUEUES = (  # queue, snapshot field, bound, colour (the message: technical.queu
     ("stream_outbox", "stream_outbox_s", "stream_outbox_lag_s", "red"),
     ("escalation", "escalation_overdue_s", "escalation_lag_s", "red"),
     ("notify", "notify_overdue_s", "notify_lag_s", "yellow"),
+    ("resident_messages", "texts_overdue_s", "texts_lag_s", "yellow"),
 )
 
 

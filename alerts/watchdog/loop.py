@@ -37,6 +37,7 @@ class WatchConfig:
                 stream_outbox_lag_s=settings.watch_outbox_lag_s,
                 escalation_lag_s=settings.watch_escalation_lag_s,
                 notify_lag_s=settings.watch_notify_lag_s,
+                texts_lag_s=settings.watch_texts_lag_s,
                 flood_window_s=settings.watch_flood_window_s,
                 watched=frozenset(
                     p.strip() for p in settings.watch_processes.split(",") if p.strip()

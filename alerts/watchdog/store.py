@@ -26,7 +26,9 @@ SELECT
   (SELECT extract(epoch FROM %(now)s - min(step_due_at)) FROM dispatch_orders
     WHERE state IN ('queued', 'offered') AND step_due_at <= %(now)s) AS escalation_overdue_s,
   (SELECT extract(epoch FROM %(now)s - min(next_attempt_at)) FROM notification_outbox
-    WHERE state = 'pending' AND next_attempt_at <= %(now)s) AS notify_overdue_s
+    WHERE state = 'pending' AND next_attempt_at <= %(now)s) AS notify_overdue_s,
+  (SELECT extract(epoch FROM %(now)s - min(next_attempt_at)) FROM resident_messages
+    WHERE state = 'pending' AND next_attempt_at <= %(now)s) AS texts_overdue_s
 """
 
 
@@ -48,6 +50,7 @@ async def read_snapshot(conn: Conn, *, now: datetime, flood_window_s: float) -> 
         stream_outbox_s=_f(q["stream_outbox_s"]),
         escalation_overdue_s=_f(q["escalation_overdue_s"]),
         notify_overdue_s=_f(q["notify_overdue_s"]),
+        texts_overdue_s=_f(q["texts_overdue_s"]),
     )
     cur = await conn.execute(
         "SELECT d.device_id, d.site_id, s.dropped_messages AS dropped, s.dropped_at "
