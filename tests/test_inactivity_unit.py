@@ -323,6 +323,35 @@ def test_coming_home_after_an_absence_is_home_and_a_silence_then_is_inactivity()
     assert current_state(again).away_since == t + 3 * H + 30
 
 
+def test_a_declared_absence_lasts_until_the_exit_door_or_back_whatever_moves_inside() -> None:
+    t = (DAY0 + timedelta(hours=10)).timestamp()
+
+    def door(at: float) -> Activity:
+        return Activity(at, "entrance", "door", "door", exit=True)
+
+    def mark(at: float, out: bool) -> Activity:
+        return Activity(at, None, "label", "away", out)
+
+    left = [motion(t), mark(t + 10, True), door(t + 30)]  # said "going out", then left
+    inside = [*left, motion(t + H, "kitchen"), motion(t + H + 60, "bedroom")]  # someone else
+    assert current_state(inside).state == "away"
+    assert current_state(inside).away_since == t + 30
+    states = [g.state for g in gaps([*inside, motion(t + 3 * H)])]
+    assert states == ["active", "away", "away", "away"]  # not learned as spells at home
+    home = [*inside, door(t + 3 * H)]  # back through the exit door
+    assert current_state(home).state == "active"
+    assert current_state([*home, motion(t + 4 * H)]).state == "active"
+    pressed = [*inside, mark(t + 3 * H, False)]  # "back home" pressed, no door seen
+    assert current_state(pressed).state == "active"
+    # without the mark, or with only a radar's empty room, movement inside is the resident
+    undeclared = [motion(t), door(t + 30), motion(t + H, "kitchen")]
+    assert current_state(undeclared).state == "active"
+    radar = [motion(t), door(t + 30), Activity(t + 90, "living", "radar", "presence", False)]
+    assert current_state([*radar, motion(t + H, "kitchen")]).state == "active"
+    # a mark without the exit door is no absence
+    assert current_state([motion(t), mark(t + 10, True), motion(t + H)]).state == "active"
+
+
 def test_a_bathroom_door_is_a_passage_and_a_flush_does_not_open_a_stay() -> None:
     t = (DAY0 + timedelta(hours=10)).timestamp()
     door = Activity(t, "bathroom", "door", "door", True)

@@ -204,7 +204,14 @@ class ExitTracker:
     A passage through an exit door after at least ``ARRIVAL_AFTER_S`` away is coming home
     (with the door closing behind the person in its grace period): a collapse right after
     coming in is inactivity, not an absence. Without the minimum absence a door opened twice
-    on the way out read as coming home, and later absences as silence at home."""
+    on the way out read as coming home, and later absences as silence at home.
+
+    A **declared** absence (an away mark, "going out", with the exit door) lasts until the
+    person comes back through the exit door or says so ("back home"): signs of life inside
+    meanwhile are someone else's (a visitor, a pet, a partner) or a sensor's, not the
+    resident's, who is out (issue 17: house B's recorded motion during its labelled
+    absences, then quiet, read as a resident at home and alerted). Other evidence (a radar
+    seeing the room empty) ends at the next sign of life inside, as before."""
 
     def __init__(self) -> None:
         self.last_exit: float | None = None
@@ -212,6 +219,8 @@ class ExitTracker:
         self.confirmed = False
         self.arrived = float("-inf")
         self.evidence_at = float("-inf")
+        self.declared_at = float("-inf")  # the last away mark
+        self.declared = False  # away, and said so: held until the door or "back"
 
     def step(self, a: Activity) -> bool:
         if a.name == AWAY_MARK and a.value is False:
@@ -230,24 +239,26 @@ class ExitTracker:
                 return False  # the same passage, closing behind the person
             if not self.away:
                 self.confirmed = a.t - self.evidence_at <= EVIDENCE_BEFORE_S
+                self.declared = a.t - self.declared_at <= EVIDENCE_BEFORE_S
             self.last_exit = a.t
-        self.away = self.last_exit is not None and a.t - self.last_exit <= EXIT_GRACE_S
+        held = self.away and self.declared
+        self.away = held or (self.last_exit is not None and a.t - self.last_exit <= EXIT_GRACE_S)
         if not self.away:
-            self.confirmed = False
+            self.confirmed = self.declared = False
         return self.away
 
     def evidence(self, t: float) -> None:
-        """Evidence of leaving that is not a sign of life (an away mark)."""
-        self.evidence_at = t
+        """Evidence of leaving that is not a sign of life (an away mark: declared)."""
+        self.evidence_at = self.declared_at = t
         if self.away:
-            self.confirmed = True
+            self.confirmed = self.declared = True
 
     def back(self, t: float) -> None:
         """Back home pressed (an away mark false): at home from ``t``, with or without a
         door seen (a door within the grace is the same passage)."""
-        self.last_exit, self.away, self.confirmed = None, False, False
+        self.last_exit, self.away, self.confirmed, self.declared = None, False, False, False
         self.arrived = t
-        self.evidence_at = float("-inf")
+        self.evidence_at = self.declared_at = float("-inf")
 
 
 class StateWalk:

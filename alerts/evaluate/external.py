@@ -81,6 +81,7 @@ class FalseAlarm:
     cause: str  # "sensor gap" or "long benign spell"
     learned: bool
     after_check_in: bool = False  # within AFTER_CHECK_IN_S of an answered check-in
+    last_sign: float | None = None  # the alerted spell's last sign of life (epoch s)
 
 
 @dataclass
@@ -252,7 +253,9 @@ def evaluate_home(
             state = str(alarm.verdict.details.get("state", "?"))
             after = any(0 <= alarm.at - a <= AFTER_CHECK_IN_S for a in checks.asked)
             run.false_alarms.append(
-                FalseAlarm(alarm.at, state, _cause(home, last, alarm.at), routine.learned, after)
+                FalseAlarm(
+                    alarm.at, state, _cause(home, last, alarm.at), routine.learned, after, last
+                )
             )
         for t0 in _pick(home, day, rng, per_day):
             i0 = bisect.bisect_left(times, t0)
