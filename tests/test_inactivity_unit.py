@@ -6,6 +6,7 @@ import math
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -26,8 +27,8 @@ from alerts.detection.routine import (
 )
 from alerts.detection.snapshots import build_snapshot
 from alerts.evaluate.datasets.external import FormatError, load_external
-from alerts.evaluate.datasets.kasteren import classify
-from alerts.evaluate.external import poisson_interval
+from alerts.evaluate.datasets.kasteren import Home, Label, classify
+from alerts.evaluate.external import evaluate_home, poisson_interval
 from alerts.evaluate.replay import RESIDENT, Replayer
 from devices.domain import Colour
 
@@ -350,6 +351,11 @@ def test_a_declared_absence_lasts_until_the_exit_door_or_back_whatever_moves_ins
     assert current_state([*radar, motion(t + H, "kitchen")]).state == "active"
     # a mark without the exit door is no absence
     assert current_state([motion(t), mark(t + 10, True), motion(t + H)]).state == "active"
+    # "going out" pressed just after "back": the next exit door is leaving again, not the
+    # door closing behind the person coming in
+    again = [*pressed, mark(t + 3 * H + 60, True), door(t + 3 * H + 70)]
+    assert current_state(again).state == "away"
+    assert current_state([*pressed, door(t + 3 * H + 70)]).state == "active"  # closing behind
 
 
 def test_a_bathroom_door_is_a_passage_and_a_flush_does_not_open_a_stay() -> None:
@@ -385,3 +391,20 @@ def test_care_plan_caps_override_the_site_and_max_quiet_caps_them_all() -> None:
         alert_delay(sitting, default_routine(), care_plan={"inactivity": {"seated_max_min": 60}})
         == H
     )
+
+
+def test_the_evaluation_judges_untouched_days_only_up_to_the_recordings_end() -> None:
+    # three days of daytime motion; the recording stops at 09:00 on the third (labelled) day
+    events = [a for a in days_of_motion(3) if a.t <= DAY0.timestamp() + 2 * 86400 + 9 * H]
+    label = Label(DAY0.timestamp() + 2 * 86400 + 8 * H, events[-1].t, "other")
+    home = Home("ends-mid-morning", tuple(events), (label,))
+    run = evaluate_home(
+        home, InactivityDetector(), rng=np.random.default_rng(1), per_day=0, tick_s=300.0
+    )
+    assert run.days == 1
+    assert run.false_alarms == []  # not "no sign of life for 4 h" at 13:00: nothing recorded
+    kept = Home("ends-mid-morning", (*events, motion(events[-1].t + 8 * H)), (label,))
+    late = evaluate_home(
+        kept, InactivityDetector(), rng=np.random.default_rng(1), per_day=0, tick_s=300.0
+    )
+    assert [f.state for f in late.false_alarms] == ["active"]  # recorded and quiet: judged

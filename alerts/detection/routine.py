@@ -10,7 +10,8 @@ in when it began:
 * ``bathroom`` (motion or presence seen in the bathroom, and every sign of life since from
   there; a bathroom door is a passage and ends a stay, a flush keeps one open),
 * ``away`` (an exit door, then nothing but its grace period, and evidence of having left: an
-  ``away`` event or a radar seeing the room empty; never alerts),
+  ``away`` event or a radar seeing the room empty; never alerts; a declared absence, the
+  ``away`` event, lasts until the exit door or "back home", whatever moves inside),
 * ``door`` (the same without evidence: a collapse just after the door looks like this; judged
   with the at-home cap),
 * ``active`` (at home, none of the above).
@@ -248,8 +249,11 @@ class ExitTracker:
         return self.away
 
     def evidence(self, t: float) -> None:
-        """Evidence of leaving that is not a sign of life (an away mark: declared)."""
+        """Evidence of leaving that is not a sign of life (an away mark: declared). "Going out"
+        pressed right after coming home means the next exit door is leaving again, not the
+        door closing behind the person."""
         self.evidence_at = self.declared_at = t
+        self.arrived = float("-inf")
         if self.away:
             self.confirmed = self.declared = True
 
