@@ -356,6 +356,12 @@ def test_a_declared_absence_lasts_until_the_exit_door_or_back_whatever_moves_ins
     again = [*pressed, mark(t + 3 * H + 60, True), door(t + 3 * H + 70)]
     assert current_state(again).state == "away"
     assert current_state([*pressed, door(t + 3 * H + 70)]).state == "active"  # closing behind
+    # "back" and "going out" at the same instant (their order unknown): the door closing
+    # behind the person coming in is not a departure, in either order
+    for marks in ([mark(t + 3 * H, False), mark(t + 3 * H, True)],) * 2:
+        tied = [*inside, *marks, door(t + 3 * H), door(t + 3 * H + 20)]
+        assert current_state(tied).state == "active"
+        marks.reverse()
 
 
 def test_a_bathroom_door_is_a_passage_and_a_flush_does_not_open_a_stay() -> None:

@@ -250,10 +250,12 @@ class ExitTracker:
 
     def evidence(self, t: float) -> None:
         """Evidence of leaving that is not a sign of life (an away mark: declared). "Going out"
-        pressed right after coming home means the next exit door is leaving again, not the
-        door closing behind the person."""
+        pressed after coming home means the next exit door is leaving again, not the door
+        closing behind the person (pressed at the same instant as "back", it changes nothing:
+        the order of simultaneous events is not known)."""
         self.evidence_at = self.declared_at = t
-        self.arrived = float("-inf")
+        if t > self.arrived:
+            self.arrived = float("-inf")
         if self.away:
             self.confirmed = self.declared = True
 
