@@ -6,6 +6,7 @@ import math
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -26,8 +27,8 @@ from alerts.detection.routine import (
 )
 from alerts.detection.snapshots import build_snapshot
 from alerts.evaluate.datasets.external import FormatError, load_external
-from alerts.evaluate.datasets.kasteren import classify
-from alerts.evaluate.external import poisson_interval
+from alerts.evaluate.datasets.kasteren import Home, Label, classify
+from alerts.evaluate.external import evaluate_home, poisson_interval
 from alerts.evaluate.replay import RESIDENT, Replayer
 from devices.domain import Colour
 
@@ -323,6 +324,46 @@ def test_coming_home_after_an_absence_is_home_and_a_silence_then_is_inactivity()
     assert current_state(again).away_since == t + 3 * H + 30
 
 
+def test_a_declared_absence_lasts_until_the_exit_door_or_back_whatever_moves_inside() -> None:
+    t = (DAY0 + timedelta(hours=10)).timestamp()
+
+    def door(at: float) -> Activity:
+        return Activity(at, "entrance", "door", "door", exit=True)
+
+    def mark(at: float, out: bool) -> Activity:
+        return Activity(at, None, "label", "away", out)
+
+    left = [motion(t), mark(t + 10, True), door(t + 30)]  # said "going out", then left
+    inside = [*left, motion(t + H, "kitchen"), motion(t + H + 60, "bedroom")]  # someone else
+    assert current_state(inside).state == "away"
+    assert current_state(inside).away_since == t + 30
+    states = [g.state for g in gaps([*inside, motion(t + 3 * H)])]
+    assert states == ["active", "away", "away", "away"]  # not learned as spells at home
+    home = [*inside, door(t + 3 * H)]  # back through the exit door
+    assert current_state(home).state == "active"
+    assert current_state([*home, motion(t + 4 * H)]).state == "active"
+    pressed = [*inside, mark(t + 3 * H, False)]  # "back home" pressed, no door seen
+    assert current_state(pressed).state == "active"
+    # without the mark, or with only a radar's empty room, movement inside is the resident
+    undeclared = [motion(t), door(t + 30), motion(t + H, "kitchen")]
+    assert current_state(undeclared).state == "active"
+    radar = [motion(t), door(t + 30), Activity(t + 90, "living", "radar", "presence", False)]
+    assert current_state([*radar, motion(t + H, "kitchen")]).state == "active"
+    # a mark without the exit door is no absence
+    assert current_state([motion(t), mark(t + 10, True), motion(t + H)]).state == "active"
+    # "going out" pressed just after "back": the next exit door is leaving again, not the
+    # door closing behind the person coming in
+    again = [*pressed, mark(t + 3 * H + 60, True), door(t + 3 * H + 70)]
+    assert current_state(again).state == "away"
+    assert current_state([*pressed, door(t + 3 * H + 70)]).state == "active"  # closing behind
+    # "back" and "going out" at the same instant (their order unknown): the door closing
+    # behind the person coming in is not a departure, in either order
+    for marks in ([mark(t + 3 * H, False), mark(t + 3 * H, True)],) * 2:
+        tied = [*inside, *marks, door(t + 3 * H), door(t + 3 * H + 20)]
+        assert current_state(tied).state == "active"
+        marks.reverse()
+
+
 def test_a_bathroom_door_is_a_passage_and_a_flush_does_not_open_a_stay() -> None:
     t = (DAY0 + timedelta(hours=10)).timestamp()
     door = Activity(t, "bathroom", "door", "door", True)
@@ -356,3 +397,20 @@ def test_care_plan_caps_override_the_site_and_max_quiet_caps_them_all() -> None:
         alert_delay(sitting, default_routine(), care_plan={"inactivity": {"seated_max_min": 60}})
         == H
     )
+
+
+def test_the_evaluation_judges_untouched_days_only_up_to_the_recordings_end() -> None:
+    # three days of daytime motion; the recording stops at 09:00 on the third (labelled) day
+    events = [a for a in days_of_motion(3) if a.t <= DAY0.timestamp() + 2 * 86400 + 9 * H]
+    label = Label(DAY0.timestamp() + 2 * 86400 + 8 * H, events[-1].t, "other")
+    home = Home("ends-mid-morning", tuple(events), (label,))
+    run = evaluate_home(
+        home, InactivityDetector(), rng=np.random.default_rng(1), per_day=0, tick_s=300.0
+    )
+    assert run.days == 1
+    assert run.false_alarms == []  # not "no sign of life for 4 h" at 13:00: nothing recorded
+    kept = Home("ends-mid-morning", (*events, motion(events[-1].t + 8 * H)), (label,))
+    late = evaluate_home(
+        kept, InactivityDetector(), rng=np.random.default_rng(1), per_day=0, tick_s=300.0
+    )
+    assert [f.state for f in late.false_alarms] == ["active"]  # recorded and quiet: judged

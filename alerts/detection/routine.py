@@ -10,7 +10,8 @@ in when it began:
 * ``bathroom`` (motion or presence seen in the bathroom, and every sign of life since from
   there; a bathroom door is a passage and ends a stay, a flush keeps one open),
 * ``away`` (an exit door, then nothing but its grace period, and evidence of having left: an
-  ``away`` event or a radar seeing the room empty; never alerts),
+  ``away`` event or a radar seeing the room empty; never alerts; a declared absence, the
+  ``away`` event, lasts until the exit door or "back home", whatever moves inside),
 * ``door`` (the same without evidence: a collapse just after the door looks like this; judged
   with the at-home cap),
 * ``active`` (at home, none of the above).
@@ -204,7 +205,14 @@ class ExitTracker:
     A passage through an exit door after at least ``ARRIVAL_AFTER_S`` away is coming home
     (with the door closing behind the person in its grace period): a collapse right after
     coming in is inactivity, not an absence. Without the minimum absence a door opened twice
-    on the way out read as coming home, and later absences as silence at home."""
+    on the way out read as coming home, and later absences as silence at home.
+
+    A **declared** absence (an away mark, "going out", with the exit door) lasts until the
+    person comes back through the exit door or says so ("back home"): signs of life inside
+    meanwhile are someone else's (a visitor, a pet, a partner) or a sensor's, not the
+    resident's, who is out (issue 17: house B's recorded motion during its labelled
+    absences, then quiet, read as a resident at home and alerted). Other evidence (a radar
+    seeing the room empty) ends at the next sign of life inside, as before."""
 
     def __init__(self) -> None:
         self.last_exit: float | None = None
@@ -212,6 +220,8 @@ class ExitTracker:
         self.confirmed = False
         self.arrived = float("-inf")
         self.evidence_at = float("-inf")
+        self.declared_at = float("-inf")  # the last away mark
+        self.declared = False  # away, and said so: held until the door or "back"
 
     def step(self, a: Activity) -> bool:
         if a.name == AWAY_MARK and a.value is False:
@@ -230,24 +240,31 @@ class ExitTracker:
                 return False  # the same passage, closing behind the person
             if not self.away:
                 self.confirmed = a.t - self.evidence_at <= EVIDENCE_BEFORE_S
+                self.declared = a.t - self.declared_at <= EVIDENCE_BEFORE_S
             self.last_exit = a.t
-        self.away = self.last_exit is not None and a.t - self.last_exit <= EXIT_GRACE_S
+        held = self.away and self.declared
+        self.away = held or (self.last_exit is not None and a.t - self.last_exit <= EXIT_GRACE_S)
         if not self.away:
-            self.confirmed = False
+            self.confirmed = self.declared = False
         return self.away
 
     def evidence(self, t: float) -> None:
-        """Evidence of leaving that is not a sign of life (an away mark)."""
-        self.evidence_at = t
+        """Evidence of leaving that is not a sign of life (an away mark: declared). "Going out"
+        pressed after coming home means the next exit door is leaving again, not the door
+        closing behind the person (pressed at the same instant as "back", it changes nothing:
+        the order of simultaneous events is not known)."""
+        self.evidence_at = self.declared_at = t
+        if t > self.arrived:
+            self.arrived = float("-inf")
         if self.away:
-            self.confirmed = True
+            self.confirmed = self.declared = True
 
     def back(self, t: float) -> None:
         """Back home pressed (an away mark false): at home from ``t``, with or without a
         door seen (a door within the grace is the same passage)."""
-        self.last_exit, self.away, self.confirmed = None, False, False
+        self.last_exit, self.away, self.confirmed, self.declared = None, False, False, False
         self.arrived = t
-        self.evidence_at = float("-inf")
+        self.evidence_at = self.declared_at = float("-inf")
 
 
 class StateWalk:

@@ -5,7 +5,8 @@ For every evaluated day ``d`` of a home the routine is fitted on the events of t
 fewer than ``FitParams.min_days`` days), then day ``d`` is replayed through the live snapshot
 builder and detector with a 60-s tick:
 
-* untouched: every alert is a false alarm (d), split by what the labels say about the spell:
+* untouched (up to the recording's last event: after it every sensor is silent because the
+  recording ended): every alert is a false alarm (d), split by what the labels say about the spell:
   ``sensor gap`` (the labels say the person was away, asleep or doing something the sensors
   did not see) or ``long benign spell`` (no label: quiet, most likely resting);
 * from ``per_day`` random onsets between 08:00 and 20:00 local where the labels do not say
@@ -81,6 +82,7 @@ class FalseAlarm:
     cause: str  # "sensor gap" or "long benign spell"
     learned: bool
     after_check_in: bool = False  # within AFTER_CHECK_IN_S of an answered check-in
+    last_sign: float | None = None  # the alerted spell's last sign of life (epoch s)
 
 
 @dataclass
@@ -205,6 +207,9 @@ def evaluate_home(
     if away_marks:  # the labelled absences as "away" marks: evidence of having left
         events = sorted(events + away_marks_of(home), key=lambda a: a.t)
     times = [a.t for a in events]
+    # The recording's end: the untouched days are judged up to it (a home whose sensors all
+    # stop is a device-health matter, and here the recording simply ends).
+    recorded_until = home.events[-1].t if home.events else 0.0
     for day in local_days(home):
         lo = bisect.bisect_left(times, day - history_days * DAY)
         hi = bisect.bisect_left(times, day)
@@ -214,6 +219,7 @@ def evaluate_home(
         run.days += 1
         run.learned_days += int(routine.learned)
         end = _midnight((datetime.fromtimestamp(day, tz) + timedelta(days=1, hours=2)).date(), tz)
+        end = min(end, recorded_until)  # after it every device is silent: not the resident
         replay = Replayer(events, routine, detector, start=day - 2 * DAY, timezone=home.timezone)
         earlier = set(checks.asked)
 
@@ -252,7 +258,9 @@ def evaluate_home(
             state = str(alarm.verdict.details.get("state", "?"))
             after = any(0 <= alarm.at - a <= AFTER_CHECK_IN_S for a in checks.asked)
             run.false_alarms.append(
-                FalseAlarm(alarm.at, state, _cause(home, last, alarm.at), routine.learned, after)
+                FalseAlarm(
+                    alarm.at, state, _cause(home, last, alarm.at), routine.learned, after, last
+                )
             )
         for t0 in _pick(home, day, rng, per_day):
             i0 = bisect.bisect_left(times, t0)
