@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import signal
 from collections.abc import Awaitable, Callable, Coroutine
 from datetime import datetime
@@ -13,7 +14,7 @@ from typing import Any
 import typer
 from threadpoolctl import threadpool_limits
 
-from alerts.care.findings import findings_loop
+from alerts.care.findings import findings_round
 from alerts.care.reminders import enqueue_visit_reminders
 from alerts.detection.checks import check_loop
 from alerts.detection.detectors.devicehealth import DeviceHealthDetector
@@ -28,9 +29,9 @@ from alerts.detection.detectors.vitals import VitalsDetector
 from alerts.detection.fall.model import ModelError
 from alerts.detection.fall.model import load as load_fall_model
 from alerts.detection.fall.model import load_all as load_fall_models
-from alerts.detection.periodic import periodic_loop
+from alerts.detection.periodic import periodic_round
 from alerts.detection.routine import SiteDefaults
-from alerts.detection.ticks import tick_loop
+from alerts.detection.ticks import tick_round
 from alerts.detection.worker import OUTBOX_CHANNEL, detect_loop, listen
 from alerts.dispatch.commands import command_publisher
 from alerts.dispatch.escalation import escalation_loop, offer_opened
@@ -46,8 +47,11 @@ from devices.logs import setup_logging
 from devices.probe import probe_app, serve_probe
 from devices.registry import Conn
 from devices.settings import Settings
-from devices.simclock import DetectorClock
+from devices.simclock import DetectorClock, Work, clocked_loop
 from devices.supervise import Supervisor
+
+# A supervised loop: called again (after a pause) when it stops with an error.
+Loop = Callable[[], Awaitable[None]]
 
 app = typer.Typer(add_completion=False, help="Detectors and dispatch worker")
 
@@ -145,37 +149,37 @@ async def serve(settings: Settings) -> None:
         COMMANDS_CHANNEL: (commands,),
     }
     supervisor = Supervisor(stop=stop)
+
+    def clocked(name: str, every_s: float, work: Callable[[], Work]) -> Loop:
+        """The supervised loop of ``work()``'s rounds, every ``every_s`` of detector time."""
+        return lambda: clocked_loop(name, pool, work(), clock=clock, every_s=every_s, stop=stop)
+
     who = WorkerIdentity.current("alerts")
     try:
         async with open_channels(settings) as channels, open_check_in_sms(settings) as texts:
-            loops: dict[str, Callable[[], Awaitable[None]]] = {}
+            loops: dict[str, Loop] = {}
             loops["listen"] = lambda: listen(settings.database_url, wakes, stop)
-            loops["detect"] = lambda: detect_loop(
+            # the event detectors as this worker runs them, in two lanes
+            detect = functools.partial(
+                detect_loop,
                 pool,
                 routes=routes,
                 policy=policy,
                 limit=settings.alerts_batch_max,
                 poll_s=settings.alerts_poll_interval_s,
-                wake=wake,
                 stop=stop,
                 opened=escalate,
                 offer=offer_opened,
+            )
+            loops["detect"] = lambda: detect(
+                wake=wake,
                 window_detectors=build_window_registry(
                     fall_model=fall_model, fall_models=fall_models
                 ),
             )
             # sos, fall and smoke in a lane of their own: never behind a batch being judged
-            loops["detect_life_safety"] = lambda: detect_loop(
-                pool,
-                routes=routes,
-                policy=policy,
-                limit=settings.alerts_batch_max,
-                poll_s=settings.alerts_poll_interval_s,
-                wake=wake_life_safety,
-                stop=stop,
-                opened=escalate,
-                offer=offer_opened,
-                life_safety_only=True,
+            loops["detect_life_safety"] = lambda: detect(
+                wake=wake_life_safety, life_safety_only=True
             )
             loops["escalation_loop"] = lambda: escalation_loop(
                 pool, wake=escalate, stop=stop, poll_s=settings.alerts_poll_interval_s
@@ -200,17 +204,18 @@ async def serve(settings: Settings) -> None:
                 clock=clock,
                 stop=stop,
             )
-            loops["periodic"] = lambda: periodic_loop(
-                pool,
-                vitals=VitalsDetector(),
-                health=DeviceHealthDetector(low_battery=settings.low_battery_percent),
-                policy=policy,
-                every_s=settings.periodic_interval_s,
-                clock=clock,
-                stop=stop,
+            loops["periodic"] = clocked(
+                "periodic",
+                settings.periodic_interval_s,
+                lambda: periodic_round(
+                    pool,
+                    vitals=VitalsDetector(),
+                    health=DeviceHealthDetector(low_battery=settings.low_battery_percent),
+                    policy=policy,
+                ),
             )
-            loops["care_findings"] = lambda: findings_loop(
-                pool, every_s=settings.periodic_interval_s, clock=clock, stop=stop
+            loops["care_findings"] = clocked(
+                "care_findings", settings.periodic_interval_s, lambda: findings_round(pool)
             )
             loops["notify"] = lambda: notify_loop(
                 pool,
@@ -224,16 +229,19 @@ async def serve(settings: Settings) -> None:
             loops["resident_messages"] = lambda: resident_messages_loop(
                 pool, channel=texts, poll_s=settings.notify_poll_interval_s, stop=stop
             )
-            loops["ticks"] = lambda: tick_loop(
-                pool,
-                specs=tuple(t for t in build_tick_registry() if t.detector.name not in disabled),
-                policy=policy,
-                defaults=site_defaults(settings),
-                interval_s=settings.tick_interval_s,
-                refit_interval_s=settings.routine_refit_interval_s,
-                history_days=settings.routine_history_days,
-                clock=clock,
-                stop=stop,
+            loops["ticks"] = clocked(
+                "ticks",
+                settings.tick_interval_s,
+                lambda: tick_round(
+                    pool,
+                    specs=tuple(
+                        t for t in build_tick_registry() if t.detector.name not in disabled
+                    ),
+                    policy=policy,
+                    defaults=site_defaults(settings),
+                    refit_interval_s=settings.routine_refit_interval_s,
+                    history_days=settings.routine_history_days,
+                ),
             )
             config = WatchConfig.from_settings(settings)
             loops["watchdog"] = lambda: watchdog_loop(

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Annotated
 
@@ -11,6 +10,7 @@ from fastapi import Depends, Query, Request, status
 from fastapi.security import OAuth2PasswordBearer
 
 from dashboard_api.errors import ApiError
+from dashboard_api.queries import SitePage
 from devices.accounts import Principal, principal_for_token
 from devices.db import AsyncPool
 from devices.domain import Role
@@ -49,15 +49,6 @@ TokenDep = Annotated[str | None, Depends(oauth2)]
 Limit = Annotated[int, Query(ge=1, le=500)]
 Offset = Annotated[int, Query(ge=0, le=1_000_000)]
 SiteFilter = Annotated[str | None, Query(pattern=r"^[A-Za-z0-9_-]{1,64}$")]
-
-
-@dataclass(frozen=True, slots=True)
-class SitePage:
-    """A page of a list that may be narrowed to one site (``?site_id=&limit=&offset=``)."""
-
-    site_id: str | None
-    limit: int
-    offset: int
 
 
 def _site_page(site_id: SiteFilter = None, limit: Limit = 100, offset: Offset = 0) -> SitePage:

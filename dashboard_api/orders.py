@@ -28,13 +28,11 @@ from dashboard_api import queries
 from dashboard_api.deps import (
     ConnDep,
     HotlineUser,
-    Limit,
     Now,
-    Offset,
     OrderReader,
     OrderUser,
     SettingsDep,
-    SiteFilter,
+    SitePageDep,
     StaffUser,
 )
 from dashboard_api.errors import ApiError
@@ -63,26 +61,22 @@ def actor(user: Principal) -> Actor:
 async def orders(
     conn: ConnDep,
     user: OrderReader,
-    site_id: SiteFilter = None,
+    page: SitePageDep,
     open_only: bool = False,
     state: OrderState | None = None,
     colour: Colour | None = None,
     kind: OrderKind | None = None,
     offered_to_me: bool = False,
-    limit: Limit = 100,
-    offset: Offset = 0,
 ) -> list[OrderOut]:
     rows = await queries.list_orders(
         conn,
         principal=user,
-        site_id=site_id,
+        page=page,
         open_only=open_only,
         state=state,
         colour=colour,
         kind=kind,
         offered_to_me=offered_to_me,
-        limit=limit,
-        offset=offset,
     )
     return [OrderOut(**r) for r in rows]
 

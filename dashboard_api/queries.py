@@ -7,6 +7,7 @@ cannot be probed.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -61,15 +62,29 @@ RESIDENT_SELECT = sql.SQL(
 )
 
 
+@dataclass(frozen=True, slots=True)
+class SitePage:
+    """A page of a list that may be narrowed to one site (``?site_id=&limit=&offset=``)."""
+
+    site_id: str | None
+    limit: int
+    offset: int
+
+    def params(self) -> dict[str, Any]:
+        """For ``%(site)s::text IS NULL OR ... = %(site)s`` and ``LIMIT %(limit)s OFFSET
+        %(offset)s``."""
+        return {"site": self.site_id, "limit": self.limit, "offset": self.offset}
+
+
 async def list_residents(
-    conn: Conn, *, principal: Principal, site_id: str | None, limit: int, offset: int
+    conn: Conn, *, principal: Principal, page: SitePage
 ) -> list[dict[str, Any]]:
     where, params = scope(principal, site_col="r.site_id", resident_col="r.resident_id")
     q = RESIDENT_SELECT.format(where) + sql.SQL(
         "AND (%(site)s::text IS NULL OR r.site_id = %(site)s) AND r.discharged_at IS NULL "
         "ORDER BY r.resident_id LIMIT %(limit)s OFFSET %(offset)s"
     )
-    return await _rows(conn, q, {**params, "site": site_id, "limit": limit, "offset": offset})
+    return await _rows(conn, q, {**params, **page.params()})
 
 
 async def get_resident(
@@ -84,9 +99,7 @@ async def get_resident(
     return rows[0] if rows else None
 
 
-async def list_devices(
-    conn: Conn, *, principal: Principal, site_id: str | None, limit: int, offset: int
-) -> list[dict[str, Any]]:
+async def list_devices(conn: Conn, *, principal: Principal, page: SitePage) -> list[dict[str, Any]]:
     where, params = scope(principal, site_col="d.site_id", resident_col="a.resident_id")
     q = sql.SQL(
         "SELECT d.device_id, d.site_id, d.kind, rm.name AS room_name, a.resident_id, s.online, "
@@ -96,19 +109,17 @@ async def list_devices(
         "WHERE {} AND (%(site)s::text IS NULL OR d.site_id = %(site)s) "
         "ORDER BY d.device_id LIMIT %(limit)s OFFSET %(offset)s"
     ).format(where)
-    return await _rows(conn, q, {**params, "site": site_id, "limit": limit, "offset": offset})
+    return await _rows(conn, q, {**params, **page.params()})
 
 
 async def list_alerts(
     conn: Conn,
     *,
     principal: Principal,
-    site_id: str | None,
+    page: SitePage,
     resident_id: int | None,
     colour: Colour | None,
     since: datetime | None,
-    limit: int,
-    offset: int,
 ) -> list[dict[str, Any]]:
     where, params = scope(principal, site_col="a.site_id", resident_col="a.resident_id")
     q = sql.SQL(
@@ -129,12 +140,10 @@ async def list_alerts(
         q,
         {
             **params,
-            "site": site_id,
+            **page.params(),
             "res": resident_id,
             "colour": colour.value if colour else None,
             "since": since,
-            "limit": limit,
-            "offset": offset,
         },
     )
 
@@ -169,14 +178,12 @@ async def list_orders(
     conn: Conn,
     *,
     principal: Principal,
-    site_id: str | None,
+    page: SitePage,
     open_only: bool,
     state: OrderState | None = None,
     colour: Colour | None = None,
     kind: OrderKind | None = None,
     offered_to_me: bool = False,
-    limit: int,
-    offset: int,
 ) -> list[dict[str, Any]]:
     where, params = order_scope(principal)
     q = ORDER_SELECT.format(where) + sql.SQL(
@@ -194,15 +201,13 @@ async def list_orders(
         q,
         {
             **params,
-            "site": site_id,
+            **page.params(),
             "open": open_only,
             "state": state.value if state else None,
             "colour": colour.value if colour else None,
             "kind": kind.value if kind else None,
             "mine": offered_to_me,
             "me": principal.user_id,
-            "limit": limit,
-            "offset": offset,
         },
     )
 

@@ -12,11 +12,8 @@ from dashboard_api import queries, throttle
 from dashboard_api.deps import (
     ConnDep,
     CurrentUser,
-    Limit,
     Now,
-    Offset,
     SettingsDep,
-    SiteFilter,
     SitePageDep,
     StaffUser,
     TokenDep,
@@ -101,9 +98,7 @@ async def sites(conn: ConnDep, user: CurrentUser) -> list[SiteOut]:
 
 @router.get("/residents", response_model=list[ResidentOut])
 async def residents(conn: ConnDep, user: CurrentUser, page: SitePageDep) -> list[ResidentOut]:
-    rows = await queries.list_residents(
-        conn, principal=user, site_id=page.site_id, limit=page.limit, offset=page.offset
-    )
+    rows = await queries.list_residents(conn, principal=user, page=page)
     return [ResidentOut(**r) for r in rows]
 
 
@@ -119,9 +114,7 @@ async def resident(
 
 @router.get("/devices", response_model=list[DeviceOut])
 async def devices(conn: ConnDep, user: StaffUser, page: SitePageDep) -> list[DeviceOut]:
-    rows = await queries.list_devices(
-        conn, principal=user, site_id=page.site_id, limit=page.limit, offset=page.offset
-    )
+    rows = await queries.list_devices(conn, principal=user, page=page)
     return [DeviceOut(**r) for r in rows]
 
 
@@ -132,22 +125,13 @@ async def alerts(
     settings: SettingsDep,
     locale: LocaleDep,
     at: Now,
-    site_id: SiteFilter = None,
+    page: SitePageDep,
     resident_id: Annotated[int | None, Query(ge=1, le=2**62)] = None,
     colour: Colour | None = None,
     since: datetime | None = None,
-    limit: Limit = 100,
-    offset: Offset = 0,
 ) -> list[AlertOut]:
     rows = await queries.list_alerts(
-        conn,
-        principal=user,
-        site_id=site_id,
-        resident_id=resident_id,
-        colour=colour,
-        since=since,
-        limit=limit,
-        offset=offset,
+        conn, principal=user, page=page, resident_id=resident_id, colour=colour, since=since
     )
     tz = settings.site_timezone
     return [AlertOut(**explained(r, locale=locale, tz=tz, now=at)) for r in rows]

@@ -13,7 +13,7 @@ from fastapi import APIRouter, Path, Query, status
 from fastapi.exceptions import RequestValidationError
 
 from dashboard_api import timeline_queries as tq
-from dashboard_api.deps import ConnDep, CurrentUser, Now, SettingsDep, SiteFilter, StaffUser
+from dashboard_api.deps import ConnDep, CurrentUser, Now, SettingsDep, SitePageDep, StaffUser
 from dashboard_api.errors import ApiError
 from dashboard_api.i18n import LocaleDep, explained
 from dashboard_api.schemas import Problem
@@ -128,22 +128,18 @@ async def device_health(
     conn: ConnDep,
     user: StaffUser,
     at: Now,
-    site_id: SiteFilter = None,
+    page: SitePageDep,
     problems_only: bool = False,
     stale_after_s: Annotated[int, Query(ge=10, le=30 * 86400)] = 900,
-    limit: Annotated[int, Query(ge=1, le=500)] = 100,
-    offset: Annotated[int, Query(ge=0, le=1_000_000)] = 0,
 ) -> list[DeviceHealthOut]:
     """Devices with problems first: offline, not heard from (stale), battery under 20 %."""
     rows = await tq.device_health(
         conn,
         principal=user,
-        site_id=site_id,
+        page=page,
         problems_only=problems_only,
         stale_after=timedelta(seconds=stale_after_s),
         now=at,
-        limit=limit,
-        offset=offset,
     )
     return [DeviceHealthOut(**r) for r in rows]
 

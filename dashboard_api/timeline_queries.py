@@ -8,7 +8,7 @@ from typing import Any
 
 from psycopg import sql
 
-from dashboard_api.queries import _rows, get_resident, scope
+from dashboard_api.queries import SitePage, _rows, get_resident, scope
 from devices.accounts import Principal
 from devices.registry import Conn
 
@@ -125,12 +125,10 @@ async def device_health(
     conn: Conn,
     *,
     principal: Principal,
-    site_id: str | None,
+    page: SitePage,
     problems_only: bool,
     stale_after: timedelta,
     now: datetime,
-    limit: int,
-    offset: int,
 ) -> list[dict[str, Any]]:
     where, params = scope(principal, site_col="d.site_id", resident_col="a.resident_id")
     q = sql.SQL(
@@ -152,12 +150,10 @@ async def device_health(
         q,
         {
             **params,
-            "site": site_id,
+            **page.params(),
             "stale": now - stale_after,
             "low": LOW_BATTERY,
             "problems": problems_only,
-            "limit": limit,
-            "offset": offset,
         },
     )
     for r in rows:

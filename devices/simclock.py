@@ -13,14 +13,16 @@ was raised, order deadlines, escalation) stays on the wall clock.
 
 from __future__ import annotations
 
+import asyncio
 import logging
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Final
 
 from devices.db import AsyncPool
 from devices.domain import SimClock
+from devices.loops import database_loop
 from devices.registry import Conn
 
 MAX_SPEED: Final = 10_000.0
@@ -118,3 +120,27 @@ class DetectorClock:
         if sim is None:
             return Instant(wall, wall)
         return Instant(sim.at(wall), wall, sim.speed)
+
+
+# One round of a time-driven loop, at the clock's instant.
+Work = Callable[[Instant], Awaitable[object]]
+
+
+async def clocked_loop(
+    name: str,
+    pool: AsyncPool,
+    work: Work,
+    *,
+    clock: DetectorClock,
+    every_s: float,
+    stop: asyncio.Event,
+) -> None:
+    """``work(at)`` at the clock's instant, every ``every_s`` of detector time, as a
+    ``database_loop`` (an outage is waited out, ``stop`` ends it)."""
+
+    async def one_round() -> float:
+        at = await clock.now(pool)
+        await work(at)
+        return at.interval(every_s)
+
+    await database_loop(name, one_round, stop=stop)

@@ -9,7 +9,6 @@ and kind), so a repeated cycle or two workers add nothing twice."""
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -19,9 +18,8 @@ from psycopg.types.json import Jsonb
 
 from alerts.care.messages import finding_record
 from devices.db import AsyncPool
-from devices.loops import database_loop
 from devices.registry import Conn
-from devices.simclock import DetectorClock
+from devices.simclock import Instant, Work
 
 log = logging.getLogger(__name__)
 
@@ -125,17 +123,13 @@ async def device_findings_cycle(conn: Conn, *, now: datetime) -> int:
     return opened
 
 
-async def findings_loop(
-    pool: AsyncPool, *, every_s: float, clock: DetectorClock, stop: asyncio.Event
-) -> None:
-    """Device-supplied safety findings (self-tests, silent buttons, batteries) every
-    ``every_s`` at detector time; supervised on its own, so it never costs an alert."""
+def findings_round(pool: AsyncPool) -> Work:
+    """Device-supplied safety findings (self-tests, silent buttons, batteries) at detector
+    time, for ``clocked_loop``; a loop of its own, so it never costs an alert."""
 
-    async def one_round() -> float:
-        at = await clock.now(pool)
+    async def one_round(at: Instant) -> None:
         async with pool.connection() as conn, conn.transaction():
             if await device_findings_cycle(conn, now=at.detect):
                 log.info("new device safety findings")
-        return at.interval(every_s)
 
-    await database_loop("care_findings", one_round, stop=stop)
+    return one_round

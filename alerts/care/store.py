@@ -3,7 +3,7 @@ their visitor, and what the sensors know about them (alerts, activity, silence, 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from datetime import date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -69,7 +69,10 @@ NO_FACTS_SQL = sql.SQL(
 
 
 @dataclass(frozen=True, slots=True)
-class PlanEntry:
+class PlanListing:
+    """What the visit plan lists of a priority resident (the API's plan entries carry these
+    fields as they are, ``dashboard_api.care.schemas.PlanEntryOut``)."""
+
     resident_id: int
     full_name: str
     site_id: str
@@ -82,23 +85,16 @@ class PlanEntry:
     due: datetime
     visitor_id: int | None
     visitor: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class PlanEntry(PlanListing):
     facts: SensorFacts
     priority: Priority
 
     def as_json(self) -> dict[str, Any]:
         return {
-            "resident_id": self.resident_id,
-            "full_name": self.full_name,
-            "site_id": self.site_id,
-            "community": self.community,
-            "district": self.district,
-            "flags": self.flags,
-            "visits_per_month": self.visits_per_month,
-            "visits_this_month": self.visits_this_month,
-            "last_visit": self.last_visit,
-            "due": self.due,
-            "visitor_id": self.visitor_id,
-            "visitor": self.visitor,
+            **{f.name: getattr(self, f.name) for f in fields(PlanListing)},
             "score": self.priority.score,
             "reasons": list(self.priority.keys),
             "reason_messages": [r.as_json() for r in self.priority.reasons],

@@ -7,7 +7,6 @@ explicit ``now``, keeps their state in ``detector_state`` and stores verdicts th
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -21,9 +20,8 @@ from alerts.detection.persist import log_raised, persist
 from alerts.dispatch.policy import EscalationPolicy
 from devices.careplan import plans_from
 from devices.db import AsyncPool
-from devices.loops import database_loop
 from devices.registry import Conn
-from devices.simclock import DetectorClock
+from devices.simclock import Instant, Work
 
 log = logging.getLogger(__name__)
 
@@ -155,22 +153,18 @@ async def run_periodic(
     return PeriodicCycle(a.evaluated + b.evaluated, a.raised + b.raised)
 
 
-async def periodic_loop(
+def periodic_round(
     pool: AsyncPool,
     *,
     vitals: VitalsDetector,
     health: DeviceHealthDetector,
     policy: EscalationPolicy,
-    every_s: float,
-    clock: DetectorClock,
-    stop: asyncio.Event,
-) -> None:
+) -> Work:
+    """The vitals and device-health detectors' round, for ``clocked_loop``."""
 
-    async def one_round() -> float:
-        at = await clock.now(pool)
+    async def one_round(at: Instant) -> None:
         await run_periodic(
             pool, vitals=vitals, health=health, policy=policy, now=at.detect, wall=at.wall
         )
-        return at.interval(every_s)
 
-    await database_loop("periodic", one_round, stop=stop)
+    return one_round

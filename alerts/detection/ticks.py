@@ -10,7 +10,6 @@ Detectors stay pure: snapshot and ``now`` in, verdict out.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from dataclasses import dataclass
 from datetime import datetime
@@ -29,8 +28,7 @@ from alerts.detection.routine_store import refresh_routines
 from alerts.detection.snapshots import load_snapshots
 from alerts.dispatch.policy import EscalationPolicy
 from devices.db import AsyncPool
-from devices.loops import database_loop
-from devices.simclock import DetectorClock
+from devices.simclock import Instant, Work
 
 __all__ = [
     "DeviceSnapshot",
@@ -40,7 +38,7 @@ __all__ = [
     "TickSpec",
     "evaluate_snapshots",
     "run_tick",
-    "tick_loop",
+    "tick_round",
 ]
 
 log = logging.getLogger(__name__)
@@ -95,22 +93,19 @@ async def run_tick(
     return TickResult(len(snapshots), raised)
 
 
-async def tick_loop(
+def tick_round(
     pool: AsyncPool,
     *,
     specs: tuple[TickSpec, ...],
     policy: EscalationPolicy,
     defaults: SiteDefaults,
-    interval_s: float,
     refit_interval_s: float,
     history_days: int,
-    clock: DetectorClock,
-    stop: asyncio.Event,
-) -> None:
-    """Every ``interval_s``: refresh due routines, build snapshots, run the tick detectors."""
+) -> Work:
+    """The tick detectors' round, for ``clocked_loop``: refresh due routines, build
+    snapshots, run the tick detectors."""
 
-    async def one_round() -> float:
-        at = await clock.now(pool)
+    async def one_round(at: Instant) -> None:
         await refresh_routines(
             pool,
             now=at.detect,
@@ -121,6 +116,5 @@ async def tick_loop(
         await run_tick(
             pool, specs=specs, policy=policy, defaults=defaults, now=at.detect, wall=at.wall
         )
-        return at.interval(interval_s)
 
-    await database_loop("ticks", one_round, stop=stop)
+    return one_round

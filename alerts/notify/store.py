@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -93,23 +93,43 @@ def prefs_from_row(row: Mapping[str, Any], default_tz: str) -> Prefs:
     )
 
 
-async def _insert(
-    conn: Conn,
-    row: Mapping[str, Any],
-    *,
-    idem_key: str,
-    source: Source,
-    colour: Colour,
-    kind: str,
-    message: messages.Message,
-    payload: dict[str, Any],
-    happened_at: datetime,
-    prefs: Prefs,
-    now: datetime,
+@dataclass(frozen=True, slots=True)
+class _Draft:
+    """One message for the recipient of a row: what is particular to its source."""
+
+    idem_key: str
+    source: Source
+    colour: Colour
+    kind: str
+    message: messages.Message
+    payload: dict[str, Any]  # beside the resident, kind, colour and local time every one has
+    happened_at: datetime
+
+
+# What a source makes of one row for its recipient (with their prefs), or None for nothing.
+Drafter = Callable[[Conn, Mapping[str, Any], Prefs, datetime], Awaitable[_Draft | None]]
+
+
+async def _enqueue(
+    conn: Conn, rows: list[dict[str, Any]], draft: Drafter, *, now: datetime, config: NotifyConfig
 ) -> int:
-    """Queue one message for the recipient of ``row``; ``payload`` is what is particular to
-    its source, beside the resident, kind, colour and local time every message carries."""
-    reason = wants(prefs, source=source, colour=colour, kind=kind)
+    """Queue the draft of each row for its recipient; the number queued (a key already
+    queued is not queued again)."""
+    added = 0
+    for row in rows:
+        prefs = prefs_from_row(row, config.timezone)
+        drafted = await draft(conn, row, prefs, now)
+        if drafted is not None:
+            added += await _insert(conn, row, drafted, prefs=prefs, now=now)
+    return added
+
+
+async def _insert(
+    conn: Conn, row: Mapping[str, Any], draft: _Draft, *, prefs: Prefs, now: datetime
+) -> int:
+    """Queue one message for the recipient of ``row``."""
+    colour, kind, message = draft.colour, draft.kind, draft.message
+    reason = wants(prefs, source=draft.source, colour=colour, kind=kind)
     if reason is None and not row["channels"]:
         reason = "no channel configured"
     at = release_at(now, colour=colour, quiet=prefs.quiet, tz=prefs.timezone)
@@ -118,9 +138,9 @@ async def _insert(
         "resident_name": row["full_name"],
         "kind": kind,
         "colour": colour.value,
-        "local_time": messages.local_time(happened_at, prefs.timezone),
-        **payload,
-        "type": source.value,
+        "local_time": messages.local_time(draft.happened_at, prefs.timezone),
+        **draft.payload,
+        "type": draft.source.value,
         "subject": message.subject,
         "text": message.text,
     }
@@ -130,10 +150,10 @@ async def _insert(
         "state, reason) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s) "
         "ON CONFLICT (idem_key) DO NOTHING",
         (
-            idem_key,
+            draft.idem_key,
             row["user_id"],
             row["resident_id"],
-            source.value,
+            draft.source.value,
             payload.get("alert_id"),
             payload.get("order_id"),
             colour.value,
@@ -150,13 +170,14 @@ async def _insert(
     return cur.rowcount
 
 
-async def enqueue_alerts(conn: Conn, *, now: datetime, config: NotifyConfig) -> int:
-    cur = await conn.execute(ALERTS_SQL, {"since": now - config.lookback, "limit": config.batch})
-    added = 0
-    for row in await cur.fetchall():
-        prefs = prefs_from_row(row, config.timezone)
-        colour = Colour(row["colour"])
-        message = messages.alert_message(
+async def _alert_draft(conn: Conn, row: Mapping[str, Any], prefs: Prefs, now: datetime) -> _Draft:
+    colour = Colour(row["colour"])
+    return _Draft(
+        idem_key=f"alert:{row['alert_id']}:{row['user_id']}",
+        source=Source.ALERT,
+        colour=colour,
+        kind=row["kind"],
+        message=messages.alert_message(
             resident=row["full_name"],
             kind=row["kind"],
             colour=colour,
@@ -167,35 +188,29 @@ async def enqueue_alerts(conn: Conn, *, now: datetime, config: NotifyConfig) -> 
             tz=prefs.timezone,
             lang=prefs.language,
             now=now,
-        )
-        added += await _insert(
-            conn,
-            row,
-            idem_key=f"alert:{row['alert_id']}:{row['user_id']}",
-            source=Source.ALERT,
-            colour=colour,
-            kind=row["kind"],
-            message=message,
-            payload={
-                "alert_id": row["alert_id"],
-                "order_id": row["order_id"],
-                "occurred_at": row["occurred_at"].isoformat(),
-                "order_state": row["order_state"],
-            },
-            happened_at=row["occurred_at"],
-            prefs=prefs,
-            now=now,
-        )
-    return added
+        ),
+        payload={
+            "alert_id": row["alert_id"],
+            "order_id": row["order_id"],
+            "occurred_at": row["occurred_at"].isoformat(),
+            "order_state": row["order_state"],
+        },
+        happened_at=row["occurred_at"],
+    )
 
 
-async def enqueue_order_changes(conn: Conn, *, now: datetime, config: NotifyConfig) -> int:
-    cur = await conn.execute(ORDERS_SQL, {"since": now - config.lookback, "limit": config.batch})
-    added = 0
-    for row in await cur.fetchall():
-        prefs = prefs_from_row(row, config.timezone)
-        colour = Colour(row["colour"])
-        message = messages.order_message(
+async def enqueue_alerts(conn: Conn, *, now: datetime, config: NotifyConfig) -> int:
+    cur = await conn.execute(ALERTS_SQL, {"since": now - config.lookback, "limit": config.batch})
+    return await _enqueue(conn, await cur.fetchall(), _alert_draft, now=now, config=config)
+
+
+async def _order_draft(conn: Conn, row: Mapping[str, Any], prefs: Prefs, now: datetime) -> _Draft:
+    return _Draft(
+        idem_key=f"order:{row['transition_id']}:{row['user_id']}",
+        source=Source.ORDER,
+        colour=Colour(row["colour"]),
+        kind=row["category"],
+        message=messages.order_message(
             resident=row["full_name"],
             kind=row["category"],
             to_state=row["to_state"],
@@ -205,27 +220,21 @@ async def enqueue_order_changes(conn: Conn, *, now: datetime, config: NotifyConf
             tz=prefs.timezone,
             lang=prefs.language,
             now=now,
-        )
-        added += await _insert(
-            conn,
-            row,
-            idem_key=f"order:{row['transition_id']}:{row['user_id']}",
-            source=Source.ORDER,
-            colour=colour,
-            kind=row["category"],
-            message=message,
-            payload={
-                "alert_id": row["alert_id"],
-                "order_id": row["order_id"],
-                "order_state": row["to_state"],
-                "outcome": row["outcome"],
-                "at": row["at"].isoformat(),
-            },
-            happened_at=row["at"],
-            prefs=prefs,
-            now=now,
-        )
-    return added
+        ),
+        payload={
+            "alert_id": row["alert_id"],
+            "order_id": row["order_id"],
+            "order_state": row["to_state"],
+            "outcome": row["outcome"],
+            "at": row["at"].isoformat(),
+        },
+        happened_at=row["at"],
+    )
+
+
+async def enqueue_order_changes(conn: Conn, *, now: datetime, config: NotifyConfig) -> int:
+    cur = await conn.execute(ORDERS_SQL, {"since": now - config.lookback, "limit": config.batch})
+    return await _enqueue(conn, await cur.fetchall(), _order_draft, now=now, config=config)
 
 
 async def enqueue_summaries(conn: Conn, *, now: datetime, config: NotifyConfig) -> int:
@@ -233,33 +242,29 @@ async def enqueue_summaries(conn: Conn, *, now: datetime, config: NotifyConfig) 
         SUMMARY_SQL,
         {"now": now, "tz": config.timezone, "hour": config.summary_hour, "limit": config.batch},
     )
-    added = 0
-    for row in await cur.fetchall():
-        prefs = prefs_from_row(row, config.timezone)
+
+    async def draft(
+        conn: Conn, row: Mapping[str, Any], prefs: Prefs, now: datetime
+    ) -> _Draft | None:
         day = due_day(now, hour=config.summary_hour, tz=prefs.timezone)
         if day is None:
-            continue
-        key = f"summary:{row['resident_id']}:{day.isoformat()}:{row['user_id']}"
+            return None
         start, end = summary_window(day, hour=config.summary_hour, tz=prefs.timezone)
         facts = await gather(conn, resident_id=row["resident_id"], start=start, end=end)
-        message = render_summary(
-            facts, resident=row["full_name"], day=day, start=start, end=end, lang=prefs.language
-        )
-        added += await _insert(
-            conn,
-            row,
-            idem_key=key,
+        return _Draft(
+            idem_key=f"summary:{row['resident_id']}:{day.isoformat()}:{row['user_id']}",
             source=Source.SUMMARY,
             colour=Colour.GREEN,
             kind="daily_summary",
-            message=message,
+            message=render_summary(
+                facts, resident=row["full_name"], day=day, start=start, end=end, lang=prefs.language
+            ),
             payload={
                 "day": day.isoformat(),
                 "alerts": len(facts.alerts),
                 "motion": facts.motion_today,
             },
             happened_at=end,
-            prefs=prefs,
-            now=now,
         )
-    return added
+
+    return await _enqueue(conn, await cur.fetchall(), draft, now=now, config=config)

@@ -3,6 +3,7 @@ with owner and deadline until closed. Staff and safety officers of the site, and
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Annotated, Any
 
@@ -19,6 +20,7 @@ from dashboard_api.schemas import FreeText, Problem
 from devices.accounts import Principal
 from devices.domain import Role
 from devices.i18n import Locale
+from devices.registry import Conn
 
 router = APIRouter(prefix="/api/safety", tags=["safety"])
 SiteId = Annotated[str, Path(pattern=r"^[A-Za-z0-9_-]{1,64}$")]
@@ -200,68 +202,51 @@ async def _finding(conn: ConnDep, user: Principal, finding_id: int) -> dict[str,
     return row
 
 
-async def _change(
-    conn: ConnDep,
-    user: Principal,
-    at: datetime,
-    locale: Locale,
-    finding_id: int,
-    **change: Any,
-) -> FindingOut:
-    row = await _finding(conn, user, finding_id)
-    if "closed_at" in change:
-        change["closed_at"] = _past(change["closed_at"], at, not_before=row["opened_at"])
-    if not await safety.update_finding(
-        conn, finding_id=finding_id, principal=user, now=at, **change
-    ):
-        await conn.rollback()
-        raise HTTPException(status.HTTP_409_CONFLICT, "finding already closed")
-    await conn.commit()
-    after = await safety.get_finding(conn, finding_id=finding_id)
-    assert after is not None
-    return _finding_out(after, locale)
+@dataclass(frozen=True, slots=True)
+class FindingEdit:
+    """A change to one finding by the signed-in user, at the request's time; the finding's
+    route gives it (``FindingEditDep``), the body says what changes."""
+
+    conn: Conn
+    user: Principal
+    at: datetime
+    locale: Locale
+    finding_id: int
+
+    async def apply(self, **change: Any) -> FindingOut:
+        conn, finding_id = self.conn, self.finding_id
+        row = await _finding(conn, self.user, finding_id)
+        if "closed_at" in change:
+            change["closed_at"] = _past(change["closed_at"], self.at, not_before=row["opened_at"])
+        if not await safety.update_finding(
+            conn, finding_id=finding_id, principal=self.user, now=self.at, **change
+        ):
+            await conn.rollback()
+            raise HTTPException(status.HTTP_409_CONFLICT, "finding already closed")
+        await conn.commit()
+        after = await safety.get_finding(conn, finding_id=finding_id)
+        assert after is not None
+        return _finding_out(after, self.locale)
+
+
+async def _finding_edit(
+    conn: ConnDep, user: SafetyUser, at: Now, locale: LocaleDep, finding_id: FindingId
+) -> FindingEdit:
+    return FindingEdit(conn, user, at, locale, finding_id)
+
+
+FindingEditDep = Annotated[FindingEdit, Depends(_finding_edit)]
 
 
 @router.patch("/findings/{finding_id}", response_model=FindingOut, responses=CONFLICT)
-async def patch_finding(
-    conn: ConnDep,
-    user: SafetyUser,
-    at: Now,
-    locale: LocaleDep,
-    finding_id: FindingId,
-    body: FindingIn,
-) -> FindingOut:
+async def patch_finding(edit: FindingEditDep, body: FindingIn) -> FindingOut:
     """Give an open finding its owner and deadline."""
-    return await _change(
-        conn,
-        user,
-        at,
-        locale,
-        finding_id,
-        owner=body.owner,
-        deadline=body.deadline,
-        close_note=None,
-    )
+    return await edit.apply(owner=body.owner, deadline=body.deadline, close_note=None)
 
 
 @router.post("/findings/{finding_id}/close", response_model=FindingOut, responses=CONFLICT)
-async def close_finding(
-    conn: ConnDep,
-    user: SafetyUser,
-    at: Now,
-    locale: LocaleDep,
-    finding_id: FindingId,
-    body: CloseIn,
-) -> FindingOut:
+async def close_finding(edit: FindingEditDep, body: CloseIn) -> FindingOut:
     """Close with a note; ``closed_at`` when it was fixed, if that was before now."""
-    return await _change(
-        conn,
-        user,
-        at,
-        locale,
-        finding_id,
-        owner=None,
-        deadline=None,
-        close_note=body.note,
-        closed_at=body.closed_at,
+    return await edit.apply(
+        owner=None, deadline=None, close_note=body.note, closed_at=body.closed_at
     )

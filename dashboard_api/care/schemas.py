@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from datetime import datetime
 
+import pydantic.dataclasses
 from pydantic import BaseModel, Field
 
 from alerts.care.plan import Flag
+from alerts.care.store import PlanListing
 from dashboard_api.schemas import FreeText
 from devices.domain import ServiceCategory
 
@@ -56,20 +58,11 @@ class ReasonOut(BaseModel):
     params: dict[str, int]
 
 
-class PlanEntryOut(BaseModel):
-    resident_id: int
-    full_name: str
-    site_id: str
-    community: str
-    district: str
-    flags: list[str]
-    visits_per_month: int
-    visits_this_month: int
-    last_visit: datetime | None
-    due: datetime
+@pydantic.dataclasses.dataclass(frozen=True)
+class PlanEntryOut(PlanListing):
+    """A plan entry: the plan's listing of the resident, how due the visit is, and why."""
+
     state: str
-    visitor_id: int | None
-    visitor: str | None
     score: float
     reasons: list[str]  # the keys, most important first
     reason_messages: list[ReasonOut]

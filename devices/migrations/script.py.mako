@@ -5,17 +5,16 @@ Revises: ${down_revision | comma,n}
 Create Date: ${create_date}
 """
 
-from alembic import op
+from devices.migrations.steps import plain
 
 revision = ${repr(up_revision)}
 down_revision = ${repr(down_revision)}
-branch_labels = None
-depends_on = None
+
+UPGRADE = """
+"""
+
+DOWNGRADE = """
+"""
 
 
-def upgrade() -> None:
-    op.execute("""""")
-
-
-def downgrade() -> None:
-    op.execute("""""")
+upgrade, downgrade = plain(UPGRADE, DOWNGRADE)

@@ -6,12 +6,10 @@ Revises:
 Create Date: 2026-11-23
 """
 
-from alembic import op
+from devices.migrations.steps import plain
 
 revision = "0001"
 down_revision = None
-branch_labels = None
-depends_on = None
 
 ID_CHECK = "~ '^[A-Za-z0-9_-]{1,64}$'"
 
@@ -245,9 +243,4 @@ DROP TABLE IF EXISTS order_transitions, dispatch_orders, alerts, api_tokens, fam
 """
 
 
-def upgrade() -> None:
-    op.execute(UPGRADE)
-
-
-def downgrade() -> None:
-    op.execute(DOWNGRADE)
+upgrade, downgrade = plain(UPGRADE, DOWNGRADE)

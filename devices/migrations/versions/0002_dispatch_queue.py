@@ -6,12 +6,10 @@ Revises: 0008
 Create Date: 2026-11-23
 """
 
-from alembic import op
+from devices.migrations.steps import plain
 
 revision = "0002"
 down_revision = "0008"
-branch_labels = None
-depends_on = None
 
 UPGRADE = """
 -- Where a site is, for the "nearest" assignment rule.
@@ -153,9 +151,4 @@ ALTER TABLE sites DROP COLUMN lat, DROP COLUMN lon;
 """
 
 
-def upgrade() -> None:
-    op.execute(UPGRADE)
-
-
-def downgrade() -> None:
-    op.execute(DOWNGRADE)
+upgrade, downgrade = plain(UPGRADE, DOWNGRADE)

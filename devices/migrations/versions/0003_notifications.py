@@ -5,12 +5,10 @@ Revises: 0002
 Create Date: 2026-11-23
 """
 
-from alembic import op
+from devices.migrations.steps import plain
 
 revision = "0003"
 down_revision = "0002"
-branch_labels = None
-depends_on = None
 
 UPGRADE = """
 -- One row per family member who wants to be told. No row (or no channel): nothing is sent.
@@ -86,9 +84,4 @@ DROP TABLE IF EXISTS notification_attempts, notification_outbox, notification_pr
 """
 
 
-def upgrade() -> None:
-    op.execute(UPGRADE)
-
-
-def downgrade() -> None:
-    op.execute(DOWNGRADE)
+upgrade, downgrade = plain(UPGRADE, DOWNGRADE)

@@ -5,29 +5,23 @@ Revises: 0003
 Create Date: 2026-11-23
 """
 
-from alembic import op
+from devices.migrations.steps import plain
 
 revision = "0005"
 down_revision = "0003"
-branch_labels = None
-depends_on = None
+
+UPGRADE = """
+CREATE TABLE resident_routines (
+    resident_id   bigint PRIMARY KEY REFERENCES residents ON DELETE CASCADE,
+    fitted_at     timestamptz NOT NULL,
+    history_from  timestamptz NOT NULL,
+    history_to    timestamptz NOT NULL,
+    events        integer NOT NULL,
+    learned       boolean NOT NULL,
+    routine       jsonb NOT NULL
+);
+"""
+DOWNGRADE = "DROP TABLE IF EXISTS resident_routines"
 
 
-def upgrade() -> None:
-    op.execute(
-        """
-        CREATE TABLE resident_routines (
-            resident_id   bigint PRIMARY KEY REFERENCES residents ON DELETE CASCADE,
-            fitted_at     timestamptz NOT NULL,
-            history_from  timestamptz NOT NULL,
-            history_to    timestamptz NOT NULL,
-            events        integer NOT NULL,
-            learned       boolean NOT NULL,
-            routine       jsonb NOT NULL
-        );
-        """
-    )
-
-
-def downgrade() -> None:
-    op.execute("DROP TABLE IF EXISTS resident_routines")
+upgrade, downgrade = plain(UPGRADE, DOWNGRADE)

@@ -5,12 +5,10 @@ Revises: 0001
 Create Date: 2026-11-23
 """
 
-from alembic import op
+from devices.migrations.steps import plain
 
 revision = "0008"
 down_revision = "0001"
-branch_labels = None
-depends_on = None
 
 UPGRADE = """
 -- A detector asked to look again at an event later (a low-confidence fall, a device that went
@@ -45,9 +43,4 @@ DROP TABLE IF EXISTS detector_checks;
 """
 
 
-def upgrade() -> None:
-    op.execute(UPGRADE)
-
-
-def downgrade() -> None:
-    op.execute(DOWNGRADE)
+upgrade, downgrade = plain(UPGRADE, DOWNGRADE)

@@ -5,26 +5,20 @@ Revises: 0012
 Create Date: 2026-12-02
 """
 
-from alembic import op
+from devices.migrations.steps import plain
 
 revision = "0011"
 down_revision = "0012"
-branch_labels = None
-depends_on = None
+
+UPGRADE = """
+CREATE TABLE login_failures (
+    key             text PRIMARY KEY,
+    failures        integer NOT NULL,
+    last_failed_at  timestamptz NOT NULL
+);
+CREATE INDEX login_failures_age ON login_failures (last_failed_at);
+"""
+DOWNGRADE = "DROP TABLE login_failures"
 
 
-def upgrade() -> None:
-    op.execute(
-        """
-        CREATE TABLE login_failures (
-            key             text PRIMARY KEY,
-            failures        integer NOT NULL,
-            last_failed_at  timestamptz NOT NULL
-        );
-        CREATE INDEX login_failures_age ON login_failures (last_failed_at);
-        """
-    )
-
-
-def downgrade() -> None:
-    op.execute("DROP TABLE login_failures")
+upgrade, downgrade = plain(UPGRADE, DOWNGRADE)

@@ -5,17 +5,13 @@ Revises: 0018
 Create Date: 2026-12-03
 """
 
-from alembic import op
+from devices.migrations.steps import plain
 
 revision = "0015"
 down_revision = "0018"
-branch_labels = None
-depends_on = None
+
+UPGRADE = "ALTER TABLE users ADD COLUMN locale text CHECK (locale IN ('zh-CN', 'en'))"
+DOWNGRADE = "ALTER TABLE users DROP COLUMN locale"
 
 
-def upgrade() -> None:
-    op.execute("ALTER TABLE users ADD COLUMN locale text CHECK (locale IN ('zh-CN', 'en'))")
-
-
-def downgrade() -> None:
-    op.execute("ALTER TABLE users DROP COLUMN locale")
+upgrade, downgrade = plain(UPGRADE, DOWNGRADE)

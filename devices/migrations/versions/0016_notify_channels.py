@@ -7,12 +7,10 @@ Revises: 0020
 Create Date: 2026-12-03
 """
 
-from alembic import op
+from devices.migrations.steps import plain
 
 revision = "0016"
 down_revision = "0020"
-branch_labels = None
-depends_on = None
 
 UPGRADE = """
 ALTER TABLE notification_outbox
@@ -35,9 +33,4 @@ ALTER TABLE notification_outbox
 """
 
 
-def upgrade() -> None:
-    op.execute(UPGRADE)
-
-
-def downgrade() -> None:
-    op.execute(DOWNGRADE)
+upgrade, downgrade = plain(UPGRADE, DOWNGRADE)

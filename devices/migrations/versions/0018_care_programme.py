@@ -7,12 +7,10 @@ Revises: 0016
 Create Date: 2026-12-03
 """
 
-from alembic import op
+from devices.migrations.steps import plain
 
 revision = "0018"
 down_revision = "0016"
-branch_labels = None
-depends_on = None
 
 UPGRADE = """
 -- visitor: a community worker or volunteer (sees only the residents assigned to them);
@@ -135,9 +133,4 @@ ALTER TABLE users ADD CONSTRAINT users_role_check
 """
 
 
-def upgrade() -> None:
-    op.execute(UPGRADE)
-
-
-def downgrade() -> None:
-    op.execute(DOWNGRADE)
+upgrade, downgrade = plain(UPGRADE, DOWNGRADE)

@@ -6,12 +6,10 @@ Revises: 0013
 Create Date: 2026-12-03
 """
 
-from alembic import op
+from devices.migrations.steps import plain
 
 revision = "0020"
 down_revision = "0013"
-branch_labels = None
-depends_on = None
 
 UPGRADE = """
 -- A fall check is a detector_checks row (detector 'fall_check'): due_at is when an unanswered
@@ -36,9 +34,4 @@ ALTER TABLE detector_checks DROP COLUMN IF EXISTS verdict, DROP COLUMN IF EXISTS
 """
 
 
-def upgrade() -> None:
-    op.execute(UPGRADE)
-
-
-def downgrade() -> None:
-    op.execute(DOWNGRADE)
+upgrade, downgrade = plain(UPGRADE, DOWNGRADE)

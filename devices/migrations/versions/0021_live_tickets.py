@@ -7,26 +7,20 @@ Revises: 0015
 Create Date: 2026-12-03
 """
 
-from alembic import op
+from devices.migrations.steps import plain
 
 revision = "0021"
 down_revision = "0015"
-branch_labels = None
-depends_on = None
+
+UPGRADE = """
+CREATE TABLE live_tickets (
+    ticket_hash  bytea PRIMARY KEY,
+    token_hash   bytea NOT NULL,
+    expires_at   timestamptz NOT NULL
+);
+CREATE INDEX live_tickets_expiry ON live_tickets (expires_at);
+"""
+DOWNGRADE = "DROP TABLE live_tickets"
 
 
-def upgrade() -> None:
-    op.execute(
-        """
-        CREATE TABLE live_tickets (
-            ticket_hash  bytea PRIMARY KEY,
-            token_hash   bytea NOT NULL,
-            expires_at   timestamptz NOT NULL
-        );
-        CREATE INDEX live_tickets_expiry ON live_tickets (expires_at);
-        """
-    )
-
-
-def downgrade() -> None:
-    op.execute("DROP TABLE live_tickets")
+upgrade, downgrade = plain(UPGRADE, DOWNGRADE)

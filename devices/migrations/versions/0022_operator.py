@@ -6,12 +6,10 @@ Revises: 0024
 Create Date: 2026-12-03
 """
 
-from alembic import op
+from devices.migrations.steps import plain
 
 revision = "0022"
 down_revision = "0024"
-branch_labels = None
-depends_on = None
 
 UPGRADE = """
 -- operator: sees every site's orders, enters service orders, looks residents up by name or
@@ -35,9 +33,4 @@ ALTER TABLE users ADD CONSTRAINT users_role_check CHECK (role IN
 """
 
 
-def upgrade() -> None:
-    op.execute(UPGRADE)
-
-
-def downgrade() -> None:
-    op.execute(DOWNGRADE)
+upgrade, downgrade = plain(UPGRADE, DOWNGRADE)

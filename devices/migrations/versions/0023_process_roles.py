@@ -24,10 +24,10 @@ Create Date: 2026-12-03
 
 from alembic import op
 
+from devices.migrations.steps import for_role, grant
+
 revision = "0023"
 down_revision = "0025"
-branch_labels = None
-depends_on = None
 
 ALL = "SELECT, INSERT, UPDATE, DELETE"
 READ = "SELECT"
@@ -149,27 +149,6 @@ GRANTS: dict[str, dict[str, str]] = {
 ROLES = tuple(GRANTS)
 
 
-def _for_role(role: str, body: str, declare: str = "") -> str:
-    """Run ``body`` only if ``role`` exists."""
-    return (
-        f"DO $$ {declare} BEGIN IF EXISTS (SELECT FROM pg_roles WHERE rolname = '{role}') THEN\n"
-        f"{body}\nEND IF; END $$"
-    )
-
-
-def _grants(role: str, tables: dict[str, str]) -> str:
-    lines = [f"GRANT {what} ON {table} TO {role};" for table, what in tables.items()]
-    inserted = ", ".join(f"'{t}'" for t, what in tables.items() if "INSERT" in what)
-    # the sequences behind the ids of the tables it inserts into
-    lines.append(
-        "FOR seq IN SELECT s.oid::regclass::text FROM pg_class s JOIN pg_depend d"
-        " ON d.classid = 'pg_class'::regclass AND d.objid = s.oid AND d.deptype IN ('a', 'i')"
-        f" WHERE s.relkind = 'S' AND d.refobjid = ANY (ARRAY[{inserted}]::regclass[]) LOOP"
-        f" EXECUTE format('GRANT USAGE ON SEQUENCE %s TO {role}', seq); END LOOP;"
-    )
-    return "\n".join(lines)
-
-
 def upgrade() -> None:
     op.execute(
         """
@@ -195,8 +174,7 @@ def upgrade() -> None:
         END $$
         """
     )
-    for role, tables in GRANTS.items():
-        op.execute(_for_role(role, _grants(role, tables), declare="DECLARE seq text;"))
+    grant(GRANTS)
     op.execute(
         """
         CREATE FUNCTION eldercare_drop_old_chunks(horizon timestamptz) RETURNS integer
@@ -216,7 +194,7 @@ def upgrade() -> None:
         """
     )
     op.execute(
-        _for_role(
+        for_role(
             "eldercare_ingest",
             "GRANT EXECUTE ON FUNCTION eldercare_drop_old_chunks(timestamptz) TO eldercare_ingest;",
         )
@@ -227,7 +205,7 @@ def downgrade() -> None:
     op.execute("DROP FUNCTION IF EXISTS eldercare_drop_old_chunks(timestamptz)")
     for role in ROLES:
         op.execute(
-            _for_role(
+            for_role(
                 role,
                 f"REVOKE ALL ON ALL TABLES IN SCHEMA public FROM {role};\n"
                 f"REVOKE ALL ON ALL SEQUENCES IN SCHEMA public FROM {role};",

@@ -7,12 +7,10 @@ Revises: 0023
 Create Date: 2026-12-03
 """
 
-from alembic import op
+from devices.migrations.steps import plain
 
 revision = "0024"
 down_revision = "0023"
-branch_labels = None
-depends_on = None
 
 UPGRADE = """
 -- The check loop looks at every open check-in each second (an answer, any sign of life).
@@ -29,9 +27,4 @@ DROP INDEX IF EXISTS detector_checks_check_in_open;
 """
 
 
-def upgrade() -> None:
-    op.execute(UPGRADE)
-
-
-def downgrade() -> None:
-    op.execute(DOWNGRADE)
+upgrade, downgrade = plain(UPGRADE, DOWNGRADE)

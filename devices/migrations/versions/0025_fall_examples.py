@@ -10,12 +10,10 @@ Revises: 0021
 Create Date: 2026-12-03
 """
 
-from alembic import op
+from devices.migrations.steps import plain
 
 revision = "0025"
 down_revision = "0021"
-branch_labels = None
-depends_on = None
 
 UPGRADE = """
 CREATE TABLE fall_examples (
@@ -48,9 +46,4 @@ DROP TABLE IF EXISTS fall_examples;
 """
 
 
-def upgrade() -> None:
-    op.execute(UPGRADE)
-
-
-def downgrade() -> None:
-    op.execute(DOWNGRADE)
+upgrade, downgrade = plain(UPGRADE, DOWNGRADE)

@@ -10,12 +10,10 @@ Revises: 0022
 Create Date: 2026-12-03
 """
 
-from alembic import op
+from devices.migrations.steps import plain
 
 revision = "0026"
 down_revision = "0022"
-branch_labels = None
-depends_on = None
 
 UPGRADE = """
 ALTER TABLE safety_rounds ADD COLUMN recorded_at timestamptz;
@@ -39,9 +37,4 @@ ALTER TABLE safety_rounds DROP COLUMN recorded_at;
 """
 
 
-def upgrade() -> None:
-    op.execute(UPGRADE)
-
-
-def downgrade() -> None:
-    op.execute(DOWNGRADE)
+upgrade, downgrade = plain(UPGRADE, DOWNGRADE)

@@ -12,14 +12,12 @@ Revises: 0026
 Create Date: 2026-12-03
 """
 
-import importlib
-
 from alembic import op
+
+from devices.migrations.steps import grant
 
 revision = "0027"
 down_revision = "0026"
-branch_labels = None
-depends_on = None
 
 UPGRADE = """
 CREATE TABLE resident_messages (
@@ -79,9 +77,7 @@ GRANTS: dict[str, dict[str, str]] = {
 
 def upgrade() -> None:
     op.execute(UPGRADE)
-    roles = importlib.import_module("devices.migrations.versions.0023_process_roles")
-    for role, tables in GRANTS.items():
-        op.execute(roles._for_role(role, roles._grants(role, tables), declare="DECLARE seq text;"))
+    grant(GRANTS)
 
 
 def downgrade() -> None:
