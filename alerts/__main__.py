@@ -19,6 +19,7 @@ from alerts.care.reminders import enqueue_visit_reminders
 from alerts.detection.checks import check_loop
 from alerts.detection.detectors.devicehealth import DeviceHealthDetector
 from alerts.detection.detectors.registry import (
+    DetectorSpec,
     build_registry,
     build_tick_registry,
     build_window_registry,
@@ -41,7 +42,7 @@ from alerts.notify.resident_messages import resident_messages_loop
 from alerts.notify.wiring import config_from, open_channels, open_check_in_sms
 from alerts.notify.worker import notify_loop
 from alerts.watchdog.loop import WatchConfig, watchdog_loop
-from devices.db import open_pool
+from devices.db import AsyncPool, open_pool
 from devices.heartbeat import WorkerIdentity, heartbeat_loop
 from devices.logs import setup_logging
 from devices.probe import probe_app, serve_probe
@@ -69,6 +70,56 @@ def site_defaults(settings: Settings) -> SiteDefaults:
     )
 
 
+def _stop_on_signals() -> asyncio.Event:
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    return stop
+
+
+def _event_specs(settings: Settings) -> tuple[tuple[DetectorSpec, ...], set[str]]:
+    """The event detectors this installation runs, and the names it disabled."""
+    specs = build_registry(
+        fall_min_confidence=settings.fall_min_confidence,
+        fall_confirm_confidence=settings.fall_confirm_confidence,
+    )
+    disabled = {n.strip() for n in settings.disabled_detectors.split(",") if n.strip()}
+    return tuple(s for s in specs if s.detector.name not in disabled), disabled
+
+
+async def _supervise(
+    pool: AsyncPool,
+    loops: dict[str, Loop],
+    *,
+    who: WorkerIdentity,
+    supervisor: Supervisor,
+    settings: Settings,
+    stop: asyncio.Event,
+    probe_port: int = 0,
+) -> None:
+    """Run every loop under the supervisor, the heartbeat, and (a port) the probe."""
+    async with asyncio.TaskGroup() as tg:
+        for name, factory in loops.items():
+            tg.create_task(supervisor.run(name, factory), name=name)
+        tg.create_task(
+            heartbeat_loop(
+                pool, who, supervisor=supervisor, every_s=settings.heartbeat_interval_s, stop=stop
+            ),
+            name="heartbeat",
+        )
+        if probe_port:
+            tg.create_task(
+                serve_probe(
+                    probe_app(pool, supervisor, process=who.process),
+                    host=settings.probe_host,
+                    port=probe_port,
+                    stop=stop,
+                ),
+                name="probe",
+            )
+
+
 async def serve_life_safety(settings: Settings) -> None:
     """``python -m alerts lane``: the life-safety lane's claims (sos, fall, smoke) and their
     first offer, alone in a process, beside the main workers (which claim them too: the first
@@ -76,23 +127,15 @@ async def serve_life_safety(settings: Settings) -> None:
     shares this event loop, so a busy main worker never holds an SOS up; an order whose offer
     fails here is left due for the main workers' escalation loops."""
     pool = await open_pool(settings.database_url, name="alerts-lane", max_size=3)
-    stop, wake = asyncio.Event(), asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, stop.set)
-    specs = build_registry(
-        fall_min_confidence=settings.fall_min_confidence,
-        fall_confirm_confidence=settings.fall_confirm_confidence,
-    )
-    disabled = {n.strip() for n in settings.disabled_detectors.split(",") if n.strip()}
-    routes = route(tuple(s for s in specs if s.detector.name not in disabled))
-    supervisor = Supervisor(stop=stop)
-    loops: dict[str, Callable[[], Awaitable[None]]] = {
+    stop, wake = _stop_on_signals(), asyncio.Event()
+    specs, _ = _event_specs(settings)
+    routes, policy = route(specs), policy_from_settings(settings)
+    loops: dict[str, Loop] = {
         "listen": lambda: listen(settings.database_url, {OUTBOX_CHANNEL: (wake,)}, stop),
         "detect_life_safety": lambda: detect_loop(
             pool,
             routes=routes,
-            policy=policy_from_settings(settings),
+            policy=policy,
             limit=settings.alerts_batch_max,
             poll_s=settings.alerts_poll_interval_s,
             wake=wake,
@@ -101,20 +144,11 @@ async def serve_life_safety(settings: Settings) -> None:
             life_safety_only=True,
         ),
     }
+    who = WorkerIdentity.current("alerts-lane")
     try:
-        async with asyncio.TaskGroup() as tg:
-            for name, factory in loops.items():
-                tg.create_task(supervisor.run(name, factory), name=name)
-            tg.create_task(
-                heartbeat_loop(
-                    pool,
-                    WorkerIdentity.current("alerts-lane"),
-                    supervisor=supervisor,
-                    every_s=settings.heartbeat_interval_s,
-                    stop=stop,
-                ),
-                name="heartbeat",
-            )
+        await _supervise(
+            pool, loops, who=who, supervisor=Supervisor(stop=stop), settings=settings, stop=stop
+        )
     finally:
         await pool.close()
 
@@ -127,19 +161,11 @@ async def serve(settings: Settings) -> None:
     threadpool_limits(1)
     # one connection more for the life-safety lane's claims
     pool = await open_pool(settings.database_url, name="alerts", max_size=9)
-    stop = asyncio.Event()
+    stop = _stop_on_signals()
     wake, escalate, commands = asyncio.Event(), asyncio.Event(), asyncio.Event()
     wake_life_safety = asyncio.Event()
     order_changed = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, stop.set)
-    specs = build_registry(
-        fall_min_confidence=settings.fall_min_confidence,
-        fall_confirm_confidence=settings.fall_confirm_confidence,
-    )
-    disabled = {n.strip() for n in settings.disabled_detectors.split(",") if n.strip()}
-    specs = tuple(s for s in specs if s.detector.name not in disabled)
+    specs, disabled = _event_specs(settings)
     routes = route(specs)
     clock = DetectorClock(allowed=settings.sim_clock_allowed)
     policy = policy_from_settings(settings)
@@ -247,29 +273,15 @@ async def serve(settings: Settings) -> None:
             loops["watchdog"] = lambda: watchdog_loop(
                 pool, config=config, channels=channels, watcher=who.worker_id, stop=stop
             )
-            async with asyncio.TaskGroup() as tg:
-                for name, factory in loops.items():
-                    tg.create_task(supervisor.run(name, factory), name=name)
-                tg.create_task(
-                    heartbeat_loop(
-                        pool,
-                        who,
-                        supervisor=supervisor,
-                        every_s=settings.heartbeat_interval_s,
-                        stop=stop,
-                    ),
-                    name="heartbeat",
-                )
-                if settings.alerts_probe_port:
-                    tg.create_task(
-                        serve_probe(
-                            probe_app(pool, supervisor, process="alerts"),
-                            host=settings.probe_host,
-                            port=settings.alerts_probe_port,
-                            stop=stop,
-                        ),
-                        name="probe",
-                    )
+            await _supervise(
+                pool,
+                loops,
+                who=who,
+                supervisor=supervisor,
+                settings=settings,
+                stop=stop,
+                probe_port=settings.alerts_probe_port,
+            )
     finally:
         await pool.close()
 
