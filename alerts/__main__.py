@@ -7,7 +7,7 @@ import asyncio
 import contextlib
 import functools
 import signal
-from collections.abc import Awaitable, Callable, Coroutine
+from collections.abc import Awaitable, Callable, Coroutine, Mapping
 from datetime import datetime
 from typing import Any
 
@@ -17,6 +17,7 @@ from threadpoolctl import threadpool_limits
 from alerts.care.findings import findings_round
 from alerts.care.reminders import enqueue_visit_reminders
 from alerts.detection.checks import check_loop
+from alerts.detection.detectors.base import EventDetector
 from alerts.detection.detectors.devicehealth import DeviceHealthDetector
 from alerts.detection.detectors.registry import (
     DetectorSpec,
@@ -37,7 +38,7 @@ from alerts.detection.worker import OUTBOX_CHANNEL, detect_loop, listen
 from alerts.dispatch.commands import command_publisher
 from alerts.dispatch.escalation import escalation_loop, offer_opened
 from alerts.dispatch.orders import COMMANDS_CHANNEL, DISPATCH_CHANNEL
-from alerts.dispatch.policy import policy_from_settings
+from alerts.dispatch.policy import EscalationPolicy, policy_from_settings
 from alerts.notify.resident_messages import resident_messages_loop
 from alerts.notify.wiring import config_from, open_channels, open_check_in_sms
 from alerts.notify.worker import notify_loop
@@ -120,6 +121,30 @@ async def _supervise(
             )
 
 
+def _detect(
+    pool: AsyncPool,
+    settings: Settings,
+    *,
+    routes: Mapping[str, tuple[EventDetector, ...]],
+    policy: EscalationPolicy,
+    stop: asyncio.Event,
+    opened: asyncio.Event | None = None,
+) -> functools.partial[Coroutine[Any, Any, None]]:
+    """The event detectors' loop as a worker runs it (each lane adds its wake event and what
+    it judges): every cycle that opens orders offers them in its own transaction."""
+    return functools.partial(
+        detect_loop,
+        pool,
+        routes=routes,
+        policy=policy,
+        limit=settings.alerts_batch_max,
+        poll_s=settings.alerts_poll_interval_s,
+        stop=stop,
+        opened=opened,
+        offer=offer_opened,
+    )
+
+
 async def serve_life_safety(settings: Settings) -> None:
     """``python -m alerts lane``: the life-safety lane's claims (sos, fall, smoke) and their
     first offer, alone in a process, beside the main workers (which claim them too: the first
@@ -132,17 +157,9 @@ async def serve_life_safety(settings: Settings) -> None:
     routes, policy = route(specs), policy_from_settings(settings)
     loops: dict[str, Loop] = {
         "listen": lambda: listen(settings.database_url, {OUTBOX_CHANNEL: (wake,)}, stop),
-        "detect_life_safety": lambda: detect_loop(
-            pool,
-            routes=routes,
-            policy=policy,
-            limit=settings.alerts_batch_max,
-            poll_s=settings.alerts_poll_interval_s,
-            wake=wake,
-            stop=stop,
-            offer=offer_opened,
-            life_safety_only=True,
-        ),
+        "detect_life_safety": lambda: _detect(
+            pool, settings, routes=routes, policy=policy, stop=stop
+        )(wake=wake, life_safety_only=True),
     }
     who = WorkerIdentity.current("alerts-lane")
     try:
@@ -186,16 +203,8 @@ async def serve(settings: Settings) -> None:
             loops: dict[str, Loop] = {}
             loops["listen"] = lambda: listen(settings.database_url, wakes, stop)
             # the event detectors as this worker runs them, in two lanes
-            detect = functools.partial(
-                detect_loop,
-                pool,
-                routes=routes,
-                policy=policy,
-                limit=settings.alerts_batch_max,
-                poll_s=settings.alerts_poll_interval_s,
-                stop=stop,
-                opened=escalate,
-                offer=offer_opened,
+            detect = _detect(
+                pool, settings, routes=routes, policy=policy, stop=stop, opened=escalate
             )
             loops["detect"] = lambda: detect(
                 wake=wake,
