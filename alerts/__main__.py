@@ -34,7 +34,7 @@ from alerts.detection.fall.model import load_all as load_fall_models
 from alerts.detection.periodic import periodic_round
 from alerts.detection.routine import SiteDefaults
 from alerts.detection.ticks import tick_round
-from alerts.detection.worker import OUTBOX_CHANNEL, detect_loop, listen
+from alerts.detection.worker import OUTBOX_CHANNEL, LaneHold, detect_loop, listen
 from alerts.dispatch.commands import command_publisher
 from alerts.dispatch.escalation import escalation_loop, offer_opened
 from alerts.dispatch.orders import COMMANDS_CHANNEL, DISPATCH_CHANNEL
@@ -129,6 +129,7 @@ def _detect(
     policy: EscalationPolicy,
     stop: asyncio.Event,
     opened: asyncio.Event | None = None,
+    lane_hold: LaneHold | None = None,
 ) -> functools.partial[Coroutine[Any, Any, None]]:
     """The event detectors' loop as a worker runs it (each lane adds its wake event and what
     it judges): every cycle that opens orders offers them in its own transaction."""
@@ -142,13 +143,15 @@ def _detect(
         stop=stop,
         opened=opened,
         offer=offer_opened,
+        lane_hold=lane_hold,
     )
 
 
 async def serve_life_safety(settings: Settings) -> None:
     """``python -m alerts lane``: the life-safety lane's claims (sos, fall, smoke) and their
-    first offer, alone in a process, beside the main workers (which claim them too: the first
-    to lock a row judges it). No batch of telemetry-driven rows, no model and no other loop
+    first offer, alone in a process, beside the main workers (which leave it each row for
+    ``ELDERCARE_ALERTS_LANE_HOLD_S`` while it beats, and take it then: the first to lock a
+    row judges it). No batch of telemetry-driven rows, no model and no other loop
     shares this event loop, so a busy main worker never holds an SOS up; an order whose offer
     fails here is left due for the main workers' escalation loops."""
     pool = await open_pool(settings.database_url, name="alerts-lane", max_size=3)
@@ -203,8 +206,16 @@ async def serve(settings: Settings) -> None:
             loops: dict[str, Loop] = {}
             loops["listen"] = lambda: listen(settings.database_url, wakes, stop)
             # the event detectors as this worker runs them, in two lanes
+            # a live lane process (python -m alerts lane) offers an SOS first
+            hold = LaneHold(settings.alerts_lane_hold_s, 3 * settings.heartbeat_interval_s)
             detect = _detect(
-                pool, settings, routes=routes, policy=policy, stop=stop, opened=escalate
+                pool,
+                settings,
+                routes=routes,
+                policy=policy,
+                stop=stop,
+                opened=escalate,
+                lane_hold=hold,
             )
             loops["detect"] = lambda: detect(
                 wake=wake,

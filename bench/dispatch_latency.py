@@ -325,7 +325,7 @@ def main() -> None:
         "--load-nice",
         type=int,
         default=0,
-        help="run the paho publishers at this nice level (devices do not share the server's CPU)",
+        help="run the publishers (paho or fleet) at this nice level (devices do not share the server's CPU)",
     )
     parser.add_argument(
         "--lane-processes",
@@ -391,6 +391,9 @@ class Background:
     def start(self) -> None:
         if self.args.load == "fleet":
             self.procs, self.shared = start_load(self.spec)
+            for proc in self.procs:  # devices share no CPU with the server
+                if self.args.load_nice and proc.pid is not None:
+                    os.setpriority(os.PRIO_PROCESS, proc.pid, self.args.load_nice)
             return
         for p in self.procs:
             p.start()

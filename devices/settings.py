@@ -93,6 +93,9 @@ class Settings(BaseSettings):
     # Alerts worker.
     alerts_batch_max: int = 500
     alerts_poll_interval_s: float = 1.0
+    # While a life-safety lane process (python -m alerts lane) beats, the main workers leave it
+    # each sos, fall and smoke row for this long before they take it themselves.
+    alerts_lane_hold_s: float = Field(default=1.0, ge=0, le=10)
     # Device-reported falls: below min the device itself doubts it; at or above confirm the
     # alert is raised at once; in between the resident's other sensors decide (fusion).
     fall_min_confidence: float = 0.2

@@ -36,13 +36,25 @@ Offer = Callable[[Conn, datetime], Awaitable[None]]
 OUTBOX_CHANNEL = "stream_outbox"
 OUTBOX = Queue("stream_outbox", key="id", what="outbox row", field="outbox_id")
 
+# A life-safety row left, for its first %(hold_s)s seconds, to the life-safety lane process
+# (python -m alerts lane) while one beats: a main worker judging a batch of acc windows would
+# offer the SOS late. A lane that stopped beating (or none) holds nothing; one that hangs
+# holds each row only that long, and the main workers take it then.
+HELD_FOR_LANE = """(kind = 'event' AND name IN ('sos', 'fall', 'smoke')
+    AND created_at > now() - make_interval(secs => %(hold_s)s)
+    AND EXISTS (SELECT 1 FROM worker_heartbeats h WHERE h.process = 'alerts-lane'
+                AND h.stopped_at IS NULL
+                AND h.beat_at > now() - make_interval(secs => %(stale_s)s)))"""
+
 # Life-safety events (sos, fall, smoke) have first claim: a backlog of telemetry-driven rows
 # (acc windows, motion) never makes an SOS wait (partial index stream_outbox_life_safety).
-CLAIM_SQL = """
+CLAIM_SQL = f"""
 WITH safety AS (
     SELECT id FROM stream_outbox WHERE kind = 'event' AND name IN ('sos', 'fall', 'smoke')
+    AND NOT {HELD_FOR_LANE}
     ORDER BY id LIMIT %(limit)s FOR UPDATE SKIP LOCKED),
-rest AS (SELECT id FROM stream_outbox ORDER BY id LIMIT %(limit)s FOR UPDATE SKIP LOCKED),
+rest AS (SELECT id FROM stream_outbox WHERE NOT {HELD_FOR_LANE}
+         ORDER BY id LIMIT %(limit)s FOR UPDATE SKIP LOCKED),
 claimed AS (
     DELETE FROM stream_outbox WHERE id IN (
         SELECT id FROM (SELECT id, 0 AS p FROM safety UNION ALL SELECT id, 1 FROM rest) x
@@ -85,7 +97,8 @@ ORDER BY c.id
 # The life-safety lane's claim: sos, fall and smoke only, so an SOS never waits for a batch of
 # telemetry-driven rows (acc windows, motion) that the main loop is judging at that moment.
 CLAIM_LIFE_SAFETY_SQL = CLAIM_SQL.replace(
-    """rest AS (SELECT id FROM stream_outbox ORDER BY id LIMIT %(limit)s FOR UPDATE SKIP LOCKED),
+    f"""rest AS (SELECT id FROM stream_outbox WHERE NOT {HELD_FOR_LANE}
+         ORDER BY id LIMIT %(limit)s FOR UPDATE SKIP LOCKED),
 claimed AS (
     DELETE FROM stream_outbox WHERE id IN (
         SELECT id FROM (SELECT id, 0 AS p FROM safety UNION ALL SELECT id, 1 FROM rest) x
@@ -94,6 +107,18 @@ claimed AS (
     """claimed AS (DELETE FROM stream_outbox WHERE id IN (SELECT id FROM safety) RETURNING *)""",
 )
 assert CLAIM_LIFE_SAFETY_SQL != CLAIM_SQL
+
+
+@dataclass(frozen=True, slots=True)
+class LaneHold:
+    """How long a main worker leaves a life-safety row to the lane process, and how old the
+    lane's last heartbeat may be for it to count as alive."""
+
+    hold_s: float
+    stale_s: float
+
+    def params(self) -> dict[str, float]:
+        return {"hold_s": self.hold_s, "stale_s": self.stale_s}
 
 
 @dataclass(frozen=True, slots=True)
@@ -191,6 +216,7 @@ async def run_cycle(
     window_detectors: tuple[WindowDetector, ...] = (),
     life_safety_only: bool = False,
     offer: Offer | None = None,
+    lane_hold: LaneHold | None = None,
 ) -> Cycle:
     """Claim a batch and judge it in one transaction. If judging the batch fails for any
     reason but the database's availability, each row is judged alone (in its own savepoint)
@@ -200,12 +226,20 @@ async def run_cycle(
     ``offer`` (the dispatch queue's first step, given by the process that wires the rooms)
     then offers the orders this cycle opened, in the same transaction: an SOS is committed
     as alert, order and offer at once. If it fails, the orders stay due for the escalation
-    loop."""
+    loop.
+
+    ``lane_hold`` (the main workers') leaves young life-safety rows to a live life-safety
+    lane process (:data:`HELD_FOR_LANE`)."""
     judge = functools.partial(
         _judge, routes=routes, window_detectors=window_detectors, policy=policy, now=now
     )
     claim = CLAIM_LIFE_SAFETY_SQL if life_safety_only else CLAIM_SQL
-    async with pool.connection() as conn, claimed(conn, claim, {"limit": limit}) as rows:
+    async with (
+        pool.connection() as conn,
+        claimed(
+            conn, claim, {"limit": limit, **(lane_hold or LaneHold(0.0, 0.0)).params()}
+        ) as rows,
+    ):
         try:
             async with conn.transaction():
                 raised = await judge(conn, rows)
@@ -273,6 +307,7 @@ async def detect_loop(
     window_detectors: tuple[WindowDetector, ...] = (),
     life_safety_only: bool = False,
     offer: Offer | None = None,
+    lane_hold: LaneHold | None = None,
 ) -> None:
     """Run detector cycles; ``opened`` is set when a cycle opened orders (the escalation
     loop in this process looks at once, without waiting for a NOTIFY; with ``offer`` the
@@ -288,6 +323,7 @@ async def detect_loop(
             window_detectors=window_detectors,
             life_safety_only=life_safety_only,
             offer=offer,
+            lane_hold=lane_hold,
         )
         if cycle.alerts and opened is not None:
             opened.set()
