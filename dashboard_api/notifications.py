@@ -25,7 +25,7 @@ from pydantic import (
 from alerts.notify import service
 from alerts.notify.egress import Refused, resolve_public
 from alerts.notify.policy import FAMILY_CHANNELS, ChannelKind, Source
-from dashboard_api.deps import ConnDep, CurrentUser, Now, SettingsDep
+from dashboard_api.deps import ConnDep, CurrentUser, Limit, Now, Offset, SettingsDep
 from dashboard_api.errors import ApiError
 from dashboard_api.schemas import Problem
 from devices.accounts import Principal
@@ -234,8 +234,8 @@ async def deliveries(
     conn: ConnDep,
     user: CurrentUser,
     user_id: Annotated[int | None, Query(ge=1, le=2**62)] = None,
-    limit: Annotated[int, Query(ge=1, le=500)] = 50,
-    offset: Annotated[int, Query(ge=0, le=1_000_000)] = 0,
+    limit: Limit = 50,
+    offset: Offset = 0,
 ) -> list[DeliveryOut]:
     if user_id is not None:
         await _visible(conn, user, user_id)

@@ -56,7 +56,7 @@ async def list_sites(conn: Conn, *, principal: Principal) -> list[dict[str, Any]
     return await _rows(conn, q, params)
 
 
-RESIDENT_SELECT = sql.SQL(
+RESIDENT_SELECT = (
     "SELECT r.resident_id, r.site_id, r.full_name, rm.name AS room_name, r.care_profile, "
     "r.birth_year FROM residents r LEFT JOIN rooms rm USING (room_id) WHERE {} "
 )
@@ -76,15 +76,37 @@ class SitePage:
         return {"site": self.site_id, "limit": self.limit, "offset": self.offset}
 
 
+async def page_rows(
+    conn: Conn,
+    query: str,
+    visible: tuple[Query, dict[str, Any]],
+    page: SitePage,
+    *,
+    site_col: str,
+    params: dict[str, Any] | None = None,
+) -> list[dict[str, Any]]:
+    """One page of a list the caller may see, narrowed to the page's site: the ``{}`` in
+    ``query`` becomes the caller's scope (``visible``: scope() or order_scope()) ``AND
+    (%(site)s::text IS NULL OR <site_col> = %(site)s)``, and ``LIMIT %(limit)s OFFSET
+    %(offset)s`` ends it (after its ORDER BY); ``params`` fill the query's own placeholders."""
+    where, scope_params = visible
+    narrowed = sql.SQL("{} AND (%(site)s::text IS NULL OR {} = %(site)s)").format(
+        where, sql.SQL(site_col)
+    )
+    q = sql.SQL(query).format(narrowed) + sql.SQL(" LIMIT %(limit)s OFFSET %(offset)s")
+    return await _rows(conn, q, {**scope_params, **page.params(), **(params or {})})
+
+
 async def list_residents(
     conn: Conn, *, principal: Principal, page: SitePage
 ) -> list[dict[str, Any]]:
-    where, params = scope(principal, site_col="r.site_id", resident_col="r.resident_id")
-    q = RESIDENT_SELECT.format(where) + sql.SQL(
-        "AND (%(site)s::text IS NULL OR r.site_id = %(site)s) AND r.discharged_at IS NULL "
-        "ORDER BY r.resident_id LIMIT %(limit)s OFFSET %(offset)s"
+    return await page_rows(
+        conn,
+        RESIDENT_SELECT + "AND r.discharged_at IS NULL ORDER BY r.resident_id",
+        scope(principal, site_col="r.site_id", resident_col="r.resident_id"),
+        page,
+        site_col="r.site_id",
     )
-    return await _rows(conn, q, {**params, **page.params()})
 
 
 async def get_resident(
@@ -93,23 +115,27 @@ async def get_resident(
     where, params = scope(principal, site_col="r.site_id", resident_col="r.resident_id")
     rows = await _rows(
         conn,
-        RESIDENT_SELECT.format(where) + sql.SQL("AND r.resident_id = %(id)s"),
+        sql.SQL(RESIDENT_SELECT + "AND r.resident_id = %(id)s").format(where),
         {**params, "id": resident_id},
     )
     return rows[0] if rows else None
 
 
 async def list_devices(conn: Conn, *, principal: Principal, page: SitePage) -> list[dict[str, Any]]:
-    where, params = scope(principal, site_col="d.site_id", resident_col="a.resident_id")
-    q = sql.SQL(
+    q = (
         "SELECT d.device_id, d.site_id, d.kind, rm.name AS room_name, a.resident_id, s.online, "
         "s.battery, s.last_seen_at, d.retired_at IS NOT NULL AS retired FROM devices d "
         "LEFT JOIN rooms rm USING (room_id) LEFT JOIN device_status s USING (device_key) "
         "LEFT JOIN device_assignments a ON a.device_key = d.device_key AND upper_inf(a.during) "
-        "WHERE {} AND (%(site)s::text IS NULL OR d.site_id = %(site)s) "
-        "ORDER BY d.device_id LIMIT %(limit)s OFFSET %(offset)s"
-    ).format(where)
-    return await _rows(conn, q, {**params, **page.params()})
+        "WHERE {} ORDER BY d.device_id"
+    )
+    return await page_rows(
+        conn,
+        q,
+        scope(principal, site_col="d.site_id", resident_col="a.resident_id"),
+        page,
+        site_col="d.site_id",
+    )
 
 
 async def list_alerts(
@@ -121,26 +147,26 @@ async def list_alerts(
     colour: Colour | None,
     since: datetime | None,
 ) -> list[dict[str, Any]]:
-    where, params = scope(principal, site_col="a.site_id", resident_col="a.resident_id")
-    q = sql.SQL(
+    q = (
         "SELECT a.alert_id, a.site_id, a.resident_id, r.full_name AS resident_name, a.kind, "
         "a.colour, a.occurred_at, a.raised_at, a.details, a.incident_id, o.order_id, "
         "o.state AS order_state "
         "FROM alerts a LEFT JOIN residents r USING (resident_id) "
         # the order of the alert's incident: alerts folded into one incident share its order
         "LEFT JOIN dispatch_orders o ON o.incident_id = a.incident_id "
-        "WHERE {} AND (%(site)s::text IS NULL OR a.site_id = %(site)s) "
+        "WHERE {} "
         "AND (%(res)s::bigint IS NULL OR a.resident_id = %(res)s) "
         "AND (%(colour)s::text IS NULL OR a.colour = %(colour)s) "
         "AND (%(since)s::timestamptz IS NULL OR a.raised_at >= %(since)s) "
-        "ORDER BY a.raised_at DESC, a.alert_id DESC LIMIT %(limit)s OFFSET %(offset)s"
-    ).format(where)
-    return await _rows(
+        "ORDER BY a.raised_at DESC, a.alert_id DESC"
+    )
+    return await page_rows(
         conn,
         q,
-        {
-            **params,
-            **page.params(),
+        scope(principal, site_col="a.site_id", resident_col="a.resident_id"),
+        page,
+        site_col="a.site_id",
+        params={
             "res": resident_id,
             "colour": colour.value if colour else None,
             "since": since,
@@ -166,7 +192,7 @@ def order_scope(principal: Principal) -> tuple[Query, dict[str, Any]]:
     return centre_scope(principal, site_col="site_id")
 
 
-ORDER_SELECT = sql.SQL(
+ORDER_SELECT = (
     "SELECT order_id, alert_id, incident_id, kind, site_id, resident_id, colour, category, "
     "state, event_at, opened_at, accept_deadline, offered_to, offered_at, step_due_at, "
     "accepted_at, accepted_by, en_route_at, on_site_at, resolved_at, cancelled_at, outcome, "
@@ -185,23 +211,22 @@ async def list_orders(
     kind: OrderKind | None = None,
     offered_to_me: bool = False,
 ) -> list[dict[str, Any]]:
-    where, params = order_scope(principal)
-    q = ORDER_SELECT.format(where) + sql.SQL(
-        "AND (%(site)s::text IS NULL OR site_id = %(site)s) "
+    q = ORDER_SELECT + (
         "AND (NOT %(open)s OR state NOT IN ('resolved', 'cancelled')) "
         "AND (%(state)s::text IS NULL OR state = %(state)s) "
         "AND (%(colour)s::text IS NULL OR colour = %(colour)s) "
         "AND (%(kind)s::text IS NULL OR kind = %(kind)s) "
         "AND (NOT %(mine)s OR offered_to IN "
         "     (SELECT responder_id FROM responders WHERE user_id = %(me)s)) "
-        "ORDER BY opened_at DESC, order_id DESC LIMIT %(limit)s OFFSET %(offset)s"
+        "ORDER BY opened_at DESC, order_id DESC"
     )
-    return await _rows(
+    return await page_rows(
         conn,
         q,
-        {
-            **params,
-            **page.params(),
+        order_scope(principal),
+        page,
+        site_col="site_id",
+        params={
             "open": open_only,
             "state": state.value if state else None,
             "colour": colour.value if colour else None,
@@ -216,7 +241,7 @@ async def get_order(conn: Conn, *, principal: Principal, order_id: int) -> dict[
     where, params = order_scope(principal)
     rows = await _rows(
         conn,
-        ORDER_SELECT.format(where) + sql.SQL("AND order_id = %(id)s"),
+        sql.SQL(ORDER_SELECT + "AND order_id = %(id)s").format(where),
         {**params, "id": order_id},
     )
     return rows[0] if rows else None

@@ -8,7 +8,7 @@ from typing import Any
 
 from psycopg import sql
 
-from dashboard_api.queries import SitePage, _rows, get_resident, scope
+from dashboard_api.queries import SitePage, _rows, get_resident, page_rows, scope
 from devices.accounts import Principal
 from devices.registry import Conn
 
@@ -130,8 +130,7 @@ async def device_health(
     stale_after: timedelta,
     now: datetime,
 ) -> list[dict[str, Any]]:
-    where, params = scope(principal, site_col="d.site_id", resident_col="a.resident_id")
-    q = sql.SQL(
+    q = (
         "SELECT * FROM (SELECT d.device_id, d.site_id, d.kind, rm.name AS room_name, "
         "a.resident_id, r.full_name AS resident_name, s.online, s.battery, s.last_seen_at, "
         "COALESCE(s.last_seen_at, s.reported_at) IS NULL "
@@ -140,17 +139,17 @@ async def device_health(
         "LEFT JOIN rooms rm USING (room_id) LEFT JOIN device_status s USING (device_key) "
         "LEFT JOIN device_assignments a ON a.device_key = d.device_key AND upper_inf(a.during) "
         "LEFT JOIN residents r ON r.resident_id = a.resident_id "
-        "WHERE {} AND d.retired_at IS NULL AND (%(site)s::text IS NULL OR d.site_id = %(site)s)"
+        "WHERE {} AND d.retired_at IS NULL"
         ") x WHERE (NOT %(problems)s OR stale OR low_battery OR online IS NOT TRUE) "
-        "ORDER BY (online IS NOT TRUE OR stale OR low_battery) DESC, device_id "
-        "LIMIT %(limit)s OFFSET %(offset)s"
-    ).format(where)
-    rows = await _rows(
+        "ORDER BY (online IS NOT TRUE OR stale OR low_battery) DESC, device_id"
+    )
+    rows = await page_rows(
         conn,
         q,
-        {
-            **params,
-            **page.params(),
+        scope(principal, site_col="d.site_id", resident_col="a.resident_id"),
+        page,
+        site_col="d.site_id",
+        params={
             "stale": now - stale_after,
             "low": LOW_BATTERY,
             "problems": problems_only,

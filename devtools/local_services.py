@@ -256,10 +256,13 @@ def make_template(s: LocalServices) -> None:
 
 
 @contextmanager
-def fresh_database(s: LocalServices) -> Iterator[str]:
+def fresh_database(s: LocalServices, template: str | None = TEMPLATE) -> Iterator[str]:
+    """A database of its own, dropped afterwards: a copy of the migrated template, or with
+    ``template=None`` an empty one (PostgreSQL's default template)."""
     name = f"t_{uuid.uuid4().hex[:12]}"
+    create = f"CREATE DATABASE {name}" + (f" TEMPLATE {template}" if template else "")
     with psycopg.connect(s.pg.url("postgres"), autocommit=True) as conn:
-        conn.execute(f"CREATE DATABASE {name} TEMPLATE {TEMPLATE}")
+        conn.execute(create)
     try:
         yield s.pg.url(name)
     finally:

@@ -8,7 +8,6 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
@@ -16,7 +15,7 @@ import psycopg
 import pytest
 
 from devices import migrate
-from tests.services import ROOT, Services, query
+from tests.services import ROOT, Services, fresh_database, query
 
 pytestmark = pytest.mark.integration
 NOW = datetime.now(UTC)
@@ -24,14 +23,8 @@ NOW = datetime.now(UTC)
 
 @pytest.fixture
 def empty_url(services: Services) -> Iterator[str]:
-    name = f"r_{uuid.uuid4().hex[:10]}"
-    with psycopg.connect(services.pg.url("postgres"), autocommit=True) as conn:
-        conn.execute(f"CREATE DATABASE {name}")
-    try:
-        yield services.pg.url(name)
-    finally:
-        with psycopg.connect(services.pg.url("postgres"), autocommit=True) as conn:
-            conn.execute(f"DROP DATABASE {name} WITH (FORCE)")
+    with fresh_database(services, template=None) as url:
+        yield url
 
 
 def _migrate(url: str, retention_days: int) -> str:

@@ -23,7 +23,7 @@ from dashboard_api.care.schemas import (
     VisitIn,
     VisitOut,
 )
-from dashboard_api.deps import ConnDep, CurrentUser, Now, SettingsDep, StaffUser
+from dashboard_api.deps import ConnDep, CurrentUser, Limit, Now, SettingsDep, StaffUser
 from dashboard_api.i18n import LocaleDep
 from dashboard_api.schemas import Problem
 from devices.accounts import Principal
@@ -194,7 +194,7 @@ async def get_visits(
     conn: ConnDep,
     user: CareUser,
     resident_id: ResidentId,
-    limit: Annotated[int, Query(ge=1, le=500)] = 50,
+    limit: Limit = 50,
 ) -> list[VisitOut]:
     await _resident(conn, user, resident_id)
     return [

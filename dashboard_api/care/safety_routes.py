@@ -12,7 +12,7 @@ from pydantic import BaseModel, Field
 
 from alerts.care.messages import finding_text
 from dashboard_api.care import safety
-from dashboard_api.deps import ConnDep, CurrentUser, Now, SiteFilter
+from dashboard_api.deps import ConnDep, CurrentUser, Limit, Now, SiteFilter
 from dashboard_api.errors import ApiError
 from dashboard_api.i18n import LocaleDep
 from dashboard_api.queries import site_exists
@@ -187,7 +187,7 @@ async def findings(
     locale: LocaleDep,
     site_id: SiteFilter = None,
     open_only: bool = False,
-    limit: Annotated[int, Query(ge=1, le=500)] = 100,
+    limit: Limit = 100,
 ) -> list[FindingOut]:
     rows = await safety.list_findings(
         conn, principal=user, site_id=site_id, open_only=open_only, limit=limit
