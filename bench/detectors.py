@@ -31,7 +31,7 @@ from alerts.detection.fall.detector import AccFallDetector, AccWindow
 from alerts.detection.fall.model import PLACEMENTS
 from alerts.detection.fall.model import load as load_fall_model
 from alerts.detection.fall.model import load_all as load_fall_models
-from alerts.detection.worker import CLAIM_SQL, evaluate, run_cycle, to_event
+from alerts.detection.worker import CLAIM_SQL, claim_params, evaluate, run_cycle, to_event
 from alerts.dispatch.policy import policy_from_settings
 from devices import migrate
 from devices.db import open_pool
@@ -85,7 +85,7 @@ async def drain(url: str, *, detect: bool, now: datetime) -> tuple[int, float, f
                 claimed = cycle.claimed
             else:
                 async with pool.connection() as conn, conn.transaction():
-                    cur = await conn.execute(CLAIM_SQL, {"limit": 500})
+                    cur = await conn.execute(CLAIM_SQL, claim_params(500))
                     claimed = len([to_event(r) for r in await cur.fetchall()])
             done += claimed
             if claimed == 0:
@@ -98,7 +98,7 @@ async def drain(url: str, *, detect: bool, now: datetime) -> tuple[int, float, f
 def pure_rate(url: str, n: int) -> float:
     routes = route(build_registry(fall_min_confidence=0.2))
     with psycopg.connect(url, row_factory=dict_row) as conn:
-        events = [to_event(r) for r in conn.execute(CLAIM_SQL, {"limit": n}).fetchall()]
+        events = [to_event(r) for r in conn.execute(CLAIM_SQL, claim_params(n)).fetchall()]
         conn.rollback()  # leave the outbox as it was
     now = datetime.now(UTC)
     t = time.perf_counter()

@@ -211,7 +211,7 @@ def test_placement_is_provisioned_and_travels_with_acc_windows(
     import psycopg
     from psycopg.rows import dict_row
 
-    from alerts.detection.worker import CLAIM_SQL, to_event
+    from alerts.detection.worker import CLAIM_SQL, claim_params, to_event
     from devices.domain import DeviceKind
     from devices.registry import provision_device
     from tests.services import Services, query, seed
@@ -241,7 +241,7 @@ def test_placement_is_provisioned_and_travels_with_acc_windows(
             "INSERT INTO stream_outbox (kind, device_key, time, name) VALUES ('acc', %s, %s, 'acc')",
             (key, T0),
         )
-        rows = conn.execute(CLAIM_SQL, {"limit": 1000}).fetchall()
+        rows = conn.execute(CLAIM_SQL, claim_params(1000)).fetchall()
         [row] = [r for r in rows if r["device_key"] == key]
         assert to_event(row).placement == "waist"
         with pytest.raises(psycopg.errors.CheckViolation):

@@ -347,7 +347,7 @@ def test_life_safety_outbox_rows_have_first_claim(services: Services, database_u
     import psycopg
     from psycopg.rows import dict_row
 
-    from alerts.detection.worker import CLAIM_SQL
+    from alerts.detection.worker import CLAIM_SQL, claim_params
 
     provision(database_url, devices=2, sites=1)
     key = query(database_url, "SELECT min(device_key) AS k FROM devices")[0]["k"]
@@ -357,7 +357,7 @@ def test_life_safety_outbox_rows_have_first_claim(services: Services, database_u
         for name in ("sos", "fall", "smoke"):
             conn.execute("INSERT INTO stream_outbox (kind, device_key, time, name, value_bool) VALUES ('event', %s, to_timestamp(%s), %s, true)", (key, NOW + 30, name))  # fmt: skip
         conn.commit()
-        claimed = conn.execute(CLAIM_SQL, {"limit": 5}).fetchall()
+        claimed = conn.execute(CLAIM_SQL, claim_params(5)).fetchall()
         conn.commit()
     names = [r["name"] for r in claimed]
     assert sorted(names) == ["acc", "acc", "fall", "smoke", "sos"]
@@ -373,7 +373,7 @@ def test_the_life_safety_lane_claims_only_sos_fall_and_smoke(
     import psycopg
     from psycopg.rows import dict_row
 
-    from alerts.detection.worker import CLAIM_LIFE_SAFETY_SQL
+    from alerts.detection.worker import CLAIM_LIFE_SAFETY_SQL, claim_params
 
     provision(database_url, devices=2, sites=1)
     key = query(database_url, "SELECT min(device_key) AS k FROM devices")[0]["k"]
@@ -384,9 +384,9 @@ def test_the_life_safety_lane_claims_only_sos_fall_and_smoke(
         for name in ("sos", "fall", "smoke"):
             conn.execute("INSERT INTO stream_outbox (kind, device_key, time, name, value_bool) VALUES ('event', %s, to_timestamp(%s), %s, true)", (key, NOW + 30, name))  # fmt: skip
         conn.commit()
-        claimed = conn.execute(CLAIM_LIFE_SAFETY_SQL, {"limit": 50}).fetchall()
+        claimed = conn.execute(CLAIM_LIFE_SAFETY_SQL, claim_params(50)).fetchall()
         conn.commit()
-        again = conn.execute(CLAIM_LIFE_SAFETY_SQL, {"limit": 50}).fetchall()
+        again = conn.execute(CLAIM_LIFE_SAFETY_SQL, claim_params(50)).fetchall()
         conn.commit()
     assert sorted(r["name"] for r in claimed) == ["fall", "smoke", "sos"]
     assert again == []

@@ -121,6 +121,14 @@ class LaneHold:
         return {"hold_s": self.hold_s, "stale_s": self.stale_s}
 
 
+NO_HOLD = LaneHold(0.0, 0.0)  # the lane process's own claims, and a worker with no lane
+
+
+def claim_params(limit: int, lane_hold: LaneHold | None = None) -> dict[str, float]:
+    """The parameters of :data:`CLAIM_SQL` and :data:`CLAIM_LIFE_SAFETY_SQL`."""
+    return {"limit": limit, **(lane_hold or NO_HOLD).params()}
+
+
 @dataclass(frozen=True, slots=True)
 class Cycle:
     claimed: int
@@ -236,9 +244,7 @@ async def run_cycle(
     claim = CLAIM_LIFE_SAFETY_SQL if life_safety_only else CLAIM_SQL
     async with (
         pool.connection() as conn,
-        claimed(
-            conn, claim, {"limit": limit, **(lane_hold or LaneHold(0.0, 0.0)).params()}
-        ) as rows,
+        claimed(conn, claim, claim_params(limit, lane_hold)) as rows,
     ):
         try:
             async with conn.transaction():
