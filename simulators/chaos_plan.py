@@ -32,6 +32,9 @@ FLOOD_SOS_AFTER_S: Final = 1.0  # the flooding device's own SOS: 2/3 into its fl
 class FaultWhat(StrEnum):
     KILL_INGEST = "kill_ingest"  # kill -9 of the ingest process
     KILL_ALERTS = "kill_alerts"  # kill -9 of one alerts worker (of those running)
+    KILL_INGEST_LANE = "kill_ingest_lane"  # kill -9 of python -m ingest lane
+    KILL_ALERTS_LANE = "kill_alerts_lane"  # kill -9 of python -m alerts lane (the main
+    # workers then wait ELDERCARE_ALERTS_LANE_HOLD_S for each SOS until its beat is stale)
     KILL_API = "kill_api"  # kill -9 of the API process
     RESTART_BROKER = "restart_broker"  # Mosquitto stopped and started again
     RESTART_DATABASE = "restart_database"  # PostgreSQL stopped and started again (fast)

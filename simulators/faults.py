@@ -2,7 +2,7 @@
 would: ``kill -9`` of a component, a broker or database restart.
 
 Components are found in ``/proc`` by their command line (``python -m ingest run``, ``-m alerts
-run``, ``-m dashboard_api serve``) and by ``ELDERCARE_RUN_DIR`` in their environment, so that
+run``, ``-m dashboard_api serve``, the lanes' ``-m ingest lane`` and ``-m alerts lane``) and by ``ELDERCARE_RUN_DIR`` in their environment, so that
 another main job on the machine is left alone. Restarts use the services' own commands: the
 broker's ``mosquitto -c <run>/mosquitto/mosquitto.conf -d`` (same port, same persistence
 file) and ``pg_ctl restart`` on ``<run>/pg``. Nothing here restarts a killed component: that
@@ -30,6 +30,8 @@ from simulators.chaos_plan import FaultWhat
 COMPONENTS: Final[dict[FaultWhat, tuple[str, ...]]] = {
     FaultWhat.KILL_INGEST: ("-m", "ingest", "run"),
     FaultWhat.KILL_ALERTS: ("-m", "alerts", "run"),
+    FaultWhat.KILL_INGEST_LANE: ("-m", "ingest", "lane"),
+    FaultWhat.KILL_ALERTS_LANE: ("-m", "alerts", "lane"),
     FaultWhat.KILL_API: ("-m", "dashboard_api", "serve"),
 }
 
