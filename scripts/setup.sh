@@ -16,9 +16,9 @@ apt_install() {
   local missing=()
   for p in "$@"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
   [ ${#missing[@]} -eq 0 ] && return 0
-  if [ $apt_updated -eq 0 ]; then $SUDO apt-get update -qq; apt_updated=1; fi
+  if [ $apt_updated -eq 0 ]; then $SUDO apt-get -o DPkg::Lock::Timeout=300 update -qq; apt_updated=1; fi
   log "installing: ${missing[*]}"
-  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get -o DPkg::Lock::Timeout=300 install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 }
 
 # 1. Services: Mosquitto and PostgreSQL (server + headers for building extensions), and
@@ -34,11 +34,11 @@ PKGLIBDIR="$("$PG_BIN/pg_config" --pkglibdir 2>/dev/null || echo "/usr/lib/postg
 # 2. TimescaleDB for that PostgreSQL.
 have_timescaledb() { ls "$PKGLIBDIR"/timescaledb*.so >/dev/null 2>&1; }
 if ! have_timescaledb; then
-  if [ $apt_updated -eq 0 ]; then $SUDO apt-get update -qq; apt_updated=1; fi
+  if [ $apt_updated -eq 0 ]; then $SUDO apt-get -o DPkg::Lock::Timeout=300 update -qq; apt_updated=1; fi
   for cand in "postgresql-$PG_MAJOR-timescaledb" "timescaledb-2-postgresql-$PG_MAJOR"; do
     if apt-cache show "$cand" >/dev/null 2>&1; then
       log "installing packaged $cand"
-      DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "$cand" >/dev/null && break
+      DEBIAN_FRONTEND=noninteractive $SUDO apt-get -o DPkg::Lock::Timeout=300 install -y -qq --no-install-recommends "$cand" >/dev/null && break
     fi
   done
 fi
@@ -48,7 +48,7 @@ if ! have_timescaledb; then
   SRC_LIST=/etc/apt/sources.list.d/eldercare-trixie-src.list
   if [ ! -f "$SRC_LIST" ]; then
     echo "deb-src http://deb.debian.org/debian trixie main" | $SUDO tee "$SRC_LIST" >/dev/null
-    $SUDO apt-get update -qq
+    $SUDO apt-get -o DPkg::Lock::Timeout=300 update -qq
   fi
   BUILD="$ROOT/.build/timescaledb"
   rm -rf "$BUILD"; mkdir -p "$BUILD"
