@@ -216,6 +216,29 @@ def test_an_estimator_the_forest_cannot_read_is_asked_itself() -> None:
     ]
 
 
+def test_an_impact_softer_than_the_jerk_gate_scores_nothing() -> None:
+    class Constant:
+        def predict_proba(self, X: np.ndarray) -> np.ndarray:
+            return np.tile([0.25, 0.75], (len(X), 1))
+
+    jerk = F.FEATURES.index("jerk_max_gps")
+    soft, blow = np.full(len(F.FEATURES), 2.0), np.full(len(F.FEATURES), 2.0)
+    soft[jerk], blow[jerk] = 9.9, 10.0
+    gated = M.FallModel(Constant(), 0.5, 1.4, {}, jerk_gate_gps=10.0)
+    assert gated.score(np.stack([soft, blow])).tolist() == [0.0, 0.75]
+    assert M.FallModel(Constant(), 0.5, 1.4, {}).score(np.stack([soft])).tolist() == [0.75]
+
+
+def test_the_trunk_models_carry_their_jerk_gate_and_the_wrist_none() -> None:
+    from alerts.evaluate.training import learn
+
+    models = M.load_all()
+    for placement, model in models.items():
+        assert model.jerk_gate_gps == learn.jerk_gate_for(placement)
+    assert models["waist"].jerk_gate_gps == models["chest"].jerk_gate_gps == 10.0
+    assert models["wrist"].jerk_gate_gps == 0.0
+
+
 @pytest.mark.parametrize("rate", [200.0, 100.0, 50.0])
 def test_detector_turns_a_real_fall_red(rate: float) -> None:
     detector = AccFallDetector(M.load())

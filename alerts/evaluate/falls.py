@@ -105,7 +105,13 @@ class Row:
 
 def fold_model(placement: str, keep: pools.Keep, extra: Sequence[Rec] = ()) -> AccFallDetector:
     estimator, threshold, data = pools.train(placement, keep, extra)
-    model = FallModel(estimator, threshold, learn.GATE_G, {"placement": placement, "data": data})
+    model = FallModel(
+        estimator,
+        threshold,
+        learn.GATE_G,
+        {"placement": placement, "data": data},
+        jerk_gate_gps=learn.jerk_gate_for(placement),
+    )
     return AccFallDetector(model=model, models={placement: model})
 
 

@@ -12,7 +12,8 @@ recipes, and the live evaluation for the figures.
 ``iterN`` (trees), ``leafN`` (leaves per tree), ``mslN`` (min samples per leaf), ``lrX``
 (learning rate), ``mfX`` (share of features per split; these five for every placement, over
 its own ``learn.PLACEMENT_PARAMS``), ``specX`` (the threshold's
-recording-level specificity inside the training folds), ``copiesN`` (augmented copies).
+recording-level specificity inside the training folds), ``jerkX`` (the trunk's jerk gate in
+g/s, ``jerk0`` for none), ``copiesN`` (augmented copies).
 """
 
 from __future__ import annotations
@@ -51,6 +52,9 @@ def apply(variant: str) -> None:
                 params[name] = kind(value)
         elif prefix == "spec":
             learn.SPEC_TARGET = float(value)
+        elif prefix == "jerk":  # the trunk's jerk gate, g/s (jerk0: none)
+            for where in ("waist", "chest"):
+                learn.JERK_GATE_GPS[where] = float(value)
         elif prefix == "copies":
             corpus.AUG_COPIES = int(value)
         else:
@@ -67,7 +71,7 @@ def run(placement: str, scheme: str | None) -> list[str]:
         idx = np.array([i for i, r in enumerate(pool) if r.key in keys], dtype=np.int64)
         w = corpus.training_windows(pool)
         m = (w.copy == 0) & np.isin(w.rec, idx)
-        best = learn.recording_max(learn.score(model, w.X[m]), w.rec[m], len(pool))
+        best = learn.recording_max(learn.score(model, w.X[m], jerk_gate=learn.jerk_gate_for(placement)), w.rec[m], len(pool))
         by.setdefault(name, []).extend(
             (pool[i].is_fall, bool(best[i] >= threshold), pool[i].activity) for i in idx
         )

@@ -28,6 +28,7 @@ MODEL_ROOT = Path(__file__).resolve().parent / "model"
 PLACEMENTS = ("wrist", "waist", "chest")  # placements with a model of their own
 MODEL_DIR = MODEL_ROOT / "waist"  # the default single model (SisFall's placement)
 MODEL_FILE = "fall_model.joblib"
+JERK = F.FEATURES.index("jerk_max_gps")
 CARD_FILE = "card.json"
 
 
@@ -48,6 +49,9 @@ class FallModel:
     threshold: float
     gate_g: float
     card: Mapping[str, Any]
+    # windows whose impact changes slower than this (g/s) score 0: a body lowered, not a
+    # blow (the card's ``jerk_gate_gps``; 0 for cards without one)
+    jerk_gate_gps: float = 0.0
     # the estimator's trees as flat arrays (the same scores, far faster one window at a
     # time); None for an estimator it cannot read, which is then asked itself
     forest: Forest | None = field(init=False, repr=False, compare=False)
@@ -62,7 +66,7 @@ class FallModel:
     def score(self, X: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
         """Fall probability per feature row; rows whose peak is under the gate score 0."""
         out = np.zeros(len(X))
-        gated = X[:, 0] >= self.gate_g
+        gated = (X[:, 0] >= self.gate_g) & (X[:, JERK] >= self.jerk_gate_gps)
         if gated.any():
             out[gated] = (
                 self.forest.proba(X[gated])
@@ -115,7 +119,13 @@ def load(directory: Path = MODEL_DIR) -> FallModel:
     )
     # Only unpickled after the sha256 matched the card committed with it.
     estimator = joblib.load(directory / MODEL_FILE)
-    return FallModel(estimator, float(card["threshold"]), float(card["gate_g"]), card)
+    return FallModel(
+        estimator,
+        float(card["threshold"]),
+        float(card["gate_g"]),
+        card,
+        jerk_gate_gps=float(card.get("jerk_gate_gps", 0.0)),
+    )
 
 
 def load_all(root: Path = MODEL_ROOT) -> dict[str, FallModel]:

@@ -86,6 +86,7 @@ def write(
         "pre_s": F.PRE_S,
         "post_s": F.POST_S,
         "gate_g": learn.GATE_G,
+        "jerk_gate_gps": learn.jerk_gate_for(placement),
         "threshold": threshold,
         "threshold_rule": (
             f"subject-wise {learn.INNER_FOLDS}-fold out-of-fold scores on the training data, "
