@@ -14,7 +14,9 @@ constant time, and ``ELDERCARE_INBOUND_SMS_ALLOW_NETS`` may list the provider's 
 addresses (CIDRs): a call with the right key from anywhere else is answered 404 and logged,
 so a leaked URL alone cannot answer a resident's check-in. A reply is stored once per provider id (a provider's retry is no second reply)
 and matched by number to the open check-in asked on that phone; the check loop then reads
-it (``alerts.detection.check_in.read_reply``). A reply with no open check-in is kept, unmatched.
+it (``alerts.detection.check_in.read_reply``). A reply with no open check-in is kept
+unmatched and read once by the check loop (``alerts.detection.sms_replies``): one asking for
+help is a red alert at once.
 """
 
 from __future__ import annotations

@@ -14,6 +14,7 @@ from urllib.parse import parse_qsl
 
 import httpx2 as httpx
 
+from alerts.detection.sms_replies import run_replies
 from alerts.notify.resident_messages import send_due
 from alerts.notify.wiring import check_in_sms_from
 from devices.db import open_pool
@@ -21,7 +22,14 @@ from devices.settings import Settings
 from tests.cn_emulators import ALIYUN_ID, ALIYUN_SECRET, aliyun
 from tests.live_server import serve
 from tests.services import Services, query, seed
-from tests.test_check_in_integration import HISTORY_SQL, _checks, _midday_zone, _tick, checks
+from tests.test_check_in_integration import (
+    HISTORY_SQL,
+    POLICY,
+    _checks,
+    _midday_zone,
+    _tick,
+    checks,
+)
 
 PHONE = "13800000018"
 TOKEN = "inbound-test-token"
@@ -45,6 +53,29 @@ def quiet_home_18(url: str, now: datetime) -> None:
         "UPDATE residents SET phone = '+86 138 0000 0018',"
         " care_plan = care_plan || '{\"check_in_by_phone\": true}' WHERE site_id = 'home-18'"
         " RETURNING 1",
+    )
+
+
+async def _read_replies(url: str, now: datetime) -> int:
+    pool = await open_pool(url, name="test-replies", max_size=1)
+    try:
+        return await run_replies(pool, policy=POLICY, limit=100, wall=now)
+    finally:
+        await pool.close()
+
+
+def replies(url: str) -> list[dict[str, Any]]:
+    return query(
+        url, "SELECT body, check_id, handled_at, outcome FROM check_in_replies ORDER BY id"
+    )
+
+
+def alerts_of(url: str, site: str) -> list[dict[str, Any]]:
+    return query(
+        url,
+        "SELECT a.kind, a.colour, a.explanation, a.details FROM alerts a"
+        " JOIN residents r USING (resident_id) WHERE r.site_id = %s ORDER BY a.alert_id",
+        (site,),
     )
 
 
@@ -154,3 +185,76 @@ def test_a_fine_reply_records_the_check_in_and_a_stray_one_changes_nothing(
         {"check_id": asked["check_id"], "body": WIDE_ONE},
         {"check_id": None, "body": "我很好 "},
     ]
+    # the check-in's own reply was read by its decision; the stray one is read once by the
+    # unread pass: a resident saying they are fine raises nothing
+    rid = query(url, "SELECT resident_id FROM residents WHERE site_id = 'home-18'")[0][
+        "resident_id"
+    ]
+    assert asyncio.run(_read_replies(url, now + timedelta(seconds=40))) == 1
+    read, stray = replies(url)
+    assert read["outcome"] == f"read by check-in {asked['check_id']}"
+    assert read["handled_at"] == now + timedelta(seconds=30)
+    assert stray["outcome"] == f"fine, resident {rid}"
+    assert stray["handled_at"] == now + timedelta(seconds=40)
+    assert asyncio.run(_read_replies(url, now + timedelta(seconds=50))) == 0
+    assert alerts_of(url, "home-18") == []
+
+
+def test_a_text_asking_for_help_with_no_check_in_open_is_a_red_alert_at_once(
+    services: Services, database_url: str
+) -> None:
+    """A resident who texts "救命" on their own (no check-in asked), or "2" after their
+    check-in was decided, is asking for a person: before migration 0029 such a text was kept
+    and read by nobody."""
+    url = database_url
+    seed(services, url)
+    now = datetime.now(UTC).replace(microsecond=0)
+    quiet_home_18(url, now)  # gives home-18's resident the phone +86 138 0000 0018
+    with serve(url, inbound_sms_token=TOKEN) as base:
+        assert reply(base, "救命", seq=7).status_code == 200
+        stranger = {"id": "gw-1", "from": "13900000000", "text": "2"}
+        got = httpx.post(f"{base}/api/inbound/sms/gateway?key={TOKEN}", json=stranger, timeout=10)
+        assert got.status_code == 200
+    assert [r["check_id"] for r in replies(url)] == [None, None]
+    assert asyncio.run(_read_replies(url, now)) == 2
+    [alert] = alerts_of(url, "home-18")
+    assert (alert["kind"], alert["colour"]) == ("sos", "red")
+    assert "'救命'" in alert["explanation"]
+    assert "no check-in open" in alert["explanation"]
+    assert alert["details"]["via"] == "sms"
+    [order] = query(
+        url,
+        "SELECT o.state, i.colour FROM dispatch_orders o JOIN incidents i USING (incident_id)"
+        " JOIN residents r ON r.resident_id = i.resident_id WHERE r.site_id = 'home-18'",
+    )
+    assert (order["state"], order["colour"]) == ("queued", "red")  # a red order, to be offered
+    help_text, unknown = replies(url)
+    assert help_text["outcome"].startswith("raised: asks for help, resident ")
+    assert unknown["outcome"] == "help, no resident's number"
+    # read once: another pass raises nothing more
+    assert asyncio.run(_read_replies(url, now + timedelta(seconds=5))) == 0
+    assert len(alerts_of(url, "home-18")) == 1
+
+
+def test_a_reply_that_came_after_its_check_in_was_decided_is_still_read(
+    services: Services, database_url: str
+) -> None:
+    url = database_url
+    now, asked = ask(services, url)
+    # the check-in was decided (no answer) and a "2" matched to it lands after the decision
+    query(
+        url,
+        "UPDATE detector_checks SET done_at = %s, outcome = 'raised: no answer'"
+        " WHERE check_id = %s RETURNING 1",
+        (now + timedelta(minutes=10), asked["check_id"]),
+    )
+    query(
+        url,
+        "INSERT INTO check_in_replies (provider, provider_id, phone, body, received_at, check_id)"
+        " VALUES ('gateway', 'late-1', %s, '2', %s, %s) RETURNING 1",
+        (PHONE, now + timedelta(minutes=11), asked["check_id"]),
+    )
+    assert asyncio.run(_read_replies(url, now + timedelta(minutes=11))) == 1
+    [alert] = alerts_of(url, "home-18")
+    assert (alert["kind"], alert["colour"]) == ("sos", "red")
+    assert f"after check-in {asked['check_id']} was decided" in alert["explanation"]

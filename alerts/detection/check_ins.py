@@ -30,6 +30,7 @@ from alerts.detection.persist import persist, raise_fallback
 from alerts.detection.phone_check_ins import (
     asked_for_help,
     asked_how,
+    mark_read,
     phone_of,
     replies_to,
     text_resident,
@@ -265,10 +266,11 @@ async def _decide(
     signs = await _signs(
         conn, int(row["resident_id"]), since=row["created_at"], until=max(now, row["created_at"])
     )
-    replies = await replies_to(conn, check.check_id)
+    read, replies = await replies_to(conn, check.check_id)
     result = C.judge(check, signs, now=now.timestamp(), replies=replies)
     if result is None:
         return None
+    await mark_read(conn, read, outcome=f"read by check-in {check.check_id}", wall=wall)
     if isinstance(result, C.Help):
         helped = asked_for_help(verdict, check, result)
         if await persist(conn, helped, now=wall, policy=policy):

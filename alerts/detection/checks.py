@@ -31,6 +31,7 @@ from alerts.detection.events_json import event_from_json
 from alerts.detection.fall import check as fall_check
 from alerts.detection.fall_checks import CLAIM_OPEN, paged_already, pending_from, still_at
 from alerts.detection.persist import fallback_verdict, log_raised, persist, raise_fallback
+from alerts.detection.sms_replies import run_replies
 from alerts.dispatch.policy import EscalationPolicy
 from alerts.work_queue import quarantine
 from devices.db import AsyncPool
@@ -249,6 +250,7 @@ async def check_loop(
         )
         await run_fall_checks(pool, policy=policy, limit=limit, now=at.detect, wall=at.wall)
         await run_check_ins(pool, policy=policy, limit=limit, now=at.detect, wall=at.wall)
+        await run_replies(pool, policy=policy, limit=limit, wall=at.wall)
         return 0.0 if cycle.checked >= limit else poll_s
 
     await database_loop("checks", one_round, stop=stop)

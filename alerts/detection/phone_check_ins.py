@@ -68,12 +68,26 @@ async def text_resident(
     )
 
 
-async def replies_to(conn: Conn, check_id: int) -> list[tuple[float, str]]:
+async def replies_to(conn: Conn, check_id: int) -> tuple[list[int], list[tuple[float, str]]]:
+    """The replies matched to a check-in: (their ids, (received, text) each)."""
     cur = await conn.execute(
-        "SELECT received_at, body FROM check_in_replies WHERE check_id = %s ORDER BY id",
+        "SELECT id, received_at, body FROM check_in_replies WHERE check_id = %s ORDER BY id",
         (check_id,),
     )
-    return [(r["received_at"].timestamp(), str(r["body"])) for r in await cur.fetchall()]
+    rows = await cur.fetchall()
+    return [int(r["id"]) for r in rows], [
+        (r["received_at"].timestamp(), str(r["body"])) for r in rows
+    ]
+
+
+async def mark_read(conn: Conn, ids: list[int], *, outcome: str, wall: datetime) -> None:
+    """These replies were read by their check-in's decision; any that came later are read by
+    ``alerts.detection.sms_replies``."""
+    if ids:
+        await conn.execute(
+            "UPDATE check_in_replies SET handled_at = %s, outcome = %s WHERE id = ANY(%s)",
+            (wall, outcome[:200], ids),
+        )
 
 
 def asked_for_help(verdict: Verdict, check: C.PendingCheckIn, reply: C.Help) -> Verdict:

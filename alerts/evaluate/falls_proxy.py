@@ -71,7 +71,11 @@ def run(placement: str, scheme: str | None) -> list[str]:
         idx = np.array([i for i, r in enumerate(pool) if r.key in keys], dtype=np.int64)
         w = corpus.training_windows(pool)
         m = (w.copy == 0) & np.isin(w.rec, idx)
-        best = learn.recording_max(learn.score(model, w.X[m], jerk_gate=learn.jerk_gate_for(placement)), w.rec[m], len(pool))
+        best = learn.recording_max(
+            learn.score(model, w.X[m], jerk_gate=learn.jerk_gate_for(placement)),
+            w.rec[m],
+            len(pool),
+        )
         by.setdefault(name, []).extend(
             (pool[i].is_fall, bool(best[i] >= threshold), pool[i].activity) for i in idx
         )

@@ -1,0 +1,126 @@
+"""Texts from residents' phones that no check-in read (migration 0029): one sent with no
+check-in open on that number ("救命" on its own, "2" a day later), or one that came after its
+check-in was decided. The check loop reads each once, in the order they came:
+
+* a text that asks for help (:func:`check_in.read_reply`: "2", "救", "帮", "摔", "help", ...)
+  from the number of a resident is a **red alert at once**, kind ``sos`` (the resident asked
+  for a person, as with the button), for every resident with that number, with the text in
+  its explanation;
+* any other text (or one from a number no resident has) changes no alert: it is recorded,
+  with what it said and whose number it was, and logged.
+
+A reply that cannot be read is quarantined with its error and marked read (no crash loop);
+the quarantine is a technical alert for the admins.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from datetime import datetime
+from typing import Any
+
+from alerts.detection import check_in as C
+from alerts.detection.detectors.base import Verdict
+from alerts.detection.persist import persist
+from alerts.dispatch.policy import EscalationPolicy
+from alerts.work_queue import Queue, claimed, each, quarantine
+from devices.db import AsyncPool
+from devices.domain import Colour
+from devices.phones import mainland_digits
+from devices.registry import Conn
+
+log = logging.getLogger(__name__)
+
+REPLIES = Queue("check_in_replies", key="id", what="SMS reply", field="reply_id")
+FOLD_S = 120  # as the SOS button's presses: texts within two minutes are one situation
+
+# Unread: matched to no check-in, or to one decided before the reply came.
+CLAIM_UNREAD = """
+SELECT r.id, r.phone, r.body, r.received_at, r.check_id
+FROM check_in_replies r LEFT JOIN detector_checks c ON c.check_id = r.check_id
+WHERE r.handled_at IS NULL AND (r.check_id IS NULL OR c.done_at IS NOT NULL)
+ORDER BY r.id LIMIT %(limit)s
+FOR UPDATE OF r SKIP LOCKED
+"""
+
+# Residents whose record has this mobile number (compared as mainland digits).
+RESIDENTS_SQL = """
+SELECT resident_id, site_id, full_name, phone FROM residents
+WHERE discharged_at IS NULL AND phone <> ''
+  AND right(regexp_replace(phone, '[^0-9]', '', 'g'), 11) = %s
+ORDER BY resident_id
+"""
+
+
+def asks_for_help(
+    reply_id: int, text: str, at: datetime, resident: Mapping[str, Any], *, late_to: int | None
+) -> Verdict:
+    """The red alert for a text from a resident's phone that asks for a person."""
+    rid = int(resident["resident_id"])
+    after = (
+        f"after check-in {late_to} was decided" if late_to is not None else "with no check-in open"
+    )
+    return Verdict(
+        detector="sms_reply",
+        kind="sos",
+        colour=Colour.RED,
+        occurred_at=at,
+        site_id=str(resident["site_id"]),
+        resident_id=rid,
+        idem_key=f"sms_reply:{reply_id}:{rid}",
+        fold_key=f"sos:{rid}",
+        fold_s=FOLD_S,
+        explanation=f"{resident['full_name']} texted {text[:60]!r} at {at:%H:%M} UTC ({after}): "
+        "asks for help; call them back and go",
+        details={"via": "sms", "reply_id": reply_id, "reply": text[:200], "check_id": late_to},
+    )
+
+
+async def _read(
+    conn: Conn, row: Mapping[str, Any], *, policy: EscalationPolicy, wall: datetime
+) -> str:
+    text, at, late_to = str(row["body"]), row["received_at"], row["check_id"]
+    digits = mainland_digits(str(row["phone"]))
+    residents = (
+        [] if digits is None else await (await conn.execute(RESIDENTS_SQL, (digits,))).fetchall()
+    )
+    reading = C.read_reply(text)
+    whose = ", ".join(f"resident {r['resident_id']}" for r in residents) or "no resident's number"
+    if reading != "help" or not residents:
+        log.info(
+            "SMS reply %s read (%s, %s): nothing to raise",
+            row["id"],
+            reading,
+            whose,
+            extra={"reply_id": row["id"]},
+        )
+        return f"{reading}, {whose}" + (f", after check-in {late_to}" if late_to else "")
+    for resident in residents:
+        verdict = asks_for_help(int(row["id"]), text, at, resident, late_to=late_to)
+        if await persist(conn, verdict, now=wall, policy=policy):
+            log.warning("alert sos (red): %s", verdict.explanation, extra={"reply_id": row["id"]})
+    return f"raised: asks for help, {whose}"
+
+
+async def run_replies(
+    pool: AsyncPool, *, policy: EscalationPolicy, limit: int, wall: datetime
+) -> int:
+    """Read every unread reply (up to ``limit``); how many were read."""
+    async with pool.connection() as conn, claimed(conn, CLAIM_UNREAD, {"limit": limit}) as rows:
+
+        async def work(row: Mapping[str, Any]) -> str:
+            return await _read(conn, row, policy=policy, wall=wall)
+
+        async def failed(row: Mapping[str, Any], exc: Exception) -> str:
+            error, _ = await quarantine(conn, REPLIES, row, exc, now=wall)
+            return f"quarantined: {error}"
+
+        async def mark(row: Mapping[str, Any], outcome: str) -> None:
+            await conn.execute(
+                "UPDATE check_in_replies SET handled_at = %s, outcome = %s WHERE id = %s",
+                (wall, outcome[:200], row["id"]),
+            )
+
+        outcomes = await each(conn, rows, work, failed=failed, then=mark)
+    return len(outcomes)
