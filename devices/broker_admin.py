@@ -24,6 +24,19 @@ from devices.credentials import ADMIN_USERNAME, device_client, device_role
 CONTROL = "$CONTROL/dynamic-security/v1"
 
 
+# Devices per control message: 4 commands each, about 1 KiB; the broker takes up to 1 MiB.
+BATCH = 100
+
+
+def _add_commands(d: NewDevice) -> list[dict[str, object]]:
+    return [
+        {"command": "deleteClient", "username": d.device_id},
+        {"command": "deleteRole", "rolename": f"device:{d.device_id}"},
+        {"command": "createRole"} | device_role(d.site_id, d.device_id),
+        {"command": "createClient"} | device_client(d.device_id) | {"password": d.password},
+    ]
+
+
 class BrokerAdminError(RuntimeError):
     pass
 
@@ -60,21 +73,21 @@ class BrokerAdmin:
 
     def add_devices(self, devices: Iterable[NewDevice]) -> list[str]:
         """Create (or re-create with the new secret) each device's role and client; returns
-        the errors the broker gave, one per failing command."""
+        the errors the broker gave, one per failing command. Up to ``BATCH`` devices go in one
+        control message (a site's whole roll-out in a round trip or two, not one per device)."""
         errors: list[str] = []
-        for d in devices:
-            client = device_client(d.device_id) | {"password": d.password}
-            answers = self.run(
-                [
-                    {"command": "deleteClient", "username": d.device_id},
-                    {"command": "deleteRole", "rolename": f"device:{d.device_id}"},
-                    {"command": "createRole"} | device_role(d.site_id, d.device_id),
-                    {"command": "createClient"} | client,
+        pending = list(devices)
+        for i in range(0, len(pending), BATCH):
+            batch = pending[i : i + BATCH]
+            commands = [c for d in batch for c in _add_commands(d)]
+            answers = self.run(commands)
+            if len(answers) != len(commands):
+                raise BrokerAdminError(f"{len(answers)} answers to {len(commands)} commands")
+            for j, d in enumerate(batch):
+                mine = answers[4 * j + 2 : 4 * j + 4]  # deleting what is not there is no error
+                errors += [
+                    f"{d.device_id}: {a['command']}: {a['error']}" for a in mine if "error" in a
                 ]
-            )
-            errors += [
-                f"{d.device_id}: {a['command']}: {a['error']}" for a in answers[2:] if "error" in a
-            ]
         return errors
 
     def remove(self, usernames: Iterable[str]) -> None:
