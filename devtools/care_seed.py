@@ -3,12 +3,12 @@ visitors, a safety officer and a report reader, the default safety checklists, d
 
 from __future__ import annotations
 
-import secrets
 from datetime import datetime
 
 from devices.accounts import create_user
 from devices.domain import Role
 from devices.registry import Conn
+from devtools.logins import demo_login
 
 # The checklist every care home starts with; a site adds its own items.
 DEFAULT_CHECKLIST = (
@@ -42,8 +42,10 @@ async def seed_care_demo(
     users: list[tuple[str, str, str, str]] = []
 
     async def user(name: str, role: Role, scope: str, sites: tuple[str, ...] = ()) -> int:
-        password = secrets.token_urlsafe(9)
-        uid = await create_user(conn, username=name, password=password, role=role, site_ids=sites)
+        password, password_hash = demo_login(name)
+        uid = await create_user(
+            conn, username=name, password_hash=password_hash, role=role, site_ids=sites
+        )
         users.append((name, password, role.value, scope))
         return uid
 

@@ -6,7 +6,6 @@ returned to the caller, which writes them under the run directory for the simula
 
 from __future__ import annotations
 
-import secrets
 from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta
 
@@ -20,6 +19,7 @@ from devices.registry import (
     provision_device,
 )
 from devtools.care_seed import seed_care_demo
+from devtools.logins import demo_login
 
 NAMES = [
     "Wang Fang",
@@ -263,11 +263,11 @@ async def _user(
     site_ids: tuple[str, ...] = (),
     resident_ids: tuple[int, ...] = (),
 ) -> DemoUser:
-    password = secrets.token_urlsafe(9)
+    password, password_hash = demo_login(username)
     await create_user(
         conn,
         username=username,
-        password=password,
+        password_hash=password_hash,
         role=role,
         site_ids=site_ids,
         resident_ids=resident_ids,

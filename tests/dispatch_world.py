@@ -15,7 +15,7 @@ from alerts.detection.detectors.safety import SosDetector
 from alerts.detection.persist import persist
 from alerts.detection.worker import to_event
 from alerts.dispatch.policy import policy_from_settings
-from devices.accounts import create_user
+from devices.accounts import create_user, hash_password
 from devices.domain import Role
 from devices.registry import Conn
 from devices.settings import Settings
@@ -59,7 +59,11 @@ def add_responder(
         if login is not None:
             sites = (site_id,) if login[1] is Role.STAFF and site_id else ()
             user_id = await create_user(
-                conn, username=login[0], password=name, role=login[1], site_ids=sites
+                conn,
+                username=login[0],
+                password_hash=hash_password(name),
+                role=login[1],
+                site_ids=sites,
             )
         cur = await conn.execute(
             "INSERT INTO responders (user_id, name, kind, level, site_id, community, lat, lon) "

@@ -18,7 +18,7 @@ from fastapi.routing import APIRoute
 from psycopg.rows import dict_row
 
 from dashboard_api.app import create_app
-from devices.accounts import create_user
+from devices.accounts import create_user, hash_password
 from devices.domain import Role
 from devices.settings import Settings
 from devtools.seed import DemoPopulation
@@ -353,7 +353,7 @@ def _family_user(url: str, username: str, resident_id: int) -> int:
             user_id = await create_user(
                 conn,
                 username=username,
-                password="family-pw-not-used",
+                password_hash=hash_password("family-pw-not-used"),
                 role=Role.FAMILY,
                 resident_ids=(resident_id,),
             )

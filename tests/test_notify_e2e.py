@@ -10,7 +10,7 @@ import time
 import psycopg
 from psycopg.rows import dict_row
 
-from devices.accounts import create_user
+from devices.accounts import create_user, hash_password
 from devices.db import AsyncPool
 from devices.domain import Role
 from tests.notify_servers import http_sink, smtp_server
@@ -25,7 +25,7 @@ def _second_family_member(url: str, resident_id: int) -> int:
             user_id = await create_user(
                 conn,
                 username="son-home17",
-                password="a long test password",
+                password_hash=hash_password("a long test password"),
                 role=Role.FAMILY,
                 resident_ids=(resident_id,),
             )
