@@ -13,6 +13,7 @@ import hashlib
 import sys
 import zlib
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -21,6 +22,7 @@ from scipy.spatial.transform import Rotation
 
 from alerts.detection.fall import features as F
 from alerts.evaluate.training import sisfall, umafall
+from alerts.evaluate.training.cache import cached
 
 F64 = npt.NDArray[np.float64]
 I64 = npt.NDArray[np.int64]
@@ -150,6 +152,15 @@ class Windows:
     subject: npt.NDArray[np.str_]  # per window ("dataset:subject")
     copy: I64  # 0 the recording as it is, 1.. its augmented copies
 
+    def arrays(self) -> dict[str, npt.NDArray[Any]]:
+        return {
+            "X": self.X,
+            "y": self.y,
+            "rec": self.rec,
+            "subject": self.subject,
+            "copy": self.copy,
+        }
+
 
 def training_windows(recs: list[Rec], *, augmented: bool = True, cache: bool = True) -> Windows:
     """Every window of every recording (and of its augmented copy); cached under .build/ by
@@ -160,10 +171,14 @@ def training_windows(recs: list[Rec], *, augmented: bool = True, cache: bool = T
         + (f"copies{AUG_COPIES}".encode() if AUG_COPIES != 1 else b"")
         + "\n".join(r.key for r in recs).encode()
     ).hexdigest()[:16]
-    path = sisfall.CACHE_DIR.parent / "fall-windows" / f"{digest}.npz"
-    if cache and path.exists():
-        with np.load(path) as d:
-            return Windows(d["X"], d["y"], d["rec"], d["subject"], d["copy"])
+    if cache:
+        path = sisfall.CACHE_DIR.parent / "fall-windows" / f"{digest}.npz"
+        d = cached(path, lambda: _windows(recs, augmented=augmented).arrays())
+        return Windows(d["X"], d["y"], d["rec"], d["subject"], d["copy"])
+    return _windows(recs, augmented=augmented)
+
+
+def _windows(recs: list[Rec], *, augmented: bool) -> Windows:
     xs, ys, ids, copy_ids = [], [], [], []
     for i, r in enumerate(recs):
         if i % 500 == 0:
@@ -181,10 +196,6 @@ def training_windows(recs: list[Rec], *, augmented: bool = True, cache: bool = T
             copy_ids.append(np.full(len(feats), c, dtype=np.int64))
     rec = np.concatenate(ids)
     subjects = np.array([f"{r.dataset}:{r.subject}" for r in recs])
-    out = Windows(
+    return Windows(
         np.concatenate(xs), np.concatenate(ys), rec, subjects[rec], np.concatenate(copy_ids)
     )
-    if cache:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        np.savez(path, X=out.X, y=out.y, rec=out.rec, subject=out.subject, copy=out.copy)
-    return out

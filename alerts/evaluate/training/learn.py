@@ -14,6 +14,7 @@ import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -22,6 +23,7 @@ from sklearn.model_selection import GroupKFold
 
 from alerts.detection.fall import features as F
 from alerts.evaluate.training import sisfall
+from alerts.evaluate.training.cache import cached
 
 SEED = 20161130
 GATE_G = 1.4  # no SisFall fall recording peaks under 1.57 g at 50 Hz
@@ -76,18 +78,18 @@ class Dataset:
     def groups(self) -> npt.NDArray[np.str_]:
         return self.subject[self.rec]
 
+    def arrays(self) -> dict[str, npt.NDArray[Any]]:
+        return {k: getattr(self, k) for k in self.__slots__}
+
 
 def build(archive: Path = sisfall.DEFAULT_ARCHIVE) -> Dataset:
     """Windows and labels of every recording; cached under .build/ by archive and features."""
     key = hashlib.sha256(f"{sisfall.sha256_of(archive)}{F.FEATURES}{F.N}{F.STEP}".encode())
-    cache = sisfall.CACHE_DIR / f"windows-{key.hexdigest()[:16]}.npz"
-    if cache.exists():
-        with np.load(cache) as d:
-            return Dataset(**{k: d[k] for k in Dataset.__slots__})
-    ds = _build(archive)
-    cache.parent.mkdir(parents=True, exist_ok=True)
-    np.savez(cache, **{k: getattr(ds, k) for k in Dataset.__slots__})
-    return ds
+    d = cached(
+        sisfall.CACHE_DIR / f"windows-{key.hexdigest()[:16]}.npz",
+        lambda: _build(archive).arrays(),
+    )
+    return Dataset(**{k: d[k] for k in Dataset.__slots__})
 
 
 def _build(archive: Path) -> Dataset:

@@ -13,14 +13,16 @@ import tarfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 
+from alerts.evaluate.training.cache import BUILD_DIR, cached
 from devices.shared_data import SHARED_DATA
 
 DEFAULT_ARCHIVE = SHARED_DATA / "sisfall" / "SisFall_dataset.tar.xz"
-CACHE_DIR = Path(__file__).resolve().parents[2] / ".build" / "sisfall"
+CACHE_DIR = BUILD_DIR / "sisfall"
 RATE_HZ = 200.0
 GRAVITY = 9.80665
 COUNT_TO_MS2 = 32.0 / 8192.0 * GRAVITY  # ADXL345: (2 * 16 g) / 2**13 per count
@@ -74,26 +76,23 @@ def _scan(archive: Path) -> Iterator[tuple[str, str, int, npt.NDArray[np.int16]]
             yield match["subject"], match["code"], int(match["trial"]), counts
 
 
+def _arrays(archive: Path) -> dict[str, npt.NDArray[Any]]:
+    rows = sorted(_scan(archive), key=lambda r: (r[0], r[1], r[2]))
+    return {
+        "keys": np.array([f"{s}_{c}_{t:02d}" for s, c, t, _ in rows]),
+        "lengths": np.array([len(r[3]) for r in rows], dtype=np.int64),
+        "counts": np.concatenate([r[3] for r in rows]) if rows else np.zeros((0, 3), np.int16),
+    }
+
+
 def _cache_path(archive: Path) -> Path:
     return CACHE_DIR / f"adxl345-{sha256_of(archive)[:16]}.npz"
 
 
 def recordings(archive: Path = DEFAULT_ARCHIVE, *, use_cache: bool = True) -> Iterator[Recording]:
     """Every recording, sorted by (subject, code, trial), samples in m/s2 at 200 Hz."""
-    cache = _cache_path(archive) if use_cache else None
-    if cache is not None and cache.exists():
-        with np.load(cache) as data:
-            keys, lengths, counts = data["keys"], data["lengths"], data["counts"]
-    else:
-        rows = sorted(_scan(archive), key=lambda r: (r[0], r[1], r[2]))
-        keys = np.array([f"{s}_{c}_{t:02d}" for s, c, t, _ in rows])
-        lengths = np.array([len(r[3]) for r in rows], dtype=np.int64)
-        counts = np.concatenate([r[3] for r in rows]) if rows else np.zeros((0, 3), np.int16)
-        if cache is not None:
-            cache.parent.mkdir(parents=True, exist_ok=True)
-            tmp = cache.with_suffix(".tmp.npz")
-            np.savez(tmp, keys=keys, lengths=lengths, counts=counts)
-            tmp.replace(cache)
+    d = cached(_cache_path(archive), lambda: _arrays(archive)) if use_cache else _arrays(archive)
+    keys, lengths, counts = d["keys"], d["lengths"], d["counts"]
     ends = np.cumsum(lengths)
     for key, end, n in zip(keys, ends, lengths, strict=True):
         subject, code, trial = str(key).split("_")

@@ -16,15 +16,17 @@ import tarfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 
+from alerts.evaluate.training.cache import BUILD_DIR, cached
 from alerts.evaluate.training.sisfall import sha256_of
 from devices.shared_data import SHARED_DATA
 
 DEFAULT_ARCHIVE = SHARED_DATA / "umafall" / "umafall_extracted_files.tar.xz"
-CACHE_DIR = Path(__file__).resolve().parents[2] / ".build" / "umafall"
+CACHE_DIR = BUILD_DIR / "umafall"
 GRAVITY = 9.80665
 GLITCH_G = 8.5
 SENSORS = {0: "pocket", 1: "chest", 2: "waist", 3: "wrist", 4: "ankle"}
@@ -104,52 +106,49 @@ def _scan(archive: Path) -> Iterator[Recording]:
                 )
 
 
+def _arrays(archive: Path) -> dict[str, npt.NDArray[Any]]:
+    recs = sorted(_scan(archive), key=lambda r: (r.placement, r.subject, r.activity, r.trial))
+    meta = [
+        (
+            r.subject,
+            r.activity,
+            str(r.trial),
+            "1" if r.is_fall else "0",
+            "" if r.age is None else str(r.age),
+            r.placement,
+        )
+        for r in recs
+    ]
+    return {
+        "meta": np.array(meta),
+        "lengths": np.array([len(r.times) for r in recs], dtype=np.int64),
+        "data": np.concatenate([np.column_stack([r.times, r.samples]) for r in recs]),
+    }
+
+
 def recordings(archive: Path = DEFAULT_ARCHIVE, *, use_cache: bool = True) -> list[Recording]:
     """Every (trace, placement), sorted by (placement, subject, activity, trial)."""
-    cache = CACHE_DIR / f"acc-{sha256_of(archive)[:16]}.npz" if use_cache else None
-    if cache is not None and cache.exists():
-        with np.load(cache) as d:
-            meta, lengths, data = d["meta"], d["lengths"], d["data"]
-        ends = np.cumsum(lengths)
-        out = []
-        for m, end, n in zip(meta, ends, lengths, strict=True):
-            subject, activity, trial, fall, age, placement = (str(v) for v in m)
-            chunk = data[end - n : end]
-            out.append(
-                Recording(
-                    subject,
-                    activity,
-                    int(trial),
-                    fall == "1",
-                    int(age) if age else None,
-                    placement,
-                    chunk[:, 0].copy(),
-                    chunk[:, 1:].copy(),
-                )
+    d = (
+        cached(CACHE_DIR / f"acc-{sha256_of(archive)[:16]}.npz", lambda: _arrays(archive))
+        if use_cache
+        else _arrays(archive)
+    )
+    meta, lengths, data = d["meta"], d["lengths"], d["data"]
+    ends = np.cumsum(lengths)
+    out = []
+    for m, end, n in zip(meta, ends, lengths, strict=True):
+        subject, activity, trial, fall, age, placement = (str(v) for v in m)
+        chunk = data[end - n : end].astype(np.float64)
+        out.append(
+            Recording(
+                subject,
+                activity,
+                int(trial),
+                fall == "1",
+                int(age) if age else None,
+                placement,
+                chunk[:, 0].copy(),
+                chunk[:, 1:].copy(),
             )
-        return out
-    recs = sorted(_scan(archive), key=lambda r: (r.placement, r.subject, r.activity, r.trial))
-    if cache is not None:
-        cache.parent.mkdir(parents=True, exist_ok=True)
-        meta = np.array(
-            [
-                (
-                    r.subject,
-                    r.activity,
-                    str(r.trial),
-                    "1" if r.is_fall else "0",
-                    "" if r.age is None else str(r.age),
-                    r.placement,
-                )
-                for r in recs
-            ]
         )
-        tmp = cache.with_suffix(".tmp.npz")
-        np.savez(
-            tmp,
-            meta=meta,
-            lengths=np.array([len(r.times) for r in recs], dtype=np.int64),
-            data=np.concatenate([np.column_stack([r.times, r.samples]) for r in recs]),
-        )
-        tmp.replace(cache)
-    return recs
+    return out
