@@ -22,6 +22,7 @@ from devices.accounts import create_user, hash_password
 from devices.domain import Role
 from devices.settings import Settings
 from devtools.seed import DemoPopulation
+from tests.http import HTTP
 from tests.live_server import serve
 from tests.services import Services, fresh_database, query, seed
 from tests.test_api import _raise_sos
@@ -302,7 +303,7 @@ class World:
 
     def login(self, role: str) -> str:
         user = next(u for u in self.pop.users if u.username == USERS[role])
-        r = httpx.post(
+        r = HTTP.post(
             f"{self.base}/api/auth/token",
             data={"username": user.username, "password": user.password},
         )
@@ -371,11 +372,11 @@ def _status(w: World, role: str, method: str, path: str, target: str | None) -> 
         user = next((u for u in w.pop.users if u.username == USERS.get(role)), None)
         form = {"username": "admin", "password": user.password if user else "guess"}
         form["username"] = user.username if user else "admin"
-        return httpx.post(url, data=form).status_code
+        return HTTP.post(url, data=form).status_code
     if path == "/api/live":
         return asyncio.run(_stream_status(url, headers))
     url += QUERIES.get((method, path), "")
-    r = httpx.request(method, url, headers=headers, json=BODIES.get((method, path)), timeout=10)
+    r = HTTP.request(method, url, headers=headers, json=BODIES.get((method, path)), timeout=10)
     if r.status_code == 200 and r.headers.get("content-type", "").startswith("application/json"):
         _check_list_scope(role, path, r.json())
     return r.status_code
@@ -416,10 +417,10 @@ def test_the_operator_sees_every_site_but_only_the_look_up_fields(world: World) 
     look-up answers id, name, site, community, address and phone, nothing about health."""
     headers = {"Authorization": f"Bearer {world.tokens['operator']}"}
     for path in ("/api/orders", "/api/console/orders"):
-        r = httpx.get(world.base + path, headers=headers)
+        r = HTTP.get(world.base + path, headers=headers)
         assert r.status_code == 200
         assert {o["site_id"] for o in r.json()} >= set(TARGETS.values()), path
-    r = httpx.get(world.base + "/api/console/residents?q=an", headers=headers)
+    r = HTTP.get(world.base + "/api/console/residents?q=an", headers=headers)
     assert r.status_code == 200
     found = r.json()
     assert {m["site_id"] for m in found} >= {"sunrise", "home-18"}
@@ -429,7 +430,7 @@ def test_the_operator_sees_every_site_but_only_the_look_up_fields(world: World) 
         for m in found
     )
     staff = {"Authorization": f"Bearer {world.tokens['staff_a']}"}
-    assert httpx.get(world.base + "/api/orders", headers=staff).json()  # staff: their sites
-    assert {o["site_id"] for o in httpx.get(world.base + "/api/orders", headers=staff).json()} <= (
+    assert HTTP.get(world.base + "/api/orders", headers=staff).json()  # staff: their sites
+    assert {o["site_id"] for o in HTTP.get(world.base + "/api/orders", headers=staff).json()} <= (
         SITES["staff_a"] or set()
     )

@@ -20,6 +20,7 @@ from alerts.notify.wiring import check_in_sms_from
 from devices.db import open_pool
 from devices.settings import Settings
 from tests.cn_emulators import ALIYUN_ID, ALIYUN_SECRET, aliyun
+from tests.http import HTTP
 from tests.live_server import serve
 from tests.services import Services, query, seed
 from tests.test_check_in_integration import (
@@ -91,7 +92,7 @@ async def _send(url: str, settings: Settings, now: datetime) -> dict[str, int]:
 def reply(base: str, text: str, *, key: str = TOKEN, seq: int = 1) -> httpx.Response:
     body = [{"phone_number": PHONE, "content": text, "send_time": "2026-12-03 20:15:00",
              "dest_code": "1234", "sequence_id": seq}]  # fmt: skip
-    return httpx.post(f"{base}/api/inbound/sms/aliyun?key={key}", json=body, timeout=10)
+    return HTTP.post(f"{base}/api/inbound/sms/aliyun?key={key}", json=body, timeout=10)
 
 
 def ask(services: Services, url: str) -> tuple[datetime, dict[str, Any]]:
@@ -179,7 +180,7 @@ def test_a_fine_reply_records_the_check_in_and_a_stray_one_changes_nothing(
         for path, body in (("aliyun", too_many), ("aliyun", {"not": "a list"}),
                            ("tencent", {"mobile": PHONE, "text": "1", "time": -1}),
                            ("gateway", {"id": "", "from": PHONE, "text": "1"})):  # fmt: skip
-            r = httpx.post(f"{inbound}/{path}?key={TOKEN}", json=body, timeout=10)
+            r = HTTP.post(f"{inbound}/{path}?key={TOKEN}", json=body, timeout=10)
             assert r.status_code == 422, (path, r.status_code)
     assert query(url, "SELECT check_id, body FROM check_in_replies ORDER BY id") == [
         {"check_id": asked["check_id"], "body": WIDE_ONE},
@@ -213,7 +214,7 @@ def test_a_text_asking_for_help_with_no_check_in_open_is_a_red_alert_at_once(
     with serve(url, inbound_sms_token=TOKEN) as base:
         assert reply(base, "救命", seq=7).status_code == 200
         stranger = {"id": "gw-1", "from": "13900000000", "text": "2"}
-        got = httpx.post(f"{base}/api/inbound/sms/gateway?key={TOKEN}", json=stranger, timeout=10)
+        got = HTTP.post(f"{base}/api/inbound/sms/gateway?key={TOKEN}", json=stranger, timeout=10)
         assert got.status_code == 200
     assert [r["check_id"] for r in replies(url)] == [None, None]
     assert asyncio.run(_read_replies(url, now)) == 2

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-import httpx2 as httpx
 import pytest
 import schemathesis
 from hypothesis import HealthCheck, given, settings
@@ -17,6 +16,7 @@ from schemathesis.specs.openapi.checks import response_schema_conformance
 
 from dashboard_api.app import create_app
 from devices.settings import Settings
+from tests.http import HTTP
 from tests.live_server import serve
 from tests.services import Services, fresh_database, seed
 from tests.test_api import _raise_sos
@@ -36,7 +36,7 @@ def live_api(services: Services) -> Iterator[tuple[str, str]]:
             _raise_sos(url, device)
         with serve(url) as base:
             admin = next(u for u in pop.users if u.username == "admin")
-            r = httpx.post(
+            r = HTTP.post(
                 f"{base}/api/auth/token", data={"username": "admin", "password": admin.password}
             )
             yield base, str(r.json()["access_token"])

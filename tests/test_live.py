@@ -19,6 +19,7 @@ from psycopg.rows import dict_row
 from dashboard_api.live import issue_ticket, redeem_ticket
 from devices.accounts import token_hash
 from devtools.seed import DemoPopulation
+from tests.http import HTTP
 from tests.live_server import serve
 from tests.services import Services, seed
 from tests.test_api import _raise_sos
@@ -33,7 +34,7 @@ def server(services: Services, database_url: str) -> Iterator[tuple[str, DemoPop
 
 def token(base: str, pop: DemoPopulation, username: str) -> str:
     user = next(u for u in pop.users if u.username == username)
-    r = httpx.post(f"{base}/api/auth/token", data={"username": username, "password": user.password})
+    r = HTTP.post(f"{base}/api/auth/token", data={"username": username, "password": user.password})
     assert r.status_code == 200, r.text
     return str(r.json()["access_token"])
 
@@ -174,7 +175,7 @@ def test_a_ticket_from_one_api_process_opens_the_stream_on_another_once(
     pop = seed(services, database_url)
     with serve(database_url) as first, serve(database_url) as second:
         bearer = {"Authorization": f"Bearer {token(first, pop, 'staff-homes')}"}
-        ticket = httpx.post(f"{first}/api/live/ticket", headers=bearer).json()["ticket"]
+        ticket = HTTP.post(f"{first}/api/live/ticket", headers=bearer).json()["ticket"]
 
         async def open_on(base: str) -> int:
             async with (

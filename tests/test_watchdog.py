@@ -10,7 +10,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-import httpx2 as httpx
 import psycopg
 from psycopg.rows import dict_row
 
@@ -23,6 +22,7 @@ from alerts.notify.wiring import open_channels
 from alerts.watchdog.loop import WatchConfig, watch_once
 from devices.db import open_pool
 from devices.settings import Settings
+from tests.http import HTTP
 from tests.live_server import serve
 from tests.notify_servers import http_sink
 from tests.services import Services, query, running, seed, wait_until, worker_env
@@ -263,9 +263,9 @@ def test_the_api_tells_the_centre_when_the_alerts_worker_is_killed(
             "AND cleared_at IS NULL",
         )
         assert wall == [{"colour": "red"}]
-        r = httpx.post(f"{base}/api/auth/token", data={"username": "admin", "password": "x"})
+        r = HTTP.post(f"{base}/api/auth/token", data={"username": "admin", "password": "x"})
         assert r.status_code in (400, 401)  # the API itself still serves
-        assert httpx.get(f"{base}/readyz").json()["loops"]["watchdog"]["running"] is True
+        assert HTTP.get(f"{base}/readyz").json()["loops"]["watchdog"]["running"] is True
 
 
 def test_api_answers_503_while_the_database_refuses(services: Services, database_url: str) -> None:
@@ -273,7 +273,7 @@ def test_api_answers_503_while_the_database_refuses(services: Services, database
     dbname = database_url.rsplit("/", 1)[1]
     admin_url = database_url.rsplit("/", 1)[0] + "/postgres"
     with serve(database_url, watchdog_in_api=False) as base:
-        assert httpx.get(f"{base}/readyz").status_code == 200
+        assert HTTP.get(f"{base}/readyz").status_code == 200
         with psycopg.connect(admin_url, autocommit=True) as admin:
             admin.execute(f'ALTER DATABASE "{dbname}" ALLOW_CONNECTIONS false')
             admin.execute(
@@ -282,16 +282,14 @@ def test_api_answers_503_while_the_database_refuses(services: Services, database
                 (dbname,),
             )
             try:
-                r = httpx.get(
-                    f"{base}/api/sites", headers={"Authorization": "Bearer x"}, timeout=60
-                )
+                r = HTTP.get(f"{base}/api/sites", headers={"Authorization": "Bearer x"}, timeout=60)
                 assert r.status_code == 503, r.text
                 assert r.headers["retry-after"] == "5"
-                assert httpx.get(f"{base}/readyz", timeout=30).status_code == 503
+                assert HTTP.get(f"{base}/readyz", timeout=30).status_code == 503
             finally:
                 admin.execute(f'ALTER DATABASE "{dbname}" ALLOW_CONNECTIONS true')
         wait_until(
-            lambda: httpx.get(f"{base}/readyz", timeout=30).status_code == 200,
+            lambda: HTTP.get(f"{base}/readyz", timeout=30).status_code == 200,
             timeout=40,
             what="ready again",
         )
@@ -299,9 +297,9 @@ def test_api_answers_503_while_the_database_refuses(services: Services, database
 
 def test_metrics_need_the_token(services: Services, database_url: str) -> None:
     with serve(database_url, watchdog_in_api=False, metrics_token="scrape-me") as base:
-        assert httpx.get(f"{base}/metrics").status_code == 401
-        bad = httpx.get(f"{base}/metrics", headers={"Authorization": "Bearer nope"})
+        assert HTTP.get(f"{base}/metrics").status_code == 401
+        bad = HTTP.get(f"{base}/metrics", headers={"Authorization": "Bearer nope"})
         assert bad.status_code == 401
-        ok = httpx.get(f"{base}/metrics", headers={"Authorization": "Bearer scrape-me"})
+        ok = HTTP.get(f"{base}/metrics", headers={"Authorization": "Bearer scrape-me"})
         assert ok.status_code == 200
         assert 'db_pool{pool="api",stat="pool_size"}' in ok.text
