@@ -9,14 +9,16 @@ import logging
 import os
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import TYPE_CHECKING
 
 import psycopg
-from alembic import command
-from alembic.config import Config
 from psycopg import sql
 
 from devices.db import sqlalchemy_url
 from devices.registry import Conn
+
+if TYPE_CHECKING:
+    from alembic.config import Config
 
 log = logging.getLogger(__name__)
 
@@ -26,6 +28,10 @@ PROCESS_ROLES = {"ingest": "eldercare_ingest", "alerts": "eldercare_alerts", "ap
 
 
 def alembic_config(database_url: str) -> Config:
+    # alembic (and SQLAlchemy behind it) is imported by the migration commands alone: it is
+    # seconds of start-up for ingest, which imports this module for its policies only.
+    from alembic.config import Config
+
     cfg = Config()
     cfg.set_main_option("script_location", "devices:migrations")
     cfg.set_main_option("sqlalchemy.url", sqlalchemy_url(database_url).replace("%", "%%"))
@@ -33,10 +39,14 @@ def alembic_config(database_url: str) -> Config:
 
 
 def upgrade(database_url: str, revision: str = "head") -> None:
+    from alembic import command
+
     command.upgrade(alembic_config(database_url), revision)
 
 
 def downgrade(database_url: str, revision: str) -> None:
+    from alembic import command
+
     command.downgrade(alembic_config(database_url), revision)
 
 

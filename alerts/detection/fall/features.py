@@ -14,7 +14,6 @@ from fractions import Fraction
 
 import numpy as np
 import numpy.typing as npt
-from scipy.signal import resample_poly
 
 RATE_HZ = 50.0
 WINDOW_S = 6.0
@@ -76,6 +75,10 @@ def resample(samples: npt.ArrayLike, rate_hz: float) -> F64:
         return x.copy()
     if len(x) == 1:
         return np.repeat(x, max(1, round(ratio.numerator / ratio.denominator)), axis=0)
+    # Imported here, not at the top: scipy.signal (with scipy.stats behind it) is seconds of
+    # start-up, and the alerts lane process imports this module but never resamples.
+    from scipy.signal import resample_poly
+
     out = resample_poly(x, ratio.numerator, ratio.denominator, axis=0, padtype="line")
     return np.asarray(out, dtype=np.float64)
 

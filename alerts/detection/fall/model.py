@@ -13,13 +13,13 @@ import hashlib
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from importlib.metadata import version
 from pathlib import Path
 from typing import Any
 
 import joblib
 import numpy as np
 import numpy.typing as npt
-import sklearn
 
 from alerts.detection.fall import features as F
 from alerts.detection.fall.forest import Forest
@@ -114,8 +114,12 @@ def load(directory: Path = MODEL_DIR) -> FallModel:
         blob = (directory / MODEL_FILE).read_bytes()
     except (OSError, ValueError) as exc:
         raise ModelError(f"cannot read the fall model in {directory}: {exc}") from exc
+    # the installed version without importing scikit-learn (seconds of start-up, and the
+    # alerts lane process, which loads no model, imports this module)
     check_card(
-        card, model_sha256=hashlib.sha256(blob).hexdigest(), sklearn_version=sklearn.__version__
+        card,
+        model_sha256=hashlib.sha256(blob).hexdigest(),
+        sklearn_version=version("scikit-learn"),
     )
     # Only unpickled after the sha256 matched the card committed with it.
     estimator = joblib.load(directory / MODEL_FILE)
