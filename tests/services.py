@@ -162,3 +162,16 @@ def publish(
     finally:
         client.disconnect()
         client.loop_stop()
+
+
+def wait_for_beat(database_url: str, proc: Any, *, timeout: float = 60.0) -> None:
+    """Until the worker process ``proc`` (from ``running``) has written its first heartbeat:
+    it has started its loops. Tests that time a path from a device event wait for this, so
+    that the figure is the path's and not the worker's start-up on a busy machine."""
+    wait_until(
+        lambda: bool(
+            query(database_url, "SELECT 1 FROM worker_heartbeats WHERE pid = %s", (proc.pid,))
+        ),
+        timeout=timeout,
+        what=f"a heartbeat from pid {proc.pid}",
+    )

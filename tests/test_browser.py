@@ -15,7 +15,7 @@ from playwright.sync_api import Browser, Page, expect, sync_playwright
 
 from devtools.seed import DemoPopulation
 from tests.live_server import serve
-from tests.services import ROOT, Services, device, publish, running, seed, worker_env
+from tests.services import ROOT, Services, device, publish, running, seed, wait_for_beat, worker_env
 from tests.test_ingest_integration import wait_for_ingest
 
 CHROMIUM = "/usr/bin/chromium"
@@ -116,8 +116,9 @@ def test_staff_accepts_a_live_sos_and_the_family_sees_how_it_was_handled(
         (SHOTS / name).unlink(missing_ok=True)
     SHOTS.mkdir(parents=True, exist_ok=True)
     env = worker_env(services, database_url)
-    with serve(database_url) as base, running("ingest", env), running("alerts", env):
+    with serve(database_url) as base, running("ingest", env), running("alerts", env) as alerts:
         wait_for_ingest(services, database_url, pop)
+        wait_for_beat(database_url, alerts)
         staff = browser.new_page(viewport={"width": 1280, "height": 900})
         english(staff, base)  # zh-CN is the site's default: tests/test_pages_i18n.py
         staff.goto(f"{base}/login")

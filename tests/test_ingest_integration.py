@@ -14,6 +14,7 @@ from tests.services import (
     query,
     running,
     seed,
+    wait_for_beat,
     wait_until,
     worker_env,
 )
@@ -139,8 +140,9 @@ def test_messages_are_stored_once_and_bad_ones_are_dead_lettered(
 def test_sos_over_mqtt_opens_a_red_dispatch_order(services: Services, database_url: str) -> None:
     pop = seed(services, database_url)
     env = worker_env(services, database_url)
-    with running("ingest", env), running("alerts", env):
+    with running("ingest", env), running("alerts", env) as alerts:
         wait_for_ingest(services, database_url, pop)
+        wait_for_beat(database_url, alerts)
         pressed = time.time()
         _pub(
             services,

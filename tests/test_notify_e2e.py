@@ -14,7 +14,7 @@ from devices.accounts import create_user, hash_password
 from devices.db import AsyncPool
 from devices.domain import Role
 from tests.notify_servers import http_sink, smtp_server
-from tests.services import Services, query, running, seed, wait_until, worker_env
+from tests.services import Services, query, running, seed, wait_for_beat, wait_until, worker_env
 from tests.test_ingest_integration import _pub, wait_for_ingest
 from tests.test_notify_integration import family, run, set_prefs
 
@@ -71,8 +71,9 @@ def test_every_red_incident_reaches_every_family_member(
                 "ELDERCARE_NOTIFY_POLL_INTERVAL_S": "0.1",
             }
         )
-        with running("ingest", env), running("alerts", env):
+        with running("ingest", env), running("alerts", env) as alerts:
             wait_for_ingest(services, database_url, pop)
+            wait_for_beat(database_url, alerts)
             now = time.time()
             _pub(
                 services,
