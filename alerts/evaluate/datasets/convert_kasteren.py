@@ -15,8 +15,11 @@ firing (start, duration) becomes device-protocol events:
 
 Labels (:func:`~alerts.evaluate.datasets.kasteren.label_kind`, whole labels, never substrings):
 leave-house -> away, go-to-bed and Sleeping -> sleeping, everything else -> other (MIT's
-Putting-away-dishes, -groceries, -laundry are at home; Going-out-to-work and the other
-going-out labels are away). Timezone UTC (the epochs are local time written as UTC, so hours of day read
+Putting-away-dishes, -groceries, -laundry are at home). MIT's Going-out-to-work (for shopping,
+entertainment, to exercise, to school) marks only the minutes of leaving: its ``away`` row
+lasts until the return (:func:`~alerts.evaluate.datasets.kasteren.with_returns`: the first
+exit-door event at least 10 min after its start and after its end, or the next label, whichever
+comes first). Timezone UTC (the epochs are local time written as UTC, so hours of day read
 directly).
 """
 

@@ -10,11 +10,15 @@ Each sensor is mapped to a room kind by a declarative keyword table.
 
 Labels are read whole, never as substrings (:func:`label_kind`): van Kasteren's
 ``leave-house`` covers the whole absence and is ``away``; MIT's ``Putting-away-dishes`` (and
-groceries, laundry) is done at home; MIT's ``Going-out-to-work`` (for shopping, ...) is away.
+groceries, laundry) is done at home. MIT's ``Going-out-to-work`` (for shopping, ...) marks only
+the few minutes of leaving: it is read as the departure of an absence lasting until the return
+(:func:`with_returns`), the first exit-door event at least 10 min after the label's start and
+not inside the label itself, or the next label, whichever comes first.
 """
 
 from __future__ import annotations
 
+import bisect
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -47,7 +51,7 @@ SENSOR_OVERRIDES: dict[str, dict[int, str]] = {"B": {4: "front door (unnamed id 
 PIR_MAX_ACTIVE_S = 30 * 60
 # Whole labels (lower-cased), never substrings: MIT's "Putting-away-dishes" is at home.
 AWAY_LABELS = ("leave-house", "away")  # the whole absence (van Kasteren; the home format)
-# MIT/Tapia's going out.
+# MIT/Tapia: only the moment of leaving (minutes); read up to the return (with_returns).
 DEPARTURE_LABELS = (
     "going-out-to-work",
     "going-out-for-entertainment",
@@ -56,6 +60,7 @@ DEPARTURE_LABELS = (
     "going-out-to-school",
 )
 ASLEEP_LABELS = ("go-to-bed", "sleeping")
+RETURN_AFTER_S = 10 * 60  # an exit door this soon after a departure label is still leaving
 SEAT_MATS = ("couch",)
 FLUSHES = ("flush", "float")
 
@@ -104,15 +109,38 @@ def label_kind(name: str) -> str:
     return "sleeping" if lower in ASLEEP_LABELS else "other"
 
 
+def with_returns(labels: Sequence[Label], exits: Sequence[float]) -> tuple[Label, ...]:
+    """Each departure label (:data:`DEPARTURE_LABELS`) extended to the return: the first
+    exit-door event (``exits``, sorted) at least :data:`RETURN_AFTER_S` after its start and
+    not before its end (a door inside the label is the leaving), or the start of the next
+    label (an activity at home, or a new departure: the person was back), whichever comes
+    first; never shorter than the label. Every other label as it is, in the same order."""
+    starts = sorted(lab.start for lab in labels)
+    out: list[Label] = []
+    for lab in labels:
+        if lab.name.strip().lower() not in DEPARTURE_LABELS:
+            out.append(lab)
+            continue
+        ends = []
+        i = bisect.bisect_left(exits, max(lab.start + RETURN_AFTER_S, lab.end))
+        if i < len(exits):
+            ends.append(exits[i])
+        j = bisect.bisect_right(starts, lab.start)
+        if j < len(starts):
+            ends.append(starts[j])
+        out.append(Label(lab.start, max(lab.end, min(ends, default=lab.end)), lab.name))
+    return tuple(out)
+
+
 def labels_of(name: str, exits: Sequence[float], data_dir: Path = DATA_DIR) -> tuple[Label, ...]:
-    """House ``name``'s activity labels, in file order (``exits``: the house's exit-door
-    event times, sorted)."""
+    """House ``name``'s activity labels, in file order, departures read up to the return
+    (:func:`with_returns`, ``exits`` the house's exit-door event times, sorted)."""
     names = _names(data_dir / f"house{name}.activity_names")
     labels = [
         Label(float(s), float(s + d), names.get(i, str(i)))
         for s, d, i in _rows(data_dir / f"house{name}.activities")
     ]
-    return tuple(labels)
+    return with_returns(labels, exits)
 
 
 def classify(name: str) -> Sensor:
