@@ -29,6 +29,7 @@ from alerts.detection.snapshots import build_snapshot
 from alerts.evaluate.datasets.external import FormatError, load_external
 from alerts.evaluate.datasets.kasteren import Home, Label, classify
 from alerts.evaluate.external import evaluate_home, poisson_interval
+from alerts.evaluate.inactivity import home_rng
 from alerts.evaluate.replay import RESIDENT, Replayer
 from devices.domain import Colour
 
@@ -247,6 +248,14 @@ def test_poisson_interval_is_the_exact_garwood_interval(k: int) -> None:
     want_hi = stats.chi2.ppf(0.975, 2 * k + 2) / 2 / 10
     assert math.isclose(lo, want_lo, rel_tol=1e-6, abs_tol=1e-9)
     assert math.isclose(hi, want_hi, rel_tol=1e-6)
+
+
+def test_each_home_draws_from_its_own_generator() -> None:
+    # seeded from the seed and the home's name: the same whatever other homes are listed
+    a = home_rng(20261203, "house-E").uniform(size=4)
+    assert np.array_equal(a, home_rng(20261203, "house-E").uniform(size=4))
+    assert not np.array_equal(a, home_rng(20261203, "house-D").uniform(size=4))
+    assert not np.array_equal(a, home_rng(20261204, "house-E").uniform(size=4))
 
 
 def test_the_example_home_loads_in_the_documented_format() -> None:

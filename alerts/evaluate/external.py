@@ -48,7 +48,7 @@ from alerts.detection.routine import (
     fit_routine,
     segments,
 )
-from alerts.evaluate.datasets.kasteren import AWAY_LABELS, Home
+from alerts.evaluate.datasets.kasteren import Home, label_kind
 from alerts.evaluate.replay import Replayer
 
 DAY = 86400.0
@@ -171,7 +171,7 @@ def away_marks_of(home: Home) -> list[Activity]:
     detector."""
     out: list[Activity] = []
     for lab in home.labels:
-        if any(k in lab.name.lower() for k in AWAY_LABELS):
+        if label_kind(lab.name) == "away":
             for t, value in ((lab.start, True), (lab.end, False)):
                 out.append(Activity(t, None, "label", AWAY_MARK, value))
     return out

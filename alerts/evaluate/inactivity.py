@@ -1,7 +1,9 @@
 """``python -m alerts.evaluate.inactivity external DIR... --json FILE``: the live inactivity
 detector on any home's logs (format: :mod:`alerts.evaluate.datasets.external`), learning from past
 days only, as it runs live. Prints figures (a)-(e) per home and for all homes together;
-``--json`` writes them too. Fixed seed: the same command prints the same figures.
+``--json`` writes them too. Fixed seed: the same command prints the same figures. Each home
+draws its onsets from its own generator, seeded from the seed and the home's name
+(:func:`home_rng`): one home's labels, or which homes are listed, cannot move another's.
 
 The shared homes in that format: ``python -m alerts.evaluate.datasets.convert_kasteren /tmp/homes``.
 """
@@ -9,6 +11,7 @@ The shared homes in that format: ``python -m alerts.evaluate.datasets.convert_ka
 from __future__ import annotations
 
 import json
+import zlib
 from pathlib import Path
 from typing import Annotated
 
@@ -21,6 +24,11 @@ from alerts.evaluate.external import evaluate_home, figures, merge, table
 from devices.careplan import DEFAULT_CHECK_IN_S
 
 app = typer.Typer(add_completion=False, no_args_is_help=True)
+
+
+def home_rng(seed: int, name: str) -> np.random.Generator:
+    """The onsets' and lengths' generator of home ``name`` (its directory's name)."""
+    return np.random.default_rng([seed, zlib.crc32(name.encode("utf-8"))])
 
 
 @app.callback()
@@ -44,20 +52,20 @@ def external(
     ] = False,
 ) -> None:
     """Past-days-only evaluation on homes in the external format."""
-    rng = np.random.default_rng(seed)
     detector = InactivityDetector()
+    homes = [load_external(d) for d in dirs]
     runs = [
         evaluate_home(
-            load_external(d),
+            home,
             detector,
-            rng=rng,
+            rng=home_rng(seed, home.name),
             per_day=per_day,
             tick_s=tick_s,
             history_days=history_days,
             check_in_s=check_in_s,
             away_marks=away_labels,
         )
-        for d in dirs
+        for home in homes
     ]
     rows = [figures(r) for r in runs] + ([figures(merge(runs))] if len(runs) > 1 else [])
     typer.echo(

@@ -13,8 +13,14 @@ firing (start, duration) becomes device-protocol events:
 * every reed or mercury contact (doors, cupboards, fridge, microwave door, ...): ``door``
   open / closed, both edges actions.
 
-Labels: leave-house -> away, go-to-bed -> sleeping, everything else -> other. Timezone UTC
-(the epochs are local time written as UTC, so hours of day read directly).
+Labels (:func:`~alerts.evaluate.datasets.kasteren.label_kind`, whole labels, never substrings):
+leave-house -> away, go-to-bed and Sleeping -> sleeping, everything else -> other (MIT's
+Putting-away-dishes, -groceries, -laundry are at home). MIT's Going-out-to-work (for shopping,
+entertainment, to exercise, to school) marks only the minutes of leaving: its ``away`` row
+lasts until the return (:func:`~alerts.evaluate.datasets.kasteren.with_returns`: the first
+exit-door event at least 10 min after its start and after its end, or the next label, whichever
+comes first). Timezone UTC (the epochs are local time written as UTC, so hours of day read
+directly).
 """
 
 from __future__ import annotations
@@ -28,7 +34,6 @@ from typing import Annotated
 import typer
 
 from alerts.evaluate.datasets.kasteren import (
-    AWAY_LABELS,
     DATA_DIR,
     HOMES,
     PIR_MAX_ACTIVE_S,
@@ -38,6 +43,8 @@ from alerts.evaluate.datasets.kasteren import (
     _names,
     _rows,
     classify,
+    label_kind,
+    labels_of,
 )
 
 KIND = {"pir": "pir", "bed_mat": "bed_mat", "seat_mat": "seat_mat", "flush": "flush"}
@@ -95,20 +102,12 @@ def convert_home(name: str, out: Path, data_dir: Path = DATA_DIR) -> Path:
         w = csv.writer(f)
         w.writerow(["time", "device", "name", "value"])
         w.writerows((_iso(t), d, n, v) for t, d, n, v in events)
-    acts = _names(data_dir / f"house{name}.activity_names")
+    exits = sorted(t for t, dev, _, _ in events if dev in used and used[dev].exit)
     with (home / "labels.csv").open("w", newline="", encoding="utf-8") as f:
         w = csv.writer(f)
         w.writerow(["start", "end", "activity"])
-        for s0, d, i in _rows(data_dir / f"house{name}.activities"):
-            label = acts.get(i, "").lower()
-            what = (
-                "away"
-                if any(k in label for k in AWAY_LABELS)
-                else "sleeping"
-                if "go-to-bed" in label or "sleep" in label
-                else "other"
-            )
-            w.writerow([_iso(s0), _iso(s0 + d), what])
+        for lab in labels_of(name, exits, data_dir):
+            w.writerow([_iso(lab.start), _iso(lab.end), label_kind(lab.name)])
     (home / "home.json").write_text(json.dumps({"timezone": "UTC"}) + "\n", encoding="utf-8")
     return home
 

@@ -7,10 +7,18 @@ epoch is local time written as UTC, so hours of day read directly in UTC. Every 
 firing becomes two signs of life (its start and its end: a door opened and closed, a mat
 pressed and released). The two bed-mat halves of a bed are merged into one occupancy signal.
 Each sensor is mapped to a room kind by a declarative keyword table.
+
+Labels are read whole, never as substrings (:func:`label_kind`): van Kasteren's
+``leave-house`` covers the whole absence and is ``away``; MIT's ``Putting-away-dishes`` (and
+groceries, laundry) is done at home. MIT's ``Going-out-to-work`` (for shopping, ...) marks only
+the few minutes of leaving: it is read as the departure of an absence lasting until the return
+(:func:`with_returns`), the first exit-door event at least 10 min after the label's start and
+not inside the label itself, or the next label, whichever comes first.
 """
 
 from __future__ import annotations
 
+import bisect
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -41,8 +49,18 @@ ROOM_KEYWORDS: tuple[tuple[str, tuple[str, ...]], ...] = (
 # would record when commissioning). See docs/detection-inactivity.md.
 SENSOR_OVERRIDES: dict[str, dict[int, str]] = {"B": {4: "front door (unnamed id 4)"}}
 PIR_MAX_ACTIVE_S = 30 * 60
-AWAY_LABELS = ("leave-house", "going-out", "away")
+# Whole labels (lower-cased), never substrings: MIT's "Putting-away-dishes" is at home.
+AWAY_LABELS = ("leave-house", "away")  # the whole absence (van Kasteren; the home format)
+# MIT/Tapia: only the moment of leaving (minutes); read up to the return (with_returns).
+DEPARTURE_LABELS = (
+    "going-out-to-work",
+    "going-out-for-entertainment",
+    "going-out-to-exercise",
+    "going-out-for-shopping",
+    "going-out-to-school",
+)
 ASLEEP_LABELS = ("go-to-bed", "sleeping")
+RETURN_AFTER_S = 10 * 60  # an exit door this soon after a departure label is still leaving
 SEAT_MATS = ("couch",)
 FLUSHES = ("flush", "float")
 
@@ -78,11 +96,51 @@ class Home:
     def at_home_awake(self, start: float, end: float) -> bool:
         """No away or sleeping label overlaps [start, end)."""
         for label in self.labels:
-            if label.start < end and start < label.end:
-                lower = label.name.lower()
-                if any(k in lower for k in AWAY_LABELS + ASLEEP_LABELS):
-                    return False
+            if label.start < end and start < label.end and label_kind(label.name) != "other":
+                return False
         return True
+
+
+def label_kind(name: str) -> str:
+    """``away``, ``sleeping`` or ``other`` for an activity label, matched as a whole label."""
+    lower = name.strip().lower()
+    if lower in AWAY_LABELS or lower in DEPARTURE_LABELS:
+        return "away"
+    return "sleeping" if lower in ASLEEP_LABELS else "other"
+
+
+def with_returns(labels: Sequence[Label], exits: Sequence[float]) -> tuple[Label, ...]:
+    """Each departure label (:data:`DEPARTURE_LABELS`) extended to the return: the first
+    exit-door event (``exits``, sorted) at least :data:`RETURN_AFTER_S` after its start and
+    not before its end (a door inside the label is the leaving), or the start of the next
+    label (an activity at home, or a new departure: the person was back), whichever comes
+    first; never shorter than the label. Every other label as it is, in the same order."""
+    starts = sorted(lab.start for lab in labels)
+    out: list[Label] = []
+    for lab in labels:
+        if lab.name.strip().lower() not in DEPARTURE_LABELS:
+            out.append(lab)
+            continue
+        ends = []
+        i = bisect.bisect_left(exits, max(lab.start + RETURN_AFTER_S, lab.end))
+        if i < len(exits):
+            ends.append(exits[i])
+        j = bisect.bisect_right(starts, lab.start)
+        if j < len(starts):
+            ends.append(starts[j])
+        out.append(Label(lab.start, max(lab.end, min(ends, default=lab.end)), lab.name))
+    return tuple(out)
+
+
+def labels_of(name: str, exits: Sequence[float], data_dir: Path = DATA_DIR) -> tuple[Label, ...]:
+    """House ``name``'s activity labels, in file order, departures read up to the return
+    (:func:`with_returns`, ``exits`` the house's exit-door event times, sorted)."""
+    names = _names(data_dir / f"house{name}.activity_names")
+    labels = [
+        Label(float(s), float(s + d), names.get(i, str(i)))
+        for s, d, i in _rows(data_dir / f"house{name}.activities")
+    ]
+    return with_returns(labels, exits)
 
 
 def classify(name: str) -> Sensor:
@@ -159,10 +217,6 @@ def load_home(name: str, data_dir: Path = DATA_DIR) -> Home:
     for s_, e_ in _merge(bed):
         events.append(Activity(s_, "bedroom", "bed_mat", "presence", True))
         events.append(Activity(e_, "bedroom", "bed_mat", "presence", False))
-    activity_names = _names(data_dir / f"house{name}.activity_names")
-    labels = tuple(
-        Label(float(s), float(s + d), activity_names.get(i, str(i)))
-        for s, d, i in _rows(data_dir / f"house{name}.activities")
-    )
     events.sort(key=lambda a: a.t)
+    labels = labels_of(name, [a.t for a in events if a.exit], data_dir)
     return Home(name, tuple(events), labels)
