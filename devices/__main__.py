@@ -1,5 +1,6 @@
-"""``python -m devices``: migrations, device provisioning and retirement, broker files, TLS
-certificates. The demo seed and the local services are dev tooling: ``python -m devtools``."""
+"""``python -m devices``: migrations, device provisioning and retirement, sites, residents and
+sign-in accounts (:mod:`devices.people_cli`), broker files, TLS certificates. The demo seed
+and the local services are dev tooling: ``python -m devtools``."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ import typer
 from psycopg.rows import dict_row
 
 from devices import migrate as migrations
+from devices import people_cli
 from devices.broker_admin import BrokerAdmin, NewDevice, broker_admin, remove_devices
 from devices.broker_files import write_broker_files
 from devices.credentials import ServiceUser, admin_user, backend_user, ingest_user, mosquitto_hash
@@ -23,6 +25,9 @@ from devices.registry import Conn, RetireError, device_credentials, provision_de
 from devices.settings import Settings
 
 app = typer.Typer(add_completion=False, help="Device registry, broker files and migrations")
+app.add_typer(people_cli.sites, name="site")
+app.add_typer(people_cli.residents, name="resident")
+app.add_typer(people_cli.users, name="user")
 
 
 async def _with_conn(settings: Settings) -> Conn:

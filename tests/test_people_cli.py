@@ -1,0 +1,125 @@
+"""Setting up a real site from the CLI (``python -m devices site|resident|user``), against the
+real database: the accounts it makes sign in through the API and see what their role allows, a
+family only its own relative; what it refuses, it refuses with a reason and exit code 1."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+
+import pytest
+from fastapi.testclient import TestClient
+from typer.testing import CliRunner
+
+from dashboard_api.app import create_app
+from devices.__main__ import app
+from devices.settings import Settings
+from tests.services import ROOT, query
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture
+def cli(monkeypatch: pytest.MonkeyPatch, database_url: str) -> CliRunner:
+    monkeypatch.setenv("ELDERCARE_DATABASE_URL", database_url)
+    return CliRunner()
+
+
+def _ok(cli: CliRunner, *args: str, stdin: str | None = None) -> str:
+    r = cli.invoke(app, list(args), input=stdin)
+    assert r.exit_code == 0, (args, r.output)
+    return r.output
+
+
+def _refused(cli: CliRunner, *args: str, stdin: str | None = None) -> str:
+    r = cli.invoke(app, list(args), input=stdin)
+    assert r.exit_code == 1, (args, r.output)
+    return r.output
+
+
+def _sign_in(client: TestClient, username: str, password: str) -> dict[str, str] | None:
+    r = client.post("/api/auth/token", data={"username": username, "password": password})
+    if r.status_code != 200:
+        return None
+    return {"Authorization": f"Bearer {r.json()['access_token']}"}
+
+
+def test_a_site_its_residents_and_their_family_set_up_from_the_cli(
+    cli: CliRunner, database_url: str
+) -> None:
+    _ok(cli, "site", "add", "--site-id", "jade", "--name", "翠苑养老院", "--kind", "nursing_home")
+    assert "already exists" in _refused(
+        cli, "site", "add", "--site-id", "jade", "--name", "again", "--kind", "nursing_home"
+    )
+    ids = []
+    for name in ("王秀英", "李建国"):
+        out = _ok(cli, "resident", "add", "--site", "jade", "--name", name, "--birth-year", "1938")
+        ids.append(int(re.search(r"resident (\d+) admitted", out)[1]))  # type: ignore[index]
+    assert "no such site" in _refused(cli, "resident", "add", "--site", "nowhere", "--name", "x")
+    assert "not a year of birth" in _refused(
+        cli, "resident", "add", "--site", "jade", "--name", "x", "--birth-year", "1850"
+    )
+
+    out = _ok(cli, "user", "add", "--username", "wang-son", "--role", "family",
+              "--resident", str(ids[0]))  # fmt: skip
+    password = re.search(r"password (\S+) \(shown once\)", out)[1]  # type: ignore[index]
+    _ok(cli, "user", "add", "--username", "jade-nurse", "--role", "staff", "--site", "jade",
+        "--password-stdin", stdin="a long nurse password\n")  # fmt: skip
+    [stored] = query(database_url, "SELECT password_hash FROM users WHERE username = 'wang-son'")
+    assert password not in stored["password_hash"]
+    assert stored["password_hash"].startswith("$argon2")
+
+    # what it refuses
+    assert "needs at least one --site" in _refused(
+        cli, "user", "add", "--username", "x", "--role", "staff"
+    )
+    assert "needs at least one --resident" in _refused(
+        cli, "user", "add", "--username", "x", "--role", "family"
+    )
+    assert "family accounts only" in _refused(
+        cli, "user", "add", "--username", "x", "--role", "staff", "--site", "jade",
+        "--resident", str(ids[0]),
+    )  # fmt: skip
+    assert "no such site or resident" in _refused(
+        cli, "user", "add", "--username", "x", "--role", "family", "--resident", "999999"
+    )
+    assert "at least 12 characters" in _refused(
+        cli, "user", "add", "--username", "x", "--role", "admin", "--password-stdin",
+        stdin="short\n",
+    )  # fmt: skip
+    assert "roster entry" in _refused(cli, "user", "add", "--username", "x", "--role", "responder")
+    assert "already exists" in _refused(
+        cli, "user", "add", "--username", "wang-son", "--role", "admin"
+    )
+    assert not query(database_url, "SELECT 1 FROM users WHERE username = 'x'")
+
+    with TestClient(create_app(Settings(database_url=database_url))) as client:
+        son = _sign_in(client, "wang-son", password)
+        nurse = _sign_in(client, "jade-nurse", "a long nurse password")
+        assert son is not None
+        assert nurse is not None
+        seen = {r["resident_id"] for r in client.get("/api/residents", headers=son).json()}
+        assert seen == {ids[0]}  # a family sees only its own relative
+        assert client.get(f"/api/residents/{ids[1]}", headers=son).status_code in (403, 404)
+        seen = {r["resident_id"] for r in client.get("/api/residents", headers=nurse).json()}
+        assert seen == set(ids)
+
+        out = _ok(cli, "user", "disable", "--username", "wang-son")
+        assert "1 sessions ended" in out
+        assert client.get("/api/residents", headers=son).status_code == 401
+        assert _sign_in(client, "wang-son", password) is None
+        assert "no enabled account" in _refused(cli, "user", "disable", "--username", "wang-son")
+
+
+def test_the_commands_are_the_real_entry_point() -> None:
+    r = subprocess.run(
+        [sys.executable, "-m", "devices", "user", "add", "--help"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert r.returncode == 0, r.stderr
+    assert "--password-stdin" in r.stdout
