@@ -13,8 +13,8 @@ from tests.services import Services, clear_retained, fresh_database, start_servi
 os.environ.setdefault("ELDERCARE_WEBHOOK_ALLOW_HOSTS", '["127.0.0.1"]')
 
 # Runs of the whole main job judged on timing (event -> offer p99 under faults, restart
-# times): scripts/test.sh runs them alone after the parallel part, so the other tests' load
-# does not decide their figures.
+# times): scripts/test.sh runs them after the parallel part, two at a time (they mostly wait
+# on their scenarios' clocks), so the other tests' load does not decide their figures.
 SERIAL_MODULES = frozenset(
     {
         "test_chaos",
