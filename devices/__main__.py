@@ -16,7 +16,7 @@ import typer
 from psycopg.rows import dict_row
 
 from devices import migrate as migrations
-from devices import people_cli
+from devices import people_cli, roster_cli
 from devices.broker_admin import BrokerAdmin, NewDevice, broker_admin, remove_devices
 from devices.broker_files import write_broker_files
 from devices.credentials import ServiceUser, admin_user, backend_user, ingest_user, mosquitto_hash
@@ -28,6 +28,7 @@ app = typer.Typer(add_completion=False, help="Device registry, broker files and 
 app.add_typer(people_cli.sites, name="site")
 app.add_typer(people_cli.residents, name="resident")
 app.add_typer(people_cli.users, name="user")
+app.add_typer(roster_cli.responders, name="responder")
 
 
 async def _with_conn(settings: Settings) -> Conn:

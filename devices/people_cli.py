@@ -44,7 +44,8 @@ NEEDS_RESIDENTS = frozenset({Role.FAMILY})
 # These accounts work through a record of their own besides the account (a responder's roster
 # entry and shifts, a visitor's community and assignments), which these commands do not make yet.
 NOT_HERE = {
-    Role.RESPONDER: "a responder needs a roster entry and shifts (tables responders, shifts)",
+    Role.RESPONDER: "a responder account comes with its roster entry: "
+    "`devices responder add --new-account USERNAME ...`",
     Role.VISITOR: "a visitor needs a care_visitors entry and assigned residents",
 }
 MIN_PASSWORD = 12

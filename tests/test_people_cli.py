@@ -4,20 +4,29 @@ family only its own relative; what it refuses, it refuses with a reason and exit
 
 from __future__ import annotations
 
+import asyncio
 import re
 import subprocess
 import sys
+from datetime import UTC, datetime, timedelta
 
+import psycopg
 import pytest
 from fastapi.testclient import TestClient
+from psycopg.rows import dict_row
 from typer.testing import CliRunner
 
+from alerts.dispatch.escalation import offer_opened
+from alerts.dispatch.orders import open_order
+from alerts.dispatch.policy import policy_from_settings
 from dashboard_api.app import create_app
 from devices.__main__ import app
+from devices.domain import Colour
 from devices.settings import Settings
 from tests.services import ROOT, query
 
 pytestmark = pytest.mark.integration
+POLICY = policy_from_settings(Settings())
 
 
 @pytest.fixture
@@ -123,3 +132,44 @@ def test_the_commands_are_the_real_entry_point() -> None:
     )
     assert r.returncode == 0, r.stderr
     assert "--password-stdin" in r.stdout
+
+
+def test_a_roster_from_the_cli_is_offered_the_sites_red_order(
+    cli: CliRunner, database_url: str
+) -> None:
+    _ok(cli, "site", "add", "--site-id", "jade", "--name", "翠苑", "--kind", "nursing_home")
+    _ok(cli, "user", "add", "--username", "carer-li", "--role", "staff", "--site", "jade")
+    out = _ok(cli, "responder", "add", "--name", "李护工", "--kind", "staff", "--level", "1",
+              "--site", "jade", "--username", "carer-li")  # fmt: skip
+    carer = int(re.search(r"responder (\d+)", out)[1])  # type: ignore[index]
+    out = _ok(cli, "responder", "add", "--name", "Pinghu provider", "--kind", "provider",
+              "--level", "1", "--community", "pinghu", "--new-account", "provider-1")  # fmt: skip
+    assert re.search(r"account provider-1, password \S+ \(shown once\)", out)
+    now = datetime.now(UTC)
+    start, end = (now - timedelta(hours=1)).isoformat(), (now + timedelta(hours=8)).isoformat()
+    _ok(cli, "responder", "shift", "--responder-id", str(carer), "--start", start, "--end", end)
+
+    assert "overlapping" in _refused(cli, "responder", "shift", "--responder-id", str(carer),
+                                     "--start", now.isoformat(), "--end", end)  # fmt: skip
+    assert "UTC offset" in _refused(cli, "responder", "shift", "--responder-id", str(carer),
+                                    "--start", "2026-12-05T08:00", "--end", end)  # fmt: skip
+    assert "covers a --site or a --community" in _refused(
+        cli, "responder", "add", "--name", "x", "--kind", "staff", "--level", "1"
+    )
+    assert "no such site" in _refused(
+        cli, "responder", "add", "--name", "x", "--kind", "staff", "--level", "1", "--site", "nope"
+    )
+    assert "responder add --new-account" in _refused(
+        cli, "user", "add", "--username", "x", "--role", "responder"
+    )
+
+    async def open_and_offer() -> None:
+        async with await psycopg.AsyncConnection.connect(database_url, row_factory=dict_row) as c:
+            await open_order(c, alert_id=None, site_id="jade", resident_id=None, colour=Colour.RED,
+                             category="sos", event_at=now, now=now, policy=POLICY)  # fmt: skip
+            await offer_opened(c, now)
+            await c.commit()
+
+    asyncio.run(open_and_offer())
+    offers = query(database_url, "SELECT responder_id FROM order_offers")
+    assert [o["responder_id"] for o in offers] == [carer]  # on shift, covering the site
