@@ -28,6 +28,7 @@ app = typer.Typer(add_completion=False, help="Device registry, broker files and 
 app.add_typer(people_cli.sites, name="site")
 app.add_typer(people_cli.residents, name="resident")
 app.add_typer(people_cli.users, name="user")
+app.add_typer(people_cli.visitors, name="visitor")
 app.add_typer(roster_cli.responders, name="responder")
 
 

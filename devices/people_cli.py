@@ -9,7 +9,10 @@ staff, families, operators and visitors; until these commands only the demo seed
 * ``user add --username --role [--site ...] [--resident ...]`` prints a generated password
   once (or reads one from standard input with ``--password-stdin``); a family account names
   the residents it may see, a staff or safety account its sites;
-* ``user disable --username`` ends every session of that account at once.
+* ``user disable --username`` ends every session of that account at once;
+* ``visitor add --username --kind community_worker|volunteer --community C`` makes a visitor's
+  account (monthly visits to people living alone); staff then assign residents to it on the
+  care pages.
 """
 
 from __future__ import annotations
@@ -36,6 +39,8 @@ T = TypeVar("T")
 sites = typer.Typer(add_completion=False, help="Sites (a nursing home, a home-care community)")
 residents = typer.Typer(add_completion=False, help="Residents of a site")
 users = typer.Typer(add_completion=False, help="Sign-in accounts and what each may see")
+visitors = typer.Typer(add_completion=False, help="Community workers and volunteers who visit")
+VISITOR_KINDS = ("community_worker", "volunteer")
 
 # Who must be scoped to what: a role missing its scope would see nothing (or, worse, be
 # mistaken for an administrator by whoever set it up).
@@ -46,7 +51,8 @@ NEEDS_RESIDENTS = frozenset({Role.FAMILY})
 NOT_HERE = {
     Role.RESPONDER: "a responder account comes with its roster entry: "
     "`devices responder add --new-account USERNAME ...`",
-    Role.VISITOR: "a visitor needs a care_visitors entry and assigned residents",
+    Role.VISITOR: "a visitor account comes with its community: "
+    "`devices visitor add --username U --kind community_worker|volunteer --community C`",
 }
 MIN_PASSWORD = 12
 
@@ -205,3 +211,38 @@ def user_disable(username: Annotated[str, typer.Option()]) -> None:
         return len(revoked)
 
     typer.echo(f"user {username} disabled; {_run(work)} sessions ended")
+
+
+@visitors.command("add")
+def visitor_add(
+    username: Annotated[str, typer.Option()],
+    kind: Annotated[str, typer.Option(help="community_worker or volunteer")],
+    community: Annotated[str, typer.Option(help="the community whose residents it visits")],
+    display_name: Annotated[str, typer.Option()] = "",
+) -> None:
+    """Create a visitor's account; prints its password once. It sees only the residents
+    assigned to it (assigned on the care pages)."""
+    if kind not in VISITOR_KINDS:
+        raise typer.Exit(_fail(f"--kind is one of {', '.join(VISITOR_KINDS)}"))
+    password = secrets.token_urlsafe(12)
+    password_hash = hash_password(password)
+
+    async def work(conn: Conn) -> int:
+        user_id = await create_user(
+            conn,
+            username=username,
+            password_hash=password_hash,
+            role=Role.VISITOR,
+            display_name=display_name,
+        )
+        await conn.execute(
+            "INSERT INTO care_visitors (user_id, kind, community) VALUES (%s, %s, %s)",
+            (user_id, kind, community),
+        )
+        return user_id
+
+    user_id = _run(work)
+    typer.echo(
+        f"visitor {username} ({kind}, {community}, id {user_id}) created, password "
+        f"{password} (shown once)"
+    )

@@ -47,6 +47,13 @@ def _refused(cli: CliRunner, *args: str, stdin: str | None = None) -> str:
     return r.output
 
 
+def _resident(cli: CliRunner, site: str, name: str) -> int:
+    out = _ok(cli, "resident", "add", "--site", site, "--name", name)
+    m = re.search(r"resident (\d+) admitted", out)
+    assert m is not None, out
+    return int(m[1])
+
+
 def _sign_in(client: TestClient, username: str, password: str) -> dict[str, str] | None:
     r = client.post("/api/auth/token", data={"username": username, "password": password})
     if r.status_code != 200:
@@ -173,3 +180,37 @@ def test_a_roster_from_the_cli_is_offered_the_sites_red_order(
     asyncio.run(open_and_offer())
     offers = query(database_url, "SELECT responder_id FROM order_offers")
     assert [o["responder_id"] for o in offers] == [carer]  # on shift, covering the site
+
+
+def test_a_visitor_from_the_cli_sees_only_the_residents_staff_assign_to_it(
+    cli: CliRunner, database_url: str
+) -> None:
+    _ok(cli, "site", "add", "--site-id", "home-9", "--name", "王家", "--kind", "home_care_bed",
+        "--community", "pinghu-west")  # fmt: skip
+    ids = [_resident(cli, "home-9", name) for name in ("王秀英", "王大明")]
+    _ok(cli, "user", "add", "--username", "staff-9", "--role", "staff", "--site", "home-9",
+        "--password-stdin", stdin="a long staff password\n")  # fmt: skip
+    out = _ok(cli, "visitor", "add", "--username", "visitor-west", "--kind", "community_worker",
+              "--community", "pinghu-west")  # fmt: skip
+    m = re.search(r"id (\d+)\) created, password (\S+) \(shown once\)", out)
+    assert m is not None, out
+    visitor_id, password = int(m[1]), m[2]
+    assert "--kind is one of" in _refused(cli, "visitor", "add", "--username", "v2", "--kind",
+                                          "neighbour", "--community", "pinghu-west")  # fmt: skip
+    assert "visitor add" in _refused(cli, "user", "add", "--username", "v3", "--role", "visitor")
+
+    with TestClient(create_app(Settings(database_url=database_url))) as client:
+        staff = _sign_in(client, "staff-9", "a long staff password")
+        visitor = _sign_in(client, "visitor-west", password)
+        assert staff is not None
+        assert visitor is not None
+        for rid in ids:
+            r = client.put(f"/api/care/residents/{rid}/flags", headers=staff,
+                           json={"flags": ["living_alone"], "visits_per_month": 1})  # fmt: skip
+            assert r.status_code == 204, r.text
+        r = client.put(f"/api/care/residents/{ids[0]}/visitor", headers=staff,
+                       json={"visitor_user_id": visitor_id})  # fmt: skip
+        assert r.status_code == 204, r.text
+        plan = client.get("/api/care/plan", headers=visitor)
+        assert plan.status_code == 200, plan.text
+        assert [e["resident_id"] for e in plan.json()] == [ids[0]]
