@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
+import importlib
 import signal
 from collections.abc import Awaitable, Callable, Coroutine, Mapping
 from datetime import datetime
@@ -176,6 +177,9 @@ async def serve_life_safety(settings: Settings) -> None:
 async def serve(settings: Settings) -> None:
     # once, before anything runs: a bad model refuses to start
     fall_model, fall_models = load_fall_model(), load_fall_models()
+    # the fall features' resampling, imported now and not on the event loop at the first
+    # window (the lane, which judges no window, never imports it)
+    importlib.import_module("scipy.signal")
     # One thread for the models: a window is one row, and OpenMP threads spinning on a
     # shared machine made each call 4-5x slower (bench.detectors).
     threadpool_limits(1)

@@ -153,3 +153,28 @@ async def revoke_token(conn: Conn, *, token: str, now: datetime) -> None:
         "UPDATE api_tokens SET revoked_at = %s WHERE token_hash = %s", (now, _token_hash(token))
     )
     await conn.execute("SELECT pg_notify(%s, %s)", (REVOKED_CHANNEL, token_fingerprint(token)))
+
+
+async def disable_user(conn: Conn, *, username: str, now: datetime) -> int | None:
+    """Disable an enabled account and revoke its tokens, telling every API process at commit
+    (its live streams end). Returns how many sessions ended, or None if no enabled account has
+    that name. The caller commits."""
+    cur = await conn.execute(
+        "UPDATE users SET disabled_at = %s WHERE username = %s AND disabled_at IS NULL "
+        "RETURNING user_id",
+        (now, username),
+    )
+    row = await cur.fetchone()
+    if row is None:
+        return None
+    cur = await conn.execute(
+        "UPDATE api_tokens SET revoked_at = %s WHERE user_id = %s AND revoked_at IS NULL "
+        "RETURNING token_hash",
+        (now, row["user_id"]),
+    )
+    revoked = await cur.fetchall()
+    for r in revoked:  # what revoke_token announces: the token's SHA-256, hex
+        await conn.execute(
+            "SELECT pg_notify(%s, %s)", (REVOKED_CHANNEL, bytes(r["token_hash"]).hex())
+        )
+    return len(revoked)

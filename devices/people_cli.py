@@ -29,7 +29,7 @@ import typer
 from psycopg import errors
 from psycopg.rows import dict_row
 
-from devices.accounts import REVOKED_CHANNEL, create_user, hash_password
+from devices.accounts import create_user, disable_user, hash_password
 from devices.domain import CareProfile, Role, SiteKind
 from devices.registry import Conn, create_resident, create_site
 from devices.settings import Settings
@@ -191,24 +191,10 @@ def user_disable(username: Annotated[str, typer.Option()]) -> None:
     end now."""
 
     async def work(conn: Conn) -> int:
-        now = datetime.now(UTC)
-        cur = await conn.execute(
-            "UPDATE users SET disabled_at = %s WHERE username = %s AND disabled_at IS NULL "
-            "RETURNING user_id",
-            (now, username),
-        )
-        row = await cur.fetchone()
-        if row is None:
+        ended = await disable_user(conn, username=username, now=datetime.now(UTC))
+        if ended is None:
             raise typer.Exit(_fail(f"no enabled account {username!r}"))
-        cur = await conn.execute(
-            "UPDATE api_tokens SET revoked_at = %s WHERE user_id = %s AND revoked_at IS NULL "
-            "RETURNING token_hash",
-            (now, row["user_id"]),
-        )
-        revoked = await cur.fetchall()
-        for r in revoked:  # an API process ends a live stream when it hears its token's end
-            await conn.execute("SELECT pg_notify(%s, %s)", (REVOKED_CHANNEL, r["token_hash"].hex()))
-        return len(revoked)
+        return ended
 
     typer.echo(f"user {username} disabled; {_run(work)} sessions ended")
 

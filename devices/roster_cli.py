@@ -27,6 +27,7 @@ from devices.accounts import create_user, hash_password
 from devices.domain import Role
 from devices.people_cli import _fail, _run
 from devices.registry import Conn
+from devices.roster import add_responder, add_shift
 
 responders = typer.Typer(add_completion=False, help="Responders and their shifts")
 
@@ -76,14 +77,16 @@ def responder_add(
                 role=Role.RESPONDER,
                 display_name=name,
             )
-        cur = await conn.execute(
-            "INSERT INTO responders (user_id, name, kind, level, site_id, community, phone) "
-            "VALUES (%s, %s, %s, %s, %s, %s, %s) RETURNING responder_id",
-            (user_id, name, kind, level, site, community, phone),
+        return await add_responder(
+            conn,
+            name=name,
+            kind=kind,
+            level=level,
+            user_id=user_id,
+            site_id=site,
+            community=community,
+            phone=phone,
         )
-        row = await cur.fetchone()
-        assert row is not None
-        return int(row["responder_id"])
 
     responder_id = _run(work)
     shown = f"; account {new_account}, password {password} (shown once)" if password else ""
@@ -113,10 +116,7 @@ def responder_shift(
 
     async def work(conn: Conn) -> None:
         try:
-            await conn.execute(
-                "INSERT INTO shifts (responder_id, during) VALUES (%s, tstzrange(%s, %s))",
-                (responder_id, t0, t1),
-            )
+            await add_shift(conn, responder_id=responder_id, start=t0, end=t1)
         except errors.ExclusionViolation:
             raise typer.Exit(_fail("that responder already has a shift overlapping it")) from None
 

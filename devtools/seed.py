@@ -18,6 +18,7 @@ from devices.registry import (
     create_site,
     provision_device,
 )
+from devices.roster import add_responder, add_shift
 from devtools.care_seed import seed_care_demo
 from devtools.logins import demo_login
 
@@ -289,16 +290,19 @@ async def seed_demo_roster(conn: Conn, *, now: datetime, days: int = 30) -> int:
     """Responders on shift for the demo (the main job), so its orders are offered, escalated
     and re-notified as in a real site. Tests set up their own rosters."""
     for username, name, kind, level, site, community in DEMO_ROSTER:
-        cur = await conn.execute(
-            "INSERT INTO responders (user_id, name, kind, level, site_id, community) "
-            "VALUES ((SELECT user_id FROM users WHERE username = %s), %s, %s, %s, %s, %s) "
-            "RETURNING responder_id",
-            (username, name, kind, level, site, community),
-        )
-        row = await cur.fetchone()
-        assert row is not None
-        await conn.execute(
-            "INSERT INTO shifts (responder_id, during) VALUES (%s, tstzrange(%s, %s))",
-            (row["responder_id"], now - timedelta(hours=1), now + timedelta(days=days)),
+        user_id = None
+        if username is not None:
+            cur = await conn.execute("SELECT user_id FROM users WHERE username = %s", (username,))
+            found = await cur.fetchone()
+            user_id = found["user_id"] if found else None
+        responder_id = await add_responder(
+            conn, name=name, kind=kind, level=level, user_id=user_id, site_id=site,
+            community=community,
+        )  # fmt: skip
+        await add_shift(
+            conn,
+            responder_id=responder_id,
+            start=now - timedelta(hours=1),
+            end=now + timedelta(days=days),
         )
     return len(DEMO_ROSTER)

@@ -15,6 +15,7 @@ from alerts.detection.detectors.safety import SosDetector
 from alerts.detection.persist import persist
 from alerts.detection.worker import to_event
 from alerts.dispatch.policy import policy_from_settings
+from devices import roster
 from devices.accounts import create_user, hash_password
 from devices.domain import Role
 from devices.registry import Conn
@@ -65,19 +66,15 @@ def add_responder(
                 role=login[1],
                 site_ids=sites,
             )
-        cur = await conn.execute(
-            "INSERT INTO responders (user_id, name, kind, level, site_id, community, lat, lon) "
-            "VALUES (%s, %s, %s, %s, %s, %s, %s, %s) RETURNING responder_id",
-            (user_id, name, kind, level, site_id, community, lat, lon),
-        )
-        row = await cur.fetchone()
-        assert row is not None
+        responder_id = await roster.add_responder(
+            conn, name=name, kind=kind, level=level, user_id=user_id, site_id=site_id,
+            community=community, lat=lat, lon=lon,
+        )  # fmt: skip
         if on_duty is not None:
-            await conn.execute(
-                "INSERT INTO shifts (responder_id, during) VALUES (%s, tstzrange(%s, %s))",
-                (row["responder_id"], *on_duty),
+            await roster.add_shift(
+                conn, responder_id=responder_id, start=on_duty[0], end=on_duty[1]
             )
-        return int(row["responder_id"])
+        return responder_id
 
     return arun(database_url, go)
 

@@ -4,16 +4,13 @@ family only its own relative; what it refuses, it refuses with a reason and exit
 
 from __future__ import annotations
 
-import asyncio
 import re
 import subprocess
 import sys
 from datetime import UTC, datetime, timedelta
 
-import psycopg
 import pytest
 from fastapi.testclient import TestClient
-from psycopg.rows import dict_row
 from typer.testing import CliRunner
 
 from alerts.dispatch.escalation import offer_opened
@@ -22,7 +19,9 @@ from alerts.dispatch.policy import policy_from_settings
 from dashboard_api.app import create_app
 from devices.__main__ import app
 from devices.domain import Colour
+from devices.registry import Conn
 from devices.settings import Settings
+from tests.dispatch_world import arun
 from tests.services import ROOT, query
 
 pytestmark = pytest.mark.integration
@@ -170,14 +169,12 @@ def test_a_roster_from_the_cli_is_offered_the_sites_red_order(
         cli, "user", "add", "--username", "x", "--role", "responder"
     )
 
-    async def open_and_offer() -> None:
-        async with await psycopg.AsyncConnection.connect(database_url, row_factory=dict_row) as c:
-            await open_order(c, alert_id=None, site_id="jade", resident_id=None, colour=Colour.RED,
-                             category="sos", event_at=now, now=now, policy=POLICY)  # fmt: skip
-            await offer_opened(c, now)
-            await c.commit()
+    async def open_and_offer(c: Conn) -> None:
+        await open_order(c, alert_id=None, site_id="jade", resident_id=None, colour=Colour.RED,
+                         category="sos", event_at=now, now=now, policy=POLICY)  # fmt: skip
+        await offer_opened(c, now)
 
-    asyncio.run(open_and_offer())
+    arun(database_url, open_and_offer)
     offers = query(database_url, "SELECT responder_id FROM order_offers")
     assert [o["responder_id"] for o in offers] == [carer]  # on shift, covering the site
 
