@@ -23,6 +23,7 @@ import sys
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from typing import Annotated, TypeVar
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import psycopg
 import typer
@@ -98,6 +99,10 @@ def site_add(
     ),
 ) -> None:
     """Register a site."""
+    try:
+        ZoneInfo(timezone)
+    except (ValueError, ZoneInfoNotFoundError):
+        raise typer.Exit(_fail(f"--timezone {timezone!r} is not an IANA time zone")) from None
 
     async def work(conn: Conn) -> str:
         return await create_site(

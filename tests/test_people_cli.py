@@ -67,6 +67,8 @@ def test_a_site_its_residents_and_their_family_set_up_from_the_cli(
     assert "already exists" in _refused(
         cli, "site", "add", "--site-id", "jade", "--name", "again", "--kind", "nursing_home"
     )
+    assert "not an IANA time zone" in _refused(cli, "site", "add", "--site-id", "x", "--name", "x",
+                                               "--kind", "nursing_home", "--timezone", "Mars/Base")  # fmt: skip
     ids = []
     for name in ("王秀英", "李建国"):
         out = _ok(cli, "resident", "add", "--site", "jade", "--name", name, "--birth-year", "1938")
