@@ -237,6 +237,47 @@ def test_the_trunk_models_carry_their_jerk_gate_and_the_wrist_none() -> None:
         assert model.jerk_gate_gps == learn.jerk_gate_for(placement)
     assert models["waist"].jerk_gate_gps == models["chest"].jerk_gate_gps == 10.0
     assert models["wrist"].jerk_gate_gps == 0.0
+    # the aftermath gate is learnt with each trunk model (a value in g); the wrist has none
+    assert 0.2 < models["waist"].aftermath_gate_g < 1.0
+    assert 0.2 < models["chest"].aftermath_gate_g < 1.0
+    assert models["wrist"].aftermath_gate_g == np.inf
+
+
+def test_a_trunk_still_moving_after_the_impact_scores_nothing() -> None:
+    class Constant:
+        def predict_proba(self, X: np.ndarray) -> np.ndarray:
+            return np.tile([0.25, 0.75], (len(X), 1))
+
+    after = F.FEATURES.index("post_sma_g")
+    hopping, lying = np.full(len(F.FEATURES), 2.0), np.full(len(F.FEATURES), 2.0)
+    hopping[after], lying[after] = 0.51, 0.5
+    gated = M.FallModel(Constant(), 0.5, 1.4, {}, aftermath_gate_g=0.5)
+    assert gated.score(np.stack([hopping, lying])).tolist() == [0.0, 0.75]
+    assert M.FallModel(Constant(), 0.5, 1.4, {}).score(np.stack([hopping])).tolist() == [0.75]
+    assert M.aftermath_gate_of({}) == M.aftermath_gate_of({"aftermath_gate_g": None}) == np.inf
+    assert M.aftermath_gate_of({"aftermath_gate_g": 0.5}) == 0.5
+
+
+def test_the_aftermath_gate_is_learnt_from_the_training_falls_calmest_windows() -> None:
+    from alerts.evaluate.training import learn
+
+    after = F.FEATURES.index("post_sma_g")
+    # recordings 0-999 fall (two labelled windows each: the calmer one counts), 1000 is an
+    # activity whose wild aftermath must not move the gate, 1001 a fall whose only labelled
+    # window is under the 1.4-g peak gate (never scored, so never counted)
+    n = 1000
+    X = np.full((2 * n + 2, len(F.FEATURES)), 3.0)
+    rec = np.concatenate([np.arange(n), np.arange(n), [n, n + 1]])
+    y = np.concatenate([np.ones(2 * n, dtype=np.int64), [0, 1]])
+    X[:n, after] = np.arange(n) / n  # the calm windows: 0.000 .. 0.999 g
+    X[n : 2 * n, after] = 5.0
+    X[2 * n, after] = 9.0
+    X[2 * n + 1, 0], X[2 * n + 1, after] = 1.0, 9.0
+    gate = learn.aftermath_gate("chest", X, y, rec)
+    assert gate == np.quantile(np.arange(n) / n, learn.AFTERMATH_QUANTILE, method="lower")
+    assert 0.99 < gate < 0.999
+    assert learn.aftermath_gate("wrist", X, y, rec) == np.inf
+    assert learn.aftermath_gate("waist", X, np.zeros_like(y), rec) == np.inf
 
 
 @pytest.mark.parametrize("rate", [200.0, 100.0, 50.0])

@@ -104,13 +104,15 @@ class Row:
 
 
 def fold_model(placement: str, keep: pools.Keep, extra: Sequence[Rec] = ()) -> AccFallDetector:
-    estimator, threshold, data = pools.train(placement, keep, extra)
+    trained = pools.train(placement, keep, extra)
+    print(f"  {placement} aftermath gate {trained.aftermath_gate_g:.3f} g", file=sys.stderr)
     model = FallModel(
-        estimator,
-        threshold,
+        trained.estimator,
+        trained.threshold,
         learn.GATE_G,
-        {"placement": placement, "data": data},
+        {"placement": placement, "data": trained.data},
         jerk_gate_gps=learn.jerk_gate_for(placement),
+        aftermath_gate_g=trained.aftermath_gate_g,
     )
     return AccFallDetector(model=model, models={placement: model})
 

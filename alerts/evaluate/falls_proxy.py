@@ -65,14 +65,20 @@ def run(placement: str, scheme: str | None) -> list[str]:
     """One line per scheme: caught falls, quiet activity recordings, the worst activities."""
     by: dict[str, list[tuple[bool, bool, str]]] = {}
     for name, keep, test in falls.splits(placement, scheme):
-        model, threshold, _ = pools.train(placement, keep)
+        trained = pools.train(placement, keep)
+        threshold = trained.threshold
         pool = corpus.load(test[0].dataset, test[0].placement)
         keys = {r.key for r in test}
         idx = np.array([i for i, r in enumerate(pool) if r.key in keys], dtype=np.int64)
         w = corpus.training_windows(pool)
         m = (w.copy == 0) & np.isin(w.rec, idx)
         best = learn.recording_max(
-            learn.score(model, w.X[m], jerk_gate=learn.jerk_gate_for(placement)),
+            learn.score(
+                trained.estimator,
+                w.X[m],
+                jerk_gate=learn.jerk_gate_for(placement),
+                aftermath_gate=trained.aftermath_gate_g,
+            ),
             w.rec[m],
             len(pool),
         )

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from importlib.metadata import version
@@ -29,6 +30,7 @@ PLACEMENTS = ("wrist", "waist", "chest")  # placements with a model of their own
 MODEL_DIR = MODEL_ROOT / "waist"  # the default single model (SisFall's placement)
 MODEL_FILE = "fall_model.joblib"
 JERK = F.FEATURES.index("jerk_max_gps")
+AFTER = F.FEATURES.index("post_sma_g")
 CARD_FILE = "card.json"
 
 
@@ -52,6 +54,10 @@ class FallModel:
     # windows whose impact changes slower than this (g/s) score 0: a body lowered, not a
     # blow (the card's ``jerk_gate_gps``; 0 for cards without one)
     jerk_gate_gps: float = 0.0
+    # windows whose aftermath moves more than this (``post_sma_g``, g) score 0: a trunk still
+    # hopping or jogging after the "impact" has not fallen (the card's ``aftermath_gate_g``,
+    # learnt with the model; none for cards without one)
+    aftermath_gate_g: float = math.inf
     # the estimator's trees as flat arrays (the same scores, far faster one window at a
     # time); None for an estimator it cannot read, which is then asked itself
     forest: Forest | None = field(init=False, repr=False, compare=False)
@@ -66,7 +72,11 @@ class FallModel:
     def score(self, X: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
         """Fall probability per feature row; rows whose peak is under the gate score 0."""
         out = np.zeros(len(X))
-        gated = (X[:, 0] >= self.gate_g) & (X[:, JERK] >= self.jerk_gate_gps)
+        gated = (
+            (X[:, 0] >= self.gate_g)
+            & (X[:, JERK] >= self.jerk_gate_gps)
+            & (X[:, AFTER] <= self.aftermath_gate_g)
+        )
         if gated.any():
             out[gated] = (
                 self.forest.proba(X[gated])
@@ -129,7 +139,14 @@ def load(directory: Path = MODEL_DIR) -> FallModel:
         float(card["gate_g"]),
         card,
         jerk_gate_gps=float(card.get("jerk_gate_gps", 0.0)),
+        aftermath_gate_g=aftermath_gate_of(card),
     )
+
+
+def aftermath_gate_of(card: Mapping[str, Any]) -> float:
+    """The card's aftermath gate in g; ``inf`` (none) where it has none (null or absent)."""
+    value = card.get("aftermath_gate_g")
+    return math.inf if value is None else float(value)
 
 
 def load_all(root: Path = MODEL_ROOT) -> dict[str, FallModel]:

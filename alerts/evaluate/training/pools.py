@@ -5,6 +5,7 @@ and the nested threshold from ``learn``."""
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -16,10 +17,16 @@ from alerts.evaluate.training.corpus import Rec
 Keep = Callable[[Rec], bool]
 
 
-def train(
-    placement: str, keep: Keep = lambda r: True, extra: Sequence[Rec] = ()
-) -> tuple[Any, float, dict[str, Any]]:
-    """(estimator, threshold, data summary) for ``placement`` on the kept recordings, plus
+@dataclass(frozen=True, slots=True)
+class Trained:
+    estimator: Any
+    threshold: float
+    aftermath_gate_g: float  # inf: none (``learn.aftermath_gate``)
+    data: dict[str, Any]  # per source: recordings, falls, subjects, windows
+
+
+def train(placement: str, keep: Keep = lambda r: True, extra: Sequence[Rec] = ()) -> Trained:
+    """The model, threshold and gates for ``placement`` on the kept recordings, plus
     ``extra`` (carers' labelled examples, ``carers.py``: hard negatives, each its own
     recording, grouped by resident; never cached, as they come from a database)."""
     Xs, ys, recs, groups, falls = [], [], [], [], []
@@ -54,12 +61,8 @@ def train(
     if not Xs:
         raise ValueError(f"no training data for {placement}")
     is_fall: npt.NDArray[np.bool_] = np.concatenate(falls)
+    X, y, rec = np.concatenate(Xs), np.concatenate(ys), np.concatenate(recs)
     model, threshold = learn.fit_pooled(
-        np.concatenate(Xs),
-        np.concatenate(ys),
-        np.concatenate(recs),
-        np.concatenate(groups),
-        is_fall,
-        learn.params_for(placement),
+        X, y, rec, np.concatenate(groups), is_fall, learn.params_for(placement)
     )
-    return model, threshold, summary
+    return Trained(model, threshold, learn.aftermath_gate(placement, X, y, rec), summary)

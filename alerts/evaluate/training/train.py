@@ -18,6 +18,7 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
+import math
 import sys
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -55,8 +56,16 @@ def write(
     carer_examples: Mapping[str, Any] | None = None,
 ) -> dict[str, object]:
     """Train ``placement``'s model (with ``extra``: carers' examples) and write it with its
-    card; a model whose hash differs from the one it replaces gets the next version."""
-    model, threshold, data = pools.train(placement, extra=extra)
+    card; a model whose hash or gates differ from the one it replaces gets the next version
+    (the gates change what it pages on as much as its trees do)."""
+    trained = pools.train(placement, extra=extra)
+    model, threshold, data = trained.estimator, trained.threshold, trained.data
+    gates = {
+        "jerk_gate_gps": learn.jerk_gate_for(placement),
+        "aftermath_gate_g": (
+            None if math.isinf(trained.aftermath_gate_g) else trained.aftermath_gate_g
+        ),
+    }
     out = root / placement
     out.mkdir(parents=True, exist_ok=True)
     path = out / MODEL_FILE
@@ -65,7 +74,10 @@ def write(
     joblib.dump(model, path, compress=3)
     sha = hashlib.sha256(path.read_bytes()).hexdigest()
     version = int(before.get("version", 1)) if before else 1
-    if before and before.get("model_sha256") != sha:
+    changed = bool(before) and (
+        before.get("model_sha256") != sha or any(before.get(k) != v for k, v in gates.items())
+    )
+    if changed:
         version += 1
     if evaluation is None:
         evaluation = before.get("evaluation")
@@ -86,7 +98,14 @@ def write(
         "pre_s": F.PRE_S,
         "post_s": F.POST_S,
         "gate_g": learn.GATE_G,
-        "jerk_gate_gps": learn.jerk_gate_for(placement),
+        **gates,
+        "aftermath_gate_rule": (
+            f"quantile {learn.AFTERMATH_QUANTILE} (an observed value) of the training fall "
+            "recordings' calmest labelled window's post_sma_g (each augmented copy a "
+            "recording); windows above it score 0"
+            if gates["aftermath_gate_g"] is not None
+            else None
+        ),
         "threshold": threshold,
         "threshold_rule": (
             f"subject-wise {learn.INNER_FOLDS}-fold out-of-fold scores on the training data, "
@@ -116,7 +135,7 @@ def write(
         "each data set, leave-one-data-set-out across them, through alerts.detection.fall.live)",
         "evaluation": evaluation,
         "carer_examples": carer_examples,
-        "replaces": model_id(before) if before and before.get("model_sha256") != sha else None,
+        "replaces": model_id(before) if changed else None,
         "model_sha256": sha,
         "model_bytes": path.stat().st_size,
     }
