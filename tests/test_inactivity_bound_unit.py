@@ -97,6 +97,28 @@ def test_a_home_that_cannot_see_sitting_asks_at_the_active_cap() -> None:
     assert C.ask_at(seated, W) == T + 4 * H - W
 
 
+def test_a_resident_seen_last_in_the_bedroom_at_night_is_not_woken_at_8() -> None:
+    """No bed mat, no seat sensor: a spell begun in the sleep window (22-06) is counted from
+    06:00; seen last in the bedroom, the resident is most likely asleep, so the question
+    comes at the threshold (one window before the 4-h cap on site defaults), not at 08:00.
+    Seen last anywhere else (a fall on the way to the toilet), it is still asked at 08:00."""
+    detector = InactivityDetector()
+    night = (DAY0 + timedelta(hours=1)).timestamp()  # 01:00 UTC; RESIDENT's site is UTC
+    six = (DAY0 + timedelta(hours=6)).timestamp()
+    asleep = detector.deadline(snap([motion(night, "bedroom")], six + 60))
+    hall = detector.deadline(snap([motion(night, "corridor")], six + 60))
+    assert asleep is not None
+    assert hall is not None
+    assert (asleep.counted_from, asleep.at) == (hall.counted_from, hall.at) == (six, six + 4 * H)
+    assert asleep.ask_s is None
+    assert C.ask_at(asleep, W) == six + 4 * H - W  # the cap is still the promise
+    assert (hall.ask_s, C.ask_at(hall, W)) == (2 * H, six + 2 * H)
+    # by day the bedroom is a room like any other: asked at the active cap
+    day = detector.deadline(snap([motion(T, "bedroom")], T + 60))
+    assert day is not None
+    assert day.ask_point == T + 2 * H
+
+
 def test_an_early_question_keeps_the_rest_of_the_budget_for_the_threshold() -> None:
     d = InactivityDetector().deadline(snap([motion(T)], T + 60))
     assert d is not None

@@ -42,6 +42,8 @@ from zoneinfo import ZoneInfo
 
 import numpy as np
 
+from devices.domain import RoomKind
+
 HOURS = 24
 BATHROOM = "bathroom"
 UTC_TZ = ZoneInfo("UTC")
@@ -521,8 +523,10 @@ def deadline(
     caps: Mapping[str, float],
     has_bed: bool,
     has_seat: bool,
+    last_room: str | None = None,
 ) -> Deadline | None:
-    """The alert time of the current spell (None while away)."""
+    """The alert time of the current spell (None while away); ``last_room``: the room kind of
+    the last sign of life."""
     if state == "away":
         return None
     start = bathroom_since if state == BATHROOM and bathroom_since is not None else last_sign
@@ -541,7 +545,13 @@ def deadline(
         threshold = routine.threshold(state, hour, cap)
         at = base + threshold
     # Where sitting cannot be seen the threshold of a spell at home is the seated cap (4 h):
-    # ask from the active cap (2 h) on, when the plan and the budget allow a question.
-    ask_s = min(threshold, caps["active"]) if at_home and not has_seat else None
+    # ask from the active cap (2 h) on, when the plan and the budget allow a question. Not
+    # when the resident is most likely asleep: seen last in the bedroom, in a spell counted
+    # from the sleep window's end, in a home with no bed mat (which would tell). Asked 2 h
+    # after the window, they would be woken on a morning they sleep in (house A: 4 of its 9
+    # questions, at 07:59) and the budget's one early question spent for three days; their
+    # own mornings' learned threshold decides instead, never above the cap.
+    asleep = not has_bed and last_room == RoomKind.BEDROOM and base > start
+    ask_s = min(threshold, caps["active"]) if at_home and not has_seat and not asleep else None
     learned = routine.normal(state, hour) is not None
     return Deadline(state, base, at, threshold, cap, learned, ask_s=ask_s)

@@ -83,6 +83,7 @@ class InactivityDetector:
             caps=caps,
             has_bed=s.has_bed_mat,
             has_seat=s.has_seat_sensor,
+            last_room=s.last_activity_room_kind,
         )
 
     def evaluate(self, snapshot: ResidentSnapshot, *, now: datetime) -> Verdict | None:
