@@ -11,6 +11,7 @@ from zoneinfo import ZoneInfo
 
 from alerts.__main__ import site_defaults
 from alerts.detection.detectors.registry import build_tick_registry
+from alerts.detection.routine import Routine
 from alerts.detection.routine_store import refresh_routines
 from alerts.detection.ticks import TickResult, run_tick
 from alerts.dispatch.policy import policy_from_settings
@@ -138,3 +139,59 @@ def test_long_silence_gives_one_yellow_alert_and_going_out_gives_none(
     assert len(query(database_url, "SELECT 1 FROM dispatch_orders")) == 1
     routines = query(database_url, "SELECT learned FROM resident_routines WHERE learned")
     assert len(routines) == 3  # the three residents with history; the rest fall back
+
+
+WRIST_HISTORY_SQL = """
+INSERT INTO telemetry (time, device_key, metric, value)
+SELECT t, d.device_key, 'activity', 12.0
+FROM devices d, generate_series(%(start)s::timestamptz, %(end)s::timestamptz, '20 min') t
+WHERE d.device_id = %(wb)s
+  AND extract(hour FROM t AT TIME ZONE 'Asia/Shanghai') BETWEEN 7 AND 21
+UNION ALL  -- a reading of 0 is no movement: never a sign of life, never learnt
+SELECT t + interval '10 min', d.device_key, 'activity', 0.0
+FROM devices d, generate_series(%(start)s::timestamptz, %(end)s::timestamptz, '20 min') t
+WHERE d.device_id = %(wb)s
+"""
+
+
+def test_the_routine_is_learnt_from_the_wristbands_movement_too(
+    services: Services, database_url: str
+) -> None:
+    """home-19's resident has no PIR or door history, only her wristband's per-minute
+    movement: the daily refit learns her 20-min spells from it (as the live snapshot reads
+    it), not the site defaults."""
+    seed(services, database_url)
+    last = DAY0 + timedelta(days=7, hours=10)
+    query(
+        database_url,
+        WRIST_HISTORY_SQL + " RETURNING 1",
+        {"start": DAY0, "end": last, "wb": "wb-0044"},  # type: ignore[arg-type]
+    )
+    settings = Settings(database_url=database_url)
+
+    async def go() -> None:
+        pool = await open_pool(database_url, name="test-refit", max_size=2)
+        try:
+            await refresh_routines(
+                pool,
+                now=(last + timedelta(minutes=1)).astimezone(UTC),
+                defaults=site_defaults(settings),
+                max_age_s=86400,
+                history_days=28,
+                batch=50,
+            )
+        finally:
+            await pool.close()
+
+    asyncio.run(go())
+    rows = query(
+        database_url,
+        "SELECT rr.learned, rr.events, rr.routine FROM resident_routines rr "
+        "JOIN residents r USING (resident_id) WHERE r.site_id = 'home-19'",
+    )
+    assert len(rows) == 1
+    # 15 readings above 0 a day for 7 days, plus the last morning's; the zeros are not read
+    assert rows[0]["learned"] is True
+    assert rows[0]["events"] == 7 * 45 + 10
+    routine = Routine.from_json(rows[0]["routine"])
+    assert routine.normal("active", 10) == 30 * 60  # 20-min spells, under the 30-min floor

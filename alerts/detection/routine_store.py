@@ -1,7 +1,8 @@
 """Learn each resident's routine from TimescaleDB and cache it in ``resident_routines``.
 
 History = activity events of the devices serving the resident (assigned to them, or in their
-room and not assigned to someone else) over the last ``history_days``, thinned in SQL to
+room and not assigned to someone else) and their wristbands' per-minute movement readings
+(``activity`` / ``steps`` above 0), over the last ``history_days``, thinned in SQL to
 one row per device and minute (a PIR firing every few seconds adds nothing to quiet-spell
 lengths). Data outages (no event at all for ``outage_s``) split the history into segments so
 a dead gateway is not learned as a normal quiet spell.
@@ -17,7 +18,14 @@ from zoneinfo import ZoneInfo
 
 from psycopg.types.json import Jsonb
 
-from alerts.detection.routine import Activity, Routine, SiteDefaults, fit_routine, segments
+from alerts.detection.routine import (
+    MOVEMENT,
+    Activity,
+    Routine,
+    SiteDefaults,
+    fit_routine,
+    segments,
+)
 from alerts.detection.snapshots import ACTIVITY_NAMES, EXIT_ROOM_KINDS, SERVING_CTE, activity_of
 from devices.db import AsyncPool
 from devices.registry import Conn
@@ -34,18 +42,32 @@ LIMIT %(limit)s
 """
 
 # The serving devices come from the snapshot query's CTEs (one definition of "serving").
+# Besides the events, a wristband's per-minute movement (``activity`` / ``steps`` above 0 in
+# ``telemetry``), which the live snapshot reads as a sign of life: the routine is learnt from
+# the same signs the detector judges by (before session 13 it was learnt from events alone,
+# so a resident whose wristband was their main sign of life had spells learnt too long).
 HISTORY_SQL = (
     SERVING_CTE
     + """
 SELECT s.resident_id, s.kind, s.room_kind, s.exit, e.name,
-       min(e.time) AS time, (array_agg(e.value_bool ORDER BY e.time DESC))[1] AS value_bool
+       min(e.time) AS time, (array_agg(e.value_bool ORDER BY e.time DESC))[1] AS value_bool,
+       NULL::float8 AS value_num
 FROM serving s
 JOIN events e ON e.device_key = s.device_key AND e.name = ANY(%(names)s)
     AND e.time > %(since)s AND e.time <= %(now)s
 WHERE s.resident_id = ANY(%(residents)s)
 GROUP BY s.resident_id, s.device_key, s.kind, s.room_kind, s.exit, e.name,
          time_bucket('1 minute', e.time)
-ORDER BY s.resident_id, time
+UNION ALL
+SELECT s.resident_id, s.kind, s.room_kind, s.exit, t.metric,
+       min(t.time), NULL::boolean, max(t.value)
+FROM serving s
+JOIN telemetry t ON t.device_key = s.device_key AND t.metric = ANY(%(movement)s)
+    AND t.value > 0 AND t.time > %(since)s AND t.time <= %(now)s
+WHERE s.kind = 'wristband' AND s.resident_id = ANY(%(residents)s)
+GROUP BY s.resident_id, s.device_key, s.kind, s.room_kind, s.exit, t.metric,
+         time_bucket('1 minute', t.time)
+ORDER BY resident_id, time
 """
 )
 
@@ -67,6 +89,7 @@ async def fit_residents(
             "now": now,
             "since": since,
             "names": ACTIVITY_NAMES,
+            "movement": list(MOVEMENT),
             "exit_kinds": list(EXIT_ROOM_KINDS),
             "residents": [rid for rid, _ in residents],
         },
