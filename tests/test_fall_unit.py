@@ -203,11 +203,14 @@ def test_shipped_models_score_as_scikit_learn_does(placement: str) -> None:
     assert np.allclose(model.forest.proba(X), expected, rtol=0, atol=1e-12)
 
 
-def test_an_estimator_the_forest_cannot_read_is_asked_itself() -> None:
-    class Constant:
-        def predict_proba(self, X: np.ndarray) -> np.ndarray:
-            return np.tile([0.25, 0.75], (len(X), 1))
+class Constant:
+    """An estimator the flat forest cannot read: it is asked itself (0.75 for every row)."""
 
+    def predict_proba(self, X: np.ndarray) -> np.ndarray:
+        return np.tile([0.25, 0.75], (len(X), 1))
+
+
+def test_an_estimator_the_forest_cannot_read_is_asked_itself() -> None:
     model = M.FallModel(Constant(), 0.5, 1.4, {})
     assert model.forest is None
     assert model.score(np.array([[2.0] * len(F.FEATURES), [1.0] * len(F.FEATURES)])).tolist() == [
@@ -216,17 +219,24 @@ def test_an_estimator_the_forest_cannot_read_is_asked_itself() -> None:
     ]
 
 
-def test_an_impact_softer_than_the_jerk_gate_scores_nothing() -> None:
-    class Constant:
-        def predict_proba(self, X: np.ndarray) -> np.ndarray:
-            return np.tile([0.25, 0.75], (len(X), 1))
-
-    jerk = F.FEATURES.index("jerk_max_gps")
-    soft, blow = np.full(len(F.FEATURES), 2.0), np.full(len(F.FEATURES), 2.0)
-    soft[jerk], blow[jerk] = 9.9, 10.0
-    gated = M.FallModel(Constant(), 0.5, 1.4, {}, jerk_gate_gps=10.0)
-    assert gated.score(np.stack([soft, blow])).tolist() == [0.0, 0.75]
-    assert M.FallModel(Constant(), 0.5, 1.4, {}).score(np.stack([soft])).tolist() == [0.75]
+@pytest.mark.parametrize(
+    ("feature", "gate", "vetoed", "kept"),
+    [
+        # an impact softer than the jerk gate: a body lowered, not a blow
+        ("jerk_max_gps", {"jerk_gate_gps": 10.0}, 9.9, 10.0),
+        # a trunk still moving after the impact (hopping, jogging) has not fallen
+        ("post_sma_g", {"aftermath_gate_g": 0.5}, 0.51, 0.5),
+    ],
+)
+def test_a_window_past_a_gate_scores_nothing(
+    feature: str, gate: dict[str, float], vetoed: float, kept: float
+) -> None:
+    k = F.FEATURES.index(feature)
+    out, within = np.full(len(F.FEATURES), 2.0), np.full(len(F.FEATURES), 2.0)
+    out[k], within[k] = vetoed, kept
+    gated = M.FallModel(Constant(), 0.5, 1.4, {}, **gate)
+    assert gated.score(np.stack([out, within])).tolist() == [0.0, 0.75]
+    assert M.FallModel(Constant(), 0.5, 1.4, {}).score(np.stack([out])).tolist() == [0.75]
 
 
 def test_the_trunk_models_carry_their_jerk_gate_and_the_wrist_none() -> None:
@@ -243,17 +253,7 @@ def test_the_trunk_models_carry_their_jerk_gate_and_the_wrist_none() -> None:
     assert models["wrist"].aftermath_gate_g == np.inf
 
 
-def test_a_trunk_still_moving_after_the_impact_scores_nothing() -> None:
-    class Constant:
-        def predict_proba(self, X: np.ndarray) -> np.ndarray:
-            return np.tile([0.25, 0.75], (len(X), 1))
-
-    after = F.FEATURES.index("post_sma_g")
-    hopping, lying = np.full(len(F.FEATURES), 2.0), np.full(len(F.FEATURES), 2.0)
-    hopping[after], lying[after] = 0.51, 0.5
-    gated = M.FallModel(Constant(), 0.5, 1.4, {}, aftermath_gate_g=0.5)
-    assert gated.score(np.stack([hopping, lying])).tolist() == [0.0, 0.75]
-    assert M.FallModel(Constant(), 0.5, 1.4, {}).score(np.stack([hopping])).tolist() == [0.75]
+def test_a_card_without_an_aftermath_gate_has_none() -> None:
     assert M.aftermath_gate_of({}) == M.aftermath_gate_of({"aftermath_gate_g": None}) == np.inf
     assert M.aftermath_gate_of({"aftermath_gate_g": 0.5}) == 0.5
 
