@@ -2,7 +2,7 @@
 has never seen, through the live path (1-s packs assembled as the worker assembles them).
 
     python -m alerts.evaluate.falls [cv] [--placement wrist] [--scheme leave] [--write-doc]
-                                    [--dump FILE]
+                                    [--write-cards] [--dump FILE]
     python -m alerts.evaluate.falls bands FILE [--write-doc]
     python -m alerts.evaluate.falls external DIR --out FILE
 
@@ -18,7 +18,9 @@ leave-one-data-set-out rows; ``CV``: the subject-wise ones), a quicker path whil
 check's figures, ``alerts.evaluate.falls_check``).
 Recording level: a fall recording counts as caught if the worker would raise an alert, an
 activity recording is a false alarm if it would. ``--write-doc`` puts the tables into
-``docs/detection-falls.md``. ``external``: see ``alerts.evaluate.falls_external``.
+``docs/detection-falls.md`` and the figures into the model cards; ``--write-cards`` only the
+cards of the placements evaluated (after retraining some of them: the doc's table is then
+spliced by hand). ``external``: see ``alerts.evaluate.falls_external``.
 """
 
 from __future__ import annotations
@@ -312,10 +314,15 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--placement", action="append", choices=[*TESTED, *STAND_IN, *NO_DATA])
     parser.add_argument("--scheme", help="only the schemes whose name contains this text")
     parser.add_argument("--write-doc", action="store_true")
+    parser.add_argument(
+        "--write-cards",
+        action="store_true",
+        help="only the evaluated placements' model cards (--write-doc writes them too)",
+    )
     parser.add_argument("--dump", type=Path, help="every firing window, for the bands command")
     opts = parser.parse_args(args)
-    if opts.scheme is not None and opts.write_doc:
-        parser.error("--write-doc needs every scheme (no --scheme)")
+    if opts.scheme is not None and (opts.write_doc or opts.write_cards):
+        parser.error("--write-doc and --write-cards need every scheme (no --scheme)")
     threadpool_limits(1)  # one thread: OpenMP spinning on a shared machine is far slower
     started = time.monotonic()
     placements = opts.placement or [*TESTED, *STAND_IN, *NO_DATA]
@@ -333,6 +340,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     print(out)
     if opts.write_doc:
         write_doc(out)
+    if opts.write_doc or opts.write_cards:
         write_cards(rows, stamp)
 
 
