@@ -65,6 +65,12 @@ class ResidentMatch(BaseModel):
     phone: str
 
 
+class LateReply(BaseModel):
+    at: datetime
+    text: str
+    reading: str  # "fine", "other" (a help request raises a red alert of its own)
+
+
 class ConsoleOrder(BaseModel):
     order_id: int
     kind: OrderKind
@@ -85,6 +91,9 @@ class ConsoleOrder(BaseModel):
     closed_at: datetime | None
     outcome: Outcome | None
     note: str
+    # texts from the resident after their check-in had raised this order's alert ("1" two
+    # minutes late): the operator calls before standing anyone down
+    late_replies: list[LateReply] = []
 
 
 def name_pattern(text: str) -> str:
@@ -128,9 +137,11 @@ SELECT o.order_id, o.kind, o.category, o.colour, o.state, o.site_id, s.name AS s
        CASE WHEN o.state IN ('accepted', 'en_route', 'on_site')
             THEN COALESCE(h.name, NULLIF(u.display_name, ''), u.username) ELSE p.name
        END AS responder,
-       COALESCE(o.resolved_at, o.cancelled_at) AS closed_at, o.outcome, o.note
+       COALESCE(o.resolved_at, o.cancelled_at) AS closed_at, o.outcome, o.note,
+       COALESCE(a.details->'late_replies', '[]'::jsonb) AS late_replies
 FROM dispatch_orders o
 JOIN sites s ON s.site_id = o.site_id
+LEFT JOIN alerts a ON a.alert_id = o.alert_id
 LEFT JOIN residents r ON r.resident_id = o.resident_id
 LEFT JOIN rooms rm ON rm.room_id = r.room_id
 LEFT JOIN responders p ON p.responder_id = o.offered_to

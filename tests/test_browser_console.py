@@ -38,6 +38,7 @@ WORDS = {
         "not_created": "未提交",
         "orders": "{} 单",
         "one_overdue": "1 单超时",
+        "late": "告警后老人回复短信：“我在女儿家”",
     },
     "en": {
         "overdue": "overdue by",
@@ -46,6 +47,7 @@ WORDS = {
         "not_created": "Not entered",
         "orders": "{} orders",
         "one_overdue": "1 overdue",
+        "late": "Texted back at",
     },
 }
 
@@ -94,6 +96,15 @@ def test_the_operator_works_the_console(
     red_sos: int,  # noqa: F811
 ) -> None:
     SHOTS.mkdir(parents=True, exist_ok=True)
+    # a text the resident sent after the alert (sms_replies notes it on the alert): on the card
+    query(
+        database_url,
+        "UPDATE alerts SET details = details || jsonb_build_object('late_replies',"
+        " jsonb_build_array(jsonb_build_object('at', now(), 'text', '我在女儿家',"
+        " 'reading', 'other'))) WHERE alert_id = (SELECT alert_id FROM dispatch_orders"
+        " WHERE order_id = %s) RETURNING 1",
+        (red_sos,),
+    )
     with serve(database_url) as base:
         for n, (lang, size, viewport, category) in enumerate(RUNS):
             words = WORDS[lang]
@@ -113,6 +124,7 @@ def test_the_operator_works_the_console(
             expect(red).to_have_class(re.compile(r"\boverdue\b"))
             expect(red.locator(".countdown")).to_contain_text(words["overdue"])
             expect(red).to_contain_text("Zheng Hui")
+            expect(red.locator(".late-reply[data-reading='other']")).to_contain_text(words["late"])
             expect(page.locator("#board .column.red h3")).to_contain_text(words["one_overdue"])
             expect(page.locator("#requests [data-community='pinghu-west']")).to_contain_text(
                 words["sos"]

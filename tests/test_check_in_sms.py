@@ -13,10 +13,12 @@ from typing import Any
 from urllib.parse import parse_qsl
 
 import httpx2 as httpx
+from fastapi.testclient import TestClient
 
 from alerts.detection.sms_replies import run_replies
 from alerts.notify.resident_messages import send_due
 from alerts.notify.wiring import check_in_sms_from
+from dashboard_api.app import create_app
 from devices.db import open_pool
 from devices.settings import Settings
 from tests.cn_emulators import ALIYUN_ID, ALIYUN_SECRET, aliyun
@@ -31,6 +33,7 @@ from tests.test_check_in_integration import (
     _tick,
     checks,
 )
+from tests.test_orders_api import demo_login
 
 PHONE = "13800000018"
 TOKEN = "inbound-test-token"
@@ -259,3 +262,57 @@ def test_a_reply_that_came_after_its_check_in_was_decided_is_still_read(
     [alert] = alerts_of(url, "home-18")
     assert (alert["kind"], alert["colour"]) == ("sos", "red")
     assert f"after check-in {asked['check_id']} was decided" in alert["explanation"]
+
+
+def test_a_fine_reply_after_the_alert_is_noted_on_it_and_shown_on_the_console(
+    services: Services, database_url: str
+) -> None:
+    """Nobody answers the text, so the check loop raises the inactivity alert; "1" comes two
+    minutes later. It raises nothing, but the alert carries it and the 96345 console shows it
+    on the order: the operator calls before standing anyone down. Before session 13 it was
+    stored and shown to nobody."""
+    url = database_url
+    pop = seed(services, url)
+    now = datetime.now(UTC).replace(microsecond=0)
+    quiet_home_18(url, now)
+    assert asyncio.run(_tick(url, now)).alerts == 0  # asked first
+    asked = checks(url)["home-18"]
+    due = asked["due_at"]
+    assert isinstance(due, datetime)
+    asyncio.run(_checks(url, due + timedelta(seconds=1)))
+    assert str(checks(url)["home-18"]["outcome"]).startswith("raised")
+    [alert] = query(
+        url,
+        "SELECT a.alert_id, a.kind, a.details FROM alerts a JOIN residents r USING"
+        " (resident_id) WHERE r.site_id = 'home-18'",
+    )
+    assert alert["kind"] == "inactivity"
+    assert "late_replies" not in alert["details"]
+    late = due + timedelta(minutes=2)
+    query(
+        url,
+        "INSERT INTO check_in_replies (provider, provider_id, phone, body, received_at, check_id)"
+        " VALUES ('gateway', 'late-fine', %s, %s, %s, %s) RETURNING 1",
+        (PHONE, WIDE_ONE, late, asked["check_id"]),
+    )
+    assert asyncio.run(_read_replies(url, late)) == 1
+    [again] = query(
+        url,
+        "SELECT a.alert_id, a.details FROM alerts a JOIN residents r USING (resident_id)"
+        " WHERE r.site_id = 'home-18'",
+    )  # still one alert: a fine reply raises nothing
+    [noted] = again["details"]["late_replies"]
+    assert (noted["text"], noted["reading"]) == (WIDE_ONE, "fine")
+    assert datetime.fromisoformat(noted["at"]) == late
+    [read] = replies(url)
+    assert read["outcome"].endswith(
+        f"after check-in {asked['check_id']}, noted on alert {alert['alert_id']}"
+    )
+    with TestClient(create_app(Settings(database_url=url))) as client:
+        board = client.get(
+            "/api/console/orders", headers=demo_login(client, pop, "operator-96345")
+        ).json()
+    [order] = [o for o in board if o["resident_name"] and o["site_id"] == "home-18"]
+    assert [(r["text"], r["reading"]) for r in order["late_replies"]] == [(WIDE_ONE, "fine")]
+    # read once: another pass notes nothing more
+    assert asyncio.run(_read_replies(url, late + timedelta(seconds=5))) == 0

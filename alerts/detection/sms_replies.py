@@ -6,8 +6,11 @@ check-in was decided. The check loop reads each once, in the order they came:
   from the number of a resident is a **red alert at once**, kind ``sos`` (the resident asked
   for a person, as with the button), for every resident with that number, with the text in
   its explanation;
-* any other text (or one from a number no resident has) changes no alert: it is recorded,
-  with what it said and whose number it was, and logged.
+* any other text (or one from a number no resident has) raises nothing: it is recorded,
+  with what it said and whose number it was, and logged. One that came after its check-in
+  raised the inactivity alert ("1" at 10:17, the alert at 10:15) is also **noted on that
+  alert** (``details.late_replies``), so the operator and the carers on its order see that
+  the resident answered late: whether to stand down is theirs to decide, after a call.
 
 A reply that cannot be read is quarantined with its error and marked read (no crash loop);
 the quarantine is a technical alert for the admins.
@@ -42,6 +45,18 @@ FROM check_in_replies r LEFT JOIN detector_checks c ON c.check_id = r.check_id
 WHERE r.handled_at IS NULL AND (r.check_id IS NULL OR c.done_at IS NOT NULL)
 ORDER BY r.id LIMIT %(limit)s
 FOR UPDATE OF r SKIP LOCKED
+"""
+
+# A late answer noted on the alert its check-in raised (the check's idem key is
+# ``check_in:<the alert's idem key>``, ``check_ins._idem``); no row if it raised none.
+NOTE_LATE_SQL = """
+UPDATE alerts a SET details = jsonb_set(a.details, '{late_replies}',
+    COALESCE(a.details->'late_replies', '[]'::jsonb) || jsonb_build_array(jsonb_build_object(
+        'at', %(at)s::timestamptz, 'text', %(text)s::text, 'reading', %(reading)s::text,
+        'reply_id', %(reply_id)s::bigint)))
+FROM detector_checks c
+WHERE c.check_id = %(check_id)s AND a.idem_key = substr(c.idem_key, length('check_in:') + 1)
+RETURNING a.alert_id
 """
 
 # Residents whose record has this mobile number (compared as mainland digits).
@@ -88,19 +103,40 @@ async def _read(
     reading = C.read_reply(text)
     whose = ", ".join(f"resident {r['resident_id']}" for r in residents) or "no resident's number"
     if reading != "help" or not residents:
+        noted = None if late_to is None else await _note_late(conn, row, reading=reading)
         log.info(
             "SMS reply %s read (%s, %s): nothing to raise",
             row["id"],
             reading,
             whose,
-            extra={"reply_id": row["id"]},
+            extra={"reply_id": row["id"], "alert_id": noted},
         )
-        return f"{reading}, {whose}" + (f", after check-in {late_to}" if late_to else "")
+        return (
+            f"{reading}, {whose}"
+            + (f", after check-in {late_to}" if late_to else "")
+            + (f", noted on alert {noted}" if noted is not None else "")
+        )
     for resident in residents:
         verdict = asks_for_help(int(row["id"]), text, at, resident, late_to=late_to)
         if await persist(conn, verdict, now=wall, policy=policy):
             log.warning("alert sos (red): %s", verdict.explanation, extra={"reply_id": row["id"]})
     return f"raised: asks for help, {whose}"
+
+
+async def _note_late(conn: Conn, row: Mapping[str, Any], *, reading: str) -> int | None:
+    """Note a late answer on the alert its check-in raised; that alert's id, or None."""
+    cur = await conn.execute(
+        NOTE_LATE_SQL,
+        {
+            "at": row["received_at"],
+            "text": str(row["body"])[:200],
+            "reading": reading,
+            "reply_id": row["id"],
+            "check_id": row["check_id"],
+        },
+    )
+    noted = await cur.fetchone()
+    return None if noted is None else int(noted["alert_id"])
 
 
 async def run_replies(
