@@ -25,7 +25,7 @@ from pydantic import BaseModel
 from dashboard_api.deps import ConnDep, Now, OperatorUser
 from dashboard_api.errors import ApiError
 from dashboard_api.queries import centre_scope
-from dashboard_api.schemas import Problem
+from dashboard_api.schemas import LateReply, Problem
 from devices.accounts import Principal
 from devices.domain import Colour, OrderKind, OrderState, Outcome
 from devices.registry import Conn
@@ -63,12 +63,6 @@ class ResidentMatch(BaseModel):
     community: str
     address: str
     phone: str
-
-
-class LateReply(BaseModel):
-    at: datetime
-    text: str
-    reading: str  # "fine", "other" (a help request raises a red alert of its own)
 
 
 class ConsoleOrder(BaseModel):

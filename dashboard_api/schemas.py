@@ -80,6 +80,14 @@ class AlertOut(BaseModel):
     order_state: OrderState | None
 
 
+class LateReply(BaseModel):
+    """A text from the resident after their check-in had raised the order's alert."""
+
+    at: datetime
+    text: str
+    reading: str  # "fine" or "other" (a text asking for help raises a red alert of its own)
+
+
 class OrderOut(BaseModel):
     order_id: int
     alert_id: int | None
@@ -104,6 +112,7 @@ class OrderOut(BaseModel):
     cancelled_at: datetime | None
     outcome: Outcome | None
     note: str
+    late_replies: list[LateReply] = []
 
 
 class TransitionOut(BaseModel):

@@ -312,7 +312,14 @@ def test_a_fine_reply_after_the_alert_is_noted_on_it_and_shown_on_the_console(
         board = client.get(
             "/api/console/orders", headers=demo_login(client, pop, "operator-96345")
         ).json()
-    [order] = [o for o in board if o["resident_name"] and o["site_id"] == "home-18"]
-    assert [(r["text"], r["reading"]) for r in order["late_replies"]] == [(WIDE_ONE, "fine")]
+        [order] = [o for o in board if o["resident_name"] and o["site_id"] == "home-18"]
+        assert [(r["text"], r["reading"]) for r in order["late_replies"]] == [(WIDE_ONE, "fine")]
+        # and on the order itself, for the site's staff and whoever it is offered to
+        staff = demo_login(client, pop, "staff-homes")
+        got = client.get(f"/api/orders/{order['order_id']}", headers=staff)
+        assert got.status_code == 200, got.text
+        assert [r["text"] for r in got.json()["late_replies"]] == [WIDE_ONE]
+        listed = client.get("/api/orders?site_id=home-18", headers=staff).json()
+        assert [o["late_replies"][0]["text"] for o in listed] == [WIDE_ONE]
     # read once: another pass notes nothing more
     assert asyncio.run(_read_replies(url, late + timedelta(seconds=5))) == 0
