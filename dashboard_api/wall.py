@@ -17,6 +17,7 @@ from pydantic import BaseModel
 from dashboard_api.deps import ConnDep, Now, SettingsDep, StaffUser
 from dashboard_api.i18n import LocaleDep, explained
 from dashboard_api.queries import scope
+from dashboard_api.schemas import LateReply
 from devices.domain import Colour, OrderState
 
 router = APIRouter(prefix="/api")
@@ -64,6 +65,8 @@ class WallCard(BaseModel):
     offered_at: datetime | None
     phone: str | None
     explanation: str
+    # the resident's texts after an unanswered check-in had raised this alert: call first
+    late_replies: list[LateReply] = []
 
 
 def _rank(card: dict[str, Any]) -> tuple[int, int, datetime]:
@@ -120,6 +123,7 @@ async def wall(
         r["occurred_at"] = r["occurred_at"] or r["opened_at"]
     cards = []
     for c in fold(rows, now=at):
+        late = (c.get("details") or {}).get("late_replies", [])
         c = explained(c, locale=locale, tz=settings.site_timezone, now=at)
-        cards.append(WallCard(**c))
+        cards.append(WallCard(**c, late_replies=late))
     return cards

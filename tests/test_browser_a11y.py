@@ -22,6 +22,7 @@ from devtools.seed import DemoPopulation
 from tests.a11y import audit
 from tests.dispatch_world import arun, raise_sos
 from tests.live_server import serve
+from tests.services import query
 from tests.test_browser import ARGS, CHROMIUM, PHONE, _sign_in, pop  # noqa: F401 - fixture
 
 DESKTOP = {"width": 1280, "height": 900}
@@ -59,7 +60,18 @@ def red_sos(pop: DemoPopulation, database_url: str) -> int:  # noqa: F811
         )
 
     arun(database_url, handle)
-    return raise_sos(database_url, "btn-0042", at=datetime.now(UTC) - timedelta(minutes=3))
+    order = raise_sos(database_url, "btn-0042", at=datetime.now(UTC) - timedelta(minutes=3))
+    # a text from the resident after the alert (alerts.detection.sms_replies notes it on the
+    # alert): shown on the wall and the console, and audited with them
+    query(
+        database_url,
+        "UPDATE alerts SET details = details || jsonb_build_object('late_replies',"
+        " jsonb_build_array(jsonb_build_object('at', now(), 'text', '我在女儿家',"
+        " 'reading', 'other'))) WHERE alert_id = (SELECT alert_id FROM dispatch_orders"
+        " WHERE order_id = %s) RETURNING 1",
+        (order,),
+    )
+    return order
 
 
 @pytest.fixture
@@ -117,6 +129,8 @@ def test_every_page_passes_axe_in_both_languages(
             page.wait_for_url(lambda url: not url.endswith("/login"))
             if not page.url.endswith(path):
                 page.goto(f"{base}{path}")
+            if path in ("/station", "/wall-tv", "/console"):  # the resident's late text
+                expect(page.locator(".alert.red .late-reply").first).to_contain_text("我在女儿家")
             lesser += _both_languages(page, path.strip("/"), ready, show_done)
             page.close()  # end its event stream before the server stops
     print("moderate or minor findings:", lesser or "none")

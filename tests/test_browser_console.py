@@ -96,15 +96,7 @@ def test_the_operator_works_the_console(
     red_sos: int,  # noqa: F811
 ) -> None:
     SHOTS.mkdir(parents=True, exist_ok=True)
-    # a text the resident sent after the alert (sms_replies notes it on the alert): on the card
-    query(
-        database_url,
-        "UPDATE alerts SET details = details || jsonb_build_object('late_replies',"
-        " jsonb_build_array(jsonb_build_object('at', now(), 'text', '我在女儿家',"
-        " 'reading', 'other'))) WHERE alert_id = (SELECT alert_id FROM dispatch_orders"
-        " WHERE order_id = %s) RETURNING 1",
-        (red_sos,),
-    )
+    # red_sos carries a text the resident sent after the alert (tests/test_browser_a11y.py)
     with serve(database_url) as base:
         for n, (lang, size, viewport, category) in enumerate(RUNS):
             words = WORDS[lang]

@@ -321,5 +321,8 @@ def test_a_fine_reply_after_the_alert_is_noted_on_it_and_shown_on_the_console(
         assert [r["text"] for r in got.json()["late_replies"]] == [WIDE_ONE]
         listed = client.get("/api/orders?site_id=home-18", headers=staff).json()
         assert [o["late_replies"][0]["text"] for o in listed] == [WIDE_ONE]
+        # and on the care station's wall
+        [card] = client.get("/api/wall", headers=staff).json()
+        assert [r["text"] for r in card["late_replies"]] == [WIDE_ONE]
     # read once: another pass notes nothing more
     assert asyncio.run(_read_replies(url, late + timedelta(seconds=5))) == 0

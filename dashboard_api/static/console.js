@@ -23,7 +23,7 @@ function orderCard(o) {
     el("div", { class: "meta" }, o.responder ? t("console.responder", { name: o.responder }) : t("console.no_responder")),
     o.note ? el("div", { class: "meta" }, o.note) : "",
     ...(o.late_replies || []).map((r) => el("div", { class: "meta late-reply", "data-reading": r.reading },
-      t("console.late_reply", { time: fmtTime(r.at), text: r.text }))),
+      t("order.late_reply", { time: fmtTime(r.at), text: r.text }))),
     open ? el("div", { class: "countdown", "data-deadline": o.accept_deadline }) : "",
     done ? el("div", { class: "meta" }, t("console.closed_at", { time: fmtTime(o.closed_at) })) : "");
 }

@@ -17,6 +17,8 @@ function wallCard(c, onAct) {
       c.count > 1 ? el("span", { class: "pill count" }, t("wall.count", { n: c.count })) : ""),
     el("div", { class: "where" }, where),
     el("div", {}, c.explanation),
+    ...(c.late_replies || []).map((r) => el("div", { class: "meta late-reply", "data-reading": r.reading },
+      t("order.late_reply", { time: fmtTime(r.at), text: r.text }))),
     el("div", { class: "meta" }, t("wall.opened", { time: fmtTime(c.opened_at), ago: fmtAgo(c.opened_at) }), " · ",
       el("span", { class: "state" }, t("state." + c.state))),
     el("div", { class: "meta" },
