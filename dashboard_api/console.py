@@ -24,7 +24,7 @@ from pydantic import BaseModel
 
 from dashboard_api.deps import ConnDep, Now, OperatorUser
 from dashboard_api.errors import ApiError
-from dashboard_api.queries import centre_scope
+from dashboard_api.queries import LATE_REPLIES, centre_scope
 from dashboard_api.schemas import LateReply, Problem
 from devices.accounts import Principal
 from devices.domain import Colour, OrderKind, OrderState, Outcome
@@ -123,7 +123,8 @@ async def search_residents(conn: Conn, *, text: str, limit: int = MATCHES) -> li
     return [ResidentMatch(**r) for r in await cur.fetchall()]
 
 
-ORDERS_SQL = """
+ORDERS_SQL = (
+    """
 SELECT o.order_id, o.kind, o.category, o.colour, o.state, o.site_id, s.name AS site_name,
        s.community, s.address, o.resident_id, r.full_name AS resident_name,
        rm.name AS room_name, o.opened_at, o.accept_deadline,
@@ -132,10 +133,11 @@ SELECT o.order_id, o.kind, o.category, o.colour, o.state, o.site_id, s.name AS s
             THEN COALESCE(h.name, NULLIF(u.display_name, ''), u.username) ELSE p.name
        END AS responder,
        COALESCE(o.resolved_at, o.cancelled_at) AS closed_at, o.outcome, o.note,
-       COALESCE(a.details->'late_replies', '[]'::jsonb) AS late_replies
+       """
+    + LATE_REPLIES.format("o")
+    + """
 FROM dispatch_orders o
 JOIN sites s ON s.site_id = o.site_id
-LEFT JOIN alerts a ON a.alert_id = o.alert_id
 LEFT JOIN residents r ON r.resident_id = o.resident_id
 LEFT JOIN rooms rm ON rm.room_id = r.room_id
 LEFT JOIN responders p ON p.responder_id = o.offered_to
@@ -145,6 +147,7 @@ WHERE {} AND (o.state NOT IN ('resolved', 'cancelled')
               OR COALESCE(o.resolved_at, o.cancelled_at) > %(since)s)
 ORDER BY o.opened_at, o.order_id LIMIT 500
 """
+)
 
 
 async def console_orders(

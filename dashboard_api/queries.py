@@ -192,14 +192,18 @@ def order_scope(principal: Principal) -> tuple[Query, dict[str, Any]]:
     return centre_scope(principal, site_col="site_id")
 
 
-# ``late_replies``: the resident's texts after their check-in raised the order's alert
-# (``alerts.detection.sms_replies``), for whoever holds or watches the order.
+# The resident's texts after their check-in raised the order's alert
+# (``alerts.detection.sms_replies``), for whoever holds or watches the order: a column of
+# ``dispatch_orders`` rows (the order table's alias is the parameter).
+LATE_REPLIES = (
+    "COALESCE((SELECT x.details->'late_replies' FROM alerts x "
+    "WHERE x.alert_id = {}.alert_id), '[]'::jsonb) AS late_replies"
+)
 ORDER_SELECT = (
     "SELECT order_id, alert_id, incident_id, kind, site_id, resident_id, colour, category, "
     "state, event_at, opened_at, accept_deadline, offered_to, offered_at, step_due_at, "
     "accepted_at, accepted_by, en_route_at, on_site_at, resolved_at, cancelled_at, outcome, "
-    "note, COALESCE((SELECT a.details->'late_replies' FROM alerts a "
-    "WHERE a.alert_id = dispatch_orders.alert_id), '[]'::jsonb) AS late_replies "
+    f"note, {LATE_REPLIES.format('dispatch_orders')} "
     "FROM dispatch_orders WHERE {} "
 )
 

@@ -34,6 +34,22 @@ AFTER = F.FEATURES.index("post_sma_g")
 CARD_FILE = "card.json"
 
 
+def passes_gates(
+    X: npt.NDArray[np.float64],
+    *,
+    gate_g: float,
+    jerk_gate_gps: float = 0.0,
+    aftermath_gate_g: float = math.inf,
+) -> npt.NDArray[np.bool_]:
+    """Feature rows the model may judge: a peak of at least ``gate_g``, an impact at least as
+    sharp as the jerk gate, an aftermath no livelier than the aftermath gate (the rest score
+    0; the live model and the training's scoring use this one rule)."""
+    return np.asarray(
+        (X[:, 0] >= gate_g) & (X[:, JERK] >= jerk_gate_gps) & (X[:, AFTER] <= aftermath_gate_g),
+        dtype=np.bool_,
+    )
+
+
 class ModelError(RuntimeError):
     """The model on disk cannot be trusted with this code."""
 
@@ -72,10 +88,11 @@ class FallModel:
     def score(self, X: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
         """Fall probability per feature row; rows whose peak is under the gate score 0."""
         out = np.zeros(len(X))
-        gated = (
-            (X[:, 0] >= self.gate_g)
-            & (X[:, JERK] >= self.jerk_gate_gps)
-            & (X[:, AFTER] <= self.aftermath_gate_g)
+        gated = passes_gates(
+            X,
+            gate_g=self.gate_g,
+            jerk_gate_gps=self.jerk_gate_gps,
+            aftermath_gate_g=self.aftermath_gate_g,
         )
         if gated.any():
             out[gated] = (

@@ -22,6 +22,7 @@ from sklearn.ensemble import HistGradientBoostingClassifier
 from sklearn.model_selection import GroupKFold
 
 from alerts.detection.fall import features as F
+from alerts.detection.fall.model import AFTER, passes_gates
 from alerts.evaluate.training import sisfall
 from alerts.evaluate.training.cache import cached
 
@@ -34,7 +35,6 @@ GATE_G = 1.4  # no SisFall fall recording peaks under 1.57 g at 50 Hz
 # model still trains on them, and the threshold is chosen without the gate). Derived from
 # SisFall alone, like GATE_G; the wrist has none (its activities are blows too).
 JERK_GATE_GPS: dict[str, float] = {"waist": 10.0, "chest": 10.0}
-JERK = F.FEATURES.index("jerk_max_gps")
 # After a fall the trunk comes to rest: a body still hopping or jogging 1-4 s after the
 # "impact" has not fallen. Windows whose aftermath moves more (``post_sma_g``: mean
 # |magnitude - 1 g| from 1 s after the impact to the window's end) than the fall recordings
@@ -46,7 +46,6 @@ JERK = F.FEATURES.index("jerk_max_gps")
 # like the jerk gate.
 AFTERMATH_GATE_PLACEMENTS = frozenset({"waist", "chest"})
 AFTERMATH_QUANTILE = 0.999
-AFTER = F.FEATURES.index("post_sma_g")
 LABEL_TOL_S = 0.3
 SPEC_TARGET = 0.99  # recording-level specificity the threshold aims at inside training folds
 OUTER_FOLDS = 5
@@ -174,7 +173,7 @@ def score(
 ) -> F64:
     """Fall probability per window; windows under the gates score 0 without the model."""
     out = np.zeros(len(X))
-    gated = (X[:, 0] >= GATE_G) & (X[:, JERK] >= jerk_gate) & (X[:, AFTER] <= aftermath_gate)
+    gated = passes_gates(X, gate_g=GATE_G, jerk_gate_gps=jerk_gate, aftermath_gate_g=aftermath_gate)
     if gated.any():
         out[gated] = model.predict_proba(X[gated])[:, 1]
     return out
