@@ -15,13 +15,16 @@ from urllib.parse import parse_qsl
 import httpx2 as httpx
 from fastapi.testclient import TestClient
 
-from alerts.detection.sms_replies import run_replies
+from alerts.detection.sms_replies import LATE_KEEP, run_replies
+from alerts.dispatch.orders import Actor, cancel_order
 from alerts.notify.resident_messages import send_due
 from alerts.notify.wiring import check_in_sms_from
 from dashboard_api.app import create_app
 from devices.db import open_pool
+from devices.registry import Conn
 from devices.settings import Settings
 from tests.cn_emulators import ALIYUN_ID, ALIYUN_SECRET, aliyun
+from tests.dispatch_world import arun
 from tests.http import HTTP
 from tests.live_server import serve
 from tests.services import Services, query, seed
@@ -326,3 +329,29 @@ def test_a_fine_reply_after_the_alert_is_noted_on_it_and_shown_on_the_console(
         assert [r["text"] for r in card["late_replies"]] == [WIDE_ONE]
     # read once: another pass notes nothing more
     assert asyncio.run(_read_replies(url, late + timedelta(seconds=5))) == 0
+    # texts through the provider after the decision match no open check-in (check_id NULL):
+    # noted on the same alert, the last LATE_KEEP of them (a flood cannot grow it)
+    places = ["在公园", "在超市", "在女儿家", "在楼下", "在邻居家", "在菜场"][: LATE_KEEP + 1]
+    with serve(url, inbound_sms_token=TOKEN) as base:
+        for n, place in enumerate(places):  # no digit: "2" would ask for help
+            assert reply(base, f"我{place}", seq=10 + n).status_code == 200
+    assert [r["check_id"] for r in replies(url)][1:] == [None] * (LATE_KEEP + 1)
+    assert asyncio.run(_read_replies(url, late + timedelta(minutes=1))) == LATE_KEEP + 1
+    [kept] = query(url, "SELECT details FROM alerts WHERE alert_id = %s", (alert["alert_id"],))
+    assert [r["text"] for r in kept["details"]["late_replies"]] == [f"我{p}" for p in places[1:]]
+    assert all(
+        r["outcome"].endswith(f"noted on alert {alert['alert_id']}") for r in replies(url)[1:]
+    )
+    # once the order is closed, a text is kept with its reading but noted on no alert
+    order_id = order["order_id"]
+
+    async def close(conn: Conn) -> None:
+        await cancel_order(conn, order_id=order_id, actor=Actor("admin"), note="called", now=late)
+
+    arun(url, close)
+    with serve(url, inbound_sms_token=TOKEN) as base:
+        assert reply(base, "好的", seq=30).status_code == 200
+    assert asyncio.run(_read_replies(url, late + timedelta(minutes=2))) == 1
+    assert "noted" not in replies(url)[-1]["outcome"]
+    [after] = query(url, "SELECT details FROM alerts WHERE alert_id = %s", (alert["alert_id"],))
+    assert after["details"]["late_replies"] == kept["details"]["late_replies"]

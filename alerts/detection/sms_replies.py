@@ -7,9 +7,9 @@ check-in was decided. The check loop reads each once, in the order they came:
   for a person, as with the button), for every resident with that number, with the text in
   its explanation;
 * any other text (or one from a number no resident has) raises nothing: it is recorded,
-  with what it said and whose number it was, and logged. One that came after its check-in
-  raised the inactivity alert ("1" at 10:17, the alert at 10:15) is also **noted on that
-  alert** (``details.late_replies``), so the operator and the carers on its order see that
+  with what it said and whose number it was, and logged. One that came after a check-in to
+  that number raised the inactivity alert ("1" at 10:17, the alert at 10:15) is also **noted
+  on that alert** while its order is open (``details.late_replies``), so the operator and the carers on its order see that
   the resident answered late: whether to stand down is theirs to decide, after a call.
 
 A reply that cannot be read is quarantined with its error and marked read (no crash loop);
@@ -47,15 +47,30 @@ ORDER BY r.id LIMIT %(limit)s
 FOR UPDATE OF r SKIP LOCKED
 """
 
-# A late answer noted on the alert its check-in raised (the check's idem key is
-# ``check_in:<the alert's idem key>``, ``check_ins._idem``); no row if it raised none.
-NOTE_LATE_SQL = """
-UPDATE alerts a SET details = jsonb_set(a.details, '{late_replies}',
+# A late answer noted on the alert an unanswered check-in raised: the reply's own check-in
+# (it came while that was open, and was read after the decision), or else, for a reply that
+# came after it (``check_id`` NULL: ``dashboard_api.inbound`` matches open check-ins only),
+# the last decided check-in texted to that number. Only while the alert's order is open (the
+# check's idem key is ``check_in:<the alert's idem key>``, ``check_ins._idem``); the last
+# LATE_KEEP texts are kept, so a flood from one number cannot grow the alert without bound.
+LATE_KEEP = 5
+NOTE_LATE_SQL = f"""
+WITH c AS (
+    SELECT idem_key FROM detector_checks
+    WHERE detector = 'check_in' AND done_at IS NOT NULL
+      AND (check_id = %(check_id)s
+           OR (%(check_id)s::bigint IS NULL AND event ->> 'phone' = %(phone)s))
+    ORDER BY done_at DESC LIMIT 1
+)
+UPDATE alerts a SET details = jsonb_set(a.details, '{{late_replies}}', jsonb_path_query_array(
     COALESCE(a.details->'late_replies', '[]'::jsonb) || jsonb_build_array(jsonb_build_object(
         'at', %(at)s::timestamptz, 'text', %(text)s::text, 'reading', %(reading)s::text,
-        'reply_id', %(reply_id)s::bigint)))
-FROM detector_checks c
-WHERE c.check_id = %(check_id)s AND a.idem_key = substr(c.idem_key, length('check_in:') + 1)
+        'reply_id', %(reply_id)s::bigint)),
+    '$[last - {LATE_KEEP - 1} to last]'))
+FROM c
+WHERE a.idem_key = substr(c.idem_key, length('check_in:') + 1)
+  AND EXISTS (SELECT 1 FROM dispatch_orders o WHERE o.alert_id = a.alert_id
+              AND o.state NOT IN ('resolved', 'cancelled'))
 RETURNING a.alert_id
 """
 
@@ -103,7 +118,7 @@ async def _read(
     reading = C.read_reply(text)
     whose = ", ".join(f"resident {r['resident_id']}" for r in residents) or "no resident's number"
     if reading != "help" or not residents:
-        noted = None if late_to is None else await _note_late(conn, row, reading=reading)
+        noted = await _note_late(conn, row, reading=reading)
         log.info(
             "SMS reply %s read (%s, %s): nothing to raise",
             row["id"],
@@ -124,7 +139,8 @@ async def _read(
 
 
 async def _note_late(conn: Conn, row: Mapping[str, Any], *, reading: str) -> int | None:
-    """Note a late answer on the alert its check-in raised; that alert's id, or None."""
+    """Note a late answer on the alert its check-in raised (``NOTE_LATE_SQL``); that alert's
+    id, or None."""
     cur = await conn.execute(
         NOTE_LATE_SQL,
         {
@@ -133,6 +149,7 @@ async def _note_late(conn: Conn, row: Mapping[str, Any], *, reading: str) -> int
             "reading": reading,
             "reply_id": row["id"],
             "check_id": row["check_id"],
+            "phone": row["phone"],
         },
     )
     noted = await cur.fetchone()
