@@ -52,3 +52,16 @@ def grant(grants: Mapping[str, Mapping[str, str]]) -> None:
     """Give each existing role (``{role: {table: privileges}}``) its privileges."""
     for role, tables in grants.items():
         op.execute(for_role(role, role_grants(role, tables), declare="DECLARE seq text;"))
+
+
+def indexed_table(
+    table: str, columns: Mapping[str, str], *, index: str, on: str
+) -> tuple[Step, Step]:
+    """``upgrade, downgrade`` of one new table (``{column: type and constraints}``) with one
+    index on the column ``on``; the downgrade drops the table."""
+    width = max(map(len, columns))
+    body = ",\n".join(f"    {name.ljust(width)}  {spec}" for name, spec in columns.items())
+    return plain(
+        f"\nCREATE TABLE {table} (\n{body}\n);\nCREATE INDEX {index} ON {table} ({on});\n",
+        f"DROP TABLE {table}",
+    )

@@ -5,20 +5,18 @@ Revises: 0012
 Create Date: 2026-12-02
 """
 
-from devices.migrations.steps import plain
+from devices.migrations.steps import indexed_table
 
 revision = "0011"
 down_revision = "0012"
 
-UPGRADE = """
-CREATE TABLE login_failures (
-    key             text PRIMARY KEY,
-    failures        integer NOT NULL,
-    last_failed_at  timestamptz NOT NULL
-);
-CREATE INDEX login_failures_age ON login_failures (last_failed_at);
-"""
-DOWNGRADE = "DROP TABLE login_failures"
-
-
-upgrade, downgrade = plain(UPGRADE, DOWNGRADE)
+upgrade, downgrade = indexed_table(
+    "login_failures",
+    {
+        "key": "text PRIMARY KEY",
+        "failures": "integer NOT NULL",
+        "last_failed_at": "timestamptz NOT NULL",
+    },
+    index="login_failures_age",
+    on="last_failed_at",
+)

@@ -7,20 +7,18 @@ Revises: 0015
 Create Date: 2026-12-03
 """
 
-from devices.migrations.steps import plain
+from devices.migrations.steps import indexed_table
 
 revision = "0021"
 down_revision = "0015"
 
-UPGRADE = """
-CREATE TABLE live_tickets (
-    ticket_hash  bytea PRIMARY KEY,
-    token_hash   bytea NOT NULL,
-    expires_at   timestamptz NOT NULL
-);
-CREATE INDEX live_tickets_expiry ON live_tickets (expires_at);
-"""
-DOWNGRADE = "DROP TABLE live_tickets"
-
-
-upgrade, downgrade = plain(UPGRADE, DOWNGRADE)
+upgrade, downgrade = indexed_table(
+    "live_tickets",
+    {
+        "ticket_hash": "bytea PRIMARY KEY",
+        "token_hash": "bytea NOT NULL",
+        "expires_at": "timestamptz NOT NULL",
+    },
+    index="live_tickets_expiry",
+    on="expires_at",
+)
