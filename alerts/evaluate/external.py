@@ -22,6 +22,11 @@ home's own recorded life is answered at once (a sign of life: the spell starts a
 asked during an injected silence is not (its alert comes when the window ends). (e) counts
 the check-ins asked on the untouched days per resident-day, and the false alarms that still
 followed within ``AFTER_CHECK_IN_S`` of an answered check-in.
+
+(f) Up at night (with ``night_rng``): on each night, one real sign of life outside the bedroom
+in the sleep window, drawn at random where the labels do not say away; the person never moves
+again from the second after it. The time from that sign of life to the alert, by the state
+the detector reads then. Kept apart from (a)-(c), which are daytime figures.
 """
 
 from __future__ import annotations
@@ -31,6 +36,7 @@ import math
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
+from functools import partial
 from typing import Protocol
 from zoneinfo import ZoneInfo
 
@@ -44,12 +50,16 @@ from alerts.detection.routine import (
     Activity,
     Deadline,
     FitParams,
+    Routine,
     SiteDefaults,
+    Window,
     fit_routine,
+    is_sign_of_life,
     segments,
 )
 from alerts.evaluate.datasets.kasteren import Home, label_kind
 from alerts.evaluate.replay import Replayer
+from devices.domain import RoomKind
 
 DAY = 86400.0
 HOUR = 3600.0
@@ -93,6 +103,7 @@ class HomeRun:
     onsets: list[Onset] = field(default_factory=list)
     false_alarms: list[FalseAlarm] = field(default_factory=list)
     check_ins: list[float] = field(default_factory=list)  # asked (and answered), untouched days
+    night_onsets: list[Onset] = field(default_factory=list)  # (f): up at night, then silent
     first_day_check_ins: int = 0  # of which on site defaults
 
 
@@ -165,6 +176,29 @@ def _pick(home: Home, day: float, rng: np.random.Generator, count: int) -> list[
     return out
 
 
+def _night_pick(
+    home: Home, events: list[Activity], day: float, window: Window, rng: np.random.Generator
+) -> float | None:
+    """(f) One real sign of life outside the bedroom (a room known) in the sleep window that
+    begins on ``day``'s evening, drawn at random, where the labels do not say away: the
+    person was up; the onset is the second after it. None: nobody seen up that night."""
+    start = day + window.start_h * HOUR
+    end = day + DAY + window.end_h * HOUR if window.start_h > window.end_h else start
+    ups = [
+        a.t
+        for a in events[bisect.bisect_left([e.t for e in events], start) :]
+        if a.t < end
+        and is_sign_of_life(a)
+        and a.room_kind not in (None, RoomKind.BEDROOM)
+        and not _away_at(home, a.t)
+    ]
+    return float(ups[int(rng.integers(len(ups)))]) + 1.0 if ups else None
+
+
+def _away_at(home: Home, t: float) -> bool:
+    return any(lab.start <= t < lab.end and label_kind(lab.name) == "away" for lab in home.labels)
+
+
 def away_marks_of(home: Home) -> list[Activity]:
     """An ``away`` mark at the start of every labelled absence and its end ("back home"):
     what a resident pressing "going out" and "back", or a carer's note, would tell the live
@@ -197,12 +231,14 @@ def evaluate_home(
     params: FitParams | None = None,
     check_in_s: float = 0.0,
     away_marks: bool = False,
+    night_rng: np.random.Generator | None = None,
 ) -> HomeRun:
     defaults = defaults or SiteDefaults()
     checks = CheckIns(detector, check_in_s, tick_s)
     params = params or FitParams()
     run = HomeRun(home.name)
     tz = ZoneInfo(home.timezone)
+    window = Window(defaults.night_start_hour, defaults.night_end_hour)
     events = list(home.events)
     if away_marks:  # the labelled absences as "away" marks: evidence of having left
         events = sorted(events + away_marks_of(home), key=lambda a: a.t)
@@ -262,33 +298,52 @@ def evaluate_home(
                     alarm.at, state, _cause(home, last, alarm.at), routine.learned, after, last
                 )
             )
+        silence = partial(_silence, home, events, times, routine, detector, checks, tick_s=tick_s)
+        night_t0 = _night_pick(home, events, day, window, night_rng) if night_rng else None
+        if night_t0 is not None and night_t0 < recorded_until:
+            run.night_onsets.append(silence(night_t0, rng=None))
         for t0 in _pick(home, day, rng, per_day):
-            i0 = bisect.bisect_left(times, t0)
-            before = events[:i0]
-            silent = Replayer(before, routine, detector, start=t0 - 2 * DAY, timezone=home.timezone)
-            snap = silent.snapshot(t0)
-            dl = detector.deadline(snap)
-            state = dl.state if dl else snap.rest_state
-            first = silent.first_alarm(t0, t0 + NEVER_S, tick_s)
-            alarm_at = first.at if first else None
-            asked = False
-            if first is not None and silent.last_snapshot is not None:
-                alarm_at, asked = checks.unanswered(silent.last_snapshot, first.at)
-            last = snap.last_activity_at.timestamp() if snap.last_activity_at else t0
-            run.onsets.append(
-                Onset(
-                    t0,
-                    state,
-                    last,
-                    alarm_at if alarm_at is None or alarm_at < t0 + NEVER_S else None,
-                    dl.at if dl else None,
-                    float(rng.uniform(2 * HOUR, 6 * HOUR)),
-                    float(rng.uniform(4 * HOUR, 12 * HOUR)),
-                    routine.learned,
-                    asked,
-                )
-            )
+            run.onsets.append(silence(t0, rng=rng))
     return run
+
+
+def _silence(
+    home: Home,
+    events: list[Activity],
+    times: list[float],
+    routine: Routine,
+    detector: HasDeadline,
+    checks: CheckIns,
+    t0: float,
+    *,
+    tick_s: float,
+    rng: np.random.Generator | None,
+) -> Onset:
+    """The person never moves again from ``t0``: every later event removed, the first alert
+    within a day (after an unanswered check-in); with ``rng``, a 2-6 h and a 4-12 h silence
+    length drawn for (a)."""
+    before = events[: bisect.bisect_left(times, t0)]
+    silent = Replayer(before, routine, detector, start=t0 - 2 * DAY, timezone=home.timezone)
+    snap = silent.snapshot(t0)
+    dl = detector.deadline(snap)
+    state = dl.state if dl else snap.rest_state
+    first = silent.first_alarm(t0, t0 + NEVER_S, tick_s)
+    alarm_at = first.at if first else None
+    asked = False
+    if first is not None and silent.last_snapshot is not None:
+        alarm_at, asked = checks.unanswered(silent.last_snapshot, first.at)
+    last = snap.last_activity_at.timestamp() if snap.last_activity_at else t0
+    return Onset(
+        t0,
+        state,
+        last,
+        alarm_at if alarm_at is None or alarm_at < t0 + NEVER_S else None,
+        dl.at if dl else None,
+        float(rng.uniform(2 * HOUR, 6 * HOUR)) if rng else NEVER_S,
+        float(rng.uniform(4 * HOUR, 12 * HOUR)) if rng else NEVER_S,
+        routine.learned,
+        asked,
+    )
 
 
 def poisson_interval(k: int, exposure: float, level: float = 0.95) -> tuple[float, float]:
@@ -351,6 +406,11 @@ def figures(run: HomeRun) -> dict[str, object]:
     by_state: dict[str, list[float]] = {}
     for o, d in zip(ons, delays, strict=True):
         by_state.setdefault(o.state, []).append(d)
+    night: dict[str, list[float]] = {"all": []}
+    for o in run.night_onsets:
+        d = (o.alarm - o.last_sign) if o.alarm else math.inf
+        night["all"].append(d)
+        night.setdefault(o.state, []).append(d)
     fa = run.false_alarms
     lo, hi = poisson_interval(len(fa), run.days) if run.days else (math.nan, math.nan)
     first_days = run.days - run.learned_days
@@ -380,6 +440,7 @@ def figures(run: HomeRun) -> dict[str, object]:
             "false_alarms_after_check_in": sum(f.after_check_in for f in fa),
             "onsets_asked_unanswered": sum(o.asked for o in ons),
         },
+        "f_up_at_night": {k: _quantiles(v) for k, v in night.items()},
     }
 
 
@@ -396,6 +457,7 @@ def merge(runs: list[HomeRun], name: str = "all") -> HomeRun:
         out.false_alarms += r.false_alarms
         out.check_ins += r.check_ins
         out.first_day_check_ins += r.first_day_check_ins
+        out.night_onsets += r.night_onsets
     return out
 
 
@@ -464,4 +526,16 @@ def table(rows: list[dict[str, object]]) -> str:
             f"{e['first_days']}); after: {e['false_alarms_after_check_in']}; "
             f"silences asked: {e['onsets_asked_unanswered']}"
         )
+    lines.append(
+        "(f) up at night outside the bedroom, then never moves again: last sign -> alert, "
+        "median / p95 min (n), by state"
+    )
+    for f in rows:
+        night = f.get("f_up_at_night")
+        assert isinstance(night, dict)
+        lines.append(f"{f['home']!s:<9} " + "; ".join(_row(k, v) for k, v in night.items()))
     return "\n".join(lines)
+
+
+def _row(key: str, v: dict[str, object]) -> str:
+    return f"{key} {_min(v['median_min']).strip()} / {_min(v['p95_min']).strip()} ({v['n']})"

@@ -64,6 +64,7 @@ def external(
             history_days=history_days,
             check_in_s=check_in_s,
             away_marks=away_labels,
+            night_rng=home_rng(seed, f"{home.name}/night"),
         )
         for home in homes
     ]
