@@ -14,7 +14,9 @@ in when it began:
   ``away`` event, lasts until the exit door or "back home", whatever moves inside),
 * ``door`` (the same without evidence: a collapse just after the door looks like this; judged
   with the at-home cap),
-* ``active`` (at home, none of the above).
+* ``active`` (at home, none of the above),
+* ``night`` (a deadline's state, not the walk's: in a home with no bed mat, a spell at home
+  begun in the sleep window by a sign of life outside the bedroom; :func:`up_at_night`).
 
 Signs of life (:func:`is_sign_of_life`): motion, doors, both edges of bed and seat mats and of
 radar presence, SOS and fall events, a flush or appliance **start** (a cistern refilling or an
@@ -47,7 +49,8 @@ from devices.domain import RoomKind
 HOURS = 24
 BATHROOM = "bathroom"
 UTC_TZ = ZoneInfo("UTC")
-STATES = ("active", "seated", "bathroom", "bed", "door")
+NIGHT = "night"  # up in the sleep window outside the bedroom, in a home with no bed mat
+STATES = ("active", "seated", "bathroom", "bed", "door", NIGHT)
 SEATS = ("seat_mat", "radar")
 STARTS_ONLY = ("flush", "appliance")
 # Only these put a person IN the bathroom: a door is a passage (either side), and a flush is
@@ -415,6 +418,18 @@ def anchor(
     return start, None
 
 
+def up_at_night(state: str, start: float, room: str | None, tz: tzinfo, window: Window) -> bool:
+    """A spell at home begun in the sleep window by a sign of life outside the bedroom (a room
+    known, not the bedroom): the person was up. Where no bed mat tells sleep, such a spell is
+    also watched from its onset with its own learned normal (:func:`deadline`)."""
+    return (
+        state in ("active", "door")
+        and room is not None
+        and room != RoomKind.BEDROOM
+        and window.contains(datetime.fromtimestamp(start, tz))
+    )
+
+
 def segments(events: Sequence[Activity], outage_s: float = 16 * 3600) -> list[list[Activity]]:
     """Split a history at data outages (no event at all for ``outage_s``)."""
     out: list[list[Activity]] = []
@@ -441,6 +456,8 @@ def spell_samples(
             stay = None
         if g.state == "away":
             continue
+        if not has_bed and up_at_night(g.state, g.start, g.room_kind, tz, window):
+            out.append((NIGHT, datetime.fromtimestamp(g.start, tz).hour, g.end - g.start))
         base, stop = anchor(g.state, g.start, tz, window, has_bed=has_bed)
         end = g.end if stop is None else min(g.end, stop)
         if end > base:
@@ -554,4 +571,21 @@ def deadline(
     asleep = not has_bed and last_room == RoomKind.BEDROOM and base > start
     ask_s = min(threshold, caps["active"]) if at_home and not has_seat and not asleep else None
     learned = routine.normal(state, hour) is not None
+    if not has_bed and up_at_night(state, start, last_room, tz, window):
+        night = _night_watch(routine, start, tz, cap)
+        if night is not None and start + night < at:
+            return Deadline(NIGHT, start, start + night, night, cap, True)
     return Deadline(state, base, at, threshold, cap, learned, ask_s=ask_s)
+
+
+def _night_watch(routine: Routine, start: float, tz: tzinfo, cap: float) -> float | None:
+    """The threshold of a spell begun up at night outside the bedroom, in a home without a bed
+    mat: this home's learned normal for such spells at that hour plus margin, or None (not
+    watched from the onset: counted from the window's end, as before) when too little is
+    learned or the learned normal plus margin passes the cap. A home whose resident is often
+    quiet outside the bedroom for hours at night (asleep on the couch, or back in bed unseen)
+    gets no night watch: it would alarm on their nights."""
+    usual = routine.normal(NIGHT, datetime.fromtimestamp(start, tz).hour)
+    if usual is None or routine.allowance(usual) > cap:
+        return None
+    return routine.allowance(usual)

@@ -174,6 +174,8 @@ def _inactivity(d: Mapping[str, object], *, who: str, locale: Locale) -> str:
         text = t("explain.inactivity_quiet", locale, who=who, quiet=quiet, where=where, usual=usual)
     if d.get("state") == "door":
         text += t("explain.inactivity_door", locale)
+    elif d.get("state") == "night":
+        text += t("explain.inactivity_night", locale)
     if d.get("routine_learned") is False:
         text += t("explain.inactivity_default", locale)
     asked = d.get("check_in")

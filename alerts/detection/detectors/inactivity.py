@@ -31,6 +31,7 @@ WHERE = {
     "bathroom": "in the bathroom",
     "bed": "in bed",
     "door": "quiet since the exit door, not known to have left",
+    "night": "up in the night, quiet outside the bedroom since",
 }
 
 
