@@ -40,18 +40,23 @@ OWN_SHOTS = (
     "station.png",
 )
 
-# A week of plausible readings for the home-17 resident, and two ailing devices.
+# A week of plausible readings for the home-17 resident, and two ailing devices. The day is
+# the site's (Asia/Shanghai): up at 06:30, about from 07:00 to 21:59, in bed at 22:00. Until
+# session 14 these were UTC hours, so from 02:00 to 06:30 UTC the resident had been "in bed"
+# since 06:00 local, past the 4-h cap: an inactivity alert, and the test failed at those hours.
 HISTORY = """
 UPDATE device_assignments SET during = tstzrange(now() - interval '30 days', NULL);
 INSERT INTO events (time, device_key, name, value_bool)
 SELECT t, (SELECT device_key FROM devices WHERE device_id = 'pir-0042'), 'motion', true
 FROM generate_series(now() - interval '7 days', now() - interval '5 minutes', interval '7 minutes') t
-WHERE extract(hour FROM t) BETWEEN 7 AND 21 AND random() < 0.6;
+WHERE extract(hour FROM t AT TIME ZONE 'Asia/Shanghai') BETWEEN 7 AND 21 AND random() < 0.6;
 INSERT INTO events (time, device_key, name, value_bool)
-SELECT d + h, (SELECT device_key FROM devices WHERE device_id = 'bed-0042'), 'presence', h > interval '12 hours'
-FROM generate_series(date_trunc('day', now()) - interval '7 days', date_trunc('day', now()), interval '1 day') d,
+SELECT (d + h) AT TIME ZONE 'Asia/Shanghai', (SELECT device_key FROM devices WHERE device_id = 'bed-0042'),
+       'presence', h > interval '12 hours'
+FROM generate_series(date_trunc('day', now() AT TIME ZONE 'Asia/Shanghai') - interval '7 days',
+                     date_trunc('day', now() AT TIME ZONE 'Asia/Shanghai'), interval '1 day') d,
      (VALUES (interval '6 hours 30 minutes'), (interval '22 hours')) v(h)
-WHERE d + h < now();
+WHERE (d + h) AT TIME ZONE 'Asia/Shanghai' < now();
 INSERT INTO telemetry (time, device_key, metric, value)
 SELECT t, (SELECT device_key FROM devices WHERE device_id = 'wb-0042'), 'hr', 68 + 10 * random()
 FROM generate_series(now() - interval '7 days', now(), interval '10 minutes') t;

@@ -14,6 +14,7 @@ import grimp
 import pytest
 
 from devices.migrate import PROCESS_ROLES
+from tests.migration_sql import modules, ran
 
 ROOT = Path(__file__).resolve().parent.parent
 ROLES = importlib.import_module("devices.migrations.versions.0023_process_roles")
@@ -41,7 +42,7 @@ TABLES = sorted(
     set(
         re.findall(
             r"CREATE TABLE (?:IF NOT EXISTS )?([a-z_]+)",
-            "".join(p.read_text() for p in (ROOT / "devices/migrations/versions").glob("*.py")),
+            "\n".join(sql for module in modules() for sql in ran(module)),
         )
     )
 )

@@ -7,13 +7,10 @@ A new migration adds its line here (the failure prints it)."""
 from __future__ import annotations
 
 import hashlib
-import importlib
-from pathlib import Path
 
 import pytest
-from alembic import op
 
-import devices.migrations.versions as versions
+from tests.migration_sql import modules, ran
 
 APPLIED: dict[str, tuple[str, str]] = {
     "0001_foundation": ("036a080fcc4e6532", "b2d90cb7a32f1fd7"),
@@ -43,25 +40,17 @@ APPLIED: dict[str, tuple[str, str]] = {
 }
 
 
-def _sql_hash(module: str, step: str, monkeypatch: pytest.MonkeyPatch) -> str:
-    ran: list[str] = []
-    monkeypatch.setattr(op, "execute", lambda sql: ran.append(str(sql)), raising=False)
-    getattr(importlib.import_module(f"devices.migrations.versions.{module}"), step)()
-    assert ran, f"{module}.{step} ran no SQL"
-    return hashlib.sha256("\n;\n".join(ran).encode()).hexdigest()[:16]
-
-
-def _modules() -> list[str]:
-    return sorted(p.stem for p in Path(versions.__file__).parent.glob("0*.py"))
+def _sql_hash(module: str, step: str) -> str:
+    statements = ran(module, step)
+    assert statements, f"{module}.{step} ran no SQL"
+    return hashlib.sha256("\n;\n".join(statements).encode()).hexdigest()[:16]
 
 
 def test_every_migration_is_pinned() -> None:
-    assert _modules() == sorted(APPLIED)
+    assert modules() == sorted(APPLIED)
 
 
-@pytest.mark.parametrize("module", _modules())
-def test_an_applied_migration_runs_the_sql_it_ran(
-    module: str, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    got = (_sql_hash(module, "upgrade", monkeypatch), _sql_hash(module, "downgrade", monkeypatch))
+@pytest.mark.parametrize("module", modules())
+def test_an_applied_migration_runs_the_sql_it_ran(module: str) -> None:
+    got = (_sql_hash(module, "upgrade"), _sql_hash(module, "downgrade"))
     assert got == APPLIED.get(module), f'new or changed: "{module}": {got!r},'
