@@ -51,7 +51,9 @@ def learned(events: list[Activity]) -> Routine:
     return fit_routine([events], tz=UTC)
 
 
-def night_deadline(routine: Routine, last: float, room: str, *, has_bed: bool = False):  # type: ignore[no-untyped-def]
+def night_deadline(  # type: ignore[no-untyped-def]
+    routine: Routine, last: float, room: str, *, has_bed: bool = False, bed_exits: bool = False
+):
     return deadline(
         routine,
         state="active",
@@ -63,6 +65,7 @@ def night_deadline(routine: Routine, last: float, room: str, *, has_bed: bool = 
         has_bed=has_bed,
         has_seat=False,
         last_room=room,
+        bed_exit_watched=bed_exits,
     )
 
 
@@ -98,10 +101,34 @@ def test_a_home_whose_nights_end_unseen_keeps_counting_from_the_window_end() -> 
     assert d.counted_from == SIX
 
 
-def test_no_night_watch_from_the_bedroom_nor_with_a_bed_mat_nor_by_day() -> None:
+def test_a_bed_mat_home_is_watched_at_night_unless_the_plan_watches_bed_exits() -> None:
+    """Back to bed is the bed mat pressed again: an independent resident's plan does not
+    watch bed exits, so a night up in the kitchen is this detector's; a frail resident's is
+    the ``bed_exit`` detector's, with its own return time."""
+    history: list[Activity] = []
+    for a in nights(up_for_s=15 * M, back_seen=False):
+        history.append(a)
+        local = datetime.fromtimestamp(a.t, UTC)
+        if a.room_kind == "bedroom":
+            history.append(Activity(a.t + 60, "bedroom", "bed_mat", "presence", True))
+        elif a.room_kind == "kitchen" and local.hour == 2 and local.minute == 0:
+            history.insert(-1, Activity(a.t - 60, "bedroom", "bed_mat", "presence", False))
+        elif a.room_kind == "kitchen":  # back in bed after the kitchen
+            history.append(Activity(a.t + 60, "bedroom", "bed_mat", "presence", True))
+    routine = learned(history)
+    assert routine.normal(NIGHT, 2) == 30 * M
+    independent = night_deadline(routine, AT_2, "kitchen", has_bed=True)
+    frail = night_deadline(routine, AT_2, "kitchen", has_bed=True, bed_exits=True)
+    assert independent is not None
+    assert frail is not None
+    assert (independent.state, independent.at) == (NIGHT, AT_2 + 50 * M)
+    assert (frail.state, frail.counted_from) == ("active", SIX)
+
+
+def test_no_night_watch_from_the_bedroom_nor_by_day() -> None:
     routine = learned(nights(up_for_s=15 * M, back_seen=True))
     in_bedroom = night_deadline(routine, AT_2, "bedroom")
-    bed_mat = night_deadline(routine, AT_2, "kitchen", has_bed=True)  # the bed-exit watch's
+    bed_mat = night_deadline(routine, AT_2, "bedroom", has_bed=True)
     by_day = night_deadline(routine, AT_2 + 8 * H, "kitchen")
     assert in_bedroom is not None
     assert bed_mat is not None

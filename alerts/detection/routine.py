@@ -15,8 +15,9 @@ in when it began:
 * ``door`` (the same without evidence: a collapse just after the door looks like this; judged
   with the at-home cap),
 * ``active`` (at home, none of the above),
-* ``night`` (a deadline's state, not the walk's: in a home with no bed mat, a spell at home
-  begun in the sleep window by a sign of life outside the bedroom; :func:`up_at_night`).
+* ``night`` (a deadline's state, not the walk's: a spell at home begun in the sleep window
+  by a sign of life outside the bedroom, in a home with no bed mat or where the care plan
+  does not watch bed exits; :func:`up_at_night`).
 
 Signs of life (:func:`is_sign_of_life`): motion, doors, both edges of bed and seat mats and of
 radar presence, SOS and fall events, a flush or appliance **start** (a cistern refilling or an
@@ -456,7 +457,7 @@ def spell_samples(
             stay = None
         if g.state == "away":
             continue
-        if not has_bed and up_at_night(g.state, g.start, g.room_kind, tz, window):
+        if up_at_night(g.state, g.start, g.room_kind, tz, window):
             out.append((NIGHT, datetime.fromtimestamp(g.start, tz).hour, g.end - g.start))
         base, stop = anchor(g.state, g.start, tz, window, has_bed=has_bed)
         end = g.end if stop is None else min(g.end, stop)
@@ -541,9 +542,11 @@ def deadline(
     has_bed: bool,
     has_seat: bool,
     last_room: str | None = None,
+    bed_exit_watched: bool = False,
 ) -> Deadline | None:
     """The alert time of the current spell (None while away); ``last_room``: the room kind of
-    the last sign of life."""
+    the last sign of life; ``bed_exit_watched``: the care plan watches bed exits at night
+    (the ``bed_exit`` detector), so a home with a bed mat needs no night watch here."""
     if state == "away":
         return None
     start = bathroom_since if state == BATHROOM and bathroom_since is not None else last_sign
@@ -571,7 +574,7 @@ def deadline(
     asleep = not has_bed and last_room == RoomKind.BEDROOM and base > start
     ask_s = min(threshold, caps["active"]) if at_home and not has_seat and not asleep else None
     learned = routine.normal(state, hour) is not None
-    if not has_bed and up_at_night(state, start, last_room, tz, window):
+    if not (has_bed and bed_exit_watched) and up_at_night(state, start, last_room, tz, window):
         night = _night_watch(routine, start, tz, cap)
         if night is not None and start + night < at:
             return Deadline(NIGHT, start, start + night, night, cap, True)
@@ -579,8 +582,8 @@ def deadline(
 
 
 def _night_watch(routine: Routine, start: float, tz: tzinfo, cap: float) -> float | None:
-    """The threshold of a spell begun up at night outside the bedroom, in a home without a bed
-    mat: this home's learned normal for such spells at that hour plus margin, or None (not
+    """The threshold of a spell begun up at night outside the bedroom (in a home without a bed
+    mat, or with one whose resident's plan does not watch bed exits): this home's learned normal for such spells at that hour plus margin, or None (not
     watched from the onset: counted from the window's end, as before) when too little is
     learned or the learned normal plus margin passes the cap. A home whose resident is often
     quiet outside the bedroom for hours at night (asleep on the couch, or back in bed unseen)

@@ -22,7 +22,7 @@ from alerts.detection import check_in
 from alerts.detection.detectors.base import Verdict
 from alerts.detection.detectors.snapshot import ResidentSnapshot
 from alerts.detection.routine import Deadline, Window, deadline
-from devices.careplan import CarePlan, CarePlanError, InactivityPlan, care_plan_for
+from devices.careplan import CarePlan, CarePlanError, care_plan_for
 from devices.domain import CareProfile, Colour
 
 WHERE = {
@@ -56,11 +56,10 @@ def care_plan_of(s: ResidentSnapshot) -> CarePlan:
         return care_plan_for(profile, None)
 
 
-def plan_of(s: ResidentSnapshot) -> tuple[InactivityPlan, Window]:
-    """The care plan's inactivity caps and sleep window (defaults if the plan is invalid)."""
-    plan = care_plan_of(s)
+def sleep_window(plan: CarePlan) -> Window:
+    """The care plan's sleep window in local hours."""
     start, end = plan.night_start, plan.night_end
-    return plan.inactivity, Window(start.hour + start.minute / 60, end.hour + end.minute / 60)
+    return Window(start.hour + start.minute / 60, end.hour + end.minute / 60)
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,19 +71,20 @@ class InactivityDetector:
         """When the current spell becomes an alert (None: away or never seen)."""
         if s.last_activity_at is None:
             return None
-        plan, window = plan_of(s)
-        caps = plan.merged_caps_s(s.routine.caps_s)
+        plan = care_plan_of(s)
+        caps = plan.inactivity.merged_caps_s(s.routine.caps_s)
         return deadline(
             s.routine,
             state=s.rest_state,
             last_sign=s.last_activity_at.timestamp(),
             bathroom_since=s.in_bathroom_since.timestamp() if s.in_bathroom_since else None,
             tz=ZoneInfo(s.timezone),
-            window=window,
+            window=sleep_window(plan),
             caps=caps,
             has_bed=s.has_bed_mat,
             has_seat=s.has_seat_sensor,
             last_room=s.last_activity_room_kind,
+            bed_exit_watched=plan.bed_exit_watch,
         )
 
     def evaluate(self, snapshot: ResidentSnapshot, *, now: datetime) -> Verdict | None:
