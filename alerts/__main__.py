@@ -33,7 +33,7 @@ from alerts.detection.fall.model import ModelError
 from alerts.detection.fall.model import load as load_fall_model
 from alerts.detection.fall.model import load_all as load_fall_models
 from alerts.detection.periodic import periodic_round
-from alerts.detection.routine import SiteDefaults
+from alerts.detection.snapshots import site_defaults
 from alerts.detection.ticks import tick_round
 from alerts.detection.worker import OUTBOX_CHANNEL, LaneHold, detect_loop, listen
 from alerts.dispatch.commands import command_publisher
@@ -61,15 +61,6 @@ app = typer.Typer(add_completion=False, help="Detectors and dispatch worker")
 
 async def _visit_reminders(conn: Conn, now: datetime) -> int:
     return await enqueue_visit_reminders(conn, now=now)
-
-
-def site_defaults(settings: Settings) -> SiteDefaults:
-    return SiteDefaults(
-        active_max_s=settings.inactivity_default_day_max_s,
-        seated_max_s=settings.inactivity_default_seated_max_s,
-        bathroom_max_s=settings.inactivity_default_bathroom_max_s,
-        margin_s=settings.inactivity_margin_s,
-    )
 
 
 def _stop_on_signals() -> asyncio.Event:

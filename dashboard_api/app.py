@@ -25,6 +25,7 @@ from dashboard_api import (
     pages,
     timeline,
     wall,
+    watch,
 )
 from dashboard_api.care.routes import router as care_router
 from dashboard_api.care.safety_routes import router as safety_router
@@ -115,6 +116,7 @@ def create_app(settings: Settings) -> FastAPI:
     app.include_router(orders_router)
     app.include_router(figures_router)
     app.include_router(timeline.router)
+    app.include_router(watch.router)
     app.include_router(wall.router)
     app.include_router(console.router)
     app.include_router(live.router)

@@ -201,6 +201,7 @@ RULES: dict[tuple[str, str], Rule] = {
     ("GET", "/api/residents/{resident_id}"): scoped,
     ("GET", "/api/residents/{resident_id}/timeline"): scoped,
     ("GET", "/api/residents/{resident_id}/status"): scoped,
+    ("GET", "/api/residents/{resident_id}/watch"): scoped,
     ("GET", "/api/devices"): staff,
     ("GET", "/api/device-health"): staff,
     ("GET", "/api/alerts"): signed_in,

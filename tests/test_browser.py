@@ -5,6 +5,7 @@ screenshot of each page to artifacts/screenshots/."""
 from __future__ import annotations
 
 import json
+import re
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -147,6 +148,13 @@ def test_staff_accepts_a_live_sos_and_the_family_sees_how_it_was_handled(
         family.wait_for_url(f"{base}/family")
         expect(family.locator("#live-dot.on")).to_be_visible()
         expect(family.locator("#alerts")).to_contain_text("No alerts")
+        # the watch's promise (GET /api/residents/{id}/watch), on both pages
+        expect(family.locator("#watch")).to_contain_text("the carers are alerted by")
+        expect(family.locator("#watch")).to_contain_text("the bed-exit watch")
+        expect(staff.locator("#watch")).to_contain_text(
+            re.compile(r"If nothing moves \((at home|in bed)\)")
+        )
+        expect(staff.locator("#watch svg.chart")).to_have_count(3)  # at home, seated, in bed
 
         btn = device(pop, "btn-0042")
         pressed = time.monotonic()

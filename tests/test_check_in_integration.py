@@ -14,11 +14,11 @@ from datetime import UTC, datetime, timedelta
 import aiomqtt
 import pytest
 
-from alerts.__main__ import site_defaults
 from alerts.detection import check_in as C
 from alerts.detection.check_ins import run_check_ins
 from alerts.detection.detectors.registry import build_tick_registry
 from alerts.detection.routine_store import refresh_routines
+from alerts.detection.snapshots import site_defaults
 from alerts.detection.ticks import TickResult, run_tick
 from alerts.dispatch.commands import publish_pending
 from alerts.dispatch.policy import policy_from_settings

@@ -9,10 +9,10 @@ import asyncio
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from alerts.__main__ import site_defaults
 from alerts.detection.detectors.registry import build_tick_registry
 from alerts.detection.routine import Routine
 from alerts.detection.routine_store import refresh_routines
+from alerts.detection.snapshots import site_defaults
 from alerts.detection.ticks import TickResult, run_tick
 from alerts.dispatch.policy import policy_from_settings
 from devices.db import open_pool

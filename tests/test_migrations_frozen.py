@@ -37,6 +37,7 @@ APPLIED: dict[str, tuple[str, str]] = {
     "0027_phone_check_ins": ("38c951f3cb40fccf", "fd211ac9d7da4abc"),
     "0028_watch_texts": ("26ddf8168a871140", "d3808f752773daaa"),
     "0029_unmatched_replies": ("466ea3c2c147cf83", "107044252d2c4e48"),
+    "0030_api_reads_routines": ("8545582c79a8e1ce", "b0c36750a7294e33"),
 }
 
 

@@ -26,6 +26,7 @@ from alerts.detection.routine import (
     default_routine,
 )
 from devices.registry import Conn
+from devices.settings import Settings
 from devices.wire import CHECK_IN_ANSWER
 
 # check_in_ok: the resident's "I'm fine" to a check-in (alerts/detection/check_in.py);
@@ -112,6 +113,14 @@ ORDER BY s.resident_id, s.device_key, e.time
 """
 )
 
+# The same two queries for one resident (a page asking what the watch promises them).
+ONE_RESIDENT_SQL = RESIDENTS_SQL.replace(
+    "ORDER BY r.resident_id", "AND r.resident_id = %(rid)s\nORDER BY r.resident_id"
+)
+ONE_DEVICES_SQL = DEVICES_SQL.replace(
+    ") e ON true\nORDER BY", ") e ON true\nWHERE s.resident_id = %(rid)s\nORDER BY"
+)
+
 
 def activity_of(row: Mapping[str, object]) -> Activity:
     time = row["time"]
@@ -176,6 +185,18 @@ def build_snapshot(
     )
 
 
+def site_defaults(settings: Settings) -> SiteDefaults:
+    """The site's inactivity caps and margin (``ELDERCARE_INACTIVITY_*``), for residents whose
+    care plan states none: the tick loop's, and the API's when it tells what the watch
+    promises."""
+    return SiteDefaults(
+        active_max_s=settings.inactivity_default_day_max_s,
+        seated_max_s=settings.inactivity_default_seated_max_s,
+        bathroom_max_s=settings.inactivity_default_bathroom_max_s,
+        margin_s=settings.inactivity_margin_s,
+    )
+
+
 async def load_snapshots(
     conn: Conn,
     *,
@@ -184,12 +205,18 @@ async def load_snapshots(
     lookback: timedelta = timedelta(days=30),
     recent: timedelta = timedelta(hours=6),
     recent_max: int = 200,
+    resident_id: int | None = None,
 ) -> list[ResidentSnapshot]:
-    cur = await conn.execute(RESIDENTS_SQL, {"now": now})
+    """Every current resident's snapshot at ``now``, or only ``resident_id``'s."""
+    one = resident_id is not None
+    cur = await conn.execute(
+        ONE_RESIDENT_SQL if one else RESIDENTS_SQL, {"now": now, "rid": resident_id}
+    )
     residents = await cur.fetchall()
     cur = await conn.execute(
-        DEVICES_SQL,
+        ONE_DEVICES_SQL if one else DEVICES_SQL,
         {
+            "rid": resident_id,
             "now": now,
             "names": ACTIVITY_NAMES,
             "exit_kinds": list(EXIT_ROOM_KINDS),

@@ -178,3 +178,19 @@ function chart(title, labels, series, opts = {}) {
   }
   return root;
 }
+
+// What the inactivity watch promises a resident now (GET /api/residents/{id}/watch): when the
+// carers are alerted at the latest if nothing moves, and who is asked first.
+function watchLines(w) {
+  const out = [];
+  const c = w.current;
+  if (w.away) out.push(el("p", {}, t("watch.away")));
+  else if (!c) out.push(el("p", {}, t("watch.never")));
+  else {
+    out.push(el("p", { class: "watch-now" }, t("watch.now", { time: fmtTime(c.alert_by), where: tOr("watch.state." + c.state, "watch.state.active") })));
+    if (c.ask_from) out.push(el("p", { class: "muted" }, t(w.asks_on === "sms" ? "watch.ask_sms" : "watch.ask", { time: fmtTime(c.ask_from), device: w.asks_on || "" })));
+  }
+  out.push(el("p", { class: "muted" }, w.routine_learned ? t("watch.learned", { days: Math.floor(w.history_days) }) : t("watch.defaults")));
+  if (w.bed_exit_watch) out.push(el("p", { class: "muted" }, t("watch.bed_exit")));
+  return out;
+}

@@ -18,6 +18,10 @@ async function loadNow() {
     fact(t("family.devices"), s.devices_offline || s.devices_low_battery ? t("family.devices_bad", { offline: s.devices_offline, low: s.devices_low_battery }) : t("family.devices_ok", { n: s.devices }), s.devices_offline > 0));
 }
 
+async function loadWatch() {
+  document.getElementById("watch").replaceChildren(...watchLines(await api(`/api/residents/${rid}/watch`)));
+}
+
 async function loadWeek() {
   const end = new Date(), start = new Date(end - 6.5 * 86400e3);
   const tl = await api(`/api/residents/${rid}/timeline?bucket=day&start=${start.toISOString()}&end=${end.toISOString()}`);
@@ -140,10 +144,10 @@ async function loadNotifications() {
   sel.replaceChildren(...rs.map((r) => el("option", { value: r.resident_id }, r.full_name)));
   sel.hidden = rs.length < 2;
   rid = rs[0].resident_id;
-  const all = () => Promise.all([loadNow(), loadWeek(), loadAlerts()]);
+  const all = () => Promise.all([loadNow(), loadWatch(), loadWeek(), loadAlerts()]);
   sel.onchange = () => { rid = sel.value; all(); };
   await Promise.all([all(), me.role === "family" ? loadNotifications() : Promise.resolve()]);
   let pending = null;
-  live(() => { clearTimeout(pending); pending = setTimeout(() => { loadNow(); loadAlerts(); }, 50); }, document.getElementById("live-dot"));
+  live(() => { clearTimeout(pending); pending = setTimeout(() => { loadNow(); loadWatch(); loadAlerts(); }, 50); }, document.getElementById("live-dot"));
   if (me.role !== "family") document.getElementById("title").append(" ", t("family.staff_view"));
 })();

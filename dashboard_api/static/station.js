@@ -49,6 +49,18 @@ async function loadTimeline() {
     chart(t("chart.rr"), labels, [{ kind: "line", colour: "#00897b", values: tl.points.map((p) => p.rr_avg) }], { min: 0, max: 40 }));
 }
 
+// The selected resident's watch: now, and for each place they rest, how long from the last
+// movement to an alert by the hour they stop moving.
+async function loadWatch() {
+  const rid = document.getElementById("resident").value;
+  if (!rid) return;
+  const w = await api(`/api/residents/${rid}/watch`);
+  const hours = (p) => p.hours.map((h) => String(h.hour).padStart(2, "0"));
+  document.getElementById("watch").replaceChildren(...watchLines(w), el("p", { class: "muted" }, t("watch.chart_axis")), el("div", { class: "charts" },
+    ...w.places.map((p) => chart(t("watch.chart", { place: t("watch.place." + p.place) }), hours(p),
+      [{ kind: "bar", colour: "#00897b", values: p.hours.map((h) => h.alert_after_s / 3600) }]))));
+}
+
 async function loadDevices() {
   const ds = await api("/api/device-health?problems_only=true&limit=50");
   const box = document.getElementById("devices");
@@ -69,9 +81,9 @@ async function loadDevices() {
   document.getElementById("logout").onclick = signOut;
   document.getElementById("sound").onclick = (e) => { enableSound(); beep(); e.target.textContent = t("station.sound_is_on"); };
   document.getElementById("show-done").onchange = loadWall;
-  document.getElementById("resident").onchange = loadTimeline;
+  document.getElementById("resident").onchange = () => Promise.all([loadTimeline(), loadWatch()]);
   document.getElementById("range").onchange = loadTimeline;
-  await Promise.all([loadFigures(), loadWall(), loadResidents().then(loadTimeline), loadDevices()]);
+  await Promise.all([loadFigures(), loadWall(), loadResidents().then(() => Promise.all([loadTimeline(), loadWatch()])), loadDevices()]);
   let pending = null;
   live((ev) => {
     if (ev.type === "order" && ev.colour === "red" && WALL_OPEN.includes(ev.state)) beep();

@@ -65,3 +65,18 @@ def indexed_table(
         f"\nCREATE TABLE {table} (\n{body}\n);\nCREATE INDEX {index} ON {table} ({on});\n",
         f"DROP TABLE {table}",
     )
+
+
+def granted(grants: Mapping[str, Mapping[str, str]]) -> tuple[Step, Step]:
+    """``upgrade, downgrade`` of a migration that only grants (``{role: {table: privileges}}``):
+    the downgrade revokes the same privileges, from each role that exists."""
+
+    def upgrade() -> None:
+        grant(grants)
+
+    def downgrade() -> None:
+        for role, tables in grants.items():
+            revokes = [f"REVOKE {what} ON {table} FROM {role};" for table, what in tables.items()]
+            op.execute(for_role(role, "\n".join(revokes)))
+
+    return upgrade, downgrade

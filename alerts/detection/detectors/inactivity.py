@@ -71,19 +71,38 @@ class InactivityDetector:
         """When the current spell becomes an alert (None: away or never seen)."""
         if s.last_activity_at is None:
             return None
-        plan = care_plan_of(s)
-        caps = plan.inactivity.merged_caps_s(s.routine.caps_s)
-        return deadline(
-            s.routine,
+        return self.deadline_of(
+            s,
             state=s.rest_state,
             last_sign=s.last_activity_at.timestamp(),
             bathroom_since=s.in_bathroom_since.timestamp() if s.in_bathroom_since else None,
+            last_room=s.last_activity_room_kind,
+        )
+
+    def deadline_of(
+        self,
+        s: ResidentSnapshot,
+        *,
+        state: str,
+        last_sign: float,
+        bathroom_since: float | None,
+        last_room: str | None,
+    ) -> Deadline | None:
+        """When a spell of this resident (their routine, plan and home's sensors) begun in
+        ``state`` at ``last_sign`` would become an alert: the current one, or one asked
+        about (:mod:`alerts.detection.detectors.promise`)."""
+        plan = care_plan_of(s)
+        return deadline(
+            s.routine,
+            state=state,
+            last_sign=last_sign,
+            bathroom_since=bathroom_since,
             tz=ZoneInfo(s.timezone),
             window=sleep_window(plan),
-            caps=caps,
+            caps=plan.inactivity.merged_caps_s(s.routine.caps_s),
             has_bed=s.has_bed_mat,
             has_seat=s.has_seat_sensor,
-            last_room=s.last_activity_room_kind,
+            last_room=last_room,
             bed_exit_watched=plan.bed_exit_watch,
         )
 
