@@ -13,6 +13,7 @@ from typing import Any
 from urllib.parse import parse_qsl
 
 import httpx2 as httpx
+import psycopg
 from fastapi.testclient import TestClient
 
 from alerts.detection.sms_replies import LATE_KEEP, run_replies
@@ -298,7 +299,15 @@ def test_a_fine_reply_after_the_alert_is_noted_on_it_and_shown_on_the_console(
         " VALUES ('gateway', 'late-fine', %s, %s, %s, %s) RETURNING 1",
         (PHONE, WIDE_ONE, late, asked["check_id"]),
     )
-    assert asyncio.run(_read_replies(url, late)) == 1
+    with psycopg.connect(url, autocommit=True) as listener:
+        listener.execute("LISTEN dispatch")
+        assert asyncio.run(_read_replies(url, late)) == 1
+        # the order's pages hear of it at once (before session 14: at their next reload)
+        heard = [n.payload for n in listener.notifies(timeout=1.0)]
+    [order_row] = query(
+        url, "SELECT order_id, state FROM dispatch_orders WHERE alert_id = %s", (alert["alert_id"],)
+    )
+    assert heard == [f"{order_row['order_id']}:{order_row['state']}"]
     [again] = query(
         url,
         "SELECT a.alert_id, a.details FROM alerts a JOIN residents r USING (resident_id)"

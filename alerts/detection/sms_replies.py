@@ -26,6 +26,7 @@ from typing import Any
 from alerts.detection import check_in as C
 from alerts.detection.detectors.base import Verdict
 from alerts.detection.persist import persist
+from alerts.dispatch.orders import DISPATCH_CHANNEL
 from alerts.dispatch.policy import EscalationPolicy
 from alerts.work_queue import Queue, claimed, each, quarantine
 from devices.db import AsyncPool
@@ -61,7 +62,7 @@ WITH c AS (
       AND (check_id = %(check_id)s
            OR (%(check_id)s::bigint IS NULL AND event ->> 'phone' = %(phone)s))
     ORDER BY done_at DESC LIMIT 1
-)
+), noted AS (
 UPDATE alerts a SET details = jsonb_set(a.details, '{{late_replies}}', jsonb_path_query_array(
     COALESCE(a.details->'late_replies', '[]'::jsonb) || jsonb_build_array(jsonb_build_object(
         'at', %(at)s::timestamptz, 'text', %(text)s::text, 'reading', %(reading)s::text,
@@ -72,6 +73,13 @@ WHERE a.idem_key = substr(c.idem_key, length('check_in:') + 1)
   AND EXISTS (SELECT 1 FROM dispatch_orders o WHERE o.alert_id = a.alert_id
               AND o.state NOT IN ('resolved', 'cancelled'))
 RETURNING a.alert_id
+)
+-- the order's pages hear of it at commit, as of any change of the order (``<id>:<state>`` on
+-- the dispatch channel: the console, the station and the wall reload it)
+SELECT n.alert_id, (SELECT count(pg_notify(%(channel)s, o.order_id || ':' || o.state))
+                    FROM dispatch_orders o WHERE o.alert_id = n.alert_id
+                      AND o.state NOT IN ('resolved', 'cancelled')) AS announced
+FROM noted n
 """
 
 # Residents whose record has this mobile number (compared as mainland digits).
@@ -150,6 +158,7 @@ async def _note_late(conn: Conn, row: Mapping[str, Any], *, reading: str) -> int
             "reply_id": row["id"],
             "check_id": row["check_id"],
             "phone": row["phone"],
+            "channel": DISPATCH_CHANNEL,
         },
     )
     noted = await cur.fetchone()
