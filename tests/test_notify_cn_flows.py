@@ -349,3 +349,97 @@ def test_a_family_chooses_wechat_and_voice_and_marks_a_notification_read(
     assert history[0]["site_id"] == site_id
     assert history[0]["to_station"] is False
     assert read.json()["notifications"] == 1
+
+
+def test_a_care_station_group_hears_a_residents_late_text_once_while_the_order_is_open(
+    services: Services, database_url: str
+) -> None:
+    """The check loop notes a "1" that came after the unanswered check-in raised the alert
+    (``details.late_replies``, tests/test_check_in_sms.py); the site's group robot hears each
+    such text once, in Chinese, while the order is open. Before session 14 only the pages
+    showed it."""
+    seed(services, database_url)
+    _, resident_id, site_id = family(database_url)
+    now = datetime.now(UTC)
+    late = [
+        {
+            "at": (now + timedelta(minutes=2)).isoformat(),
+            "text": "1",
+            "reading": "fine",
+            "reply_id": 7,
+        },
+        {
+            "at": (now + timedelta(minutes=3)).isoformat(),
+            "text": "我没事",
+            "reading": "fine",
+            "reply_id": 8,
+        },
+    ]
+    with wecom_robot() as robot:
+        s = cn_settings(
+            database_url,
+            wecom_robot_api_base=robot.base,
+            wecom_robot_keys=json.dumps({site_id: ROBOT_KEY}),
+        )
+
+        async def note(reply: dict[str, object]) -> None:
+            query(
+                database_url,
+                "UPDATE alerts SET details = jsonb_set(details, '{late_replies}', COALESCE("
+                "details -> 'late_replies', '[]'::jsonb) || %s::jsonb) WHERE kind = 'inactivity' "
+                "RETURNING 1",
+                (json.dumps([reply]),),
+            )
+
+        async def go(pool: AsyncPool) -> None:
+            await raise_alert(
+                pool,
+                resident_id=resident_id,
+                site_id=site_id,
+                colour=Colour.YELLOW,
+                kind="inactivity",
+                at=now,
+            )
+            await cycle(pool, s, now)  # the alert itself
+            await note(late[0])
+            await cycle(pool, s, now + timedelta(minutes=2))
+            await cycle(pool, s, now + timedelta(minutes=2, seconds=30))  # nothing new
+            await note(late[1])
+            await cycle(pool, s, now + timedelta(minutes=3))
+
+        run(database_url, go)
+    assert robot.problems == []
+    contents = [r.json()["markdown"]["content"] for r in robot.requests]
+    assert len(contents) == 3, contents  # the alert, then each late text once
+    assert "告警后老人回复短信：“1”" in contents[1]
+    assert "请先回电确认" in contents[1]
+    assert "“我没事”" in contents[2]
+    rows = [r for r in outbox(database_url) if str(r["idem_key"]).startswith("late:")]
+    assert [(r["source"], r["state"]) for r in rows] == [("order", "delivered")] * 2
+
+
+def test_a_late_text_on_a_closed_order_is_not_posted(services: Services, database_url: str) -> None:
+    seed(services, database_url)
+    _, resident_id, site_id = family(database_url)
+    now = datetime.now(UTC)
+    s = cn_settings(database_url, wecom_robot_keys=json.dumps({site_id: ROBOT_KEY}))
+
+    async def go(pool: AsyncPool) -> None:
+        await raise_alert(
+            pool,
+            resident_id=resident_id,
+            site_id=site_id,
+            colour=Colour.YELLOW,
+            kind="inactivity",
+            at=now,
+        )
+        query(
+            database_url,
+            "UPDATE alerts SET details = details || %s::jsonb WHERE kind = 'inactivity' RETURNING 1",
+            (json.dumps({"late_replies": [{"at": now.isoformat(), "text": "1", "reply_id": 9}]}),),
+        )
+        query(database_url, "UPDATE dispatch_orders SET state = 'cancelled' RETURNING 1")
+        assert await enqueue(pool, now=now, config=config_from(s)) == 1  # the alert alone
+
+    run(database_url, go)
+    assert not [r for r in outbox(database_url) if str(r["idem_key"]).startswith("late:")]

@@ -101,3 +101,25 @@ def order_message(
         text += t("notify.order_note", loc, note=note)
     subject = t("notify.order_subject", loc, resident=resident, what=what(kind, loc))
     return Message(subject, text)
+
+
+def late_reply_message(
+    *,
+    resident: str,
+    kind: str,
+    text: str,
+    at: datetime,
+    tz: str,
+    lang: str,
+    now: datetime,
+) -> Message:
+    """A resident's text after their unanswered check-in raised the alert, for the carers:
+    when, what it said, and that a call confirms it before anyone is stood down."""
+    loc = locale_for(lang)
+    body = t(
+        "order.late_reply",
+        loc,
+        time=format_time(at, tz=tz, locale=loc, now=now),
+        text=text[:60],
+    )
+    return Message(t("notify.order_subject", loc, resident=resident, what=what(kind, loc)), body)

@@ -4,7 +4,9 @@ recorded with receipts like a family's notifications."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import datetime
+from typing import Any
 
 from psycopg.types.json import Jsonb
 
@@ -73,25 +75,121 @@ async def enqueue_site_alerts(conn: Conn, *, now: datetime, config: NotifyConfig
             "occurred_at": row["occurred_at"].isoformat(),
             "local_time": messages.local_time(row["occurred_at"], tz),
         }
-        cur2 = await conn.execute(
-            "INSERT INTO notification_outbox (idem_key, site_id, resident_id, source, alert_id, "
-            "order_id, colour, subject, body, payload, created_at, not_before, next_attempt_at) "
-            "VALUES (%s, %s, %s, 'alert', %s, %s, %s, %s, %s, %s, %s, %s, %s) "
-            "ON CONFLICT (idem_key) DO NOTHING",
-            (
-                f"alert:{row['alert_id']}:site:{row['site_id']}",
-                row["site_id"],
-                row["resident_id"],
-                row["alert_id"],
-                row["order_id"],
-                colour.value,
-                message.subject,
-                message.text,
-                Jsonb(payload),
-                now,
-                now,
-                now,
-            ),
+        added += await _enqueue(
+            conn,
+            idem=f"alert:{row['alert_id']}:site:{row['site_id']}",
+            source=Source.ALERT,
+            row=row,
+            colour=colour,
+            message=message,
+            payload=payload,
+            now=now,
         )
-        added += cur2.rowcount
+    return added
+
+
+async def _enqueue(
+    conn: Conn,
+    *,
+    idem: str,
+    source: Source,
+    row: Mapping[str, Any],
+    colour: Colour,
+    message: messages.Message,
+    payload: Mapping[str, object],
+    now: datetime,
+) -> int:
+    """One outbox row for a site's group robot, sent at once; 0 if ``idem`` was enqueued."""
+    cur = await conn.execute(
+        "INSERT INTO notification_outbox (idem_key, site_id, resident_id, source, alert_id, "
+        "order_id, colour, subject, body, payload, created_at, not_before, next_attempt_at) "
+        "VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s) "
+        "ON CONFLICT (idem_key) DO NOTHING",
+        (
+            idem,
+            row["site_id"],
+            row["resident_id"],
+            source.value,
+            row["alert_id"],
+            row["order_id"],
+            colour.value,
+            message.subject,
+            message.text,
+            Jsonb(dict(payload)),
+            now,
+            now,
+            now,
+        ),
+    )
+    return cur.rowcount
+
+
+# A resident's text that came after their unanswered check-in raised the alert
+# (``details.late_replies``, noted by the check loop while the order is open): the site's
+# group hears it once per text, while the order is open, for the colours it hears alerts of.
+SITE_LATE_SQL = (
+    "SELECT a.alert_id, a.kind, a.colour, a.resident_id, a.site_id, s.timezone, r.full_name, "
+    "o.order_id, x.reply ->> 'text' AS text, (x.reply ->> 'at')::timestamptz AS at, "
+    "x.reply ->> 'reply_id' AS reply_id FROM alerts a "
+    "JOIN sites s ON s.site_id = a.site_id "
+    "LEFT JOIN residents r ON r.resident_id = a.resident_id "
+    "JOIN dispatch_orders o ON o.alert_id = a.alert_id "
+    "AND o.state NOT IN ('resolved', 'cancelled') "
+    "CROSS JOIN LATERAL jsonb_array_elements(a.details -> 'late_replies') x(reply) "
+    "WHERE a.raised_at > %(since)s AND a.site_id = ANY(%(sites)s) "
+    "AND a.colour = ANY(%(colours)s) AND jsonb_typeof(a.details -> 'late_replies') = 'array' "
+    "AND NOT EXISTS (SELECT 1 FROM notification_outbox n WHERE n.idem_key = "
+    "'late:' || a.alert_id || ':' || (x.reply ->> 'reply_id') || ':site:' || a.site_id) "
+    "ORDER BY a.alert_id, at LIMIT %(limit)s"
+)
+
+
+async def enqueue_site_late_replies(conn: Conn, *, now: datetime, config: NotifyConfig) -> int:
+    """Each late text on an open order's alert, to the site's group robot once
+    (``late:{alert}:{reply}:site:{site}``): "Texted back at 10:17, after the alert: '1'. Call
+    to confirm before standing anyone down". The resident is not in the group: the carers
+    are, and they decide."""
+    if not config.robot_sites:
+        return 0
+    cur = await conn.execute(
+        SITE_LATE_SQL,
+        {
+            "since": now - config.lookback,
+            "sites": sorted(config.robot_sites),
+            "colours": sorted(c.value for c in config.robot_colours),
+            "limit": config.batch,
+        },
+    )
+    added = 0
+    for row in await cur.fetchall():
+        tz = row["timezone"] or config.timezone
+        message = messages.late_reply_message(
+            resident=row["full_name"] or "",
+            kind=row["kind"],
+            text=str(row["text"] or ""),
+            at=row["at"],
+            tz=tz,
+            lang=config.robot_language,
+            now=now,
+        )
+        payload = {
+            "type": Source.ORDER.value,
+            "subject": message.subject,
+            "text": message.text,
+            "alert_id": row["alert_id"],
+            "order_id": row["order_id"],
+            "resident_id": row["resident_id"],
+            "site_id": row["site_id"],
+            "late_reply_at": row["at"].isoformat(),
+        }
+        added += await _enqueue(
+            conn,
+            idem=f"late:{row['alert_id']}:{row['reply_id']}:site:{row['site_id']}",
+            source=Source.ORDER,
+            row=row,
+            colour=Colour(row["colour"]),
+            message=message,
+            payload=payload,
+            now=now,
+        )
     return added

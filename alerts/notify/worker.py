@@ -24,7 +24,7 @@ from alerts.notify.policy import (
     targets_for,
     undelivered_jump,
 )
-from alerts.notify.stations import enqueue_site_alerts
+from alerts.notify.stations import enqueue_site_alerts, enqueue_site_late_replies
 from alerts.notify.store import (
     NotifyConfig,
     enqueue_alerts,
@@ -61,6 +61,7 @@ async def enqueue(
         added += await enqueue_order_changes(conn, now=now, config=config)
         added += await enqueue_summaries(conn, now=now, config=config)
         added += await enqueue_site_alerts(conn, now=now, config=config)
+        added += await enqueue_site_late_replies(conn, now=now, config=config)
         for more in extra:
             added += await more(conn, now)
     return added
