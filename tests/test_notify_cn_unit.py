@@ -25,6 +25,7 @@ from alerts.notify.signing import (
     tc3_canonical_request,
     tc3_signature,
 )
+from alerts.notify.wechat import WeComRobotChannel
 from devices.domain import Colour
 from devices.phones import e164, mainland_digits
 from tests.cn_emulators import aliyun_expected_signature, pct
@@ -212,3 +213,28 @@ def test_an_undelivered_red_text_goes_to_voice_after_the_bound() -> None:
     assert jump(Colour.RED, wait, index=1) == Retry(NOW, 2, 0)
     assert jump(Colour.RED, wait, index=2) is None  # the call itself failing: normal retry
     assert jump(Colour.YELLOW, 2 * wait) is None
+
+
+@given(st.text(max_size=80), st.text(max_size=200), st.booleans())
+def test_a_group_robots_markdown_shows_words_as_written_and_no_markup_from_them(
+    subject: str, text: str, red: bool
+) -> None:
+    """A resident's text ("[确认](http://...)"), a name or a note is shown in a care station's
+    group as written: no link, font tag, code, emphasis, heading or quote comes from it."""
+    robot = WeComRobotChannel(client=None, keys={})  # type: ignore[arg-type]  # body() only
+    colour = "red" if red else "yellow"
+    out = Outgoing(1, "site-a", subject, text, {"colour": colour}, "", 0)
+    content = robot.body(out)["markdown"]["content"]
+    head = f'### <font color="{"warning" if red else "comment"}">'
+    assert content.startswith(head)
+    words = content[len(head) :].replace("</font>\n", "", 1)
+    assert not set(words) & set("[]<>`*")
+    assert not any(line.startswith(("#", ">")) for line in words.split("\n"))
+
+
+def test_a_link_in_a_residents_text_reaches_the_group_as_plain_words() -> None:
+    robot = WeComRobotChannel(client=None, keys={})  # type: ignore[arg-type]
+    out = Outgoing(1, "site-a", "更新", "回复：“[确认](http://x.cn)”\n# 标题", {}, "", 0)
+    content = robot.body(out)["markdown"]["content"]
+    assert "\uff3b确认\uff3d(http://x.cn)" in content  # fullwidth brackets: no link
+    assert "\n\uff03 标题" in content

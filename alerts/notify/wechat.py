@@ -35,6 +35,19 @@ TEXT_MAX_BYTES = 2048  # the robot's documented limits, UTF-8 bytes
 MARKDOWN_MAX_BYTES = 4096
 
 
+# WeChat Work's markdown has no escape character: a message's words are shown as written by
+# turning the characters that would start markup (a link, a font tag, code, emphasis, a
+# heading or quote at a line's start) into their full-width look-alikes. A resident's text
+# ("[确认](http://...)"), a name or a note cannot put a link or a tag in a care station's group.
+_MARKUP = str.maketrans({c: chr(ord(c) + 0xFEE0) for c in "[]<>`*"})  # U+FF3B, U+FF3D, ...
+_HASH = "\uff03"  # FULLWIDTH NUMBER SIGN
+
+
+def _literal(text: str) -> str:
+    lines = text.translate(_MARKUP).split("\n")
+    return "\n".join(_HASH + line[1:] if line.startswith("#") else line for line in lines)
+
+
 def _cut_utf8(text: str, limit: int) -> str:
     data = text.encode()
     if len(data) <= limit:
@@ -86,7 +99,7 @@ class WeComRobotChannel:
                 text["mentioned_list"] = ["@all"]
             return {"msgtype": "text", "text": text}
         colour = "warning" if red else "comment"
-        content = f'### <font color="{colour}">{out.subject}</font>\n{out.text}'
+        content = f'### <font color="{colour}">{_literal(out.subject)}</font>\n{_literal(out.text)}'
         return {"msgtype": "markdown", "markdown": {"content": _cut_utf8(content, 4096)}}
 
     async def send(self, out: Outgoing) -> str:
