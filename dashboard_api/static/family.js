@@ -19,7 +19,9 @@ async function loadNow() {
 }
 
 async function loadWatch() {
-  document.getElementById("watch").replaceChildren(...watchLines(await api(`/api/residents/${rid}/watch`)));
+  const box = document.getElementById("watch");
+  try { box.replaceChildren(...watchLines(await api(`/api/residents/${rid}/watch`))); }
+  catch (e) { box.replaceChildren(el("p", { class: "muted" }, t("watch.unavailable"))); }
 }
 
 async function loadWeek() {
@@ -146,8 +148,10 @@ async function loadNotifications() {
   rid = rs[0].resident_id;
   const all = () => Promise.all([loadNow(), loadWatch(), loadWeek(), loadAlerts()]);
   sel.onchange = () => { rid = sel.value; all(); };
-  await Promise.all([all(), me.role === "family" ? loadNotifications() : Promise.resolve()]);
+  // live first: what happens while the page loads is not missed, and one slow or failed
+  // section does not keep the page from following the relative
   let pending = null;
   live(() => { clearTimeout(pending); pending = setTimeout(() => { loadNow(); loadWatch(); loadAlerts(); }, 50); }, document.getElementById("live-dot"));
+  await Promise.all([all(), me.role === "family" ? loadNotifications() : Promise.resolve()]);
   if (me.role !== "family") document.getElementById("title").append(" ", t("family.staff_view"));
 })();

@@ -54,9 +54,12 @@ async function loadTimeline() {
 async function loadWatch() {
   const rid = document.getElementById("resident").value;
   if (!rid) return;
-  const w = await api(`/api/residents/${rid}/watch`);
+  const box = document.getElementById("watch");
+  let w;
+  try { w = await api(`/api/residents/${rid}/watch`); }
+  catch (e) { box.replaceChildren(el("p", { class: "muted" }, t("watch.unavailable"))); return; }
   const hours = (p) => p.hours.map((h) => String(h.hour).padStart(2, "0"));
-  document.getElementById("watch").replaceChildren(...watchLines(w), el("p", { class: "muted" }, t("watch.chart_axis")), el("div", { class: "charts" },
+  box.replaceChildren(...watchLines(w), el("p", { class: "muted" }, t("watch.chart_axis")), el("div", { class: "charts" },
     ...w.places.map((p) => chart(t("watch.chart", { place: t("watch.place." + p.place) }), hours(p),
       [{ kind: "bar", colour: "#00897b", values: p.hours.map((h) => h.alert_after_s / 3600) }]))));
 }
