@@ -22,6 +22,7 @@ from dashboard_api.deps import ConnDep, CurrentUser, Now, SettingsDep
 from dashboard_api.errors import ApiError
 from dashboard_api.queries import get_resident
 from dashboard_api.schemas import Problem
+from devices.phones import mainland_digits
 
 router = APIRouter(prefix="/api")
 NOT_FOUND: dict[int | str, dict[str, Any]] = {404: {"model": Problem}}
@@ -86,4 +87,7 @@ async def resident_watch(
     )
     if not snaps:  # not admitted yet, or discharged
         raise ApiError(status.HTTP_404_NOT_FOUND, "error.no_such_resident")
-    return WatchOut.model_validate(promise(snaps[0]))
+    cur = await conn.execute("SELECT phone FROM residents WHERE resident_id = %s", (resident_id,))
+    row = await cur.fetchone()
+    can_text = row is not None and mainland_digits(str(row["phone"])) is not None
+    return WatchOut.model_validate(promise(snaps[0], can_text=can_text))

@@ -31,7 +31,7 @@ def test_a_home_that_cannot_see_sitting_promises_the_seated_cap_and_asks_at_two_
         now=now,
         devices=(WRISTBAND,),
     )
-    p = promise(snap)
+    p = promise(snap, can_text=False)
     assert p.asks_on == "wb-1"
     assert p.check_in_s == 600
     assert p.current is not None
@@ -56,7 +56,7 @@ def test_nobody_to_ask_promises_the_threshold_and_a_learned_night_is_shown_as_ni
         routine=routine,
         now=now,
     )
-    p = promise(snap)
+    p = promise(snap, can_text=False)
     assert p.asks_on is None
     assert p.check_in_s == 0
     assert p.current is not None
@@ -66,3 +66,20 @@ def test_nobody_to_ask_promises_the_threshold_and_a_learned_night_is_shown_as_ni
     assert (hours[2].state, hours[2].alert_after_s, hours[2].learned) == ("night", 50 * 60, True)
     assert not hours[2].from_window_end
     assert p.routine_learned
+
+
+def test_an_sms_check_in_is_promised_only_to_a_resident_with_a_number() -> None:
+    last = (DAY0 + timedelta(hours=10)).timestamp()
+    snap = build_snapshot(
+        resident={**RESIDENT, "care_plan": {"check_in_by_phone": True}},
+        activities=[Activity(last, "living", "pir", "motion")],
+        routine=default_routine(),
+        now=_at(last + 60),
+    )
+    texted, silent = promise(snap, can_text=True), promise(snap, can_text=False)
+    assert (texted.asks_on, texted.check_in_s) == ("sms", 600)
+    assert texted.current is not None
+    assert texted.current.ask_from == _at(last + 2 * H)
+    assert (silent.asks_on, silent.check_in_s) == (None, 0)
+    assert silent.current is not None
+    assert silent.current.ask_from is None

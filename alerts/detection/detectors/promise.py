@@ -87,11 +87,16 @@ def _bound(d: Deadline, window_s: float) -> tuple[float, float | None]:
     return (d.at if due is None else due), C.ask_at(d, window_s)
 
 
-def promise(s: ResidentSnapshot, *, detector: InactivityDetector | None = None) -> Promise:
+def promise(
+    s: ResidentSnapshot, *, can_text: bool, detector: InactivityDetector | None = None
+) -> Promise:
+    """``can_text``: the resident has a mobile number on record (an SMS check-in needs one
+    when no button or wristband can answer, :mod:`alerts.detection.check_ins`)."""
     detector = detector or InactivityDetector()
     plan = care_plan_of(s)
     device = C.answering_device(s.devices, site_kind=s.site_kind)
-    asks_on = device.device_id if device else ("sms" if plan.check_in_by_phone else None)
+    texted = plan.check_in_by_phone and can_text
+    asks_on = device.device_id if device else ("sms" if texted else None)
     window_s = float(plan.check_in_s) if asks_on else 0.0
     current: CurrentSpell | None = None
     now_deadline = detector.deadline(s)
