@@ -556,6 +556,7 @@ def deadline(
     cap_state = ("seated" if not has_seat else "active") if at_home else state
     cap = caps.get(cap_state, caps["active"])
     base, stop = anchor(state, start, tz, window, has_bed=has_bed)
+    in_window = base > start  # begun in the sleep window: counted from its end
     hour = datetime.fromtimestamp(base, tz).hour
     threshold = routine.threshold(state, hour, cap)
     at = base + threshold
@@ -574,7 +575,9 @@ def deadline(
     asleep = not has_bed and last_room == RoomKind.BEDROOM and base > start
     ask_s = min(threshold, caps["active"]) if at_home and not has_seat and not asleep else None
     learned = routine.normal(state, hour) is not None
-    if not (has_bed and bed_exit_watched) and up_at_night(state, start, last_room, tz, window):
+    # up at night outside the bedroom (:func:`up_at_night`; ``in_window`` is its window test)
+    up = in_window and at_home and last_room is not None and last_room != RoomKind.BEDROOM
+    if up and not (has_bed and bed_exit_watched):
         night = _night_watch(routine, start, tz, cap)
         if night is not None and start + night < at:
             return Deadline(NIGHT, start, start + night, night, cap, True)
@@ -583,11 +586,14 @@ def deadline(
 
 def _night_watch(routine: Routine, start: float, tz: tzinfo, cap: float) -> float | None:
     """The threshold of a spell begun up at night outside the bedroom (in a home without a bed
-    mat, or with one whose resident's plan does not watch bed exits): this home's learned normal for such spells at that hour plus margin, or None (not
-    watched from the onset: counted from the window's end, as before) when too little is
-    learned or the learned normal plus margin passes the cap. A home whose resident is often
-    quiet outside the bedroom for hours at night (asleep on the couch, or back in bed unseen)
-    gets no night watch: it would alarm on their nights."""
+    mat, or with one whose resident's plan does not watch bed exits): this home's learned
+    normal for such spells at that hour plus margin, or None (not watched from the onset:
+    counted from the window's end, as before) when too little is learned or the learned
+    normal plus margin passes the cap. A home whose resident is often quiet outside the
+    bedroom for hours at night (asleep on the couch, or back in bed unseen) gets no night
+    watch: it would alarm on their nights."""
+    if not routine.normal_s.get(NIGHT):
+        return None
     usual = routine.normal(NIGHT, datetime.fromtimestamp(start, tz).hour)
     if usual is None or routine.allowance(usual) > cap:
         return None
