@@ -89,10 +89,10 @@ def fitted(now: datetime = NOW) -> dict[Kind, tuple[list[Activity], Routine]]:
         last: dict[tuple[str, str | None], list[Activity]] = {}
         for a in before:
             last.setdefault((a.device_kind, a.room_kind), []).append(a)
-        recent = {a for a in before if a.t >= now.timestamp() - 6 * H}
-        recent |= {a for seen in last.values() for a in seen[-6:]}
+        recent = [a for a in before if a.t >= now.timestamp() - 6 * H]
+        recent += [a for seen in last.values() for a in seen[-6:]]
         routine = fit_routine([events[: len(events) * 14 // 16]])
-        out[(bed, seat)] = (sorted(recent, key=lambda a: a.t), routine)
+        out[(bed, seat)] = (sorted(dict.fromkeys(recent), key=lambda a: a.t), routine)
     return out
 
 

@@ -77,8 +77,11 @@ class Replayer:
 
     def snapshot(self, t: float) -> ResidentSnapshot:
         self._advance(t)
-        kept = {a for per_device in self.last.values() for a in per_device}
-        activities = sorted(kept | set(self.recent), key=lambda a: a.t)
+        # one of each, in a fixed order before the sort by time: simultaneous events keep it
+        # (a set's order follows hash(None), which Python 3.11 takes from None's address: the
+        # same command gave other figures from run to run, session 14)
+        kept = [a for per_device in self.last.values() for a in per_device]
+        activities = sorted(dict.fromkeys([*kept, *self.recent]), key=lambda a: a.t)
         now = datetime.fromtimestamp(t, UTC)
         return build_snapshot(
             resident=self.resident, activities=activities, routine=self.routine, now=now
