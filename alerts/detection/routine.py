@@ -50,7 +50,7 @@ from devices.domain import RoomKind
 HOURS = 24
 BATHROOM = "bathroom"
 UTC_TZ = ZoneInfo("UTC")
-NIGHT = "night"  # up in the sleep window outside the bedroom, in a home with no bed mat
+NIGHT = "night"  # up in the sleep window outside the bedroom (:func:`up_at_night`)
 STATES = ("active", "seated", "bathroom", "bed", "door", NIGHT)
 SEATS = ("seat_mat", "radar")
 STARTS_ONLY = ("flush", "appliance")
@@ -421,8 +421,9 @@ def anchor(
 
 def up_at_night(state: str, start: float, room: str | None, tz: tzinfo, window: Window) -> bool:
     """A spell at home begun in the sleep window by a sign of life outside the bedroom (a room
-    known, not the bedroom): the person was up. Where no bed mat tells sleep, such a spell is
-    also watched from its onset with its own learned normal (:func:`deadline`)."""
+    known, not the bedroom): the person was up. Unless a bed mat and the care plan's bed-exit
+    watch cover the night, such a spell is also watched from its onset with its own learned
+    normal (:func:`deadline`)."""
     return (
         state in ("active", "door")
         and room is not None
