@@ -351,6 +351,28 @@ def test_a_family_chooses_wechat_and_voice_and_marks_a_notification_read(
     assert read.json()["notifications"] == 1
 
 
+async def _inactivity(pool: AsyncPool, resident_id: int, site_id: str, at: datetime) -> None:
+    await raise_alert(
+        pool,
+        resident_id=resident_id,
+        site_id=site_id,
+        colour=Colour.YELLOW,
+        kind="inactivity",
+        at=at,
+    )
+
+
+def _note_late(url: str, reply: dict[str, object]) -> None:
+    """A late text noted on the inactivity alert, as the check loop notes it."""
+    query(
+        url,
+        "UPDATE alerts SET details = jsonb_set(details, '{late_replies}', COALESCE("
+        "details -> 'late_replies', '[]'::jsonb) || %s::jsonb) WHERE kind = 'inactivity' "
+        "RETURNING 1",
+        (json.dumps([reply]),),
+    )
+
+
 def test_a_care_station_group_hears_a_residents_late_text_once_while_the_order_is_open(
     services: Services, database_url: str
 ) -> None:
@@ -382,29 +404,13 @@ def test_a_care_station_group_hears_a_residents_late_text_once_while_the_order_i
             wecom_robot_keys=json.dumps({site_id: ROBOT_KEY}),
         )
 
-        async def note(reply: dict[str, object]) -> None:
-            query(
-                database_url,
-                "UPDATE alerts SET details = jsonb_set(details, '{late_replies}', COALESCE("
-                "details -> 'late_replies', '[]'::jsonb) || %s::jsonb) WHERE kind = 'inactivity' "
-                "RETURNING 1",
-                (json.dumps([reply]),),
-            )
-
         async def go(pool: AsyncPool) -> None:
-            await raise_alert(
-                pool,
-                resident_id=resident_id,
-                site_id=site_id,
-                colour=Colour.YELLOW,
-                kind="inactivity",
-                at=now,
-            )
+            await _inactivity(pool, resident_id, site_id, now)
             await cycle(pool, s, now)  # the alert itself
-            await note(late[0])
+            _note_late(database_url, late[0])
             await cycle(pool, s, now + timedelta(minutes=2))
             await cycle(pool, s, now + timedelta(minutes=2, seconds=30))  # nothing new
-            await note(late[1])
+            _note_late(database_url, late[1])
             await cycle(pool, s, now + timedelta(minutes=3))
 
         run(database_url, go)
@@ -425,19 +431,8 @@ def test_a_late_text_on_a_closed_order_is_not_posted(services: Services, databas
     s = cn_settings(database_url, wecom_robot_keys=json.dumps({site_id: ROBOT_KEY}))
 
     async def go(pool: AsyncPool) -> None:
-        await raise_alert(
-            pool,
-            resident_id=resident_id,
-            site_id=site_id,
-            colour=Colour.YELLOW,
-            kind="inactivity",
-            at=now,
-        )
-        query(
-            database_url,
-            "UPDATE alerts SET details = details || %s::jsonb WHERE kind = 'inactivity' RETURNING 1",
-            (json.dumps({"late_replies": [{"at": now.isoformat(), "text": "1", "reply_id": 9}]}),),
-        )
+        await _inactivity(pool, resident_id, site_id, now)
+        _note_late(database_url, {"at": now.isoformat(), "text": "1", "reply_id": 9})
         query(database_url, "UPDATE dispatch_orders SET state = 'cancelled' RETURNING 1")
         assert await enqueue(pool, now=now, config=config_from(s)) == 1  # the alert alone
 

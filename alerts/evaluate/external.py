@@ -177,7 +177,12 @@ def _pick(home: Home, day: float, rng: np.random.Generator, count: int) -> list[
 
 
 def _night_pick(
-    home: Home, events: list[Activity], day: float, window: Window, rng: np.random.Generator
+    home: Home,
+    events: list[Activity],
+    times: list[float],
+    day: float,
+    window: Window,
+    rng: np.random.Generator,
 ) -> float | None:
     """(f) One real sign of life outside the bedroom (a room known) in the sleep window that
     begins on ``day``'s evening, drawn at random, where the labels do not say away: the
@@ -186,9 +191,8 @@ def _night_pick(
     end = day + DAY + window.end_h * HOUR if window.start_h > window.end_h else start
     ups = [
         a.t
-        for a in events[bisect.bisect_left([e.t for e in events], start) :]
-        if a.t < end
-        and is_sign_of_life(a)
+        for a in events[bisect.bisect_left(times, start) : bisect.bisect_left(times, end)]
+        if is_sign_of_life(a)
         and a.room_kind not in (None, RoomKind.BEDROOM)
         and not _away_at(home, a.t)
     ]
@@ -299,7 +303,7 @@ def evaluate_home(
                 )
             )
         silence = partial(_silence, home, events, times, routine, detector, checks, tick_s=tick_s)
-        night_t0 = _night_pick(home, events, day, window, night_rng) if night_rng else None
+        night_t0 = _night_pick(home, events, times, day, window, night_rng) if night_rng else None
         if night_t0 is not None and night_t0 < recorded_until:
             run.night_onsets.append(silence(night_t0, rng=None))
         for t0 in _pick(home, day, rng, per_day):

@@ -33,19 +33,8 @@ async def enqueue_site_alerts(conn: Conn, *, now: datetime, config: NotifyConfig
     """New alerts of the chosen colours for the care stations with a WeChat Work robot: one
     outbox row per alert and site (``alert:{id}:site:{site}``), sent at once, retried and
     recorded like a family's."""
-    if not config.robot_sites:
-        return 0
-    cur = await conn.execute(
-        SITE_ALERTS_SQL,
-        {
-            "since": now - config.lookback,
-            "sites": sorted(config.robot_sites),
-            "colours": sorted(c.value for c in config.robot_colours),
-            "limit": config.batch,
-        },
-    )
     added = 0
-    for row in await cur.fetchall():
+    for row in await _site_rows(conn, SITE_ALERTS_SQL, now=now, config=config):
         colour = Colour(row["colour"])
         tz = row["timezone"] or config.timezone
         resident = row["full_name"] or ""
@@ -86,6 +75,25 @@ async def enqueue_site_alerts(conn: Conn, *, now: datetime, config: NotifyConfig
             now=now,
         )
     return added
+
+
+async def _site_rows(
+    conn: Conn, sql: str, *, now: datetime, config: NotifyConfig
+) -> list[dict[str, Any]]:
+    """``sql``'s rows for the sites with a group robot, of the colours they hear (none when
+    no site has one)."""
+    if not config.robot_sites:
+        return []
+    cur = await conn.execute(
+        sql,
+        {
+            "since": now - config.lookback,
+            "sites": sorted(config.robot_sites),
+            "colours": sorted(c.value for c in config.robot_colours),
+            "limit": config.batch,
+        },
+    )
+    return list(await cur.fetchall())
 
 
 async def _enqueue(
@@ -149,19 +157,8 @@ async def enqueue_site_late_replies(conn: Conn, *, now: datetime, config: Notify
     (``late:{alert}:{reply}:site:{site}``): "Texted back at 10:17, after the alert: '1'. Call
     to confirm before standing anyone down". The resident is not in the group: the carers
     are, and they decide."""
-    if not config.robot_sites:
-        return 0
-    cur = await conn.execute(
-        SITE_LATE_SQL,
-        {
-            "since": now - config.lookback,
-            "sites": sorted(config.robot_sites),
-            "colours": sorted(c.value for c in config.robot_colours),
-            "limit": config.batch,
-        },
-    )
     added = 0
-    for row in await cur.fetchall():
+    for row in await _site_rows(conn, SITE_LATE_SQL, now=now, config=config):
         tz = row["timezone"] or config.timezone
         message = messages.late_reply_message(
             resident=row["full_name"] or "",
